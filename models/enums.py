@@ -1,0 +1,115 @@
+"""Enumerations of the domain, spelled exactly as the public contract spells them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class HostingModel(StrEnum):
+    CAMPUS_CLOUD = "CAMPUS_CLOUD"
+    ASP_HOSTED = "ASP_HOSTED"
+
+
+class GroupKind(StrEnum):
+    STATE = "STATE"
+    CONSORTIUM = "CONSORTIUM"
+
+
+class EnvironmentKind(StrEnum):
+    PRODUCTION = "PRODUCTION"
+    SANDBOX = "SANDBOX"
+    STAGING = "STAGING"
+    PREVIEW = "PREVIEW"
+
+
+class UpdateKind(StrEnum):
+    VERSION_UPDATE = "VERSION_UPDATE"
+    DATABASE_REFRESH = "DATABASE_REFRESH"
+
+
+class UpdateStatus(StrEnum):
+    TO_BE_SCHEDULED = "TO_BE_SCHEDULED"
+    SCHEDULED = "SCHEDULED"
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    PENDING_INPUT = "PENDING_INPUT"
+    DEFERRED = "DEFERRED"
+    NEW_VERSION_REQUESTED = "NEW_VERSION_REQUESTED"
+    UNABLE_TO_COMPLETE = "UNABLE_TO_COMPLETE"
+    CANCELLED = "CANCELLED"
+
+
+class Role(StrEnum):
+    TECHNICAL_CONTACT = "TECHNICAL_CONTACT"
+    STATE_CONTACT = "STATE_CONTACT"
+    CONSORTIUM_CONTACT = "CONSORTIUM_CONTACT"
+    PARTNER = "PARTNER"
+    ESA = "ESA"
+    VIEWER = "VIEWER"
+    HOSTING_STAFF = "HOSTING_STAFF"
+
+
+class ErrorCode(StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    VALIDATION = "VALIDATION"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    GROUP_MANAGED = "GROUP_MANAGED"
+    ENVIRONMENT_UNAVAILABLE = "ENVIRONMENT_UNAVAILABLE"
+    OUTSIDE_MAINTENANCE_WINDOW = "OUTSIDE_MAINTENANCE_WINDOW"
+    VERSION_NOT_NEWER = "VERSION_NOT_NEWER"
+    UNKNOWN_VERSION = "UNKNOWN_VERSION"
+    DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+
+
+class EventType(StrEnum):
+    SNAPSHOT = "SNAPSHOT"
+    CREATED = "CREATED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    PROGRESS = "PROGRESS"
+    REMOVED = "REMOVED"
+
+
+class NotificationState(StrEnum):
+    PENDING = "PENDING"  # waiting for the mail actor
+    SENT = "SENT"  # accepted by the SMTP server
+    LOGGED = "LOGGED"  # no SMTP_URL configured: kept in the outbox and logged
+    FAILED = "FAILED"  # retries exhausted
+
+
+class NotificationKind(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    PENDING_INPUT = "PENDING_INPUT"
+    DEFERRED = "DEFERRED"
+    UNABLE_TO_COMPLETE = "UNABLE_TO_COMPLETE"
+    COMPLETED = "COMPLETED"
+
+
+#: Roles that act for their linked districts (request, cancel, delete).
+REQUESTER_ROLES = frozenset(
+    {
+        Role.TECHNICAL_CONTACT,
+        Role.STATE_CONTACT,
+        Role.CONSORTIUM_CONTACT,
+        Role.PARTNER,
+        Role.ESA,
+    }
+)
+
+#: Statuses in which a version update is open but has not begun; a newer request supersedes it.
+SUPERSEDABLE_STATUSES = frozenset(
+    {
+        UpdateStatus.TO_BE_SCHEDULED,
+        UpdateStatus.SCHEDULED,
+        UpdateStatus.PENDING_INPUT,
+        UpdateStatus.DEFERRED,
+    }
+)
+
+#: Statuses of a request still waiting for or undergoing work.
+OPEN_STATUSES = SUPERSEDABLE_STATUSES | {UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS}
+
+#: Statuses a request never leaves on its own (UNABLE_TO_COMPLETE may be retried by staff).
+FINAL_STATUSES = frozenset({UpdateStatus.COMPLETED, UpdateStatus.CANCELLED})

@@ -1,0 +1,175 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+import functools
+from json import dumps, loads
+from models.enums import EnvironmentKind, GroupKind, HostingModel, NotificationKind, NotificationState, Role, UpdateKind, UpdateStatus
+from tortoise.fields.base import OnDelete
+from tortoise import fields
+from tortoise.indexes import Index
+
+class Migration(migrations.Migration):
+    initial = True
+
+    operations = [
+        ops.CreateModel(
+            name='MaintenanceWindow',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('hosting_model', fields.CharEnumField(description='CAMPUS_CLOUD: CAMPUS_CLOUD\nASP_HOSTED: ASP_HOSTED', enum_type=HostingModel, max_length=20)),
+                ('weekday', fields.SmallIntField()),
+                ('start_time', fields.TimeField(auto_now=False, auto_now_add=False)),
+                ('end_time', fields.TimeField(auto_now=False, auto_now_add=False)),
+                ('time_zone', fields.CharField(max_length=64)),
+            ],
+            options={'table': 'maintenance_window', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A weekly window in local time, for every district of one hosting model.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Release',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('version', fields.CharField(unique=True, max_length=64)),
+                ('released_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'release', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UpdateGroup',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(unique=True, max_length=200)),
+                ('kind', fields.CharEnumField(description='STATE: STATE\nCONSORTIUM: CONSORTIUM', enum_type=GroupKind, max_length=20)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'update_group', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A state or consortium whose districts are version-updated together.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='District',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('name', fields.CharField(unique=True, max_length=200)),
+                ('hosting_model', fields.CharEnumField(description='CAMPUS_CLOUD: CAMPUS_CLOUD\nASP_HOSTED: ASP_HOSTED', enum_type=HostingModel, max_length=20)),
+                ('update_group', fields.ForeignKeyField('models.UpdateGroup', source_field='update_group_id', null=True, db_constraint=True, to_field='id', related_name='districts', on_delete=OnDelete.SET_NULL)),
+                ('time_zone', fields.CharField(default='America/Chicago', max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'district', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Account',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('email', fields.CharField(unique=True, max_length=320)),
+                ('name', fields.CharField(max_length=200)),
+                ('role', fields.CharEnumField(description='TECHNICAL_CONTACT: TECHNICAL_CONTACT\nSTATE_CONTACT: STATE_CONTACT\nCONSORTIUM_CONTACT: CONSORTIUM_CONTACT\nPARTNER: PARTNER\nESA: ESA\nVIEWER: VIEWER\nHOSTING_STAFF: HOSTING_STAFF', enum_type=Role, max_length=30)),
+                ('active', fields.BooleanField(default=True)),
+                ('hide_completed', fields.BooleanField(default=False)),
+                ('districts', fields.ManyToManyField('models.District', unique=True, db_constraint=True, through='account_district', forward_key='district_id', backward_key='account_id', related_name='accounts', on_delete=OnDelete.CASCADE)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'account', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ApiToken',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('account', fields.ForeignKeyField('models.Account', source_field='account_id', db_constraint=True, to_field='id', related_name='tokens', on_delete=OnDelete.CASCADE)),
+                ('token_hash', fields.CharField(unique=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_used_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'api_token', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A bearer token. Only its SHA-256 is stored, so a database leak reveals no usable token.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Environment',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('district', fields.ForeignKeyField('models.District', source_field='district_id', db_constraint=True, to_field='id', related_name='environments', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharEnumField(description='PRODUCTION: PRODUCTION\nSANDBOX: SANDBOX\nSTAGING: STAGING\nPREVIEW: PREVIEW', enum_type=EnvironmentKind, max_length=20)),
+                ('url', fields.CharField(null=True, max_length=500)),
+                ('current_version', fields.CharField(max_length=64)),
+                ('version_updated_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_refreshed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('online', fields.BooleanField(default=True)),
+                ('database_url', fields.CharField(null=True, max_length=1000)),
+            ],
+            options={'table': 'environment', 'app': 'models', 'unique_together': (('district', 'kind'),), 'pk_attr': 'id', 'table_description': 'One hosted site of a district, at most one of each kind per district.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='UpdateRequest',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharEnumField(description='VERSION_UPDATE: VERSION_UPDATE\nDATABASE_REFRESH: DATABASE_REFRESH', enum_type=UpdateKind, max_length=20)),
+                ('status', fields.CharEnumField(description='TO_BE_SCHEDULED: TO_BE_SCHEDULED\nSCHEDULED: SCHEDULED\nNOT_STARTED: NOT_STARTED\nIN_PROGRESS: IN_PROGRESS\nCOMPLETED: COMPLETED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nNEW_VERSION_REQUESTED: NEW_VERSION_REQUESTED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCANCELLED: CANCELLED', enum_type=UpdateStatus, max_length=30)),
+                ('district', fields.ForeignKeyField('models.District', source_field='district_id', db_constraint=True, to_field='id', related_name='update_requests', on_delete=OnDelete.CASCADE)),
+                ('environment', fields.ForeignKeyField('models.Environment', source_field='environment_id', db_constraint=True, to_field='id', related_name='update_requests', on_delete=OnDelete.CASCADE)),
+                ('target_version', fields.CharField(null=True, max_length=64)),
+                ('preferred_start', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('scheduled_start', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('window_override', fields.BooleanField(default=False)),
+                ('started_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('completed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('dispatched_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+                ('requested_by', fields.ForeignKeyField('models.Account', source_field='requested_by_id', null=True, db_constraint=True, to_field='id', related_name='update_requests', on_delete=OnDelete.SET_NULL)),
+                ('automatic', fields.BooleanField(default=False)),
+                ('notes', fields.TextField(null=True, unique=False)),
+                ('status_message', fields.TextField(null=True, unique=False)),
+                ('superseded_by', fields.ForeignKeyField('models.UpdateRequest', source_field='superseded_by_id', null=True, db_constraint=True, to_field='id', related_name='supersedes', on_delete=OnDelete.SET_NULL)),
+                ('idempotency_key', fields.CharField(null=True, max_length=200)),
+                ('deleted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('progress_percent', fields.SmallIntField(null=True)),
+                ('progress_step', fields.CharField(null=True, max_length=100)),
+                ('progress_message', fields.TextField(null=True, unique=False)),
+                ('progress_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('completed_steps', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('attempts', fields.SmallIntField(default=0)),
+            ],
+            options={'table': 'update_request', 'app': 'models', 'unique_together': (('requested_by', 'idempotency_key'),), 'indexes': [Index(fields=['district_id', 'status', 'created_at']), Index(fields=['status', 'scheduled_start']), Index(fields=['environment_id', 'status']), Index(fields=['created_at'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Notification',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('update_request', fields.ForeignKeyField('models.UpdateRequest', source_field='update_request_id', null=True, db_constraint=True, to_field='id', related_name='notifications', on_delete=OnDelete.SET_NULL)),
+                ('kind', fields.CharEnumField(description='SCHEDULED: SCHEDULED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCOMPLETED: COMPLETED', enum_type=NotificationKind, max_length=30)),
+                ('recipient', fields.CharField(max_length=320)),
+                ('subject', fields.CharField(max_length=300)),
+                ('body', fields.TextField(unique=False)),
+                ('calendar', fields.TextField(null=True, unique=False)),
+                ('state', fields.CharEnumField(default=NotificationState.PENDING, description='PENDING: PENDING\nSENT: SENT\nLOGGED: LOGGED\nFAILED: FAILED', enum_type=NotificationState, max_length=20)),
+                ('attempts', fields.SmallIntField(default=0)),
+                ('last_error', fields.TextField(null=True, unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notification', 'app': 'models', 'indexes': [Index(fields=['state', 'created_at'])], 'pk_attr': 'id', 'table_description': 'The mail outbox: written in the same transaction as the change it reports.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='StatusChange',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('update_request', fields.ForeignKeyField('models.UpdateRequest', source_field='update_request_id', db_constraint=True, to_field='id', related_name='history', on_delete=OnDelete.CASCADE)),
+                ('from_status', fields.CharEnumField(null=True, description='TO_BE_SCHEDULED: TO_BE_SCHEDULED\nSCHEDULED: SCHEDULED\nNOT_STARTED: NOT_STARTED\nIN_PROGRESS: IN_PROGRESS\nCOMPLETED: COMPLETED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nNEW_VERSION_REQUESTED: NEW_VERSION_REQUESTED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCANCELLED: CANCELLED', enum_type=UpdateStatus, max_length=30)),
+                ('to_status', fields.CharEnumField(description='TO_BE_SCHEDULED: TO_BE_SCHEDULED\nSCHEDULED: SCHEDULED\nNOT_STARTED: NOT_STARTED\nIN_PROGRESS: IN_PROGRESS\nCOMPLETED: COMPLETED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nNEW_VERSION_REQUESTED: NEW_VERSION_REQUESTED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCANCELLED: CANCELLED', enum_type=UpdateStatus, max_length=30)),
+                ('at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('by', fields.ForeignKeyField('models.Account', source_field='by_id', null=True, db_constraint=True, to_field='id', related_name='status_changes', on_delete=OnDelete.SET_NULL)),
+                ('actor', fields.CharField(max_length=20)),
+                ('message', fields.TextField(null=True, unique=False)),
+                ('window_override', fields.BooleanField(default=False)),
+            ],
+            options={'table': 'status_change', 'app': 'models', 'indexes': [Index(fields=['update_request_id', 'at'])], 'pk_attr': 'id', 'table_description': 'The audit history: one row per status move, never deleted.'},
+            bases=['Model'],
+        ),
+    ]

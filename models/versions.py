@@ -9,7 +9,9 @@ from functools import total_ordering
 from models.enums import ErrorCode
 from models.errors import DomainError
 
-_VERSION_PATTERN = re.compile(r"^(?P<product>[A-Za-z][A-Za-z0-9_-]*)\.(?P<numbers>\d{1,9}(?:\.\d{1,9}){0,3})$")
+_VERSION_PATTERN = re.compile(
+    r"^(?P<product>[A-Za-z][A-Za-z0-9_-]*)\.(?P<numbers>\d{1,9}(?:\.\d{1,9}){0,3})$"
+)
 
 
 @total_ordering

@@ -131,7 +131,5 @@ def next_slots(now: datetime, windows: Iterable[WeeklyWindow], count: int) -> li
 
 def describe_windows(windows: Iterable[WeeklyWindow]) -> str:
     """A sentence for error messages, e.g. 'Thursday 00:30-03:30 America/Chicago'."""
-    parts = [
-        f"{WEEKDAY_NAMES[w.weekday]} {w.start:%H:%M}-{w.end:%H:%M} {w.time_zone}" for w in windows
-    ]
+    parts = [f"{WEEKDAY_NAMES[w.weekday]} {w.start:%H:%M}-{w.end:%H:%M} {w.time_zone}" for w in windows]
     return ", ".join(parts) if parts else "no window"

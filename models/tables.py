@@ -163,7 +163,7 @@ class UpdateRequest(Model):
     requested_by_id: int | None
     automatic = fields.BooleanField(default=False)
     notes = fields.TextField(null=True)
-    status_message: str | None = fields.TextField(null=True)  # type: ignore[assignment]
+    status_message: str | None = fields.TextField(null=True)
     superseded_by: fields.ForeignKeyNullableRelation[UpdateRequest] = fields.ForeignKeyField(
         "models.UpdateRequest", related_name="supersedes", null=True, on_delete=fields.SET_NULL
     )

@@ -1,0 +1,51 @@
+# Every target installs what it needs first, so each works on a fresh machine.
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help uv install dev test test-fast lint format schema bench reliability services
+
+help:
+	@echo "make dev          run the service on the embedded default (SQLite, in-process queue)"
+	@echo "make test         run the whole test suite on SQLite and PostgreSQL"
+	@echo "make lint         ruff check, ruff format --check, mypy"
+	@echo "make format       format the code"
+	@echo "make schema       re-export schema.graphql from the code"
+	@echo "make bench        benchmarks (PostgreSQL + Redis)"
+	@echo "make reliability  fault, race, fuzz and attack trials at full counts"
+
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
+
+install: uv
+	$(UV) sync --frozen
+
+services:
+	@bash .ci/services.sh
+
+dev: install
+	$(UV) run updatedesk dev
+
+test: install services
+	@bash .ci/install-chromium.sh >/dev/null
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-fast: install
+	UPDATEDESK_TEST_BACKENDS=sqlite $(UV) run pytest -x -m "not slow and not browser" $(PYTEST_ARGS)
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format: install
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+schema: install
+	$(UV) run python -m schema.export > schema.graphql
+
+bench: install services
+	$(UV) run python -m bench
+
+reliability: install services
+	UPDATEDESK_RELIABILITY_FULL=1 $(UV) run pytest -m reliability -p no:randomly $(PYTEST_ARGS)

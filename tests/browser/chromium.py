@@ -15,6 +15,7 @@ Typical use::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -48,7 +49,7 @@ CHROMIUM_ARGS: tuple[str, ...] = (
     "--disable-sync",
 )
 
-#: Hosts a page opened by :func:`offline_page` may reach.
+#: Host names a page opened by :func:`offline_page` may reach (plus any loopback IP).
 LOOPBACK_HOSTS: frozenset[str] = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # URL schemes that never touch the network.
@@ -79,9 +80,7 @@ async def launch_chromium() -> AsyncIterator[Browser]:
     """
     executable = chromium_path()
     if executable is None:
-        raise RuntimeError(
-            "Chromium not found: run .ci/install-chromium.sh (Debian package 'chromium')"
-        )
+        raise RuntimeError("Chromium not found: run .ci/install-chromium.sh (Debian package 'chromium')")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=executable,
@@ -100,7 +99,12 @@ def is_loopback_url(url: str) -> bool:
     if parts.scheme in _LOCAL_SCHEMES:
         return True
     host = (parts.hostname or "").lower()
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8, ::1
+    except ValueError:
+        return False  # a DNS name, e.g. 127.example.com
 
 
 class OfflinePage(Page):
@@ -138,9 +142,7 @@ async def offline_page(browser: Browser) -> OfflinePage:
 
     await context.route("**/*", guard)
     # WebSockets bypass context.route(); refuse non-loopback ones too.
-    await context.route_web_socket(
-        lambda url: not is_loopback_url(url), guard_web_socket
-    )
+    await context.route_web_socket(lambda url: not is_loopback_url(url), guard_web_socket)
     page = await context.new_page()
     page.blocked_requests = blocked  # type: ignore[attr-defined]
     return cast(OfflinePage, page)

@@ -11,18 +11,24 @@ from __future__ import annotations
 import html
 import json
 
-__all__ = ["DEFAULT_HEADERS", "graphiql_html"]
+__all__ = ["DEFAULT_HEADERS", "HEADERS_STORAGE_KEY", "graphiql_html"]
 
 #: Pre-filled content of the headers editor, so a partner pastes a token once
-#: (GraphiQL then keeps it in localStorage because of ``shouldPersistHeaders``).
+#: (the page then keeps it in localStorage, under ``HEADERS_STORAGE_KEY``).
 DEFAULT_HEADERS = '{\n  "Authorization": "Bearer <paste your token here>"\n}'
 
+#: localStorage key where the page keeps the headers editor content.
+HEADERS_STORAGE_KEY = "updatedesk:graphiql:headers"
+
 _DEFAULT_QUERY = """\
-# Welcome to the Updatedesk GraphQL API.
+# Updatedesk GraphQL API
 #
-# 1. Open the "Headers" tab below and replace <paste your token here>
-#    with your API token. It is remembered in this browser.
-# 2. Write a query here and press the run button (or Ctrl-Enter).
+# 1. In the Headers tab below, replace
+#    <paste your token here> with your API token.
+#    This browser remembers it.
+# 2. Press the refresh button (bottom left) to
+#    reload the schema for the Docs panel.
+# 3. Write a query here and run it (Ctrl-Enter).
 """
 
 _TEMPLATE = """\
@@ -73,16 +79,33 @@ _TEMPLATE = """\
     }}
   }}
 
-  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(React.createElement(GraphiQL, {{
+  // GraphiQL 3 drops its own saved headers on every mount (upstream issue
+  // graphql/graphiql#3369: they survive one reload, not two), so we also keep
+  // the headers under our own localStorage key and hand them back as `headers`.
+  function loadHeaders() {{
+    try {{ return window.localStorage.getItem(config.headersKey); }} catch (e) {{ return null; }}
+  }}
+  function saveHeaders(value) {{
+    try {{ window.localStorage.setItem(config.headersKey, value); }} catch (e) {{ /* private mode */ }}
+  }}
+
+  var props = {{
     fetcher: fetcher,
     defaultQuery: config.defaultQuery,
     defaultHeaders: config.defaultHeaders,
+    onEditHeaders: saveHeaders,
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: true,
     // "headers" opens the editor tools pane on the Headers tab.
     defaultEditorToolsVisibility: "headers"
-  }}));
+  }};
+  var savedHeaders = loadHeaders();
+  if (savedHeaders !== null) {{
+    props.headers = savedHeaders;
+  }}
+
+  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+  root.render(React.createElement(GraphiQL, props));
 }})();
 </script>
 </body>
@@ -95,17 +118,10 @@ def _js_literal(value: object) -> str:
 
     ``json.dumps`` already escapes non-ASCII (including U+2028/U+2029).
     """
-    return (
-        json.dumps(value)
-        .replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-    )
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def graphiql_html(
-    endpoint: str = "/graphql", static_prefix: str = "/graphiql-static"
-) -> str:
+def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/graphiql-static") -> str:
     """Return the GraphiQL page for ``endpoint``, with assets under ``static_prefix``.
 
     The page fetches nothing but ``static_prefix/*`` and ``endpoint``.
@@ -115,5 +131,6 @@ def graphiql_html(
         "endpoint": endpoint,
         "defaultQuery": _DEFAULT_QUERY,
         "defaultHeaders": DEFAULT_HEADERS,
+        "headersKey": HEADERS_STORAGE_KEY,
     }
     return _TEMPLATE.format(prefix=prefix, config=_js_literal(config))

@@ -1,0 +1,148 @@
+"""Proof that the vendored GraphiQL page works with the network off.
+
+A tiny Starlette app on a real uvicorn server (127.0.0.1, free port) serves
+the offline GraphiQL page, its static assets and a minimal Strawberry schema.
+Headless Chromium, with every non-loopback request aborted, loads the page,
+enters a bearer token in the headers editor, runs a query and must see the
+answer. Set GRAPHIQL_SCREENSHOT=/some/file.png to keep a copy of the screenshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import strawberry
+import uvicorn
+from playwright.async_api import expect
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from strawberry.types import Info
+
+from tests.browser.chromium import chromium_available, launch_chromium, offline_page
+from updatedesk.graphiql import graphiql_html, graphiql_routes
+from updatedesk.graphiql.page import HEADERS_STORAGE_KEY
+
+pytestmark = pytest.mark.browser
+
+EMAIL = "tc@lakeside.example"
+TOKEN = "test-token"
+
+
+@strawberry.type
+class Account:
+    email: str
+
+
+@strawberry.type
+class Viewer:
+    account: Account
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def viewer(self, info: Info) -> Viewer:
+        request: Request = info.context["request"]
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            raise PermissionError("not authenticated")
+        return Viewer(account=Account(email=EMAIL))
+
+
+class OfflineGraphiQL(GraphQL):
+    """Strawberry endpoint whose GET page is our offline GraphiQL."""
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql_html(endpoint="/graphql"))
+
+
+def make_app() -> Starlette:
+    graphql = OfflineGraphiQL(strawberry.Schema(query=Query))
+    return Starlette(routes=[*graphiql_routes(), Route("/graphql", graphql, methods=["GET", "POST"])])
+
+
+@asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """Run ``app`` on uvicorn at 127.0.0.1 (free port); yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()  # re-raise the startup error
+                    raise RuntimeError("uvicorn stopped before it started")
+                await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+def require_chromium() -> None:
+    """Skip without Chromium, except in CI (CI set) where that is a failure."""
+    if chromium_available():
+        return
+    reason = "Chromium not installed (run .ci/install-chromium.sh)"
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+async def test_graphiql_runs_query_offline(tmp_path: Path) -> None:
+    require_chromium()
+    async with serve(make_app()) as base_url, launch_chromium() as browser:
+        page = await offline_page(browser)
+        page.set_default_timeout(15_000)
+        await page.set_viewport_size({"width": 1400, "height": 900})
+        await page.goto(f"{base_url}/graphql")
+        assert await page.title() == "Updatedesk GraphQL"
+
+        # The headers editor is open and pre-filled with the token template.
+        headers_editor = page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror")
+        await headers_editor.wait_for(state="visible")
+        assert "paste your token here" in await headers_editor.inner_text()
+
+        # insert_text() avoids CodeMirror's auto-closing of brackets and quotes.
+        await headers_editor.click()
+        await page.keyboard.press("Control+A")
+        await page.keyboard.insert_text(f'{{"Authorization": "Bearer {TOKEN}"}}')
+
+        query_editor = page.locator(".graphiql-query-editor .CodeMirror")
+        await query_editor.click()
+        await page.keyboard.press("Control+A")
+        await page.keyboard.insert_text("{ viewer { account { email } } }")
+
+        await page.locator("button.graphiql-execute-button").click()
+        result = page.locator("section.result-window")
+        await result.get_by_text(EMAIL).wait_for()
+        assert "errors" not in await result.inner_text()
+
+        shot = tmp_path / "graphiql.png"
+        await page.screenshot(path=str(shot))
+        if target := os.environ.get("GRAPHIQL_SCREENSHOT"):
+            shutil.copyfile(shot, target)
+
+        # The token is kept in localStorage: it survives reloads (GraphiQL's own
+        # persistence alone loses it on the second one, graphql/graphiql#3369).
+        await page.wait_for_function(
+            "([key, token]) => (localStorage.getItem(key) || '').includes(token)",
+            arg=[HEADERS_STORAGE_KEY, TOKEN],
+        )
+        for _ in range(2):
+            await page.reload()
+            await headers_editor.wait_for(state="visible")
+            await expect(headers_editor).to_contain_text(TOKEN)
+
+        assert page.blocked_requests == [], f"page tried to leave the machine: {page.blocked_requests}"
+        await page.context.close()

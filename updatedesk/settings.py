@@ -13,6 +13,21 @@ DEFAULT_SCHEDULER_INTERVAL = 5.0
 DEFAULT_SIMULATED_STEP_SECONDS = 1.0
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 3600.0
 DEFAULT_TOKEN_DAYS = 365
+#: Prefix of every Redis key and channel of one deployment (dramatiq queues, event channel).
+DEFAULT_REDIS_NAMESPACE = "updatedesk"
+#: Seconds without a heartbeat before a worker counts as dead and its jobs are delivered again.
+DEFAULT_WORKER_HEARTBEAT_TIMEOUT = 60.0
+#: Longest idle wait (seconds) of a worker's consumer between polls of an empty queue.
+DEFAULT_WORKER_IDLE_WAIT = 0.1
+#: Per million broker commands, how many also requeue the jobs of dead workers.
+DEFAULT_WORKER_MAINTENANCE_CHANCE = 1000
+DEFAULT_WORKER_PROCESSES = 1
+DEFAULT_WORKER_THREADS = 4
+#: A NOT_STARTED request that no worker began within this many seconds is enqueued again.
+DEFAULT_LOST_JOB_SECONDS = 600.0
+#: Attempts per runbook step before the request is given up as UNABLE_TO_COMPLETE.
+DEFAULT_STEP_ATTEMPTS = 3
+DEFAULT_STEP_RETRY_DELAY = 5.0
 
 
 class Settings(BaseSettings):
@@ -32,6 +47,15 @@ class Settings(BaseSettings):
     command_database_refresh: str | None = None
     command_timeout_seconds: float = Field(DEFAULT_COMMAND_TIMEOUT_SECONDS, gt=0)
     mail_from: str = "Campus Hosting <hosting@updatedesk.invalid>"
+    redis_namespace: str = Field(DEFAULT_REDIS_NAMESPACE, min_length=1)
+    worker_heartbeat_timeout: float = Field(DEFAULT_WORKER_HEARTBEAT_TIMEOUT, gt=0)
+    worker_idle_wait: float = Field(DEFAULT_WORKER_IDLE_WAIT, gt=0)
+    worker_maintenance_chance: int = Field(DEFAULT_WORKER_MAINTENANCE_CHANCE, ge=0, le=1_000_000)
+    worker_processes: int = Field(DEFAULT_WORKER_PROCESSES, ge=1)
+    worker_threads: int = Field(DEFAULT_WORKER_THREADS, ge=1)
+    lost_job_seconds: float = Field(DEFAULT_LOST_JOB_SECONDS, gt=0)
+    step_attempts: int = Field(DEFAULT_STEP_ATTEMPTS, ge=1)
+    step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)
     token_days: int = Field(DEFAULT_TOKEN_DAYS, gt=0)
     log_json: bool = True
 

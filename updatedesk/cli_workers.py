@@ -1,0 +1,77 @@
+"""What `updatedesk worker` and `updatedesk scheduler` run (the CLI module calls these).
+
+Also runnable on its own: ``python -m updatedesk.cli_workers worker [--processes N] [--threads N]``
+and ``python -m updatedesk.cli_workers scheduler``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+
+from updatedesk.settings import get_settings
+
+
+def run_worker(processes: int | None = None, threads: int | None = None) -> int:
+    """Run dramatiq worker process(es) until SIGTERM/SIGINT. One process runs here; more are
+    started as child processes (each with its own event loop and ORM), signals forwarded."""
+    settings = get_settings()
+    processes = processes or settings.worker_processes
+    threads = threads or settings.worker_threads
+    if processes == 1:
+        from workers.process import worker_main
+
+        worker_main(settings, threads)
+        return 0
+    command = [
+        sys.executable,
+        "-m",
+        "updatedesk.cli_workers",
+        "worker",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+    ]
+    children = [subprocess.Popen(command) for _ in range(processes)]
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)
+
+
+def run_scheduler() -> int:
+    """Run the dispatch loop until SIGTERM/SIGINT."""
+    from workers.process import scheduler_main
+
+    asyncio.run(scheduler_main(get_settings()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="updatedesk-workers")
+    commands = parser.add_subparsers(dest="command", required=True)
+    worker = commands.add_parser("worker", help="dramatiq worker process(es)")
+    worker.add_argument("--processes", type=int, default=None)
+    worker.add_argument("--threads", type=int, default=None)
+    commands.add_parser("scheduler", help="dispatch loop")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
+    )
+    if args.command == "worker":
+        return run_worker(args.processes, args.threads)
+    return run_scheduler()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The dramatiq actors: one runs a request's runbook, one sends an outbox mail.
+
+Both are thin: the work is in ``workers.runbooks.run_request`` and
+``workers.mail.deliver_notification``, which the embedded queue calls directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq import Actor
+from dramatiq.brokers.redis import RedisBroker
+
+from updatedesk.settings import Settings
+from workers.errors import MailDeliveryError
+from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
+from workers.runbooks import run_request
+
+UPDATE_QUEUE = "updates"
+MAIL_QUEUE = "mail"
+#: A runbook retries its own steps; a delivery is retried only after an unexpected error (database
+#: down...), and a redelivery resumes after the last checkpoint.
+RUNBOOK_MAX_RETRIES = 5
+RUNBOOK_MIN_BACKOFF_MS = 2_000
+#: Each step has its own time limit (command_timeout_seconds); this only bounds a stuck job.
+RUNBOOK_TIME_LIMIT_MS = 24 * 3600 * 1000
+MAIL_MIN_BACKOFF_MS = 5_000
+MAIL_MAX_BACKOFF_MS = 300_000
+MAIL_TIME_LIMIT_MS = 120_000
+
+
+@dataclass(frozen=True)
+class Actors:
+    run_update_request: Actor[[int], Any]
+    send_notification: Actor[[int], Any]
+
+
+def _mail_should_retry(retries: int, exception: Exception) -> bool:
+    return isinstance(exception, MailDeliveryError) and retries < MAIL_MAX_ATTEMPTS
+
+
+def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
+    """Declare both actors on `broker`; their jobs use `settings` (executor, SMTP...)."""
+
+    async def run_update_request(request_id: int) -> None:
+        await run_request(request_id, settings)
+
+    async def send_notification(notification_id: int) -> None:
+        await deliver_notification(notification_id, settings)
+
+    return Actors(
+        run_update_request=dramatiq.actor(
+            broker=broker,
+            actor_name="run_update_request",
+            queue_name=UPDATE_QUEUE,
+            max_retries=RUNBOOK_MAX_RETRIES,
+            min_backoff=RUNBOOK_MIN_BACKOFF_MS,
+            time_limit=RUNBOOK_TIME_LIMIT_MS,
+        )(run_update_request),
+        send_notification=dramatiq.actor(
+            broker=broker,
+            actor_name="send_notification",
+            queue_name=MAIL_QUEUE,
+            retry_when=_mail_should_retry,
+            min_backoff=MAIL_MIN_BACKOFF_MS,
+            max_backoff=MAIL_MAX_BACKOFF_MS,
+            time_limit=MAIL_TIME_LIMIT_MS,
+        )(send_notification),
+    )

@@ -1,0 +1,99 @@
+"""The embedded default (no REDIS_URL): jobs run as asyncio tasks on the caller's event loop.
+
+Tortoise's connections belong to one loop, so the embedded worker shares the server's loop
+instead of using threads. Same job code as the dramatiq actors; same interface as
+``workers.queue.DramatiqQueue``; ``wait_idle()`` lets tests wait until every job has finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from updatedesk.settings import Settings
+from workers.errors import MailDeliveryError
+from workers.executors import Executor
+from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
+from workers.runbooks import run_request
+
+logger = logging.getLogger(__name__)
+
+#: Retry delays of a mail the SMTP server refused: first wait (doubled each time) and ceiling.
+MAIL_RETRY_DELAY = 5.0
+MAIL_RETRY_DELAY_MAX = 300.0
+
+
+class EmbeddedQueue:
+    def __init__(self, settings: Settings, executor: Executor | None = None) -> None:
+        self.settings = settings
+        self.executor = executor
+        self.mail_retry_delay = MAIL_RETRY_DELAY
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._running_requests: set[int] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def enqueue_update_request(self, request_id: int) -> None:
+        if request_id in self._running_requests:
+            return  # this process is already running it; a second runner would repeat steps
+        self._running_requests.add(request_id)
+        self._spawn(self._run_update_request(request_id), f"update-request-{request_id}")
+
+    async def enqueue_notification(self, notification_id: int) -> None:
+        self._spawn(self._send_notification(notification_id), f"notification-{notification_id}")
+
+    def _spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(job, name=name)
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def _run_update_request(self, request_id: int) -> None:
+        try:
+            await run_request(request_id, self.settings, self.executor)
+        except Exception:
+            # The request stays NOT_STARTED / IN_PROGRESS; the scheduler's lost-job pass retries it.
+            logger.exception("update request %s: job failed", request_id)
+        finally:
+            self._running_requests.discard(request_id)
+
+    async def _send_notification(self, notification_id: int) -> None:
+        delay = self.mail_retry_delay
+        for _ in range(MAIL_MAX_ATTEMPTS):
+            try:
+                await deliver_notification(notification_id, self.settings)
+                return
+            except MailDeliveryError as error:
+                logger.warning("%s; retrying in %.0fs", error, delay)
+            except Exception:
+                logger.exception("notification %s: job failed", notification_id)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAIL_RETRY_DELAY_MAX)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+    async def wait_idle(self, within: float) -> None:
+        """Wait until no job runs (jobs started by jobs included); TimeoutError after `within` s."""
+        async with asyncio.timeout(within):
+            while self._tasks:
+                await self._idle.wait()
+
+    async def close(self) -> None:
+        """Cancel running jobs (a redelivery after restart resumes them from their checkpoints)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -1,0 +1,125 @@
+"""E-mail from the outbox: each `Notification` row is sent once to SMTP_URL, or logged without it.
+
+SMTP_URL forms: ``smtp://[user:pass@]host[:port]`` (plain), ``smtp+starttls://...`` (STARTTLS
+required), ``smtps://...`` (TLS from the start). A scheduled mail carries its iCalendar invitation
+as ``text/calendar; method=REQUEST``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from models.enums import NotificationState
+from models.tables import Notification, utcnow
+from updatedesk.settings import Settings
+from workers.errors import ConfigurationError, MailDeliveryError
+
+logger = logging.getLogger(__name__)
+
+#: Sending attempts per mail before it is marked FAILED.
+MAIL_MAX_ATTEMPTS = 5
+SMTP_TIMEOUT_SECONDS = 30.0
+DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+FINAL_STATES = frozenset({NotificationState.SENT, NotificationState.LOGGED, NotificationState.FAILED})
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool = False
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ConfigurationError(
+            f"SMTP_URL must look like smtp://host:port, smtp+starttls://... or smtps://...; got {parts.scheme}://"
+        )
+    return SmtpTarget(
+        host=parts.hostname,
+        port=parts.port or DEFAULT_PORTS[parts.scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=parts.scheme == "smtps",
+        start_tls=parts.scheme == "smtp+starttls",
+    )
+
+
+def build_message(notification: Notification, mail_from: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = notification.recipient
+    message["Subject"] = notification.subject
+    message["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}", domain="updatedesk")
+    message.set_content(notification.body)
+    if notification.calendar:
+        message.add_alternative(notification.calendar, subtype="calendar", params={"method": "REQUEST"})
+    return message
+
+
+async def send_message(target: SmtpTarget, message: EmailMessage) -> None:
+    await aiosmtplib.send(
+        message,
+        hostname=target.host,
+        port=target.port,
+        username=target.username,
+        password=target.password,
+        use_tls=target.use_tls,
+        start_tls=target.start_tls,
+        timeout=SMTP_TIMEOUT_SECONDS,
+    )
+
+
+async def deliver_notification(notification_id: int, settings: Settings) -> NotificationState | None:
+    """Send one outbox mail. Idempotent: a mail already SENT, LOGGED or FAILED is left alone.
+
+    Raises MailDeliveryError when the attempt failed and attempts remain (the job is retried).
+    """
+    notification = await Notification.get_or_none(id=notification_id)
+    if notification is None:
+        return None
+    if notification.state in FINAL_STATES:
+        return notification.state
+    if not settings.smtp_url:
+        await Notification.filter(id=notification_id, state=NotificationState.PENDING).update(
+            state=NotificationState.LOGGED
+        )
+        logger.info(
+            "mail (no SMTP_URL, kept in the outbox) to=%s subject=%s",
+            notification.recipient,
+            notification.subject,
+        )
+        return NotificationState.LOGGED
+    # Claim this attempt: of two deliveries of one mail, one sends.
+    attempt = notification.attempts + 1
+    claimed = await Notification.filter(
+        id=notification_id, state=NotificationState.PENDING, attempts=notification.attempts
+    ).update(attempts=attempt)
+    if claimed != 1:
+        return None
+    try:
+        await send_message(parse_smtp_url(settings.smtp_url), build_message(notification, settings.mail_from))
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        final = attempt >= MAIL_MAX_ATTEMPTS
+        await Notification.filter(id=notification_id).update(
+            last_error=str(error)[:1000],
+            state=NotificationState.FAILED if final else NotificationState.PENDING,
+        )
+        if final:
+            logger.error("mail %s to %s failed for good: %s", notification_id, notification.recipient, error)
+            return NotificationState.FAILED
+        raise MailDeliveryError(f"mail {notification_id}: {error}") from error
+    await Notification.filter(id=notification_id).update(
+        state=NotificationState.SENT, sent_at=utcnow(), last_error=None
+    )
+    return NotificationState.SENT

@@ -1,0 +1,107 @@
+"""Entry points of the worker and scheduler processes (Redis mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from dramatiq import Worker
+
+from models.enums import UpdateStatus
+from updatedesk.bus import RedisBus, install_bus_sink
+from updatedesk.db import close_orm, init_orm
+from updatedesk.settings import Settings
+from workers.actors import declare_actors
+from workers.broker import add_worker_middleware, build_broker
+from workers.errors import ConfigurationError
+from workers.queue import DramatiqQueue, install_notification_sink
+from workers.scheduler import Scheduler
+
+logger = logging.getLogger(__name__)
+
+#: How long a stopping worker waits for running jobs (ms); unfinished ones are delivered again.
+WORKER_SHUTDOWN_TIMEOUT_MS = 30_000
+
+
+def _require_redis(settings: Settings, what: str) -> str:
+    if not settings.redis_url:
+        raise ConfigurationError(f"{what} needs REDIS_URL (without it, `updatedesk dev` runs everything).")
+    return settings.redis_url
+
+
+def worker_main(settings: Settings, threads: int) -> None:
+    """One dramatiq worker process: blocks until SIGTERM or SIGINT."""
+    redis_url = _require_redis(settings, "updatedesk worker")
+    broker = build_broker(settings)
+    actors = declare_actors(broker, settings)
+    bus = RedisBus(redis_url, settings.redis_namespace)
+    undo: list[Callable[[], None]] = []
+
+    async def on_start() -> None:
+        undo.append(install_bus_sink(bus))
+        undo.append(install_notification_sink(DramatiqQueue(actors)))
+
+    async def on_stop() -> None:
+        for step in reversed(undo):
+            step()
+        await bus.close()
+
+    add_worker_middleware(broker, settings, on_start, on_stop)
+    worker = Worker(broker, worker_timeout=int(settings.worker_idle_wait * 1000), worker_threads=threads)
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker.start()
+    logger.info("worker started: %s threads, namespace %s", threads, settings.redis_namespace)
+    try:
+        stopping.wait()
+    finally:
+        logger.info("worker stopping")
+        worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
+        broker.close()
+
+
+async def scheduler_main(settings: Settings) -> None:
+    """The scheduler process: dispatch loop until SIGTERM or SIGINT."""
+    redis_url = _require_redis(settings, "updatedesk scheduler")
+    broker = build_broker(settings)
+    queue = DramatiqQueue(declare_actors(broker, settings))
+    bus = RedisBus(redis_url, settings.redis_namespace)
+    await init_orm(settings)
+    scheduler = Scheduler(queue, settings)
+    undo = [install_bus_sink(bus), install_notification_sink(queue)]
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, scheduler.stop)
+    await bus.start()
+    waker = asyncio.create_task(_wake_on_scheduled(bus, scheduler))
+    logger.info(
+        "scheduler started: every %ss, namespace %s", settings.scheduler_interval, settings.redis_namespace
+    )
+    try:
+        await scheduler.run()
+    finally:
+        waker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waker
+        for step in reversed(undo):
+            step()
+        await bus.close()
+        await close_orm()
+        broker.close()
+
+
+async def _wake_on_scheduled(bus: RedisBus, scheduler: Scheduler) -> None:
+    """Requests scheduled by other processes (staff "now", automatic sandbox updates) start at once."""
+    async with bus.subscribe() as events:
+        async for event in events:
+            if event.status is UpdateStatus.SCHEDULED:
+                scheduler.wake()

@@ -1,0 +1,44 @@
+"""The job-queue interface the scheduler and the domain's sinks use, and its dramatiq version.
+
+``JobQueue.enqueue_update_request(id)`` and ``JobQueue.enqueue_notification(id)`` are the whole
+interface; ``workers.embedded.EmbeddedQueue`` implements it in-process, ``DramatiqQueue`` over
+Redis. ``install_notification_sink(queue)`` sends every new outbox mail to the queue after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from models.events import add_notification_sink, remove_notification_sink
+from workers.actors import Actors
+
+
+class JobQueue(Protocol):
+    async def enqueue_update_request(self, request_id: int) -> None: ...
+
+    async def enqueue_notification(self, notification_id: int) -> None: ...
+
+
+class DramatiqQueue:
+    """Enqueue to the dramatiq actors (Redis). The broker's client is blocking: it runs in a thread."""
+
+    def __init__(self, actors: Actors) -> None:
+        self.actors = actors
+
+    async def enqueue_update_request(self, request_id: int) -> None:
+        await asyncio.to_thread(self.actors.run_update_request.send, request_id)
+
+    async def enqueue_notification(self, notification_id: int) -> None:
+        await asyncio.to_thread(self.actors.send_notification.send, notification_id)
+
+
+def install_notification_sink(queue: JobQueue) -> Callable[[], None]:
+    """Enqueue every outbox mail after its commit. Returns a function that uninstalls the sink."""
+
+    async def enqueue(notification_id: int) -> None:
+        await queue.enqueue_notification(notification_id)
+
+    add_notification_sink(enqueue)
+    return lambda: remove_notification_sink(enqueue)

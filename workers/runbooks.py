@@ -1,0 +1,157 @@
+"""Runbooks: the named steps of each kind of request, run through an executor.
+
+``run_request`` is the whole job of one delivery: claim the request (``begin``), skip the steps
+already checkpointed by an earlier delivery, run the others with progress, checkpoint each, then
+``complete``; a step that still fails after ``step_attempts`` tries ends the request as
+UNABLE_TO_COMPLETE with its reason. A job for a request that is no longer NOT_STARTED or
+IN_PROGRESS is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from models import operations
+from models.enums import EnvironmentKind, UpdateKind
+from models.errors import DomainError
+from models.tables import District, Environment, UpdateRequest
+from updatedesk.settings import Settings
+from workers.dbcopy import COPY_STEP
+from workers.errors import StepFailed
+from workers.executors import Executor, StepJob, build_executor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    #: Overall progress when this step is done.
+    done_percent: int
+
+
+VERSION_UPDATE_STEPS: tuple[Step, ...] = (
+    Step("backup", "Back up the site", 15),
+    Step("stop_site", "Stop the site", 25),
+    Step("install_version", "Install the new version", 60),
+    Step("migrate_schema", "Migrate the database schema", 80),
+    Step("start_site", "Start the site", 90),
+    Step("verify", "Verify the site", 100),
+)
+
+DATABASE_REFRESH_STEPS: tuple[Step, ...] = (
+    Step("snapshot_production", "Snapshot the production data", 20),
+    Step(COPY_STEP, "Copy the data into the target", 70),
+    Step("sanitize_reindex", "Sanitize and reindex", 90),
+    Step("verify", "Verify the site", 100),
+)
+
+RUNBOOKS: dict[UpdateKind, tuple[Step, ...]] = {
+    UpdateKind.VERSION_UPDATE: VERSION_UPDATE_STEPS,
+    UpdateKind.DATABASE_REFRESH: DATABASE_REFRESH_STEPS,
+}
+
+
+class Outcome(StrEnum):
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    DROPPED = "DROPPED"  # not ours to run (cancelled, finished, or stopped by staff)
+
+
+def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
+    return RUNBOOKS[kind]
+
+
+async def _job_facts(request: UpdateRequest) -> tuple[District, Environment, str | None]:
+    district = await District.get(id=request.district_id)
+    environment = await Environment.get(id=request.environment_id)
+    source_url = None
+    if request.kind is UpdateKind.DATABASE_REFRESH:
+        production = await Environment.get_or_none(district_id=district.id, kind=EnvironmentKind.PRODUCTION)
+        source_url = production.database_url if production else None
+    return district, environment, source_url
+
+
+async def run_request(request_id: int, settings: Settings, executor: Executor | None = None) -> Outcome:
+    executor = executor or build_executor(settings)
+    request = await operations.begin(request_id)
+    if request is None:
+        logger.info("request %s is not ready to run; job dropped", request_id)
+        return Outcome.DROPPED
+    district, environment, source_url = await _job_facts(request)
+    done = set(await operations.finished_steps(request_id))
+    start_percent = 0
+    for step in steps_for(request.kind):
+        if step.name in done:
+            start_percent = step.done_percent
+            continue
+        job = StepJob(
+            request_id=request_id,
+            kind=request.kind,
+            step=step.name,
+            step_label=step.label,
+            district_id=district.id,
+            district_name=district.name,
+            environment=environment.kind.value,
+            target_version=request.target_version,
+            source_database_url=source_url,
+            target_database_url=environment.database_url,
+        )
+        try:
+            await _run_step(job, executor, settings, start_percent, step.done_percent)
+        except StepFailed as failure:
+            return await _give_up(request_id, failure.reason)
+        if not await operations.mark_step_finished(request_id, step.name):
+            logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
+            return Outcome.DROPPED
+        await operations.report_progress(request_id, step.done_percent, step.name, f"{step.label}: done")
+        start_percent = step.done_percent
+    try:
+        await operations.complete(request_id)
+    except DomainError as error:
+        logger.info("request %s could not be completed by the worker: %s", request_id, error)
+        return Outcome.DROPPED
+    return Outcome.COMPLETED
+
+
+async def _run_step(job: StepJob, executor: Executor, settings: Settings, start: int, end: int) -> None:
+    """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
+
+    async def report(percent: int, message: str | None) -> None:
+        overall = start + (end - start) * max(0, min(100, percent)) // 100
+        await operations.report_progress(job.request_id, overall, job.step, message or job.step_label)
+
+    for attempt in range(1, settings.step_attempts + 1):
+        await operations.report_progress(job.request_id, start, job.step, f"{job.step_label}...")
+        try:
+            await executor.run_step(job, report)
+            return
+        except StepFailed as failure:
+            if not failure.retryable or attempt == settings.step_attempts:
+                raise
+            logger.warning(
+                "request %s step %s failed (attempt %s of %s): %s",
+                job.request_id,
+                job.step,
+                attempt,
+                settings.step_attempts,
+                failure.reason,
+            )
+        except Exception as error:  # an executor bug or a lost dependency: still a step failure
+            logger.exception("request %s step %s raised", job.request_id, job.step)
+            if attempt == settings.step_attempts:
+                raise StepFailed(f"Step '{job.step_label}' failed unexpectedly: {error}") from error
+        await asyncio.sleep(settings.step_retry_delay)
+
+
+async def _give_up(request_id: int, reason: str) -> Outcome:
+    try:
+        await operations.fail(request_id, reason)
+    except DomainError as error:
+        logger.info("request %s could not be marked unable to complete: %s", request_id, error)
+        return Outcome.DROPPED
+    return Outcome.FAILED

@@ -1,0 +1,53 @@
+"""The GraphQL schema of the public contract (DESIGN.md §3). `schema.graphql` at the repository
+root is exported from it: `uv run python -m schema > schema.graphql`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema.catalog import ReleaseType
+from schema.districts import DistrictType, EnvironmentType, UpdateGroupType
+from schema.extensions import default_extensions, log_errors
+from schema.mutation import Mutation
+from schema.query import Query
+from schema.requests import UpdateRequestType
+from schema.scalars import SCALAR_MAP
+
+from schema.accounts import AccountType  # isort: skip
+
+
+class UpdatedeskSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
+
+def build_schema(**overrides: Any) -> UpdatedeskSchema:
+    options: dict[str, Any] = {
+        "query": Query,
+        "mutation": Mutation,
+        # The subscriptions work adds `"subscription": Subscription,` here.
+        "types": [
+            AccountType,
+            DistrictType,
+            EnvironmentType,
+            ReleaseType,
+            UpdateGroupType,
+            UpdateRequestType,
+        ],
+        "extensions": default_extensions(),
+        "config": StrawberryConfig(scalar_map=SCALAR_MAP, relay_max_results=100),
+    }
+    options.update(overrides)
+    return UpdatedeskSchema(**options)
+
+
+schema = build_schema()
+
+__all__ = ["UpdatedeskSchema", "build_schema", "schema"]

@@ -1,0 +1,31 @@
+"""Errors that reach the client as GraphQL errors with their message intact (never masked)."""
+
+from __future__ import annotations
+
+from models.enums import ErrorCode
+from models.errors import DomainError
+
+
+class PublicError(Exception):
+    """A refusal about the request itself (no token, a limit exceeded, a bad cursor).
+
+    graphql-core copies `extensions` of the original exception into the GraphQL error, so the
+    client sees `extensions.code`. The masking extension lets these through unchanged.
+    """
+
+    def __init__(self, code: ErrorCode | str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = str(code)
+        self.message = message
+        self.field = field
+        self.extensions: dict[str, object] = {"code": self.code}
+        if field is not None:
+            self.extensions["field"] = field
+
+    @classmethod
+    def from_domain(cls, error: DomainError) -> PublicError:
+        return cls(error.code, error.message, error.field)
+
+
+def unauthenticated(message: str = "Sign in: send 'Authorization: Bearer <token>'.") -> PublicError:
+    return PublicError(ErrorCode.UNAUTHENTICATED, message)

@@ -1,0 +1,34 @@
+"""Opaque global ids: base64 of "TypeName:pk". Anything that does not decode is simply not found."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+
+def encode_global_id(type_name: str, pk: int) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
+
+
+def decode_global_id(value: str) -> tuple[str, int] | None:
+    """(type name, primary key), or None for anything that is not one of our ids."""
+    try:
+        text = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    type_name, sep, pk_text = text.partition(":")
+    if not sep or not type_name or not pk_text.isdigit() or len(pk_text) > 18:
+        return None
+    pk = int(pk_text)
+    # Ids outside a 32-bit column would make PostgreSQL refuse the query: they exist nowhere.
+    if pk <= 0 or pk > 2**31 - 1:
+        return None
+    return type_name, pk
+
+
+def decode_id_of(value: str, type_name: str) -> int | None:
+    """The primary key if `value` is an id of `type_name`, else None."""
+    decoded = decode_global_id(value)
+    if decoded is None or decoded[0] != type_name:
+        return None
+    return decoded[1]

@@ -1,0 +1,109 @@
+"""DataLoaders, created fresh for every request (and every subscription event) so that nothing is
+cached across callers. Each loader answers a whole list in one statement: no N+1.
+
+Loaders return rows by key without judging visibility, except `request`, which loads only what
+the actor may see. Resolvers decide visibility for the other rows (see resolvers.access).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+from tortoise.models import Model
+
+from models.access import Actor
+from models.enums import EnvironmentKind, UpdateStatus
+from models.operations import visible_requests
+from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
+
+RowT = TypeVar("RowT", bound=Model)
+
+#: How environments of a district are listed: the live site first.
+ENVIRONMENT_ORDER = {kind: index for index, kind in enumerate(EnvironmentKind)}
+
+#: Requests shown as an environment's "scheduled updates": given a start, not yet running.
+SCHEDULED_STATUSES = (UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED)
+
+
+async def _by_id(model: type[RowT], keys: Sequence[int], query: Any = None) -> list[RowT | None]:
+    rows = await (query if query is not None else model.filter()).filter(id__in=list(set(keys)))
+    found = {row.pk: row for row in rows}
+    return [found.get(key) for key in keys]
+
+
+def _grouped(rows: Sequence[Any], attribute: str, keys: Sequence[int]) -> list[list[Any]]:
+    groups: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[getattr(row, attribute)].append(row)
+    return [groups.get(key, []) for key in keys]
+
+
+class Loaders:
+    """One set of DataLoaders for one request on behalf of one actor."""
+
+    def __init__(self, actor: Actor | None) -> None:
+        self.actor = actor
+        self.district: DataLoader[int, District | None] = DataLoader(self._districts)
+        self.group: DataLoader[int, UpdateGroup | None] = DataLoader(self._groups)
+        self.environment: DataLoader[int, Environment | None] = DataLoader(self._environments)
+        self.account: DataLoader[int, Account | None] = DataLoader(self._accounts)
+        self.request: DataLoader[int, UpdateRequest | None] = DataLoader(self._requests)
+        self.history: DataLoader[int, list[StatusChange]] = DataLoader(self._history)
+        self.environments_of_district: DataLoader[int, list[Environment]] = DataLoader(
+            self._environments_of_districts
+        )
+        self.districts_of_group: DataLoader[int, list[District]] = DataLoader(self._districts_of_groups)
+        self.district_ids_of_account: DataLoader[int, list[int]] = DataLoader(self._district_ids_of_accounts)
+        self.scheduled_of_environment: DataLoader[int, list[UpdateRequest]] = DataLoader(
+            self._scheduled_of_environments
+        )
+
+    async def _districts(self, keys: list[int]) -> list[District | None]:
+        return await _by_id(District, keys)
+
+    async def _groups(self, keys: list[int]) -> list[UpdateGroup | None]:
+        return await _by_id(UpdateGroup, keys)
+
+    async def _environments(self, keys: list[int]) -> list[Environment | None]:
+        return await _by_id(Environment, keys)
+
+    async def _accounts(self, keys: list[int]) -> list[Account | None]:
+        return await _by_id(Account, keys)
+
+    async def _requests(self, keys: list[int]) -> list[UpdateRequest | None]:
+        if self.actor is None:
+            return [None for _ in keys]
+        return await _by_id(UpdateRequest, keys, visible_requests(self.actor))
+
+    async def _history(self, keys: list[int]) -> list[list[StatusChange]]:
+        rows = await StatusChange.filter(update_request_id__in=list(set(keys))).order_by("at", "id")
+        return _grouped(rows, "update_request_id", keys)
+
+    async def _environments_of_districts(self, keys: list[int]) -> list[list[Environment]]:
+        rows = await Environment.filter(district_id__in=list(set(keys)))
+        rows = sorted(rows, key=lambda env: ENVIRONMENT_ORDER[env.kind])
+        return _grouped(rows, "district_id", keys)
+
+    async def _districts_of_groups(self, keys: list[int]) -> list[list[District]]:
+        rows = await District.filter(update_group_id__in=list(set(keys))).order_by("name")
+        return _grouped(rows, "update_group_id", keys)
+
+    async def _district_ids_of_accounts(self, keys: list[int]) -> list[list[int]]:
+        rows = await District.filter(accounts__id__in=list(set(keys))).values_list("id", "accounts__id")
+        groups: dict[int, list[int]] = defaultdict(list)
+        for district_id, account_id in rows:
+            groups[account_id].append(district_id)
+        return [sorted(groups.get(key, [])) for key in keys]
+
+    async def _scheduled_of_environments(self, keys: list[int]) -> list[list[UpdateRequest]]:
+        if self.actor is None:
+            return [[] for _ in keys]
+        rows = await (
+            visible_requests(self.actor)
+            .filter(environment_id__in=list(set(keys)), status__in=list(SCHEDULED_STATUSES))
+            .order_by("scheduled_start", "id")
+        )
+        return _grouped(rows, "environment_id", keys)

@@ -1,0 +1,175 @@
+"""The API process: a Starlette app serving GraphQL (HTTP and WebSocket), GraphiQL offline, and
+health checks.
+
+Later parts plug in without rewriting this file:
+- lifespan parts: `create_app(extra_lifespans=[part, ...])`, each a callable taking the app and
+  returning an async context manager (entered in order after the ORM is up, left in reverse);
+- routes: `create_app(extra_routes=[Route(...), ...])`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import uvicorn
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from tortoise import connections
+
+from resolvers.context import GraphQLContext
+from schema import schema as default_schema
+from updatedesk.db import close_orm, init_orm
+from updatedesk.graphiql import graphiql_html, graphiql_routes
+from updatedesk.settings import Settings, get_settings
+
+logger = logging.getLogger("updatedesk.app")
+
+GRAPHQL_PATH = "/graphql"
+GRAPHIQL_STATIC_PREFIX = "/graphiql-static"
+
+#: A lifespan part: given the app, an async context manager that runs for the app's lifetime.
+LifespanPart = Callable[[Starlette], AbstractAsyncContextManager[Any]]
+
+
+class UpdatedeskGraphQL(GraphQL):
+    """Strawberry's ASGI view with our context, our offline GraphiQL page, JSON-only POSTs, no
+    batches, and sign-in from the WebSocket `connection_init` payload."""
+
+    async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:  # type: ignore[override]
+        if isinstance(request, WebSocket):
+            return GraphQLContext.for_websocket(request)
+        return await GraphQLContext.for_http(request, response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(graphiql_html(endpoint=GRAPHQL_PATH, static_prefix=GRAPHIQL_STATIC_PREFIX))
+
+    async def parse_http_body(self, request: Any) -> Any:
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if content_type != "application/json":
+                # Form and multipart bodies are what a cross-site form can send without a CORS
+                # preflight: refusing them closes that CSRF path.
+                raise HTTPException(415, "Send GraphQL requests as POST with Content-Type: application/json.")
+            try:
+                body = json.loads(await request.get_body())
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise HTTPException(400, "Unable to parse request body as JSON.") from error
+            if isinstance(body, list):
+                raise HTTPException(
+                    400, "Batched requests (a JSON array) are not supported; send one operation per request."
+                )
+            if not isinstance(body, dict):
+                raise HTTPException(400, "The request body must be a JSON object with a 'query'.")
+        return await super().parse_http_body(request)
+
+    async def on_ws_connect(self, context: GraphQLContext) -> dict[str, object] | None:  # type: ignore[override]
+        if not await context.sign_in_with_params(context.connection_params):
+            # strawberry closes the socket with 4403 Forbidden.
+            raise ConnectionRejectionError({"message": "A valid token is required in connection_init."})
+        return None
+
+
+def graphql_view(schema: Any = None) -> UpdatedeskGraphQL:
+    return UpdatedeskGraphQL(
+        schema or default_schema,
+        allow_queries_via_get=True,  # queries only: strawberry refuses mutations over GET
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        multipart_uploads_enabled=False,
+    )
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    problems: dict[str, str] = {}
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as error:  # any failure means "not ready", whatever the driver raises
+        logger.warning("readiness: database unreachable: %s", error)
+        problems["database"] = "unreachable"
+    if settings.redis_url:
+        try:
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+        except Exception as error:
+            logger.warning("readiness: redis unreachable: %s", error)
+            problems["redis"] = "unreachable"
+    if problems:
+        return PlainTextResponse(
+            "not ready: " + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())), status_code=503
+        )
+    return PlainTextResponse("ready")
+
+
+def _orm_lifespan(settings: Settings) -> LifespanPart:
+    @asynccontextmanager
+    async def orm(app: Starlette) -> AsyncIterator[None]:
+        await init_orm(settings)
+        try:
+            yield
+        finally:
+            await close_orm()
+
+    return orm
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    manage_orm: bool = True,
+    extra_lifespans: Sequence[LifespanPart] = (),
+    extra_routes: Sequence[BaseRoute] = (),
+    schema: Any = None,
+) -> Starlette:
+    """The API app. `manage_orm=False` when the caller already runs Tortoise on this event loop
+    (tests, or `updatedesk dev` sharing one ORM with in-process workers)."""
+    settings = settings or get_settings()
+    parts: list[LifespanPart] = [_orm_lifespan(settings)] if manage_orm else []
+    parts.extend(extra_lifespans)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        async with AsyncExitStack() as stack:
+            for part in parts:
+                await stack.enter_async_context(part(app))
+            yield {}
+
+    graphql = graphql_view(schema)
+    routes: list[BaseRoute] = [
+        Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+        WebSocketRoute(GRAPHQL_PATH, graphql),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
+        *extra_routes,
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.graphql = graphql
+    return app
+
+
+def serve(host: str, port: int, settings: Settings | None = None) -> None:
+    """`updatedesk serve`: run the API process under uvicorn."""
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, ws="websockets", ws_per_message_deflate=False, proxy_headers=True)

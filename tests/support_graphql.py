@@ -70,7 +70,6 @@ class DistrictFixture:
     to_delete: UpdateRequest
     to_schedule: UpdateRequest
     to_set_status: UpdateRequest
-    environment_id: int = 0
 
 
 @dataclass
@@ -93,25 +92,19 @@ async def _district_fixture(label: str) -> DistrictFixture:
     district = await make_district(f"{label} district", hosting_model=HostingModel.CAMPUS_CLOUD, group=group)
     member = await make_account(Role.TECHNICAL_CONTACT, [district], email=f"member@{label}.example")
 
-    def request(status: UpdateStatus, kind: UpdateKind = UpdateKind.VERSION_UPDATE) -> Any:
-        environment = (
-            EnvironmentKind.PRODUCTION if kind is UpdateKind.VERSION_UPDATE else EnvironmentKind.STAGING
-        )
+    def request(status: UpdateStatus, kind: UpdateKind, environment: EnvironmentKind) -> Any:
         return make_request(district, kind=kind, environment=environment, status=status, requested_by=member)
 
+    refresh, version = UpdateKind.DATABASE_REFRESH, UpdateKind.VERSION_UPDATE
+    # STAGING is left without an open request, so a new refresh of it is accepted.
     return DistrictFixture(
         district=district,
         group=group,
         member=member,
-        to_cancel=await request(UpdateStatus.TO_BE_SCHEDULED),
-        to_delete=await request(UpdateStatus.COMPLETED, UpdateKind.DATABASE_REFRESH),
-        to_schedule=await request(UpdateStatus.DEFERRED, UpdateKind.DATABASE_REFRESH),
-        to_set_status=await make_request(
-            district,
-            kind=UpdateKind.DATABASE_REFRESH,
-            environment=EnvironmentKind.SANDBOX,
-            status=UpdateStatus.SCHEDULED,
-        ),
+        to_cancel=await request(UpdateStatus.TO_BE_SCHEDULED, version, EnvironmentKind.PRODUCTION),
+        to_delete=await request(UpdateStatus.COMPLETED, refresh, EnvironmentKind.STAGING),
+        to_schedule=await request(UpdateStatus.DEFERRED, refresh, EnvironmentKind.SANDBOX),
+        to_set_status=await request(UpdateStatus.SCHEDULED, version, EnvironmentKind.PREVIEW),
     )
 
 

@@ -147,7 +147,8 @@ async def test_update_request_fields_history_and_progress(db) -> None:
     assert data["requestedBy"] == {"email": "sc@state.example"} and data["automatic"] is False
 
 
-LIST = """query($first: Int, $after: String, $statuses: [UpdateStatus!], $kinds: [UpdateKind!], $hide: Boolean) {
+LIST = """query($first: Int, $after: String, $statuses: [UpdateStatus!], $kinds: [UpdateKind!],
+             $hide: Boolean) {
   updateRequests(first: $first, after: $after, statuses: $statuses, kinds: $kinds, hideCompleted: $hide) {
     totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id } } } }"""
 

@@ -1,10 +1,10 @@
-"""Proof that the vendored GraphiQL page works with the network off.
+"""GraphiQL served by the real app works with the network off.
 
-A tiny Starlette app on a real uvicorn server (127.0.0.1, free port) serves
-the offline GraphiQL page, its static assets and a minimal Strawberry schema.
-Headless Chromium, with every non-loopback request aborted, loads the page,
-enters a bearer token in the headers editor, runs a query and must see the
-answer. Set GRAPHIQL_SCREENSHOT=/some/file.png to keep a copy of the screenshot.
+The real API app (`create_app(manage_orm=False)`, sharing the test database's ORM on this event
+loop) runs on uvicorn at 127.0.0.1 on a free port. Headless Chromium, with every non-loopback
+request aborted, loads GET /graphql, pastes a real token into the headers editor, runs
+`{ viewer { account { email } } }` and must see the account's email in the result pane.
+Set GRAPHIQL_SCREENSHOT=/some/file.png to keep a copy of the screenshot.
 """
 
 from __future__ import annotations
@@ -17,56 +17,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import strawberry
 import uvicorn
 from playwright.async_api import expect
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
-from strawberry.asgi import GraphQL
-from strawberry.types import Info
 
+from models.enums import Role
 from tests.browser.chromium import chromium_available, launch_chromium, offline_page
-from updatedesk.graphiql import graphiql_html, graphiql_routes
+from tests.factories import make_account, make_district, make_token
+from updatedesk.app import create_app
 from updatedesk.graphiql.page import HEADERS_STORAGE_KEY
 
 pytestmark = pytest.mark.browser
 
 EMAIL = "tc@lakeside.example"
-TOKEN = "test-token"
-
-
-@strawberry.type
-class Account:
-    email: str
-
-
-@strawberry.type
-class Viewer:
-    account: Account
-
-
-@strawberry.type
-class Query:
-    @strawberry.field
-    def viewer(self, info: Info) -> Viewer:
-        request: Request = info.context["request"]
-        if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            raise PermissionError("not authenticated")
-        return Viewer(account=Account(email=EMAIL))
-
-
-class OfflineGraphiQL(GraphQL):
-    """Strawberry endpoint whose GET page is our offline GraphiQL."""
-
-    async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql_html(endpoint="/graphql"))
-
-
-def make_app() -> Starlette:
-    graphql = OfflineGraphiQL(strawberry.Schema(query=Query))
-    return Starlette(routes=[*graphiql_routes(), Route("/graphql", graphql, methods=["GET", "POST"])])
 
 
 @asynccontextmanager
@@ -99,9 +62,11 @@ def require_chromium() -> None:
     pytest.skip(reason)
 
 
-async def test_graphiql_runs_query_offline(tmp_path: Path) -> None:
+async def test_graphiql_runs_query_offline(db, tmp_path: Path) -> None:
     require_chromium()
-    async with serve(make_app()) as base_url, launch_chromium() as browser:
+    district = await make_district("Lakeside Public Schools")
+    token = await make_token(await make_account(Role.TECHNICAL_CONTACT, [district], email=EMAIL))
+    async with serve(create_app(manage_orm=False)) as base_url, launch_chromium() as browser:
         page = await offline_page(browser)
         page.set_default_timeout(15_000)
         await page.set_viewport_size({"width": 1400, "height": 900})
@@ -116,7 +81,7 @@ async def test_graphiql_runs_query_offline(tmp_path: Path) -> None:
         # insert_text() avoids CodeMirror's auto-closing of brackets and quotes.
         await headers_editor.click()
         await page.keyboard.press("Control+A")
-        await page.keyboard.insert_text(f'{{"Authorization": "Bearer {TOKEN}"}}')
+        await page.keyboard.insert_text(f'{{"Authorization": "Bearer {token}"}}')
 
         query_editor = page.locator(".graphiql-query-editor .CodeMirror")
         await query_editor.click()
@@ -137,12 +102,12 @@ async def test_graphiql_runs_query_offline(tmp_path: Path) -> None:
         # persistence alone loses it on the second one, graphql/graphiql#3369).
         await page.wait_for_function(
             "([key, token]) => (localStorage.getItem(key) || '').includes(token)",
-            arg=[HEADERS_STORAGE_KEY, TOKEN],
+            arg=[HEADERS_STORAGE_KEY, token],
         )
         for _ in range(2):
             await page.reload()
             await headers_editor.wait_for(state="visible")
-            await expect(headers_editor).to_contain_text(TOKEN)
+            await expect(headers_editor).to_contain_text(token)
 
         assert page.blocked_requests == [], f"page tried to leave the machine: {page.blocked_requests}"
         await page.context.close()

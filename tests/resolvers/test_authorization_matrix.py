@@ -13,7 +13,15 @@ import pytest
 
 from models.enums import REQUESTER_ROLES, EnvironmentKind, Role, UpdateStatus
 from models.tables import Environment, UpdateRequest
-from tests.support_graphql import DistrictFixture, GraphQLClient, World, api_client, error_codes, gid, seed_world
+from tests.support_graphql import (
+    DistrictFixture,
+    GraphQLClient,
+    World,
+    api_client,
+    error_codes,
+    gid,
+    seed_world,
+)
 
 RELATIONS = ("own", "connected", "foreign")
 
@@ -22,7 +30,9 @@ def may_see(role: Role, relation: str) -> bool:
     return role is Role.HOSTING_STAFF or relation != "foreign"
 
 
-async def read_checks(client: GraphQLClient, token: str, world: World, fixture: DistrictFixture) -> dict[str, bool]:
+async def read_checks(
+    client: GraphQLClient, token: str, world: World, fixture: DistrictFixture
+) -> dict[str, bool]:
     """For each id-taking read: True when the object came back, False when it looked missing."""
     district_id = gid(fixture.district)
     environment = await Environment.get(district_id=fixture.district.id, kind=EnvironmentKind.PRODUCTION)
@@ -50,7 +60,9 @@ async def read_checks(client: GraphQLClient, token: str, world: World, fixture: 
     assert data["ownDistrict"] is not None, "aliases: the caller's own district must stay visible"
     results = {
         "district": data["district"] is not None,
-        "District.updateRequests": bool(data["district"] and data["district"]["updateRequests"]["totalCount"]),
+        "District.updateRequests": bool(
+            data["district"] and data["district"]["updateRequests"]["totalCount"]
+        ),
         "node(District)": data["districtNode"] is not None,
         "node(Environment)": data["environmentNode"] is not None,
         "node(UpdateRequest)": data["requestNode"] is not None,
@@ -113,7 +125,9 @@ def expected_mutation_code(role: Role, relation: str, mutation: str) -> str | No
     return None if relation != "foreign" else "NOT_FOUND"
 
 
-async def mutation_code(client: GraphQLClient, token: str, fixture: DistrictFixture, mutation: str) -> str | None:
+async def mutation_code(
+    client: GraphQLClient, token: str, fixture: DistrictFixture, mutation: str
+) -> str | None:
     query, target = MUTATIONS[mutation]
     variables: dict[str, Any] = {"id": gid(getattr(fixture, target))}
     if mutation == "scheduleUpdateRequest":
@@ -159,7 +173,9 @@ async def test_district_list_is_the_dropdown(db) -> None:
     world = await seed_world()
     async with api_client() as client:
         for role, token in world.tokens.items():
-            names = [d["name"] for d in (await client.data("{ districts { name } }", token=token))["districts"]]
+            names = [
+                d["name"] for d in (await client.data("{ districts { name } }", token=token))["districts"]
+            ]
             if role is Role.HOSTING_STAFF:
                 assert {"own district", "connected district", "foreign district"} <= set(names)
             else:

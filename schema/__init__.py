@@ -17,6 +17,7 @@ from schema.mutation import Mutation
 from schema.query import Query
 from schema.requests import UpdateRequestType
 from schema.scalars import SCALAR_MAP
+from schema.subscriptions import Subscription
 
 from schema.accounts import AccountType  # isort: skip
 
@@ -32,7 +33,7 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
     options: dict[str, Any] = {
         "query": Query,
         "mutation": Mutation,
-        # The subscriptions work adds `"subscription": Subscription,` here.
+        "subscription": Subscription,
         "types": [
             AccountType,
             DistrictType,

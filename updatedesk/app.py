@@ -4,7 +4,9 @@ health checks.
 Later parts plug in without rewriting this file:
 - lifespan parts: `create_app(extra_lifespans=[part, ...])`, each a callable taking the app and
   returning an async context manager (entered in order after the ORM is up, left in reverse);
-- routes: `create_app(extra_routes=[Route(...), ...])`.
+- routes: `create_app(extra_routes=[Route(...), ...])`;
+- the event bus for subscriptions (`updatedesk.live.bus_lifespan`) comes last, after the extra
+  parts, so that an extra part may `attach_bus(app, its_bus)` and be reused (`live=False`: none).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
@@ -32,6 +35,7 @@ from resolvers.context import GraphQLContext
 from schema import schema as default_schema
 from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
+from updatedesk.live import bus_lifespan
 from updatedesk.settings import Settings, get_settings
 
 logger = logging.getLogger("updatedesk.app")
@@ -81,12 +85,17 @@ class UpdatedeskGraphQL(GraphQL):
         return None
 
 
-def graphql_view(schema: Any = None) -> UpdatedeskGraphQL:
+def graphql_view(schema: Any = None, settings: Settings | None = None) -> UpdatedeskGraphQL:
+    settings = settings or get_settings()
     return UpdatedeskGraphQL(
         schema or default_schema,
         allow_queries_via_get=True,  # queries only: strawberry refuses mutations over GET
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         multipart_uploads_enabled=False,
+        # graphql-transport-ws: 4408 without connection_init in time; over the cap, the extra
+        # subscribe gets an `error` message ("Subscription limit reached").
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
     )
 
 
@@ -140,12 +149,16 @@ def create_app(
     extra_lifespans: Sequence[LifespanPart] = (),
     extra_routes: Sequence[BaseRoute] = (),
     schema: Any = None,
+    live: bool = True,
 ) -> Starlette:
     """The API app. `manage_orm=False` when the caller already runs Tortoise on this event loop
-    (tests, or `updatedesk dev` sharing one ORM with in-process workers)."""
+    (tests, or `updatedesk dev` sharing one ORM with in-process workers). `live=False` leaves out
+    the event bus part (then subscriptions answer with an error until a bus is attached)."""
     settings = settings or get_settings()
     parts: list[LifespanPart] = [_orm_lifespan(settings)] if manage_orm else []
     parts.extend(extra_lifespans)
+    if live:
+        parts.append(bus_lifespan(settings))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
@@ -154,7 +167,7 @@ def create_app(
                 await stack.enter_async_context(part(app))
             yield {}
 
-    graphql = graphql_view(schema)
+    graphql = graphql_view(schema, settings)
     routes: list[BaseRoute] = [
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         WebSocketRoute(GRAPHQL_PATH, graphql),

@@ -28,6 +28,14 @@ DEFAULT_LOST_JOB_SECONDS = 600.0
 #: Attempts per runbook step before the request is given up as UNABLE_TO_COMPLETE.
 DEFAULT_STEP_ATTEMPTS = 3
 DEFAULT_STEP_RETRY_DELAY = 5.0
+#: Seconds a new WebSocket may take to send `connection_init` before it is closed with 4408.
+DEFAULT_WS_INIT_TIMEOUT_SECONDS = 10.0
+#: Operations one WebSocket may run at once; the next subscribe gets an error message.
+DEFAULT_WS_MAX_SUBSCRIPTIONS = 25
+#: Events one subscription may fall behind by (progress coalesced) before its socket is closed.
+DEFAULT_WS_SUBSCRIBER_QUEUE = 256
+#: A subscription re-checks its connection's token and district links at most this often (s).
+DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
 
 
 class Settings(BaseSettings):
@@ -58,6 +66,10 @@ class Settings(BaseSettings):
     step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)
     token_days: int = Field(DEFAULT_TOKEN_DAYS, gt=0)
     log_json: bool = True
+    ws_init_timeout_seconds: float = Field(DEFAULT_WS_INIT_TIMEOUT_SECONDS, gt=0)
+    ws_max_subscriptions: int = Field(DEFAULT_WS_MAX_SUBSCRIPTIONS, ge=1)
+    ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
+    ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
 
     @property
     def tortoise_db_url(self) -> str:

@@ -1,0 +1,87 @@
+"""Live status wiring for an API process: its event bus, and how its WebSocket server is run.
+
+- ``bus_lifespan(settings)``: a lifespan part (``create_app`` includes it unless ``live=False``)
+  that starts the process's bus (``RedisBus`` with ``settings.redis_url``, else ``InProcessBus``),
+  installs ``install_bus_sink`` so every committed domain event is published, and exposes the bus
+  as ``app.state.bus``; on exit it uninstalls the sink and closes the bus.
+- A bus owned by someone else (``workers.runtime``'s runtimes create one and install its sink):
+  ``attach_bus(app, runtime.bus)`` from a lifespan part entered before the bus part, or
+  ``bus_lifespan(settings, bus=runtime.bus)``. The part then only exposes that bus: no second
+  bus, no second sink, so nothing is published twice.
+- ``app_bus(app)``: the bus the subscriptions read, or None.
+- ``server_config(app, host, port)``: uvicorn settings for the API: the ``websockets`` protocol
+  implementation with per-message compression off (a deflate context costs memory per socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from updatedesk.bus import EventBus, InProcessBus, RedisBus, install_bus_sink
+from updatedesk.settings import Settings
+
+logger = logging.getLogger("updatedesk.live")
+
+#: How long startup waits for the Redis listener before serving anyway (it keeps retrying, and
+#: single-request subscribers get a fresh SNAPSHOT once it is up).
+BUS_READY_TIMEOUT_SECONDS = 5.0
+#: uvicorn options every API server uses: WebSocket compression off by default.
+WS_SERVER_OPTIONS: dict[str, Any] = {"ws": "websockets", "ws_per_message_deflate": False}
+
+
+def make_bus(settings: Settings) -> InProcessBus | RedisBus:
+    if settings.redis_url:
+        return RedisBus(settings.redis_url, settings.redis_namespace)
+    return InProcessBus()
+
+
+def attach_bus(app: Starlette, bus: EventBus) -> None:
+    """Serve subscriptions of `app` from `bus` (whose owner installed the publishing sink)."""
+    app.state.bus = bus
+
+
+def app_bus(app: Starlette) -> EventBus | None:
+    return getattr(app.state, "bus", None)
+
+
+def bus_lifespan(
+    settings: Settings, bus: EventBus | None = None
+) -> Callable[[Starlette], AbstractAsyncContextManager[EventBus]]:
+    """The lifespan part that gives the API process its bus (see the module docstring)."""
+
+    @asynccontextmanager
+    async def part(app: Starlette) -> AsyncIterator[EventBus]:
+        shared = bus or app_bus(app)
+        if shared is not None:
+            attach_bus(app, shared)
+            yield shared
+            return
+        own = make_bus(settings)
+        if isinstance(own, RedisBus):
+            await own.start()
+            try:
+                await asyncio.wait_for(own.listening.wait(), BUS_READY_TIMEOUT_SECONDS)
+            except TimeoutError:
+                logger.warning("event bus: Redis not reachable yet; serving, the listener keeps retrying")
+        uninstall = install_bus_sink(own)
+        attach_bus(app, own)
+        try:
+            yield own
+        finally:
+            uninstall()
+            app.state.bus = None
+            await own.close()
+
+    return part
+
+
+def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 0, **options: Any) -> uvicorn.Config:
+    """uvicorn settings for an API server (tests run it with ``uvicorn.Server(config).serve()``)."""
+    return uvicorn.Config(app, host=host, port=port, **{**WS_SERVER_OPTIONS, **options})

@@ -35,7 +35,7 @@ from resolvers.context import GraphQLContext
 from schema import schema as default_schema
 from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
-from updatedesk.live import bus_lifespan
+from updatedesk.live import WS_SERVER_OPTIONS, bus_lifespan
 from updatedesk.settings import Settings, get_settings
 
 logger = logging.getLogger("updatedesk.app")
@@ -185,4 +185,4 @@ def create_app(
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
     """`updatedesk serve`: run the API process under uvicorn."""
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, ws="websockets", ws_per_message_deflate=False, proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, proxy_headers=True, **WS_SERVER_OPTIONS)

@@ -36,7 +36,7 @@ from typing import Any, Literal, Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
@@ -59,6 +59,10 @@ LISTEN_POLL_SECONDS = 1.0
 #: The listener PINGs its connection this often; no answer (or any other traffic) within
 #: LISTEN_PING_SECONDS + REDIS_SOCKET_TIMEOUT counts as a lost connection (half-open sockets).
 LISTEN_PING_SECONDS = 5.0
+#: Retries of a failed PUBLISH (connection lost): how many, and the backoff (seconds).
+PUBLISH_RETRIES = 2
+PUBLISH_RETRY_BASE = 0.05
+PUBLISH_RETRY_CAP = 0.5
 
 
 # --------------------------------------------------------------------------- wire format
@@ -361,8 +365,14 @@ class InProcessBus:
 
 
 def redis_client(url: str) -> aioredis.Redis:
+    """The publishing client: a few quick retries, so that a publish during an outage fails within
+    about a second instead of holding the committed operation back (the event is then lost, the
+    state is not; subscribers resynchronise when the listener is back)."""
     return aioredis.Redis.from_url(
-        url, socket_timeout=REDIS_SOCKET_TIMEOUT, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
+        url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        retry=Retry(ExponentialBackoff(cap=PUBLISH_RETRY_CAP, base=PUBLISH_RETRY_BASE), PUBLISH_RETRIES),
     )
 
 

@@ -10,7 +10,7 @@
   bus, no second sink, so nothing is published twice.
 - ``app_bus(app)``: the bus the subscriptions read, or None.
 - ``server_config(app, host, port)``: uvicorn settings for the API: the ``websockets`` protocol
-  implementation with per-message compression off (a deflate context costs memory per socket).
+  implementation (sans-I/O) with per-message compression off (a deflate context costs memory per socket).
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ logger = logging.getLogger("updatedesk.live")
 #: How long startup waits for the Redis listener before serving anyway (it keeps retrying, and
 #: single-request subscribers get a fresh SNAPSHOT once it is up).
 BUS_READY_TIMEOUT_SECONDS = 5.0
-#: uvicorn options every API server uses: WebSocket compression off by default.
-WS_SERVER_OPTIONS: dict[str, Any] = {"ws": "websockets", "ws_per_message_deflate": False}
+#: uvicorn options every API server uses: the sans-I/O websockets implementation (it waits for
+#: the socket to drain, so a slow reader holds back its own subscriptions, whose bounded queues
+#: then close it, rather than growing a send buffer), and WebSocket compression off by default.
+WS_SERVER_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
 def make_bus(settings: Settings) -> InProcessBus | RedisBus:

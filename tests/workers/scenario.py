@@ -22,7 +22,9 @@ class Scene:
     requester_email: str
 
 
-async def make_scene(environments: tuple[EnvironmentKind, ...] = (EnvironmentKind.PRODUCTION, EnvironmentKind.SANDBOX)) -> Scene:
+async def make_scene(
+    environments: tuple[EnvironmentKind, ...] = (EnvironmentKind.PRODUCTION, EnvironmentKind.SANDBOX),
+) -> Scene:
     await make_catalog()
     district = await make_district(environments=environments)
     requester = await make_account(Role.TECHNICAL_CONTACT, [district])

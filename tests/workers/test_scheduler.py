@@ -1,0 +1,71 @@
+"""The dispatch loop: two schedulers at once dispatch every due request exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.tables import Environment, UpdateRequest
+from tests.factories import make_district
+from tests.support import TestDatabase
+from updatedesk.settings import Settings
+from workers.scheduler import dispatch_pass
+
+DUE_REQUESTS = 500
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.update_requests: list[int] = []
+
+    async def enqueue_update_request(self, request_id: int) -> None:
+        self.update_requests.append(request_id)
+        await asyncio.sleep(0)  # let the other scheduler in between enqueues
+
+    async def enqueue_notification(self, notification_id: int) -> None:
+        return None
+
+
+async def _due_requests(count: int) -> None:
+    district = await make_district(environments=[EnvironmentKind.PRODUCTION])
+    environment = await Environment.get(district_id=district.id)
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    await UpdateRequest.bulk_create(
+        [
+            UpdateRequest(
+                kind=UpdateKind.VERSION_UPDATE,
+                status=UpdateStatus.SCHEDULED,
+                district_id=district.id,
+                environment_id=environment.id,
+                target_version="Campus.2435.4",
+                scheduled_start=start,
+                created_at=start,
+                updated_at=start,
+            )
+            for _ in range(count)
+        ]
+    )
+
+
+async def test_two_schedulers_dispatch_each_due_request_exactly_once(postgres_db: TestDatabase) -> None:
+    await _due_requests(DUE_REQUESTS)
+    settings = Settings(database_url=postgres_db.url)
+    first, second = RecordingQueue(), RecordingQueue()
+    await asyncio.gather(dispatch_pass(first, settings), dispatch_pass(second, settings))
+    enqueued = Counter(first.update_requests + second.update_requests)
+    assert len(enqueued) == DUE_REQUESTS and set(enqueued.values()) == {1}
+    assert first.update_requests and second.update_requests  # both really competed
+    assert await UpdateRequest.filter(status=UpdateStatus.NOT_STARTED).count() == DUE_REQUESTS
+
+
+async def test_a_lost_job_is_enqueued_again(db: TestDatabase) -> None:
+    await _due_requests(1)
+    settings = Settings(database_url=db.url, lost_job_seconds=60)
+    queue = RecordingQueue()
+    [request_id] = await dispatch_pass(queue, settings)
+    assert await dispatch_pass(queue, settings) == []  # not lost yet
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    assert await dispatch_pass(queue, settings, later) == [request_id]
+    assert queue.update_requests == [request_id, request_id]

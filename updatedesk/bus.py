@@ -229,15 +229,18 @@ class Subscription:
             )
             self.close()
             return False
-        while len(self._queue) >= self.max_queued:
+        # Drop the oldest events; the gap marker goes where they were, at the front (the queue
+        # may hold max_queued events plus that one marker).
+        marker = self._queue.popleft() if isinstance(self._queue[0].item, Gap) else None
+        while self._queue and len(self._queue) >= self.max_queued:
             oldest = self._queue[0]
             self._remove(oldest)
             if isinstance(oldest.item, UpdateRequestChanged):
                 self.dropped += 1
-        if not (self._queue and isinstance(self._queue[-1].item, Gap)):
-            # The marker may take the queue one past max_queued; the next overflow trims it.
+        if marker is None:
             self.gaps += 1
-            self._queue.append(_Slot(Gap("dropped")))
+            marker = _Slot(Gap("dropped"))
+        self._queue.appendleft(marker)
         return True
 
     def _remove(self, slot: _Slot) -> None:

@@ -29,6 +29,8 @@ RUNBOOK_TIME_LIMIT_MS = 24 * 3600 * 1000
 MAIL_MIN_BACKOFF_MS = 5_000
 MAIL_MAX_BACKOFF_MS = 300_000
 MAIL_TIME_LIMIT_MS = 120_000
+#: Retries of a mail job after a fault that is not the SMTP server's (database briefly down...).
+MAIL_OTHER_FAULT_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class Actors:
 
 
 def _mail_should_retry(retries: int, exception: Exception) -> bool:
-    return isinstance(exception, MailDeliveryError) and retries < MAIL_MAX_ATTEMPTS
+    """An SMTP refusal is retried until the outbox row gives up; any other fault a few times."""
+    limit = MAIL_MAX_ATTEMPTS if isinstance(exception, MailDeliveryError) else MAIL_OTHER_FAULT_RETRIES
+    return retries < limit
 
 
 def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:

@@ -58,9 +58,10 @@ def build_broker(settings: Settings) -> RedisBroker:
 class TortoiseMiddleware(Middleware):
     """Start the ORM, then `on_start` hooks, on the worker's event loop; undo it at shutdown.
 
-    Must come after AsyncIO in the middleware list: its ``after_worker_boot`` runs once AsyncIO's
-    loop thread exists, and its ``after_worker_shutdown`` runs before AsyncIO stops that loop
-    (dramatiq calls ``after_*`` hooks in reverse order).
+    Must come after AsyncIO in the middleware list: dramatiq calls ``before_*`` hooks in list order,
+    so its ``before_worker_boot`` runs once AsyncIO's loop thread exists and before any worker
+    thread can take a job; ``after_*`` hooks in reverse order, so its ``after_worker_shutdown``
+    runs before AsyncIO stops the loop.
     """
 
     def __init__(self, settings: Settings, on_start: Hook | None = None, on_stop: Hook | None = None) -> None:
@@ -74,7 +75,7 @@ class TortoiseMiddleware(Middleware):
             raise ConfigurationError("TortoiseMiddleware needs the AsyncIO middleware before it.")
         loop_thread.run_coroutine(hook())
 
-    def after_worker_boot(self, broker: Any, worker: Worker) -> None:
+    def before_worker_boot(self, broker: Any, worker: Worker) -> None:
         async def start() -> None:
             await init_orm(self.settings)
             if self.on_start is not None:

@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+POLL_SECONDS = 0.02
 
 
 def free_port() -> int:
@@ -51,11 +52,19 @@ def mailbox() -> Iterator[Mailbox]:
         controller.stop()
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
-    """Poll `condition` until true; fail the test after `within` seconds."""
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]],
+    within: float,
+    what: str,
+    describe: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Poll `condition` until true; fail the test after `within` seconds (saying `describe()`)."""
     try:
         async with asyncio.timeout(within):
-            while not await condition():
-                await asyncio.sleep(0.02)
+            while True:
+                if await condition():
+                    return
+                await asyncio.sleep(POLL_SECONDS)
     except TimeoutError:
-        pytest.fail(f"timed out after {within}s waiting for {what}")
+        state = f"; {await describe()}" if describe is not None else ""
+        pytest.fail(f"timed out after {within}s waiting for {what}{state}")

@@ -86,7 +86,9 @@ async def test_scheduled_update_runs_to_completion_with_sandbox_and_mails(
     assert scheduled and scheduled[0]["To"] == scene.requester_email
     parts = [p for p in scheduled[0].walk() if p.get_content_type() == "text/calendar"]
     assert parts and parts[0].get_param("method") == "REQUEST"
-    calendar = Calendar.from_ical(parts[0].get_payload(decode=True))
+    payload = parts[0].get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    calendar = Calendar.from_ical(payload)
     uids = [str(event["UID"]) for event in calendar.walk("VEVENT")]
     assert uids == [invitation_uid(request.id)]
     subjects = [str(m["Subject"]).strip() for m in mailbox.received()]

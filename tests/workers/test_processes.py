@@ -1,0 +1,203 @@
+"""End to end on PostgreSQL and Redis with real `updatedesk worker` and `updatedesk scheduler`
+processes; and a worker killed mid-runbook whose request a second worker finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from models.enums import EventType, NotificationState, UpdateStatus
+from models.events import UpdateRequestChanged
+from models.tables import Environment, Notification, UpdateRequest
+from tests.support import TestDatabase
+from tests.workers.conftest import REDIS_URL, Mailbox, wait_until
+from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
+from updatedesk.settings import Settings
+from workers.runbooks import VERSION_UPDATE_STEPS
+from workers.runtime import Runtime, api_runtime
+from workers.scheduler import dispatch_pass
+
+pytestmark = pytest.mark.slow
+WITHIN = 30.0
+STOP_WITHIN = 10.0
+
+
+@pytest.fixture
+def namespace(run_id: str) -> Iterator[str]:
+    name = f"{run_id}-{uuid.uuid4().hex[:6]}"
+    yield name
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    keys = list(client.scan_iter(f"{name}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+class Processes:
+    """Child processes of one test, stopped (and killed if need be) at its end."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{args[0]}-{len(self.children)}.log").open("wb")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "updatedesk.cli", *args],
+            env={**self.env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.children.append(child)
+        return child
+
+    def stop_all(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(STOP_WITHIN)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+@pytest.fixture
+def processes(postgres_db: TestDatabase, namespace: str, tmp_path: Path) -> Iterator[Processes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres_db.url,
+        "REDIS_URL": REDIS_URL,
+        "UPDATEDESK_REDIS_NAMESPACE": namespace,
+        "UPDATEDESK_SIMULATED_STEP_SECONDS": "0.05",
+        "UPDATEDESK_SCHEDULER_INTERVAL": "0.2",
+        "UPDATEDESK_STEP_RETRY_DELAY": "0",
+        "UPDATEDESK_LOG_JSON": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SMTP_URL", None)
+    group = Processes(env, tmp_path)
+    try:
+        yield group
+    finally:
+        group.stop_all()
+
+
+@pytest.fixture
+async def api(postgres_db: TestDatabase, namespace: str, mailbox: Mailbox) -> AsyncIterator[Runtime]:
+    """This test process plays the API process: mails and events go through Redis."""
+    settings = Settings(
+        database_url=postgres_db.url, redis_url=REDIS_URL, redis_namespace=namespace, smtp_url=mailbox.url
+    )
+    async with api_runtime(settings) as runtime:
+        yield runtime
+
+
+async def test_scheduled_request_runs_to_completion_in_worker_processes(
+    processes: Processes, api: Runtime, mailbox: Mailbox
+) -> None:
+    scene = await make_scene()
+    processes.start("worker", "--threads", "2", SMTP_URL=mailbox.url)
+    processes.start("scheduler", SMTP_URL=mailbox.url)
+    events: list[UpdateRequestChanged] = []
+
+    async def collect() -> None:
+        async with api.bus.subscribe() as subscription:
+            async for event in subscription:
+                events.append(event)
+
+    collector = asyncio.create_task(collect())
+    await asyncio.wait_for(api.bus.listening.wait(), WITHIN)  # type: ignore[attr-defined]
+    request = await request_and_schedule(scene)
+
+    async def everything_done() -> bool:
+        sandbox_done = await UpdateRequest.filter(automatic=True, status=UpdateStatus.COMPLETED).exists()
+        mails_pending = await Notification.exclude(state=NotificationState.SENT).exists()
+        return sandbox_done and not mails_pending and len(mailbox.received()) >= 3
+
+    async def describe() -> str:
+        requests = await UpdateRequest.all().order_by("id").values_list("id", "status", "automatic")
+        mails = await Notification.all().order_by("id").values_list("kind", "state", "last_error")
+        return f"requests {requests}, outbox {mails}, received {len(mailbox.received())}"
+
+    await wait_until(everything_done, WITHIN, "the update, the sandbox update and their mails", describe)
+    collector.cancel()
+
+    assert (await UpdateRequest.get(id=request.id)).status is UpdateStatus.COMPLETED
+    for environment in await Environment.filter(district_id=scene.district.id):
+        assert environment.current_version == TARGET_VERSION and environment.online
+    progress = [e.progress.percent for e in events if e.update_request_id == request.id and e.progress]
+    assert progress == sorted(progress) and progress[-1] == 100 and len(set(progress)) >= 6
+    changes = [
+        e.status for e in events if e.update_request_id == request.id and e.type is EventType.STATUS_CHANGED
+    ]
+    assert changes[-3:] == [UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS, UpdateStatus.COMPLETED]
+    subjects = [str(m["Subject"]).strip() for m in mailbox.received()]
+    assert any(s.startswith("Scheduled:") for s in subjects)
+    assert sum(s.startswith("Completed:") for s in subjects) == 2  # production and sandbox
+    scheduled = next(m for m in mailbox.received() if str(m["Subject"]).strip().startswith("Scheduled:"))
+    assert any(part.get_content_type() == "text/calendar" for part in scheduled.walk())
+
+
+CRASHING_STEP = "install_version"
+
+
+def _operator_script(tmp_path: Path) -> tuple[str, Path, Path]:
+    log, mark = tmp_path / "steps.log", tmp_path / "hanging.pid"
+    script = tmp_path / "operator.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$UPDATEDESK_STEP" = {CRASHING_STEP} ] && [ ! -e {mark} ]; then\n'
+        f"  echo $$ > {mark}.tmp && mv {mark}.tmp {mark}\n"
+        "  exec sleep 60\n"
+        "fi\n"
+        'echo "PROGRESS 50 working"\n'
+        f'echo "$UPDATEDESK_STEP" >> {log}\n'
+    )
+    return f"sh {script}", log, mark
+
+
+async def test_a_killed_worker_s_request_is_finished_by_another_without_repeating_steps(
+    processes: Processes, api: Runtime, tmp_path: Path
+) -> None:
+    scene = await make_scene()
+    command, log, mark = _operator_script(tmp_path)
+    crash_env = {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": command,
+        "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "1.5",
+        "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",
+    }
+    first = processes.start("worker", "--threads", "1", **crash_env)
+    request = await request_and_schedule(scene)
+    assert await dispatch_pass(api.queue, api.settings) == [request.id]
+
+    async def hanging() -> bool:
+        return mark.exists()
+
+    await wait_until(hanging, WITHIN, f"the first worker to hang in {CRASHING_STEP}")
+    # The machine dies: the worker and the operator command it was running.
+    first.kill()
+    first.wait()
+    os.killpg(os.getpgid(int(mark.read_text().strip())), signal.SIGKILL)
+
+    processes.start("worker", "--threads", "1", **crash_env)
+
+    async def completed() -> bool:
+        return (await UpdateRequest.get(id=request.id)).status is UpdateStatus.COMPLETED
+
+    await wait_until(completed, WITHIN, "the second worker to finish the request")
+    assert log.read_text().splitlines() == [step.name for step in VERSION_UPDATE_STEPS]
+    finished = await UpdateRequest.get(id=request.id)
+    assert finished.attempts == 2

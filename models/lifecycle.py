@@ -81,6 +81,12 @@ for _move in MOVES:
     else:
         _TABLE[key] = _move
 
+#: (source, target, mover) whose move needs a message. Kept per mover: two lines for one move
+#: (worker and staff giving up) merge their movers, but only staff must explain.
+_NEEDS_MESSAGE = frozenset(
+    (move.source, move.target, mover) for move in MOVES if move.message_required for mover in move.movers
+)
+
 #: Statuses a requester may cancel from (the seed: "To Be Scheduled or Scheduled").
 CANCELLABLE_STATUSES = frozenset(
     move.source for move in MOVES if move.target is S.CANCELLED and move.source is not None
@@ -112,7 +118,7 @@ def check_move(
         if mover is Mover.REQUESTER and Mover.STAFF in move.movers:
             raise DomainError(ErrorCode.FORBIDDEN, "Only the hosting team can make this change.", "status")
         raise invalid_transition(source.value if source else "(new)", target.value)
-    if move.message_required and not (message and message.strip()):
+    if (source, target, mover) in _NEEDS_MESSAGE and not (message and message.strip()):
         raise DomainError(
             ErrorCode.VALIDATION,
             f"Moving a request to {target.value} needs a message for the district.",

@@ -281,6 +281,12 @@ async def _create_request(
     district = await District.filter(id=district_id).select_for_update().first()
     if district is None:
         raise not_found("district", "districtId")
+    if idempotency_key and actor.account_id is not None:
+        # A submission with the same key may have committed while this one waited for the lock:
+        # answer with it, rather than refusing this one as its duplicate.
+        earlier = await _by_idempotency_key(actor.account_id, idempotency_key)
+        if earlier is not None:
+            return earlier
     environments = {env.kind: env for env in await Environment.filter(district_id=district_id)}
     target_environment = environments.get(environment_kind)
     open_rows = []
@@ -531,16 +537,32 @@ async def set_update_request_status(
                 "This request has no future start time; use scheduleUpdateRequest to give one.",
                 "status",
             )
-        if status is UpdateStatus.UNABLE_TO_COMPLETE and request.status is UpdateStatus.IN_PROGRESS:
-            await Environment.filter(id=request.environment_id).update(online=True)
+        was_running = request.status is UpdateStatus.IN_PROGRESS
         if status is UpdateStatus.TO_BE_SCHEDULED and request.status is UpdateStatus.UNABLE_TO_COMPLETE:
             # Try again from the start: forget the failed attempt's checkpoints and progress.
             changes.update(
                 completed_steps=[], attempts=0, started_at=None, dispatched_at=None, **_no_progress()
             )
         await _record_move(request, status, actor, after, message=message, now=now, **changes)
+        if was_running and status is UpdateStatus.UNABLE_TO_COMPLETE:
+            # After the compare-and-set: rows are locked request first, then environment, as
+            # complete() and fail() do, so the two cannot deadlock.
+            await _back_online(request.environment_id, request.id)
     await deliver(after)
     return request
+
+
+async def _back_online(environment_id: int, finished_id: int) -> None:
+    """The environment comes back online when `finished_id` stops running, unless another request
+    on it is still IN_PROGRESS. Locking the environment row first serializes two requests
+    finishing at once, so neither leaves it offline on the strength of the other's old status."""
+    await Environment.filter(id=environment_id).select_for_update().first()
+    busy = (
+        await UpdateRequest.filter(environment_id=environment_id, status=UpdateStatus.IN_PROGRESS)
+        .exclude(id=finished_id)
+        .exists()
+    )
+    await Environment.filter(id=environment_id).update(online=not busy)
 
 
 def _no_progress() -> dict[str, Any]:
@@ -733,10 +755,11 @@ async def complete(request_id: int, now: datetime | None = None) -> UpdateReques
         environment = await Environment.get(id=request.environment_id)
         if request.kind is UpdateKind.VERSION_UPDATE and request.target_version:
             await Environment.filter(id=environment.id).update(
-                current_version=request.target_version, version_updated_at=now, online=True
+                current_version=request.target_version, version_updated_at=now
             )
         else:
-            await Environment.filter(id=environment.id).update(last_refreshed_at=now, online=True)
+            await Environment.filter(id=environment.id).update(last_refreshed_at=now)
+        await _back_online(environment.id, request.id)
         await _complete_superseded([request.id], request.id, after, now)
         if request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION:
             await _follow_with_sandbox(request, after, now)
@@ -830,7 +853,7 @@ async def fail(request_id: int, reason: str, now: datetime | None = None) -> Upd
         if request is None:
             raise not_found("update request")
         await _record_move(request, UpdateStatus.UNABLE_TO_COMPLETE, WORKER, after, message=reason, now=now)
-        await Environment.filter(id=request.environment_id).update(online=True)
+        await _back_online(request.environment_id, request.id)
     await deliver(after)
     return request
 

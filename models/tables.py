@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sqlite3
+from datetime import UTC, datetime, time
 
 from tortoise import fields
 from tortoise.indexes import Index
@@ -18,6 +19,10 @@ from models.enums import (
     UpdateKind,
     UpdateStatus,
 )
+
+# Tortoise registers SQLite adapters for date and datetime but not time, so without this a
+# MaintenanceWindow could not be written through the ORM on SQLite (the embedded default).
+sqlite3.register_adapter(time, lambda value: value.isoformat())
 
 #: The time zone used for district-facing dates when a district names none.
 DEFAULT_TIME_ZONE = "America/Chicago"

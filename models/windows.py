@@ -80,11 +80,10 @@ def _local_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     A wall time skipped by a spring-forward change is moved forward by the gap (as clocks do);
     an ambiguous one in the autumn takes its first occurrence (fold=0).
     """
-    aware = local.replace(tzinfo=zone, fold=0)
-    round_trip = aware.astimezone(UTC).astimezone(zone)
-    if round_trip.replace(tzinfo=None) != local:  # nonexistent wall time
-        aware = local.replace(tzinfo=zone, fold=1)
-    return aware.astimezone(UTC)
+    # fold=0 does both (PEP 495): in a gap it applies the offset from before the change, which
+    # lands after the gap; in a repeated hour it picks the first occurrence. (fold=1 would move a
+    # skipped time backwards, opening a window before its wall-clock start.)
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def _require_aware(instant: datetime) -> datetime:
@@ -115,17 +114,19 @@ def next_slots(now: datetime, windows: Iterable[WeeklyWindow], count: int) -> li
     horizon = now + timedelta(days=_MAX_LOOKAHEAD_DAYS)
     heads: list[tuple[Slot, int]] = [(next(gen), index) for index, gen in enumerate(generators)]
     result: list[Slot] = []
-    while heads and len(result) < count:
+    while heads:
         heads.sort()
         slot, index = heads[0]
         if slot.start > horizon:
             break
-        heads[0] = (next(generators[index]), index)
         if result and slot.start <= result[-1].end:
             last = result[-1]
             result[-1] = Slot(last.start, max(last.end, slot.end))
-        else:
+        elif len(result) < count:
             result.append(slot)
+        else:  # the last slot is complete: nothing further overlaps it
+            break
+        heads[0] = (next(generators[index]), index)
     return result
 
 

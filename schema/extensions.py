@@ -28,6 +28,7 @@ from models.enums import ErrorCode
 from models.errors import DomainError
 from resolvers.context import GraphQLContext
 from resolvers.errors import PublicError
+from updatedesk.observability import OperationLog
 
 logger = logging.getLogger("updatedesk.graphql")
 
@@ -127,6 +128,7 @@ def masking_extension() -> MaskErrors:
 
 def default_extensions() -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     return [
+        OperationLog,  # first, so its duration covers parsing, validation and execution
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: ParserCache(maxsize=256),
         AnonymousCallerLimits,

@@ -21,6 +21,7 @@ from typing import Any
 import uvicorn
 from cross_web import HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
@@ -36,6 +37,8 @@ from schema import schema as default_schema
 from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.live import WS_SERVER_OPTIONS, bus_lifespan
+from updatedesk.metrics import metrics_endpoint
+from updatedesk.observability import RequestContextMiddleware
 from updatedesk.settings import Settings, get_settings
 
 logger = logging.getLogger("updatedesk.app")
@@ -173,10 +176,11 @@ def create_app(
         WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestContextMiddleware)])
     app.state.settings = settings
     app.state.graphql = graphql
     return app

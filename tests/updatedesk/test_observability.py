@@ -1,0 +1,68 @@
+import re
+
+from structlog.testing import capture_logs
+
+from models.enums import Role
+from tests.factories import make_account, make_district, make_request, make_token
+from tests.support_graphql import api_client
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one Prometheus sample in the text format (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = re.compile(rf"^{re.escape(name)}\{{{re.escape(wanted)}\}} (\S+)$", re.M)
+    match = pattern.search(text)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_operation_is_logged_once_and_counted(db):
+    district = await make_district()
+    account = await make_account(Role.TECHNICAL_CONTACT, [district])
+    token = await make_token(account)
+    async with api_client() as client:
+        before = (await client.http.get("/metrics")).text
+        with capture_logs() as logs:
+            body = await client.post("query WhoAmI { viewer { account { email } } }", token=token)
+        after = (await client.http.get("/metrics")).text
+    assert body["data"]["viewer"]["account"]["email"] == account.email
+    lines = [line for line in logs if line["event"] == "graphql operation"]
+    assert len(lines) == 1
+    assert lines[0]["operation"] == "WhoAmI"
+    assert lines[0]["account_id"] == account.id
+    assert lines[0]["outcome"] == "ok"
+    assert lines[0]["duration_ms"] >= 0
+    counted = "updatedesk_graphql_operations_total"
+    assert sample(after, counted, operation="WhoAmI", outcome="ok") == sample(
+        before, counted, operation="WhoAmI", outcome="ok"
+    ) + 1
+
+
+async def test_unauthenticated_operation_counts_as_refused(db):
+    async with api_client() as client:
+        with capture_logs() as logs:
+            await client.post("query Anon { viewer { account { email } } }")
+    lines = [line for line in logs if line["event"] == "graphql operation"]
+    assert [(line["operation"], line["outcome"], line["account_id"]) for line in lines] == [
+        ("Anon", "refused", None)
+    ]
+
+
+async def test_request_id_is_echoed_or_made_up(db):
+    async with api_client() as client:
+        given = await client.http.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        made_up = await client.http.get("/healthz")
+        hostile = await client.http.get("/healthz", headers={"X-Request-ID": "x" * 500})
+    assert given.headers["x-request-id"] == "abc-123"
+    assert re.fullmatch(r"[0-9a-f]{32}", made_up.headers["x-request-id"])
+    assert hostile.headers["x-request-id"] != "x" * 500
+
+
+async def test_metrics_report_requests_by_status(db):
+    district = await make_district()
+    await make_request(district)
+    async with api_client() as client:
+        response = await client.http.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert sample(response.text, "updatedesk_update_requests", status="TO_BE_SCHEDULED") == 1
+    assert sample(response.text, "updatedesk_update_requests", status="COMPLETED") == 0

@@ -11,7 +11,8 @@ import pytest
 
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.tables import Environment, UpdateRequest
-from tests.support import TestDatabase, create_postgres_database, drop_postgres_database
+from tests import support
+from tests.support import create_postgres_database, drop_postgres_database
 from tests.workers.conftest import wait_until
 from tests.workers.scenario import Scene, make_scene, request_and_schedule
 from tests.workers.test_embedded import WITHIN, settings_for
@@ -20,7 +21,9 @@ from workers.errors import StepFailed
 from workers.runtime import embedded_runtime
 
 
-async def _refresh_sandbox(db: TestDatabase, scene: Scene, source_url: str, target_url: str) -> UpdateRequest:
+async def _refresh_sandbox(
+    db: support.TestDatabase, scene: Scene, source_url: str, target_url: str
+) -> UpdateRequest:
     district_id = scene.district.id
     await Environment.filter(district_id=district_id, kind=EnvironmentKind.PRODUCTION).update(
         database_url=source_url
@@ -43,7 +46,9 @@ def _dsn(url: str) -> str:
     return url.replace("postgres://", "postgresql://", 1)
 
 
-async def test_refresh_copies_production_rows_between_postgres_databases(postgres_db: TestDatabase) -> None:
+async def test_refresh_copies_production_rows_between_postgres_databases(
+    postgres_db: support.TestDatabase,
+) -> None:
     scene = await make_scene()
     source_url = await create_postgres_database("updatedesk_copy_src")
     target_url = await create_postgres_database("updatedesk_copy_dst")
@@ -77,7 +82,9 @@ async def test_refresh_copies_production_rows_between_postgres_databases(postgre
         await drop_postgres_database(target_url)
 
 
-async def test_refresh_copies_a_sqlite_database_with_the_backup_api(db: TestDatabase, tmp_path: Path) -> None:
+async def test_refresh_copies_a_sqlite_database_with_the_backup_api(
+    db: support.TestDatabase, tmp_path: Path
+) -> None:
     scene = await make_scene()
     source_path, target_path = tmp_path / "production.sqlite3", tmp_path / "sandbox.sqlite3"
     with sqlite3.connect(source_path) as source:

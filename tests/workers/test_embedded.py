@@ -11,7 +11,7 @@ from models.enums import EnvironmentKind, EventType, NotificationState, UpdateKi
 from models.events import UpdateRequestChanged
 from models.notices import invitation_uid
 from models.tables import Environment, Notification, UpdateRequest
-from tests.support import TestDatabase
+from tests import support
 from tests.workers.conftest import Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
 from updatedesk.settings import Settings
@@ -20,7 +20,7 @@ from workers.runtime import embedded_runtime
 WITHIN = 15.0
 
 
-def settings_for(db: TestDatabase, **overrides: object) -> Settings:
+def settings_for(db: support.TestDatabase, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": db.url,
         "simulated_step_seconds": 0,
@@ -36,7 +36,7 @@ async def status_of(request_id: int) -> UpdateStatus:
 
 
 async def test_scheduled_update_runs_to_completion_with_sandbox_and_mails(
-    db: TestDatabase, mailbox: Mailbox
+    db: support.TestDatabase, mailbox: Mailbox
 ) -> None:
     scene = await make_scene()
     settings = settings_for(db, smtp_url=mailbox.url)
@@ -95,7 +95,7 @@ async def test_scheduled_update_runs_to_completion_with_sandbox_and_mails(
     assert any(s.startswith("Completed:") for s in subjects), subjects
 
 
-async def test_without_smtp_mails_are_logged_in_the_outbox(db: TestDatabase) -> None:
+async def test_without_smtp_mails_are_logged_in_the_outbox(db: support.TestDatabase) -> None:
     scene = await make_scene()
     async with embedded_runtime(settings_for(db)) as runtime:
         request = await request_and_schedule(scene)
@@ -116,7 +116,7 @@ def _script(tmp_path: Path, body: str) -> str:
 
 
 async def test_failing_command_ends_unable_to_complete_with_stderr_tail(
-    db: TestDatabase, tmp_path: Path
+    db: support.TestDatabase, tmp_path: Path
 ) -> None:
     scene = await make_scene()
     command = _script(
@@ -136,7 +136,9 @@ async def test_failing_command_ends_unable_to_complete_with_stderr_tail(
     assert (await Environment.get(id=failed.environment_id)).online
 
 
-async def test_command_past_its_time_limit_is_killed_and_fails(db: TestDatabase, tmp_path: Path) -> None:
+async def test_command_past_its_time_limit_is_killed_and_fails(
+    db: support.TestDatabase, tmp_path: Path
+) -> None:
     scene = await make_scene()
     command = _script(tmp_path, "echo 'still migrating' >&2\nexec sleep 30\n")
     settings = settings_for(
@@ -150,7 +152,9 @@ async def test_command_past_its_time_limit_is_killed_and_fails(db: TestDatabase,
     assert "still migrating" in failed.status_message
 
 
-async def test_command_gets_request_details_and_reports_progress(db: TestDatabase, tmp_path: Path) -> None:
+async def test_command_gets_request_details_and_reports_progress(
+    db: support.TestDatabase, tmp_path: Path
+) -> None:
     scene = await make_scene(environments=(EnvironmentKind.PRODUCTION, EnvironmentKind.STAGING))
     log = tmp_path / "steps.log"
     command = _script(

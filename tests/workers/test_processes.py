@@ -18,7 +18,7 @@ import redis
 from models.enums import EventType, NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged
 from models.tables import Environment, Notification, UpdateRequest
-from tests.support import TestDatabase
+from tests import support
 from tests.workers.conftest import REDIS_URL, Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
 from updatedesk.settings import Settings
@@ -74,7 +74,7 @@ class Processes:
 
 
 @pytest.fixture
-def processes(postgres_db: TestDatabase, namespace: str, tmp_path: Path) -> Iterator[Processes]:
+def processes(postgres_db: support.TestDatabase, namespace: str, tmp_path: Path) -> Iterator[Processes]:
     env = {
         **os.environ,
         "DATABASE_URL": postgres_db.url,
@@ -95,7 +95,7 @@ def processes(postgres_db: TestDatabase, namespace: str, tmp_path: Path) -> Iter
 
 
 @pytest.fixture
-async def api(postgres_db: TestDatabase, namespace: str, mailbox: Mailbox) -> AsyncIterator[Runtime]:
+async def api(postgres_db: support.TestDatabase, namespace: str, mailbox: Mailbox) -> AsyncIterator[Runtime]:
     """This test process plays the API process: mails and events go through Redis."""
     settings = Settings(
         database_url=postgres_db.url, redis_url=REDIS_URL, redis_namespace=namespace, smtp_url=mailbox.url

@@ -9,10 +9,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
 from models import operations
-from models.enums import UpdateStatus
+from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
+from models.tables import Notification, utcnow
 from updatedesk.settings import Settings
 from workers.queue import JobQueue
 
@@ -22,6 +24,10 @@ logger = logging.getLogger(__name__)
 DISPATCH_BATCH = 100
 #: Bound on the batches of one pass, so one pass always ends.
 MAX_BATCHES_PER_PASS = 100
+#: An outbox mail never attempted this long after it was written lost its job (say the process
+#: died between commit and enqueue): enqueue it again. The mail actor's claim stops a double send.
+OUTBOX_STALE_SECONDS = 120
+OUTBOX_SWEEP_BATCH = 200
 
 
 async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
@@ -38,7 +44,25 @@ async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | Non
     for request_id in lost:
         logger.warning("update request %s: job lost (NOT_STARTED too long); enqueued again", request_id)
         await queue.enqueue_update_request(request_id)
+    await sweep_outbox(queue, now)
     return enqueued + lost
+
+
+async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int]:
+    """Enqueue again the outbox mails whose job was lost; returns their ids."""
+    cutoff = (now or utcnow()) - timedelta(seconds=OUTBOX_STALE_SECONDS)
+    stale = (
+        await Notification.filter(state=NotificationState.PENDING, attempts=0, created_at__lt=cutoff)
+        .order_by("id")
+        .limit(OUTBOX_SWEEP_BATCH)
+        .values_list("id", flat=True)
+    )
+    ids = cast(list[int], list(stale))
+    for notification_id in ids:
+        await queue.enqueue_notification(notification_id)
+    if ids:
+        logger.warning("outbox: %d mails had lost their job; enqueued again", len(ids))
+    return ids
 
 
 class Scheduler:

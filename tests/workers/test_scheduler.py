@@ -6,12 +6,12 @@ import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
-from models.tables import Environment, UpdateRequest
+from models.enums import EnvironmentKind, NotificationKind, UpdateKind, UpdateStatus
+from models.tables import Environment, Notification, UpdateRequest
 from tests import support
 from tests.factories import make_district
 from updatedesk.settings import Settings
-from workers.scheduler import dispatch_pass
+from workers.scheduler import OUTBOX_STALE_SECONDS, dispatch_pass, sweep_outbox
 
 DUE_REQUESTS = 500
 
@@ -19,13 +19,14 @@ DUE_REQUESTS = 500
 class RecordingQueue:
     def __init__(self) -> None:
         self.update_requests: list[int] = []
+        self.notifications: list[int] = []
 
     async def enqueue_update_request(self, request_id: int) -> None:
         self.update_requests.append(request_id)
         await asyncio.sleep(0)  # let the other scheduler in between enqueues
 
     async def enqueue_notification(self, notification_id: int) -> None:
-        return None
+        self.notifications.append(notification_id)
 
 
 async def _due_requests(count: int) -> None:
@@ -70,3 +71,22 @@ async def test_a_lost_job_is_enqueued_again(db: support.TestDatabase) -> None:
     later = datetime.now(UTC) + timedelta(minutes=2)
     assert await dispatch_pass(queue, settings, later) == [request_id]
     assert queue.update_requests == [request_id, request_id]
+
+
+async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.TestDatabase) -> None:
+    now = datetime.now(UTC)
+    lost = await Notification.create(
+        kind=NotificationKind.COMPLETED, recipient="tc@example.org", subject="s", body="b"
+    )
+    fresh = await Notification.create(
+        kind=NotificationKind.COMPLETED, recipient="tc@example.org", subject="s", body="b"
+    )
+    tried = await Notification.create(
+        kind=NotificationKind.COMPLETED, recipient="tc@example.org", subject="s", body="b", attempts=1
+    )
+    old = now - timedelta(seconds=OUTBOX_STALE_SECONDS + 1)
+    await Notification.filter(id__in=[lost.id, tried.id]).update(created_at=old)
+    queue = RecordingQueue()
+    assert await sweep_outbox(queue, now) == [lost.id]
+    assert queue.notifications == [lost.id]
+    assert fresh.id not in queue.notifications

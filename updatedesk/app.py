@@ -36,7 +36,7 @@ from resolvers.context import GraphQLContext
 from schema import schema as default_schema
 from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
-from updatedesk.live import WS_SERVER_OPTIONS, bus_lifespan
+from updatedesk.live import WS_SERVER_OPTIONS, attach_bus, bus_lifespan
 from updatedesk.metrics import metrics_endpoint
 from updatedesk.observability import RequestContextMiddleware
 from updatedesk.settings import Settings, get_settings
@@ -186,7 +186,35 @@ def create_app(
     return app
 
 
+def runtime_lifespan(settings: Settings) -> LifespanPart:
+    """The process's queue, bus and (embedded) scheduler: `workers.runtime.app_runtime`, entered
+    after the ORM. Its bus serves the subscriptions, so the process holds one bus and one sink."""
+
+    @asynccontextmanager
+    async def part(app: Starlette) -> AsyncIterator[Any]:
+        from workers.runtime import app_runtime  # the API needs no dramatiq import without it
+
+        async with app_runtime(settings) as runtime:
+            app.state.runtime = runtime
+            attach_bus(app, runtime.bus)
+            yield runtime
+
+    return part
+
+
+def create_process_app(settings: Settings) -> Starlette:
+    """The app as a real process runs it: ORM, runtime (queue, bus, scheduler when embedded)."""
+    return create_app(settings, extra_lifespans=[runtime_lifespan(settings)])
+
+
 def serve(host: str, port: int, settings: Settings | None = None) -> None:
     """`updatedesk serve`: run the API process under uvicorn."""
-    app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, **WS_SERVER_OPTIONS)
+    settings = settings or get_settings()
+    uvicorn.run(
+        create_process_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        log_config=None,
+        **WS_SERVER_OPTIONS,
+    )

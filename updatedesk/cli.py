@@ -16,6 +16,7 @@ from models.tables import Account
 from models.tokens import issue_token
 from updatedesk.db import apply_migrations, close_orm, init_orm
 from updatedesk.importer import ImportFileError, import_file
+from updatedesk.logs import configure_logging
 from updatedesk.settings import Settings, get_settings
 
 #: Exit status for a refusal the user can fix (bad file, unknown account, bad argument).
@@ -76,7 +77,9 @@ def _positive_days(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="updatedesk", description="Manage Updates back end.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("dev", help="run everything in one process on the embedded default")
+    dev = commands.add_parser("dev", help="run everything in one process on the embedded default")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
     serve = commands.add_parser("serve", help="run an API process")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -107,19 +110,22 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "serve":
         from updatedesk.app import serve
 
+        configure_logging(json=settings.log_json)
         serve(args.host, args.port, settings)
     elif args.command == "worker":
         from updatedesk.cli_workers import run_worker
 
-        run_worker(args.processes, args.threads)
+        configure_logging(json=settings.log_json)
+        sys.exit(run_worker(args.processes, args.threads))
     elif args.command == "scheduler":
         from updatedesk.cli_workers import run_scheduler
 
-        run_scheduler()
+        configure_logging(json=settings.log_json)
+        sys.exit(run_scheduler())
     elif args.command == "dev":
         from updatedesk.dev import run_dev
 
-        run_dev(settings)
+        run_dev(settings, args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import subprocess
 import sys
 
+from updatedesk.logs import configure_logging
 from updatedesk.settings import get_settings
 
 
@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--threads", type=int, default=None)
     commands.add_parser("scheduler", help="dispatch loop")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"
-    )
+    configure_logging(json=get_settings().log_json)
     if args.command == "worker":
         return run_worker(args.processes, args.threads)
     return run_scheduler()

@@ -66,7 +66,7 @@ async def test_bad_file_names_the_entry_and_writes_nothing(db, tmp_path):
     assert result.returncode == 2
     assert "districts[0].environments[1].currentVersion" in result.stderr
     assert "Traceback" not in result.stderr
-    assert await row_counts() == {"groups": 0, "releases": 0, "districts": 0, "environments": 0, "accounts": 0}
+    assert set((await row_counts()).values()) == {0}
 
 
 async def test_yaml_import_and_bad_role(db, tmp_path):
@@ -88,7 +88,8 @@ async def test_unknown_email_is_one_line_exit_2(db):
     result = run_cli(db, "tokens", "issue", "nobody@example.org")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr.strip() == "updatedesk: error: no account with e-mail nobody@example.org; import it first"
+    expected = "updatedesk: error: no account with e-mail nobody@example.org; import it first"
+    assert result.stderr.strip() == expected
 
 
 async def test_migrate_is_idempotent(db):

@@ -26,9 +26,9 @@ os.environ.setdefault("UPDATEDESK_LOG_JSON", "false")
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session", params=selected_backends())
-async def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
-    TestDatabase
-]:
+async def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[TestDatabase]:
     backend: str = request.param
     if backend == "postgres":
         url = await create_postgres_database()
@@ -61,7 +61,7 @@ async def db(database: TestDatabase) -> TestDatabase:
 def postgres_db(db: TestDatabase) -> TestDatabase:
     """For tests of locking and races, which only PostgreSQL can show (SQLite serializes writes)."""
     if not db.is_postgres:
-        pytest.skip("PostgreSQL-only: SQLite has no row locks to race on")
+        pytest.skip("PostgreSQL-only (row locks, several processes on one database, pg_dump)")
     return db
 
 

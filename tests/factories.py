@@ -14,7 +14,14 @@ from models.tokens import issue_token
 _counter = itertools.count(1)
 
 DEFAULT_VERSION = "Campus.2435.2"
-CATALOG = ("Campus.2435.2", "Campus.2435.3", "Campus.2435.4", "Campus.2435.9", "Campus.2435.10", "Campus.2439.1")
+CATALOG = (
+    "Campus.2435.2",
+    "Campus.2435.3",
+    "Campus.2435.4",
+    "Campus.2435.9",
+    "Campus.2435.10",
+    "Campus.2439.1",
+)
 
 
 def unique(prefix: str) -> str:
@@ -61,9 +68,7 @@ async def make_account(
     email: str | None = None,
     name: str = "Pat Lee",
 ) -> Account:
-    account = await Account.create(
-        email=email or f"user{next(_counter)}@example.org", name=name, role=role
-    )
+    account = await Account.create(email=email or f"user{next(_counter)}@example.org", name=name, role=role)
     linked = list(districts)
     if linked:
         await account.districts.add(*linked)

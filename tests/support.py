@@ -74,7 +74,7 @@ def table_names() -> list[str]:
         for model in app.values():
             names.append(model._meta.db_table)
             for field in model._meta.m2m_fields:
-                through = model._meta.fields_map[field].through  # type: ignore[attr-defined]
+                through = model._meta.fields_map[field].through
                 names.append(through)
     return sorted(set(names))
 

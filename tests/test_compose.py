@@ -19,7 +19,7 @@ APP_SERVICES = ("migrate", "api", "worker", "scheduler")
 
 
 def setting_names() -> set[str]:
-    names = set()
+    names: set[str] = set()
     prefix = Settings.model_config.get("env_prefix", "")
     for field_name, field in Settings.model_fields.items():
         aliases = getattr(field.validation_alias, "choices", None)

@@ -32,9 +32,10 @@ async def test_operation_is_logged_once_and_counted(db):
     assert lines[0]["outcome"] == "ok"
     assert lines[0]["duration_ms"] >= 0
     counted = "updatedesk_graphql_operations_total"
-    assert sample(after, counted, operation="WhoAmI", outcome="ok") == sample(
-        before, counted, operation="WhoAmI", outcome="ok"
-    ) + 1
+    assert (
+        sample(after, counted, operation="WhoAmI", outcome="ok")
+        == sample(before, counted, operation="WhoAmI", outcome="ok") + 1
+    )
 
 
 async def test_unauthenticated_operation_counts_as_refused(db):

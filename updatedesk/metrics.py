@@ -12,9 +12,10 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
+from tortoise.functions import Count
 
-from models.enums import UpdateStatus
-from models.tables import UpdateRequest
+from models.enums import NotificationState, UpdateStatus
+from models.tables import Notification, UpdateRequest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -46,7 +47,12 @@ JOBS = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
-QUEUE_DEPTH = Gauge("updatedesk_queue_depth", "Jobs waiting in the queue.", ["queue"], registry=REGISTRY)
+QUEUE_DEPTH = Gauge(
+    "updatedesk_queue_depth",
+    "Jobs waiting: dispatched requests not begun, mails not sent.",
+    ["queue"],
+    registry=REGISTRY,
+)
 REQUESTS_BY_STATUS = Gauge(
     "updatedesk_update_requests", "Update requests (not deleted) by status.", ["status"], registry=REGISTRY
 )
@@ -61,15 +67,24 @@ def operation_label(name: str | None) -> str:
     return name[:MAX_OPERATION_NAME]
 
 
-async def refresh_request_counts() -> None:
+async def refresh_database_gauges() -> None:
+    """Gauges read from the database at scrape time: it is the source of truth for every process."""
     counts = {status: 0 for status in UpdateStatus}
-    rows = await UpdateRequest.filter(deleted_at__isnull=True).group_by("status").values_list("status")
-    for (status,) in rows:
-        counts[UpdateStatus(status)] += 1
+    rows = (
+        await UpdateRequest.filter(deleted_at__isnull=True)
+        .annotate(count=Count("id"))
+        .group_by("status")
+        .values_list("status", "count")
+    )
+    for status, count in rows:
+        counts[UpdateStatus(status)] = int(count)
     for status, count in counts.items():
         REQUESTS_BY_STATUS.labels(status.value).set(count)
+    # Dispatched but not yet begun by a worker, and mails not yet handed to the SMTP server.
+    QUEUE_DEPTH.labels("updates").set(counts[UpdateStatus.NOT_STARTED])
+    QUEUE_DEPTH.labels("mail").set(await Notification.filter(state=NotificationState.PENDING).count())
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    await refresh_request_counts()
+    await refresh_database_gauges()
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,7 @@ from models import operations
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
 from models.tables import District, Environment, UpdateRequest
+from updatedesk.metrics import JOBS
 from updatedesk.settings import Settings
 from workers.dbcopy import COPY_STEP
 from workers.errors import StepFailed
@@ -77,11 +78,25 @@ async def _job_facts(request: UpdateRequest) -> tuple[District, Environment, str
 
 
 async def run_request(request_id: int, settings: Settings, executor: Executor | None = None) -> Outcome:
+    """Run (or resume) the runbook of one request; counts the outcome for /metrics."""
+    kind: list[str] = ["unknown"]
+    outcome = Outcome.DROPPED
+    try:
+        outcome = await _run_request(request_id, settings, executor, kind)
+        return outcome
+    finally:
+        JOBS.labels(kind[0], outcome.value).inc()
+
+
+async def _run_request(
+    request_id: int, settings: Settings, executor: Executor | None, kind: list[str]
+) -> Outcome:
     executor = executor or build_executor(settings)
     request = await operations.begin(request_id)
     if request is None:
         logger.info("request %s is not ready to run; job dropped", request_id)
         return Outcome.DROPPED
+    kind[0] = request.kind.value
     district, environment, source_url = await _job_facts(request)
     done = set(await operations.finished_steps(request_id))
     start_percent = 0

@@ -2,7 +2,7 @@ import re
 
 from structlog.testing import capture_logs
 
-from models.enums import Role
+from models.enums import EnvironmentKind, Role, UpdateStatus
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support_graphql import api_client
 
@@ -61,9 +61,13 @@ async def test_request_id_is_echoed_or_made_up(db):
 async def test_metrics_report_requests_by_status(db):
     district = await make_district()
     await make_request(district)
+    await make_request(district, environment=EnvironmentKind.STAGING)
+    await make_request(district, status=UpdateStatus.NOT_STARTED)
     async with api_client() as client:
         response = await client.http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert sample(response.text, "updatedesk_update_requests", status="TO_BE_SCHEDULED") == 1
+    assert sample(response.text, "updatedesk_update_requests", status="TO_BE_SCHEDULED") == 2
+    assert sample(response.text, "updatedesk_update_requests", status="NOT_STARTED") == 1
+    assert sample(response.text, "updatedesk_queue_depth", queue="updates") == 1
     assert sample(response.text, "updatedesk_update_requests", status="COMPLETED") == 0

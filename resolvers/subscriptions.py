@@ -12,7 +12,8 @@ Flow of one subscription:
    then load the request as it now is (also soft-deleted and cancelled rows, for REMOVED) with
    fresh DataLoaders (the context lives as long as the socket).
 4. A bus `Gap` (the Redis listener re-subscribed after an outage): a single-request subscription
-   gets a fresh SNAPSHOT, so no final state is missed.
+   gets a fresh SNAPSHOT, so no final state is missed; the others get a SNAPSHOT (REMOVED when
+   cancelled or deleted) of each request in their scope changed since the outage began.
 5. A single-request subscription completes after its REMOVED event (nothing follows it).
    Losing sight of the narrowed district or request (link removed) ends the operation with a
    NOT_FOUND error; an unnarrowed one just stops receiving that district's events.
@@ -34,12 +35,13 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from starlette.websockets import WebSocket
+from tortoise.expressions import Q
 
 from models.access import Actor
-from models.enums import ErrorCode, EventType
+from models.enums import ErrorCode, EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from models.tables import District, UpdateRequest, utcnow
 from resolvers.context import GraphQLContext
@@ -56,6 +58,10 @@ CLOSE_TOO_SLOW = 1013
 CLOSE_SHUTTING_DOWN = 1012
 REASON_TOO_SLOW = "Too slow: events arrived faster than this connection read them. Subscribe again."
 REASON_SHUTTING_DOWN = "Server restarting: reconnect and subscribe again."
+#: After a bus gap, requests changed this long before the gap began are resent too (clock skew
+#: between the processes that stamp `updated_at`), at most RESYNC_LIMIT of them.
+RESYNC_MARGIN = timedelta(seconds=5)
+RESYNC_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,9 @@ async def _stream(
                     yield snapshot
                     if snapshot.type is EventType.REMOVED:
                         return
+                elif item.since is not None:
+                    async for event in _changed_since(context, access, scope, item.since):
+                        yield event
                 continue
             if not scope.matches(item):
                 continue
@@ -235,6 +244,28 @@ async def _stream(
                 return
     finally:
         subscription.close()
+
+
+async def _changed_since(
+    context: GraphQLContext, access: AccessCheck, scope: EventScope, since: datetime
+) -> AsyncGenerator[LiveEvent, None]:
+    """After a gap: a SNAPSHOT (REMOVED when cancelled or deleted) of every visible request in
+    scope that changed since the gap began, oldest change first, at most RESYNC_LIMIT."""
+    actor = await access.actor(force=True)
+    if scope.district_id is not None and not actor.can_see(scope.district_id):
+        raise _district_not_found()
+    start = since - RESYNC_MARGIN
+    query = UpdateRequest.filter(Q(updated_at__gte=start) | Q(deleted_at__gte=start))
+    if actor.district_ids is not None:
+        query = query.filter(district_id__in=list(actor.district_ids))
+    if scope.district_id is not None:
+        query = query.filter(district_id=scope.district_id)
+    taken = utcnow()
+    for row in await query.order_by("updated_at", "id").limit(RESYNC_LIMIT):
+        removed = row.deleted_at is not None or row.status is UpdateStatus.CANCELLED
+        context.renew_loaders()
+        kind = EventType.REMOVED if removed else EventType.SNAPSHOT
+        yield LiveEvent(kind, row, _stored_progress(row), taken)
 
 
 async def _snapshot(context: GraphQLContext, access: AccessCheck, request_id: int) -> LiveEvent:

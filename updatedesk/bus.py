@@ -126,6 +126,8 @@ class Gap:
 
     reason: str
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: "reconnected": when the subscription was lost (events from then on may be missing).
+    since: datetime | None = None
 
 
 #: What a subscriber's queue holds: events, gap markers, and the end-of-stream sentinel.
@@ -410,6 +412,7 @@ class RedisBus:
         self.reconnects = 0
         self.reconnect_attempts = 0
         self._lost = False
+        self._lost_at: datetime | None = None
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -459,7 +462,9 @@ class RedisBus:
                 await self._listen_once()
             except (RedisError, OSError) as error:
                 self.listening.clear()
-                self._lost = True
+                if not self._lost:
+                    self._lost = True
+                    self._lost_at = datetime.now(UTC)
                 self.reconnect_attempts += 1
                 logger.warning("event bus: Redis subscription lost (%s); retrying in %.1fs", error, backoff)
                 await asyncio.sleep(backoff)
@@ -478,7 +483,7 @@ class RedisBus:
                 self._lost = False
                 self.reconnects += 1
                 logger.info("event bus: Redis subscription to %s restored", self.channel)
-                self._fanout.deliver_gap(Gap("reconnected"))
+                self._fanout.deliver_gap(Gap("reconnected", since=self._lost_at))
             last_seen = last_ping = time.monotonic()
             while True:
                 now = time.monotonic()

@@ -437,8 +437,11 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
             await client.ping_pong()  # the socket is still open
             await redis.start()
 
-            snapshot = await client.event("one")
-            assert (snapshot["type"], snapshot["updateRequest"]["status"]) == ("SNAPSHOT", "SCHEDULED")
+            # Each subscription resynchronises: the single request, and what changed in the district.
+            for operation in ("one", "district"):
+                snapshot = await client.event(operation)
+                assert (snapshot["type"], snapshot["updateRequest"]["status"]) == ("SNAPSHOT", "SCHEDULED")
+                assert snapshot["updateRequest"]["id"] == gid(request)
             assert bus.reconnects == 1
             # And events flow again, on both subscriptions.
             await operations.cancel_update_request(scene.staff, request.id)

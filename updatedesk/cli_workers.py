@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import subprocess
 import sys
 
 from updatedesk.logs import configure_logging
-from updatedesk.settings import get_settings
+from updatedesk.settings import Settings, get_settings
 
 
 def run_worker(processes: int | None = None, threads: int | None = None) -> int:
@@ -37,7 +38,7 @@ def run_worker(processes: int | None = None, threads: int | None = None) -> int:
         "--threads",
         str(threads),
     ]
-    children = [subprocess.Popen(command) for _ in range(processes)]
+    children = [subprocess.Popen(command, env=_child_env(settings, index)) for index in range(processes)]
 
     def forward(signum: int, frame: object) -> None:
         for child in children:
@@ -47,6 +48,13 @@ def run_worker(processes: int | None = None, threads: int | None = None) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     return max(child.wait() for child in children)
+
+
+def _child_env(settings: Settings, index: int) -> dict[str, str]:
+    env = dict(os.environ)
+    if settings.worker_metrics_port is not None:
+        env["UPDATEDESK_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + index)
+    return env
 
 
 def run_scheduler() -> int:

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     worker_maintenance_chance: int = Field(DEFAULT_WORKER_MAINTENANCE_CHANCE, ge=0, le=1_000_000)
     worker_processes: int = Field(DEFAULT_WORKER_PROCESSES, ge=1)
     worker_threads: int = Field(DEFAULT_WORKER_THREADS, ge=1)
+    #: Port of a worker's Prometheus endpoint (worker N of `--processes` uses port + N); unset: none.
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     lost_job_seconds: float = Field(DEFAULT_LOST_JOB_SECONDS, gt=0)
     step_attempts: int = Field(DEFAULT_STEP_ATTEMPTS, ge=1)
     step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)

@@ -10,10 +10,12 @@ import threading
 from collections.abc import Callable
 
 from dramatiq import Worker
+from prometheus_client import start_http_server
 
 from models.enums import UpdateStatus
 from updatedesk.bus import RedisBus, install_bus_sink
 from updatedesk.db import close_orm, init_orm
+from updatedesk.metrics import REGISTRY
 from updatedesk.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
@@ -51,6 +53,9 @@ def worker_main(settings: Settings, threads: int) -> None:
         await bus.close()
 
     add_worker_middleware(broker, settings, on_start, on_stop)
+    if settings.worker_metrics_port is not None:
+        # Jobs by kind and outcome (updatedesk_jobs_total) for Prometheus to scrape.
+        start_http_server(settings.worker_metrics_port, addr="0.0.0.0", registry=REGISTRY)
     worker = Worker(broker, worker_timeout=int(settings.worker_idle_wait * 1000), worker_threads=threads)
     stopping = threading.Event()
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -19,6 +20,7 @@ from models.enums import EventType, NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged
 from models.tables import Environment, Notification, UpdateRequest
 from tests import support
+from tests.support_live import free_port
 from tests.workers.conftest import REDIS_URL, Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
 from updatedesk.settings import Settings
@@ -108,7 +110,10 @@ async def test_scheduled_request_runs_to_completion_in_worker_processes(
     processes: Processes, api: Runtime, mailbox: Mailbox
 ) -> None:
     scene = await make_scene()
-    processes.start("worker", "--threads", "2", SMTP_URL=mailbox.url)
+    metrics_port = free_port()
+    processes.start(
+        "worker", "--threads", "2", SMTP_URL=mailbox.url, UPDATEDESK_WORKER_METRICS_PORT=str(metrics_port)
+    )
     processes.start("scheduler", SMTP_URL=mailbox.url)
     events: list[UpdateRequestChanged] = []
 
@@ -148,6 +153,9 @@ async def test_scheduled_request_runs_to_completion_in_worker_processes(
     assert sum(s.startswith("Completed:") for s in subjects) == 2  # production and sandbox
     scheduled = next(m for m in mailbox.received() if str(m["Subject"]).strip().startswith("Scheduled:"))
     assert any(part.get_content_type() == "text/calendar" for part in scheduled.walk())
+    async with httpx.AsyncClient() as http:
+        scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert 'updatedesk_jobs_total{kind="VERSION_UPDATE",outcome="COMPLETED"} 2.0' in scraped
 
 
 CRASHING_STEP = "install_version"

@@ -1,0 +1,179 @@
+"""Worker processes killed (SIGKILL) or stopped (SIGTERM) in the middle of a runbook.
+
+The operator command of these trials writes one line per finished step into an effects log; a step
+the trial picked hangs (SIGKILL) or runs slowly (SIGTERM) the first time, and the trial strikes
+while it runs. Afterwards every request must be COMPLETED, every step's effect must be in the log
+exactly once, and the audit history must hold only lifecycle moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models.enums import UpdateStatus
+from models.tables import UpdateRequest
+from tests.reliability.scenario import scheduled_request, staff_actor
+from tests.reliability.support import Row, broken_chains, count, illegal_moves, record
+from tests.support_live import wait_until
+from tests.workers.conftest import POLL_SECONDS
+from tests.workers.test_processes import Processes
+from workers.runbooks import VERSION_UPDATE_STEPS
+from workers.runtime import Runtime
+from workers.scheduler import dispatch_pass
+
+pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.postgres]
+
+#: A request not COMPLETED this long after the fault counts as stuck.
+DEADLINE = 30.0
+STEPS = [step.name for step in VERSION_UPDATE_STEPS]
+
+
+def operator_script(directory: Path, strike_seconds: int) -> str:
+    """The operator command: the step named in strike-<request> stalls for `strike_seconds` the
+    first time (writing its pid to striking-<request>); every finished step appends its effect."""
+    script = directory / "operator.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"d={directory}\n"
+        "r=$UPDATEDESK_REQUEST_ID; s=$UPDATEDESK_STEP\n"
+        'if [ -e "$d/strike-$r" ] && [ "$(cat "$d/strike-$r")" = "$s" ] && [ ! -e "$d/striking-$r" ]; then\n'
+        '  echo $$ > "$d/striking-$r.tmp" && mv "$d/striking-$r.tmp" "$d/striking-$r"\n'
+        f"  sleep {strike_seconds}\n"
+        "fi\n"
+        'echo "PROGRESS 50 working"\n'
+        'echo "$r $s" >> "$d/effects.log"\n'
+    )
+    return f"sh {script}"
+
+
+def worker_env(command: str) -> dict[str, str]:
+    return {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": command,
+        "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "1.5",
+        "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",
+    }
+
+
+def effects(directory: Path) -> Counter[tuple[int, str]]:
+    log = directory / "effects.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return Counter((int(r), s) for r, s in (line.split() for line in lines))
+
+
+async def judge(row: Row, ids: list[int], directory: Path) -> None:
+    """Fill lost / duplicated / illegal from the database and the effects log."""
+    done = effects(directory)
+    for request_id in ids:
+        request = await UpdateRequest.get(id=request_id)
+        if request.status is not UpdateStatus.COMPLETED:
+            row.lost += 1
+        row.duplicated += sum(max(0, done[(request_id, step)] - 1) for step in STEPS)
+        # A completed request with a missing effect lost a step.
+        if request.status is UpdateStatus.COMPLETED and any(done[(request_id, s)] == 0 for s in STEPS):
+            row.lost += 1
+    row.illegal = len(await illegal_moves(ids)) + len(await broken_chains(ids))
+
+
+async def test_worker_sigkill_mid_runbook(
+    processes: Processes, api: Runtime, tmp_path: Path, request
+) -> None:
+    """The worker (and the command it runs) dies mid-step; a fresh worker takes the job over once
+    the dead one's heartbeat expires and resumes after the last checkpoint."""
+    trials = count(3, 50)
+    rng = random.Random(8)
+    staff = await staff_actor()
+    env = worker_env(operator_script(tmp_path, strike_seconds=60))
+    worker = processes.start("worker", "--threads", "1", **env)
+    row = Row("worker SIGKILL mid-runbook", "fault", note="SIGKILL of the worker and its step command")
+    row.test = request.node.nodeid
+    ids: list[int] = []
+    for _ in range(trials):
+        scheduled = await scheduled_request(staff)
+        ids.append(scheduled.id)
+        (tmp_path / f"strike-{scheduled.id}").write_text(rng.choice(STEPS))
+        assert await dispatch_pass(api.queue, api.settings) == [scheduled.id]
+        striking = tmp_path / f"striking-{scheduled.id}"
+
+        await wait_until(striking.exists, "the worker to reach the chosen step", DEADLINE)
+        # The machine dies: the worker and the operator command it was running.
+        worker.kill()
+        worker.wait()
+        killed_at = time.monotonic()
+        os.killpg(os.getpgid(int(striking.read_text().strip())), signal.SIGKILL)
+        worker = processes.start("worker", "--threads", "1", **env)
+        row.trials += 1
+        row.submitted += 1
+        if await completed_within(scheduled.id, DEADLINE):
+            row.recovery.append(time.monotonic() - killed_at)
+        else:
+            row.stuck += 1
+    await judge(row, ids, tmp_path)
+    attempts = [r.attempts for r in await UpdateRequest.filter(id__in=ids)]
+    row.note += f"; attempts per request {sorted(Counter(attempts).items())}"
+    record(row)
+    row.assert_clean()
+
+
+async def completed_within(request_id: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (await UpdateRequest.get(id=request_id)).status is UpdateStatus.COMPLETED:
+            return True
+        await asyncio.sleep(POLL_SECONDS)
+    return False
+
+
+async def test_worker_sigterm_mid_runbook(
+    processes: Processes, api: Runtime, tmp_path: Path, request
+) -> None:
+    """SIGTERM while a step runs: the worker lets the job finish (or it is delivered again) and
+    exits cleanly; the request completes with every step done once."""
+    trials = count(2, 10)
+    rng = random.Random(15)
+    staff = await staff_actor()
+    env = worker_env(operator_script(tmp_path, strike_seconds=1))
+    worker = processes.start("worker", "--threads", "1", **env)
+    row = Row("worker SIGTERM mid-runbook", "fault", note="graceful stop while a 1 s step runs")
+    row.test = request.node.nodeid
+    ids: list[int] = []
+    exit_codes: list[int | None] = []
+    for _ in range(trials):
+        scheduled = await scheduled_request(staff)
+        ids.append(scheduled.id)
+        (tmp_path / f"strike-{scheduled.id}").write_text(rng.choice(STEPS))
+        assert await dispatch_pass(api.queue, api.settings) == [scheduled.id]
+        striking = tmp_path / f"striking-{scheduled.id}"
+
+        await wait_until(striking.exists, "the worker to reach the chosen step", DEADLINE)
+        worker.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        try:
+            exit_codes.append(worker.wait(DEADLINE))
+        except subprocess.TimeoutExpired:
+            exit_codes.append(None)
+            worker.kill()
+            worker.wait()
+        worker = processes.start("worker", "--threads", "1", **env)
+        row.trials += 1
+        row.submitted += 1
+        if await completed_within(scheduled.id, DEADLINE):
+            row.recovery.append(time.monotonic() - stopped_at)
+        else:
+            row.stuck += 1
+    await judge(row, ids, tmp_path)
+    attempts = [r.attempts for r in await UpdateRequest.filter(id__in=ids)]
+    row.note += f"; worker exit codes {sorted(Counter(exit_codes).items())}"
+    row.note += f"; attempts per request {sorted(Counter(attempts).items())}"
+    record(row)
+    row.assert_clean()
+    assert exit_codes == [0] * trials, "a stopped worker must exit cleanly"

@@ -49,6 +49,7 @@ from resolvers.errors import PublicError
 from resolvers.ids import decode_id_of
 from updatedesk.bus import EventBus, Gap, SubscriberOverflow
 from updatedesk.live import app_bus
+from updatedesk.metrics import OPEN_SUBSCRIPTIONS
 from updatedesk.settings import Settings, get_settings
 
 logger = logging.getLogger("updatedesk.subscriptions")
@@ -201,6 +202,7 @@ async def _stream(
     context: GraphQLContext, bus: EventBus, scope: EventScope, access: AccessCheck, max_queued: int
 ) -> AsyncGenerator[LiveEvent, None]:
     subscription = bus.subscribe(max_queued, overflow="close")  # first: then the snapshot
+    OPEN_SUBSCRIPTIONS.inc()
     try:
         if scope.request_id is not None:
             snapshot = await _snapshot(context, access, scope.request_id)
@@ -243,6 +245,7 @@ async def _stream(
             if scope.request_id is not None and item.type is EventType.REMOVED:
                 return
     finally:
+        OPEN_SUBSCRIPTIONS.dec()
         subscription.close()
 
 

@@ -22,6 +22,8 @@ DEFAULT_WINDOW_SQL = (
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # a fixture value, not a test class
+
     backend: str
     url: str
 

@@ -449,3 +449,35 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
                 event = await client.event(operation)
                 assert (event["type"], event["updateRequest"]["status"]) == ("REMOVED", "CANCELLED")
             assert [m for m in client.unread() if m.get("type") == "next"] == []
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+async def test_open_subscriptions_are_counted_in_metrics(db: TestDatabase, run_id: str) -> None:
+    scene = await make_scene()
+
+    async def open_subscriptions(http: httpx.AsyncClient) -> float:
+        text = (await http.get("/metrics")).text
+        line = next(line for line in text.splitlines() if line.startswith("updatedesk_open_subscriptions "))
+        return float(line.split()[1])
+
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        httpx.AsyncClient(base_url=server.http_url) as http,
+    ):
+        before = await open_subscriptions(http)
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("district", {"districtId": gid(scene.lakeside)})
+            await client.subscribe("all")
+            await client.ping_pong()
+
+            async def both_open() -> bool:
+                return await open_subscriptions(http) == before + 2
+
+            await wait_until(both_open, "two subscriptions counted")
+
+        async def all_closed() -> bool:
+            return await open_subscriptions(http) == before
+
+        await wait_until(all_closed, "the closed socket's subscriptions uncounted")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from models.access import Actor, actor_for_account
-from models.enums import ErrorCode
+from models.enums import ErrorCode, Role
 from models.errors import DomainError
 from models.tables import Account, ApiToken, utcnow
 
@@ -63,7 +63,10 @@ async def authenticate(token: str | None, now: datetime | None = None) -> Authen
         raise DomainError(ErrorCode.UNAUTHENTICATED, "This account is deactivated.")
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
-    district_ids = frozenset(cast(list[int], await account.districts.all().values_list("id", flat=True)))
+    if account.role is Role.HOSTING_STAFF:
+        district_ids: frozenset[int] = frozenset()  # staff see every district: no links to read
+    else:
+        district_ids = frozenset(cast(list[int], await account.districts.all().values_list("id", flat=True)))
     return Authenticated(account, actor_for_account(account.id, account.role, district_ids), row.id)
 
 

@@ -86,5 +86,22 @@ async def list_update_requests(
     if position is not None:
         at, pk = position
         query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
-    rows = list(await query.order_by("-created_at", "-id").limit(limit + 1))
-    return rows[:limit], total, len(rows) > limit
+    # District, environment and author come in the same statement and prime the request's
+    # DataLoaders, so the fields that resolve them issue no statement of their own.
+    rows = list(
+        await query.order_by("-created_at", "-id")
+        .limit(limit + 1)
+        .select_related("district", "environment", "requested_by")
+    )
+    page = rows[:limit]
+    _prime_loaders(context, page)
+    return page, total, len(rows) > limit
+
+
+def _prime_loaders(context: GraphQLContext, rows: list[UpdateRequest]) -> None:
+    loaders = context.loaders
+    for row in rows:
+        loaders.district.prime(row.district_id, row.district)
+        loaders.environment.prime(row.environment_id, row.environment)
+        if row.requested_by_id is not None and row.requested_by is not None:
+            loaders.account.prime(row.requested_by_id, row.requested_by)

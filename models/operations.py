@@ -311,31 +311,18 @@ async def _create_request(
         group_rollout=group_rollout or automatic,
     )
     assert target_environment is not None  # plan_new_request refuses a missing environment
-    request = await UpdateRequest.create(
+    request = await _insert_request(
+        actor,
+        after,
+        now,
         kind=kind,
-        status=UpdateStatus.TO_BE_SCHEDULED,
         district_id=district_id,
         environment_id=target_environment.id,
         target_version=target_version,
         preferred_start=preferred_start,
-        requested_by_id=actor.account_id,
         automatic=automatic,
         notes=notes,
         idempotency_key=idempotency_key,
-        created_at=now,
-        updated_at=now,
-    )
-    await StatusChange.create(
-        update_request_id=request.id,
-        from_status=None,
-        to_status=UpdateStatus.TO_BE_SCHEDULED,
-        at=now,
-        by_id=actor.account_id,
-        actor=actor.mover.value,
-        message=None,
-    )
-    after.events.append(
-        UpdateRequestChanged(EventType.CREATED, request.id, district_id, UpdateStatus.TO_BE_SCHEDULED, now)
     )
     superseded = {row.id: row for row in open_rows}
     for older_id in plan.supersede_ids:
@@ -348,6 +335,32 @@ async def _create_request(
             now=now,
             superseded_by_id=request.id,
         )
+    return request
+
+
+async def _insert_request(
+    actor: Actor, after: AfterCommit, now: datetime, *, district_id: int, **fields: Any
+) -> UpdateRequest:
+    """Write a new TO_BE_SCHEDULED request with its first history row; announce it as CREATED."""
+    request = await UpdateRequest.create(
+        status=UpdateStatus.TO_BE_SCHEDULED,
+        district_id=district_id,
+        requested_by_id=actor.account_id,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    await StatusChange.create(
+        update_request_id=request.id,
+        from_status=None,
+        to_status=UpdateStatus.TO_BE_SCHEDULED,
+        at=now,
+        by_id=actor.account_id,
+        actor=actor.mover.value,
+    )
+    after.events.append(
+        UpdateRequestChanged(EventType.CREATED, request.id, district_id, UpdateStatus.TO_BE_SCHEDULED, now)
+    )
     return request
 
 
@@ -811,26 +824,16 @@ async def _follow_with_sandbox(production_request: UpdateRequest, after: AfterCo
         for r in open_sandbox_updates
     ):
         return
-    request = await UpdateRequest.create(
+    request = await _insert_request(
+        SYSTEM,
+        after,
+        now,
         kind=UpdateKind.VERSION_UPDATE,
-        status=UpdateStatus.TO_BE_SCHEDULED,
         district_id=production_request.district_id,
         environment_id=sandbox.id,
         target_version=target,
         automatic=True,
         notes=f"The sandbox follows production (request {production_request.id}).",
-        created_at=now,
-        updated_at=now,
-    )
-    await StatusChange.create(
-        update_request_id=request.id,
-        from_status=None,
-        to_status=UpdateStatus.TO_BE_SCHEDULED,
-        at=now,
-        actor=Mover.SYSTEM.value,
-    )
-    after.events.append(
-        UpdateRequestChanged(EventType.CREATED, request.id, request.district_id, request.status, now)
     )
     await _record_move(
         request,

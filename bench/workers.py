@@ -162,11 +162,7 @@ async def _service_run(environments: list[Environment], watch: Watch) -> float:
             for e in environments
         ]
     )
-    ids = [
-        pk
-        for pk in await UpdateRequest.filter(status=UpdateStatus.SCHEDULED).values_list("id", flat=True)
-        if isinstance(pk, int)
-    ]
+    ids = [row.id for row in await UpdateRequest.filter(status=UpdateStatus.SCHEDULED).only("id")]
     started = time.perf_counter()
     # Wake the scheduler as a SCHEDULED event would (the rows were written directly).
     await watch.bus.publish(

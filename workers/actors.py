@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
+import structlog
 from dramatiq import Actor
 from dramatiq.brokers.redis import RedisBroker
 
@@ -35,8 +36,8 @@ MAIL_OTHER_FAULT_RETRIES = 3
 
 @dataclass(frozen=True)
 class Actors:
-    run_update_request: Actor[[int], Any]
-    send_notification: Actor[[int], Any]
+    run_update_request: Actor[..., Any]
+    send_notification: Actor[..., Any]
 
 
 def _mail_should_retry(retries: int, exception: Exception) -> bool:
@@ -48,11 +49,14 @@ def _mail_should_retry(retries: int, exception: Exception) -> bool:
 def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
     """Declare both actors on `broker`; their jobs use `settings` (executor, SMTP...)."""
 
-    async def run_update_request(request_id: int) -> None:
-        await run_request(request_id, settings)
+    # `request_id` is the id of the API request that caused the job, so its log lines carry it.
+    async def run_update_request(request_id: int, caused_by: str | None = None) -> None:
+        with structlog.contextvars.bound_contextvars(request_id=caused_by):
+            await run_request(request_id, settings)
 
-    async def send_notification(notification_id: int) -> None:
-        await deliver_notification(notification_id, settings)
+    async def send_notification(notification_id: int, caused_by: str | None = None) -> None:
+        with structlog.contextvars.bound_contextvars(request_id=caused_by):
+            await deliver_notification(notification_id, settings)
 
     return Actors(
         run_update_request=dramatiq.actor(

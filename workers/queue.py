@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from models.events import add_notification_sink, remove_notification_sink
+from updatedesk.observability import current_request_id
 from workers.actors import Actors
 
 
@@ -28,10 +29,11 @@ class DramatiqQueue:
         self.actors = actors
 
     async def enqueue_update_request(self, request_id: int) -> None:
-        await asyncio.to_thread(self.actors.run_update_request.send, request_id)
+        await asyncio.to_thread(self.actors.run_update_request.send, request_id, current_request_id())
 
     async def enqueue_notification(self, notification_id: int) -> None:
-        await asyncio.to_thread(self.actors.send_notification.send, notification_id)
+        # The job carries the API request id (when there is one) into the worker's log lines.
+        await asyncio.to_thread(self.actors.send_notification.send, notification_id, current_request_id())
 
 
 def install_notification_sink(queue: JobQueue) -> Callable[[], None]:

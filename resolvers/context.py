@@ -7,6 +7,7 @@ in yet) and `sign_in_with_params(connection_params)` once `connection_init` arri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -23,6 +24,8 @@ from models.tokens import Authenticated, authenticate, parse_bearer
 from resolvers.errors import PublicError, unauthenticated
 from resolvers.loaders import Loaders
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass
 class GraphQLContext:
@@ -31,6 +34,9 @@ class GraphQLContext:
     auth: Authenticated | None = None
     #: Why the caller is not signed in (message for the UNAUTHENTICATED error).
     auth_error: DomainError | None = None
+    #: The token could not be checked at all (database unreachable...): an internal fault, answered
+    #: with the masked error rather than UNAUTHENTICATED (the token may well be valid).
+    auth_fault: bool = False
     #: The WebSocket `connection_init` payload; strawberry sets it on this attribute.
     connection_params: Mapping[str, Any] | None = None
     loaders: Loaders = field(init=False)
@@ -53,9 +59,16 @@ class GraphQLContext:
         try:
             self.auth = await authenticate(token)
             self.auth_error = None
+            self.auth_fault = False
         except DomainError as error:
             self.auth = None
             self.auth_error = error
+            self.auth_fault = False
+        except Exception:  # the database or another dependency failed, not the caller
+            logger.exception("sign-in failed: the token could not be checked")
+            self.auth = None
+            self.auth_error = None
+            self.auth_fault = True
         self.renew_loaders()
         return self.auth is not None
 

@@ -59,7 +59,12 @@ class RequireSignIn(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context.context
-        if not _is_signed_in(context):
+        if isinstance(context, GraphQLContext) and context.auth_fault:
+            # Sign-in itself failed (database unreachable): masked, like any internal fault.
+            self.execution_context.result = GraphQLExecutionResult(
+                data=None, errors=[GraphQLError(MASKED_MESSAGE)]
+            )
+        elif not _is_signed_in(context):
             reason = (
                 context.auth_error.message
                 if isinstance(context, GraphQLContext) and context.auth_error

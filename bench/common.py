@@ -87,8 +87,13 @@ class BenchEnv:
     def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
         """`python -m updatedesk.cli ARGS` as a child process (logged to the run's log folder)."""
         log = (self.logs / f"{name}-{len(self._children)}.log").open("wb")
+        command = [sys.executable, "-m", "updatedesk.cli", *args]
+        profile_dir = os.environ.get("UPDATEDESK_BENCH_PROFILE")
+        if profile_dir:  # pyinstrument (dev dependency) writes a text profile when the child exits
+            output = Path(profile_dir) / f"{name}-{len(self._children)}.txt"
+            command[1:2] = ["-m", "pyinstrument", "-r", "text", "-o", str(output), "-m"]
         child = subprocess.Popen(
-            [sys.executable, "-m", "updatedesk.cli", *args],
+            command,
             env=self.process_env(**env),
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,41 @@
+"""Keeps `bench/` from rotting: its cheapest measurement (SQL statements per list query) runs with
+quick counts in a child process (the bench starts and stops its own ORM and database). Only the
+shape of the result is checked, never a speed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench.common import Row
+from bench.runner import format_table
+
+pytestmark = pytest.mark.postgres
+
+
+def test_table_format() -> None:
+    table = format_table([Row("m", "1 ms", "2 ms", "0.50x", "<= 2x", True), Row("n", "3")])
+    lines = table.splitlines()
+    assert lines[0].split("|")[1].strip() == "measurement"
+    assert [line.split("|")[6].strip() for line in lines[2:]] == ["pass", "-"]
+
+
+def test_statements_measurement_prints_one_row() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "statements", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UPDATEDESK_LOG_JSON": "false"},
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| SQL statements")]
+    assert len(rows) == 1, result.stdout + result.stderr[-2000:]
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert len(cells) == 6
+    assert re.fullmatch(r"\d+/\d+/\d+/\d+", cells[1]), cells
+    assert cells[5] in ("pass", "FAIL"), cells

@@ -36,6 +36,7 @@ from resolvers.context import GraphQLContext
 from schema import schema as default_schema
 from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
+from updatedesk.limits import BodySizeLimitMiddleware
 from updatedesk.live import WS_SERVER_OPTIONS, attach_bus, bus_lifespan
 from updatedesk.metrics import metrics_endpoint
 from updatedesk.observability import RequestContextMiddleware
@@ -73,6 +74,8 @@ class UpdatedeskGraphQL(GraphQL):
                 body = json.loads(await request.get_body())
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 raise HTTPException(400, "Unable to parse request body as JSON.") from error
+            except RecursionError as error:  # e.g. 100,000 nested arrays: not a 500
+                raise HTTPException(400, "The request body is nested too deeply.") from error
             if isinstance(body, list):
                 raise HTTPException(
                     400, "Batched requests (a JSON array) are not supported; send one operation per request."
@@ -180,7 +183,8 @@ def create_app(
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
         *extra_routes,
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestContextMiddleware)])
+    middleware = [Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.graphql = graphql
     return app

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         "--only", action="append", choices=list(MEASUREMENTS), metavar="NAME",
         help=f"run only this measurement (repeatable): {', '.join(MEASUREMENTS)}",
     )  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds (default 7; quick 3)")
     args = parser.parse_args(argv)
     options = Options(quick=args.quick, rounds=args.rounds or (3 if args.quick else 7))
@@ -116,4 +117,5 @@ def main(argv: list[str] | None = None) -> None:
     print(format_table(rows))
     print(f"\n{len(rows)} rows in {time.monotonic() - started:.0f} s; "
           f"{sum(1 for r in rows if r.ok is False)} failed")  # fmt: skip
-    sys.exit(1 if any(r.ok is False for r in rows) else 0)
+    errors = any(r.value.startswith("error:") for r in rows)
+    sys.exit(1 if errors or (args.strict and any(r.ok is False for r in rows)) else 0)

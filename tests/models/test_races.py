@@ -31,7 +31,15 @@ TRIALS = 1000 if os.environ.get("UPDATEDESK_RELIABILITY_FULL") else 200
 SUBMISSIONS_PER_TRIAL = 5
 
 
-async def test_cancel_and_dispatch_at_the_same_moment_have_one_winner(postgres_db):
+def _record(name: str, trials: int, note: str, nodeid: str) -> None:
+    """A row for RELIABILITY.md (reached only when every trial held: zero illegal, zero duplicated)."""
+    from tests.reliability.support import Row, record
+
+    record(Row(name, "race", trials=trials, submitted=trials, note=note, test=nodeid))
+
+
+async def test_cancel_and_dispatch_at_the_same_moment_have_one_winner(postgres_db, request):
+    nodeid = request.node.nodeid  # `request` is reused for update requests below
     district = await make_district()
     requester = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
     winners: Counter[str] = Counter()
@@ -56,6 +64,7 @@ async def test_cancel_and_dispatch_at_the_same_moment_have_one_winner(postgres_d
         assert [(r.from_status, r.to_status) for r in rows] == [(S.SCHEDULED, winner)]
         assert not any(r.to_status is loser for r in rows)
     assert sum(winners.values()) == TRIALS
+    _record("cancel against dispatch", TRIALS, f"winners {dict(winners)}", nodeid)
 
 
 async def test_a_started_request_is_never_cancelled_by_a_race(postgres_db):
@@ -92,7 +101,7 @@ async def test_several_dispatchers_dispatch_each_request_once(postgres_db):
     assert await StatusChange.filter(to_status=S.NOT_STARTED).count() == len(ids)
 
 
-async def test_concurrent_submissions_with_one_key_collapse_to_one_request(postgres_db):
+async def test_concurrent_submissions_with_one_key_collapse_to_one_request(postgres_db, request):
     await make_catalog()
     district = await make_district()
     actor = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
@@ -122,6 +131,8 @@ async def test_concurrent_submissions_with_one_key_collapse_to_one_request(postg
         # Clear the way for the next trial, which asks for the same version with a new key.
         await cancel_update_request(actor, request_id, now=T0)
     assert await UpdateRequest.filter(district_id=district.id).count() == TRIALS
+    note = f"{SUBMISSIONS_PER_TRIAL} simultaneous request_update per key (domain level)"
+    _record("same idempotency key sent concurrently (domain)", TRIALS, note, request.node.nodeid)
 
 
 async def test_concurrent_different_requests_for_one_environment_pass_the_duplicate_check_once(postgres_db):

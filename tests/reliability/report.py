@@ -26,10 +26,20 @@ def _recovery(values: list[float]) -> str:
 
 
 def render(rows: list[dict[str, Any]], command: str) -> str:
-    # The last line of each name wins (a re-run of one test replaces its row).
+    # One row per name: the lines of one name (one per database backend) are added up.
     latest: dict[str, dict[str, Any]] = {}
     for row in rows:
-        latest[row["name"]] = row
+        seen = latest.get(row["name"])
+        if seen is None:
+            latest[row["name"]] = {**row, "tests": [row["test"]], "recovery": list(row["recovery"])}
+            continue
+        for key in ("trials", "submitted", "lost", "duplicated", "illegal", "stuck"):
+            seen[key] += row[key]
+        seen["recovery"] += row["recovery"]
+        seen["tests"].append(row["test"])
+        seen["full"] = seen["full"] and row["full"]
+        if row["note"] != seen["note"]:
+            seen["note"] += f" / {row['note']}"
     order = {"fault": 0, "race": 1, "fuzz": 2, "attack": 3}
     lines = [
         "# Reliability and security trials",
@@ -49,7 +59,7 @@ def render(rows: list[dict[str, Any]], command: str) -> str:
         lines.append(
             f"| {row['name']} | {row['kind']} | {row['trials']} | {row['submitted']} | {row['lost']} "
             f"| {row['duplicated']} | {row['illegal']} | {row['stuck']} | {_recovery(row['recovery'])} "
-            f"| {row['note']} (`{row['test']}`) |"
+            f"| {row['note']} ({', '.join(f'`{t}`' for t in row['tests'])}) |"
         )
     totals = {k: sum(r[k] for r in latest.values()) for k in ("lost", "duplicated", "illegal", "stuck")}
     lines += [

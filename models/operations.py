@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -53,6 +53,8 @@ from models.validation import (
 )
 from models.versions import parse_version
 from models.windows import WeeklyWindow, describe_windows, is_inside_windows, next_slots
+
+_M = TypeVar("_M")
 
 #: Staff may schedule "now"; a start further in the past than this is a mistake.
 SCHEDULE_PAST_TOLERANCE = timedelta(minutes=5)
@@ -156,10 +158,14 @@ async def _record_move(
     return request
 
 
+def _fetched(request: UpdateRequest, name: str, model: type[_M]) -> _M | None:
+    """The related row `name` if it was loaded with the request (select_related), else None."""
+    value = getattr(request, f"_{name}", None)
+    return value if isinstance(value, model) else None
+
+
 async def _queue_notices(request: UpdateRequest, kind: NotificationKind, message: str | None) -> list[int]:
     """Write outbox rows for the requester and the district's technical contacts."""
-    district = await District.get(id=request.district_id)
-    environment = await Environment.get(id=request.environment_id)
     recipients: set[str] = set(
         await Account.filter(
             districts__id=request.district_id, role=Role.TECHNICAL_CONTACT, active=True
@@ -171,6 +177,10 @@ async def _queue_notices(request: UpdateRequest, kind: NotificationKind, message
             recipients.add(requester.email)
     if not recipients:
         return []
+    district = _fetched(request, "district", District) or await District.get(id=request.district_id)
+    environment = _fetched(request, "environment", Environment) or await Environment.get(
+        id=request.environment_id
+    )
     sequence = await StatusChange.filter(
         update_request_id=request.id, to_status=UpdateStatus.SCHEDULED
     ).count()
@@ -565,11 +575,13 @@ async def set_update_request_status(
     return request
 
 
-async def _back_online(environment_id: int, finished_id: int) -> None:
+async def _back_online(environment_id: int, finished_id: int, *, locked: bool = False) -> None:
     """The environment comes back online when `finished_id` stops running, unless another request
     on it is still IN_PROGRESS. Locking the environment row first serializes two requests
-    finishing at once, so neither leaves it offline on the strength of the other's old status."""
-    await Environment.filter(id=environment_id).select_for_update().first()
+    finishing at once, so neither leaves it offline on the strength of the other's old status.
+    `locked`: this transaction already wrote (so locked) the environment row."""
+    if not locked:
+        await Environment.filter(id=environment_id).select_for_update().first()
     busy = (
         await UpdateRequest.filter(environment_id=environment_id, status=UpdateStatus.IN_PROGRESS)
         .exclude(id=finished_id)
@@ -662,7 +674,12 @@ async def begin(request_id: int, now: datetime | None = None) -> UpdateRequest |
     status (cancelled meanwhile, finished by an earlier delivery) gets None and should be dropped.
     """
     now = now or utcnow()
-    request = await UpdateRequest.get_or_none(id=request_id, deleted_at__isnull=True)
+    # With its district and environment: the runbook needs them, so it need not read them again.
+    request = (
+        await UpdateRequest.filter(id=request_id, deleted_at__isnull=True)
+        .select_related("district", "environment")
+        .first()
+    )
     if request is None:
         return None
     if request.status is UpdateStatus.IN_PROGRESS:
@@ -691,38 +708,48 @@ async def begin(request_id: int, now: datetime | None = None) -> UpdateRequest |
     return request
 
 
+def _progress(percent: int, step: str, message: str | None, now: datetime) -> ProgressReport:
+    return ProgressReport(max(0, min(100, int(percent))), step[:100], message, now)
+
+
+def _progress_fields(report: ProgressReport) -> dict[str, Any]:
+    return {
+        "progress_percent": report.percent,
+        "progress_step": report.step,
+        "progress_message": report.message,
+        "progress_at": report.at,
+    }
+
+
+async def _publish_progress(request_id: int, district_id: int | None, report: ProgressReport) -> None:
+    if district_id is None:
+        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", flat=True)
+        district_id = cast(int, rows[0])
+    event = UpdateRequestChanged(
+        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report
+    )
+    await deliver(AfterCommit(events=[event]))
+
+
 async def report_progress(
     request_id: int,
     percent: int,
     step: str,
     message: str | None = None,
     now: datetime | None = None,
+    *,
+    district_id: int | None = None,
 ) -> bool:
-    """Store the latest progress of a running request and publish it. False if it is not running."""
-    now = now or utcnow()
-    percent = max(0, min(100, int(percent)))
-    step = step[:100]
+    """Store the latest progress of a running request and publish it. False if it is not running.
+
+    `district_id` (the request's, which a runbook already knows) saves the lookup for the event."""
+    report = _progress(percent, step, message, now or utcnow())
     updated = await UpdateRequest.filter(id=request_id, status=UpdateStatus.IN_PROGRESS).update(
-        progress_percent=percent, progress_step=step, progress_message=message, progress_at=now
+        **_progress_fields(report)
     )
     if updated != 1:
         return False
-    district_id = await UpdateRequest.filter(id=request_id).values_list("district_id", flat=True)
-    report = ProgressReport(percent, step, message, now)
-    await deliver(
-        AfterCommit(
-            events=[
-                UpdateRequestChanged(
-                    EventType.PROGRESS,
-                    request_id,
-                    cast(int, district_id[0]),
-                    UpdateStatus.IN_PROGRESS,
-                    now,
-                    report,
-                )
-            ]
-        )
-    )
+    await _publish_progress(request_id, district_id, report)
     return True
 
 
@@ -744,6 +771,47 @@ async def mark_step_finished(request_id: int, step: str) -> bool:
     return True
 
 
+async def finish_step(
+    request_id: int,
+    step: str,
+    percent: int,
+    message: str | None = None,
+    now: datetime | None = None,
+    *,
+    known_steps: list[str] | None = None,
+    district_id: int | None = None,
+) -> bool:
+    """Checkpoint a runbook step and store its "done" progress in one write; publish the progress.
+
+    False if the request stopped running (nothing is written then). With `known_steps` (the
+    checkpoints the caller read and has written since) the write is one UPDATE that is also a
+    compare-and-set on those checkpoints and on IN_PROGRESS; if another delivery changed them
+    meanwhile, the checkpoint is merged under a row lock instead, so none is ever lost."""
+    report = _progress(percent, step, message, now or utcnow())
+    fields = _progress_fields(report)
+    written = False
+    if known_steps is not None:
+        steps = list(known_steps) if step in known_steps else [*known_steps, step]
+        written = (
+            await UpdateRequest.filter(
+                id=request_id, status=UpdateStatus.IN_PROGRESS, completed_steps=list(known_steps)
+            ).update(completed_steps=steps, **fields)
+            == 1
+        )
+    if not written:
+        async with in_transaction():
+            request = await UpdateRequest.filter(id=request_id).select_for_update().first()
+            if request is None or request.status is not UpdateStatus.IN_PROGRESS:
+                return False
+            steps = list(request.completed_steps or [])
+            if step not in steps:
+                steps.append(step)
+            await UpdateRequest.filter(id=request_id).update(completed_steps=steps, **fields)
+            district_id = request.district_id
+    await _publish_progress(request_id, district_id, report)
+    return True
+
+
 async def complete(request_id: int, now: datetime | None = None) -> UpdateRequest:
     """Finish a running request: the environment gets its new version or refresh time and comes
     back online; requests it superseded complete with it; a production update brings the sandbox
@@ -751,9 +819,12 @@ async def complete(request_id: int, now: datetime | None = None) -> UpdateReques
     now = now or utcnow()
     after = AfterCommit()
     async with in_transaction():
-        request = await UpdateRequest.get_or_none(id=request_id)
+        request = await UpdateRequest.filter(id=request_id).select_related("district", "environment").first()
         if request is None:
             raise not_found("update request")
+        environment = _fetched(request, "environment", Environment) or await Environment.get(
+            id=request.environment_id
+        )
         await _record_move(
             request,
             UpdateStatus.COMPLETED,
@@ -765,14 +836,15 @@ async def complete(request_id: int, now: datetime | None = None) -> UpdateReques
             progress_at=now,
             progress_step=request.progress_step or "done",
         )
-        environment = await Environment.get(id=request.environment_id)
+        # This UPDATE locks the environment row (after the request row, as everywhere), so
+        # _back_online needs no separate lock.
         if request.kind is UpdateKind.VERSION_UPDATE and request.target_version:
             await Environment.filter(id=environment.id).update(
                 current_version=request.target_version, version_updated_at=now
             )
         else:
             await Environment.filter(id=environment.id).update(last_refreshed_at=now)
-        await _back_online(environment.id, request.id)
+        await _back_online(environment.id, request.id, locked=True)
         await _complete_superseded([request.id], request.id, after, now)
         if request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION:
             await _follow_with_sandbox(request, after, now)
@@ -891,6 +963,7 @@ __all__ = [
     "dispatch",
     "dispatch_due",
     "fail",
+    "finish_step",
     "finished_steps",
     "get_visible_request",
     "mark_step_finished",

@@ -10,9 +10,11 @@ IN_PROGRESS is dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from models import operations
 from models.enums import EnvironmentKind, UpdateKind
@@ -25,6 +27,12 @@ from workers.errors import StepFailed
 from workers.executors import Executor, StepJob, build_executor
 
 logger = logging.getLogger(__name__)
+
+_M = TypeVar("_M")
+
+#: A step that finishes (or reports progress) within this many seconds writes no "starting"
+#: progress of its own: instant steps cost one write (their checkpoint), not two.
+STARTING_GRACE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -67,9 +75,17 @@ def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
     return RUNBOOKS[kind]
 
 
+def _loaded(request: UpdateRequest, name: str, model: type[_M]) -> _M | None:
+    """The related row `name` if ``begin`` loaded it with the request, else None."""
+    value = getattr(request, f"_{name}", None)
+    return value if isinstance(value, model) else None
+
+
 async def _job_facts(request: UpdateRequest) -> tuple[District, Environment, str | None]:
-    district = await District.get(id=request.district_id)
-    environment = await Environment.get(id=request.environment_id)
+    district = _loaded(request, "district", District) or await District.get(id=request.district_id)
+    environment = _loaded(request, "environment", Environment) or await Environment.get(
+        id=request.environment_id
+    )
     source_url = None
     if request.kind is UpdateKind.DATABASE_REFRESH:
         production = await Environment.get_or_none(district_id=district.id, kind=EnvironmentKind.PRODUCTION)
@@ -98,7 +114,9 @@ async def _run_request(
         return Outcome.DROPPED
     kind[0] = request.kind.value
     district, environment, source_url = await _job_facts(request)
-    done = set(await operations.finished_steps(request_id))
+    # The checkpoints as begin() read them: the compare-and-set of each finish_step.
+    checkpoints = list(request.completed_steps or [])
+    done = set(checkpoints)
     start_percent = 0
     for step in steps_for(request.kind):
         if step.name in done:
@@ -120,10 +138,19 @@ async def _run_request(
             await _run_step(job, executor, settings, start_percent, step.done_percent)
         except StepFailed as failure:
             return await _give_up(request_id, failure.reason)
-        if not await operations.mark_step_finished(request_id, step.name):
+        # The checkpoint and the step's "done" progress: one write.
+        if not await operations.finish_step(
+            request_id,
+            step.name,
+            step.done_percent,
+            f"{step.label}: done",
+            known_steps=checkpoints,
+            district_id=district.id,
+        ):
             logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
             return Outcome.DROPPED
-        await operations.report_progress(request_id, step.done_percent, step.name, f"{step.label}: done")
+        if step.name not in checkpoints:
+            checkpoints.append(step.name)
         start_percent = step.done_percent
     try:
         await operations.complete(request_id)
@@ -136,14 +163,9 @@ async def _run_request(
 async def _run_step(job: StepJob, executor: Executor, settings: Settings, start: int, end: int) -> None:
     """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
 
-    async def report(percent: int, message: str | None) -> None:
-        overall = start + (end - start) * max(0, min(100, percent)) // 100
-        await operations.report_progress(job.request_id, overall, job.step, message or job.step_label)
-
     for attempt in range(1, settings.step_attempts + 1):
-        await operations.report_progress(job.request_id, start, job.step, f"{job.step_label}...")
         try:
-            await executor.run_step(job, report)
+            await _attempt_step(job, executor, start, end)
             return
         except StepFailed as failure:
             if not failure.retryable or attempt == settings.step_attempts:
@@ -161,6 +183,42 @@ async def _run_step(job: StepJob, executor: Executor, settings: Settings, start:
             if attempt == settings.step_attempts:
                 raise StepFailed(f"Step '{job.step_label}' failed unexpectedly: {error}") from error
         await asyncio.sleep(settings.step_retry_delay)
+
+
+async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) -> None:
+    """One try of a step. Its "starting" progress is written only once the step has run for
+    STARTING_GRACE_SECONDS or reports progress of its own: an instant step writes none."""
+    starting: asyncio.Task[bool] | None = None
+
+    def announce() -> asyncio.Task[bool]:
+        nonlocal starting
+        if starting is None:
+            starting = asyncio.ensure_future(
+                operations.report_progress(
+                    job.request_id, start, job.step, f"{job.step_label}...", district_id=job.district_id
+                )
+            )
+        return starting
+
+    async def report(percent: int, message: str | None) -> None:
+        await announce()  # in order: "starting" is never written after the step's own progress
+        overall = start + (end - start) * max(0, min(100, percent)) // 100
+        await operations.report_progress(
+            job.request_id, overall, job.step, message or job.step_label, district_id=job.district_id
+        )
+
+    work = asyncio.ensure_future(executor.run_step(job, report))
+    try:
+        done, _ = await asyncio.wait({work}, timeout=STARTING_GRACE_SECONDS)
+        if not done:
+            await announce()
+        await work
+    finally:
+        for task in (work, starting):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _give_up(request_id: int, reason: str) -> Outcome:

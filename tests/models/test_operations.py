@@ -11,9 +11,18 @@ import pytest
 from tortoise.transactions import in_transaction
 
 from models.access import Actor
-from models.enums import EnvironmentKind, ErrorCode, GroupKind, HostingModel, Role, UpdateKind, UpdateStatus
+from models.enums import (
+    EnvironmentKind,
+    ErrorCode,
+    EventType,
+    GroupKind,
+    HostingModel,
+    Role,
+    UpdateKind,
+    UpdateStatus,
+)
 from models.errors import DomainError
-from models.events import AfterCommit
+from models.events import AfterCommit, add_event_sink, remove_event_sink
 from models.operations import (
     _record_move,
     begin,
@@ -25,6 +34,7 @@ from models.operations import (
     dispatch,
     dispatch_due,
     fail,
+    finish_step,
     finished_steps,
     get_visible_request,
     mark_step_finished,
@@ -883,6 +893,47 @@ async def test_progress_and_checkpoints_only_while_running(db):
         "copying",
     )
     assert await finished_steps(request.id) == ["backup", "upgrade"]
+
+
+async def test_finish_step_checkpoints_and_stores_done_progress_in_one_write(db):
+    world = await make_world()
+    request = await world.request_version()
+    assert not await finish_step(request.id, "backup", 15, "done", known_steps=[])
+    assert not await finish_step(request.id, "backup", 15, "done")
+    await world.drive(request.id, S.IN_PROGRESS)
+    events = []
+
+    async def sink(event):
+        events.append(event)
+
+    add_event_sink(sink)
+    try:
+        # The compare-and-set path, then a stale view (another delivery checkpointed "stop_site"
+        # meanwhile): merged under the row lock, nothing lost, nothing repeated.
+        assert await finish_step(request.id, "backup", 15, "Back up: done", now=RUN_AT, known_steps=[])
+        await UpdateRequest.filter(id=request.id).update(completed_steps=["backup", "stop_site"])
+        assert await finish_step(
+            request.id, "install", 60, "Install: done", now=RUN_AT, known_steps=["backup"]
+        )
+        assert await finish_step(request.id, "install", 60, "Install: done", now=RUN_AT)
+    finally:
+        remove_event_sink(sink)
+    assert await finished_steps(request.id) == ["backup", "stop_site", "install"]
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.progress_percent, stored.progress_step, stored.progress_message) == (
+        60,
+        "install",
+        "Install: done",
+    )
+    assert [(e.type, e.district_id, e.progress.percent) for e in events] == [
+        (EventType.PROGRESS, request.district_id, 15),
+        (EventType.PROGRESS, request.district_id, 60),
+        (EventType.PROGRESS, request.district_id, 60),
+    ]
+    await fail(request.id, "gave up", now=RUN_AT)
+    checkpoints = ["backup", "stop_site", "install"]
+    assert not await finish_step(request.id, "verify", 100, "done", known_steps=checkpoints)
+    assert await finished_steps(request.id) == checkpoints
 
 
 async def test_reclaim_lost_jobs_claims_each_once(db):

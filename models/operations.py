@@ -845,7 +845,10 @@ async def complete(request_id: int, now: datetime | None = None) -> UpdateReques
         else:
             await Environment.filter(id=environment.id).update(last_refreshed_at=now)
         await _back_online(environment.id, request.id, locked=True)
-        await _complete_superseded([request.id], request.id, after, now)
+        if request.kind is UpdateKind.VERSION_UPDATE:
+            # Only a version update supersedes (models.validation plans supersession for those
+            # alone), so a refresh has nothing to complete with it and skips the query.
+            await _complete_superseded([request.id], request.id, after, now)
         if request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION:
             await _follow_with_sandbox(request, after, now)
     await deliver(after)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from tests.reliability.api_process import ApiProcess, api_env
 from tests.reliability.support import Row, record
 from tests.schema.test_subscriptions import live_settings
 from tests.support_graphql import api_client, gid
-from tests.support_live import live_server, ws_client
+from tests.support_live import live_server, wait_until, ws_client
 from tests.workers.conftest import REDIS_URL
 from updatedesk.limits import MAX_BODY_BYTES
 
@@ -159,28 +159,40 @@ async def test_revoked_or_expired_token_stops_an_open_websocket(
     settings = live_settings(db, run_id)
     row = Row("expired / revoked token on an open WebSocket", "attack", test=request.node.nodeid)
     leaked = 0
-    expires_in = timedelta(hours=1)
+    expires_in = timedelta(seconds=1)
+    failures: list[str] = []
     async with live_server(settings) as server:
+        # Events published before the process's Redis listener is up would never reach it.
+        await wait_until(server.bus.listening.is_set, "the API's event listener")  # type: ignore[attr-defined]
         for how in ("revoked", "expired"):
             token = await issue_token(account, expires_in if how == "expired" else None)
+            watched = await operations.request_update(
+                actor, district_id=district.id, kind=UpdateKind.DATABASE_REFRESH,
+                environment=EnvironmentKind.SANDBOX if how == "revoked" else EnvironmentKind.STAGING,
+            )  # fmt: skip
             async with ws_client(server, token) as client:
-                await client.subscribe("events", {"districtId": gid(district)})
-                await client.ping_pong()  # the subscription is registered
+                await client.subscribe("events", {"updateRequestId": gid(watched)})
+                # The SNAPSHOT comes once the subscription listens: no event can slip by before.
+                assert (await client.event("events"))["type"] == "SNAPSHOT"
                 if how == "revoked":
                     assert await revoke_token(token)
                 else:
-                    # Its time has come: the token's expiry moves into the past.
-                    await ApiToken.filter(token_hash=hash_token(token)).update(
-                        expires_at=utcnow() - timedelta(seconds=1)
-                    )
+                    # The token reaches its own expiry time while the socket stays open.
+                    expires_at = (await ApiToken.get(token_hash=hash_token(token))).expires_at
+                    assert expires_at is not None
+                    deadline = expires_at
+
+                    def expired(at: datetime = deadline) -> bool:
+                        return utcnow() > at
+
+                    await wait_until(expired, "the token to expire")
                 started = time.monotonic()
-                await operations.request_update(
-                    actor,
-                    district_id=district.id,
-                    kind=UpdateKind.DATABASE_REFRESH,
-                    environment=EnvironmentKind.SANDBOX if how == "revoked" else EnvironmentKind.STAGING,
-                )
-                code, _ = await client.closed()
+                await operations.cancel_update_request(actor, watched.id)
+                try:
+                    code, _ = await client.closed()
+                except TimeoutError:
+                    code = None
+                    failures.append(f"{how}: socket still open; messages {client.unread()}")
                 row.recovery.append(time.monotonic() - started)
                 delivered = [m for m in client.unread() if m.get("type") == "next"]
                 leaked += len(delivered)
@@ -191,6 +203,7 @@ async def test_revoked_or_expired_token_stops_an_open_websocket(
     row.note = f"closed 4403 on the next event; events delivered after revocation: {leaked}"
     record(row)
     assert leaked == 0
+    assert not failures, failures
     row.assert_clean()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -46,20 +47,48 @@ class Loaders:
 
     def __init__(self, actor: Actor | None) -> None:
         self.actor = actor
-        self.district: DataLoader[int, District | None] = DataLoader(self._districts)
-        self.group: DataLoader[int, UpdateGroup | None] = DataLoader(self._groups)
-        self.environment: DataLoader[int, Environment | None] = DataLoader(self._environments)
-        self.account: DataLoader[int, Account | None] = DataLoader(self._accounts)
-        self.request: DataLoader[int, UpdateRequest | None] = DataLoader(self._requests)
-        self.history: DataLoader[int, list[StatusChange]] = DataLoader(self._history)
-        self.environments_of_district: DataLoader[int, list[Environment]] = DataLoader(
-            self._environments_of_districts
-        )
-        self.districts_of_group: DataLoader[int, list[District]] = DataLoader(self._districts_of_groups)
-        self.district_ids_of_account: DataLoader[int, list[int]] = DataLoader(self._district_ids_of_accounts)
-        self.scheduled_of_environment: DataLoader[int, list[UpdateRequest]] = DataLoader(
-            self._scheduled_of_environments
-        )
+
+    # Each loader is made on first use: a subscription renews its loaders for every event and a
+    # socket holds one set, so unused loaders would cost memory on every open connection.
+    @cached_property
+    def district(self) -> DataLoader[int, District | None]:
+        return DataLoader(self._districts)
+
+    @cached_property
+    def group(self) -> DataLoader[int, UpdateGroup | None]:
+        return DataLoader(self._groups)
+
+    @cached_property
+    def environment(self) -> DataLoader[int, Environment | None]:
+        return DataLoader(self._environments)
+
+    @cached_property
+    def account(self) -> DataLoader[int, Account | None]:
+        return DataLoader(self._accounts)
+
+    @cached_property
+    def request(self) -> DataLoader[int, UpdateRequest | None]:
+        return DataLoader(self._requests)
+
+    @cached_property
+    def history(self) -> DataLoader[int, list[StatusChange]]:
+        return DataLoader(self._history)
+
+    @cached_property
+    def environments_of_district(self) -> DataLoader[int, list[Environment]]:
+        return DataLoader(self._environments_of_districts)
+
+    @cached_property
+    def districts_of_group(self) -> DataLoader[int, list[District]]:
+        return DataLoader(self._districts_of_groups)
+
+    @cached_property
+    def district_ids_of_account(self) -> DataLoader[int, list[int]]:
+        return DataLoader(self._district_ids_of_accounts)
+
+    @cached_property
+    def scheduled_of_environment(self) -> DataLoader[int, list[UpdateRequest]]:
+        return DataLoader(self._scheduled_of_environments)
 
     async def _districts(self, keys: list[int]) -> list[District | None]:
         return await _by_id(District, keys)

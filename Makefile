@@ -42,7 +42,7 @@ format: install
 	$(UV) run ruff format .
 
 schema: install
-	$(UV) run python -m schema.export > schema.graphql
+	$(UV) run python -m schema > schema.graphql
 
 bench: install services
 	$(UV) run python -m bench

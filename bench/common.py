@@ -18,9 +18,9 @@ from pathlib import Path
 
 import redis
 
+from infra.db import apply_migrations, close_orm, init_orm
+from infra.settings import Settings
 from tests.support import create_postgres_database, drop_postgres_database
-from updatedesk.db import apply_migrations, close_orm, init_orm
-from updatedesk.settings import Settings
 
 REDIS_URL = os.environ.get("UPDATEDESK_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 

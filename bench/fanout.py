@@ -17,12 +17,12 @@ import sys
 import time
 
 from bench.common import BenchEnv, Row, ms, percentile, read_rss_kib
-from models import operations
+from infra.bus import RedisBus, install_bus_sink
 from models.access import actor_for_account
 from models.enums import Role, UpdateStatus
+from models.requests.staff import set_update_request_status
 from tests.factories import make_account, make_catalog, make_district, make_request, make_token
 from tests.support_live import free_port
-from updatedesk.bus import RedisBus, install_bus_sink
 
 SUBSCRIPTION = "subscription { updateRequestEvents { type updateRequest { id status } } }"
 TARGET_P99_SECONDS = 0.250
@@ -215,7 +215,7 @@ async def fanout_once(env: BenchEnv, subscribers: int, token: str, request_id: i
         flips = 0
         deadline = time.monotonic() + WITHIN
         while True:
-            await operations.set_update_request_status(staff, request_id, statuses[flips % 2], "warm-up")
+            await set_update_request_status(staff, request_id, statuses[flips % 2], "warm-up")
             flips += 1
             try:
                 await _wait_all(clients, 1, 5.0)
@@ -227,7 +227,7 @@ async def fanout_once(env: BenchEnv, subscribers: int, token: str, request_id: i
         seen = [len(c.received) for c in clients]
         rss_after = read_rss_kib(server.pid)
         committed = time.perf_counter()
-        await operations.set_update_request_status(staff, request_id, statuses[flips % 2], "bench")
+        await set_update_request_status(staff, request_id, statuses[flips % 2], "bench")
         await _wait_more(clients, seen, WITHIN)
         delays = [c.received[n] - committed for c, n in zip(clients, seen, strict=True)]
         held = sum(1 for c in clients if not c.closed)

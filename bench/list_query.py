@@ -16,9 +16,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.common import BenchEnv, Row, alternate, median, ms, ratio, time_calls
+from models.access import Mover
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
-from models.lifecycle import Mover
-from models.operations import visible_requests
+from models.requests.queries import visible_requests
 from models.tables import StatusChange, UpdateRequest
 from models.tokens import authenticate, parse_bearer
 from resolvers.ids import encode_global_id

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.common import BenchEnv, Options, Row, bench_env, raise_open_files
-from updatedesk.logs import configure_logging
+from infra.logs import configure_logging
 
 Measurement = Callable[[BenchEnv], Awaitable[list[Row]]]
 

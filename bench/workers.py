@@ -21,13 +21,14 @@ from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 
 from bench.common import BenchEnv, Row, median, ms, percentile
-from models import operations
+from infra.bus import RedisBus, install_bus_sink
+from infra.settings import DEFAULT_WORKER_THREADS
 from models.enums import EnvironmentKind, EventType, HostingModel, Role, UpdateKind, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request
 from models.tables import District, Environment, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district
-from updatedesk.bus import RedisBus, install_bus_sink
-from updatedesk.settings import DEFAULT_WORKER_THREADS
 from workers.broker import redis_client
 
 TARGET_DISPATCH_P50 = 0.100
@@ -98,13 +99,13 @@ async def measure_dispatch_latency(env: BenchEnv) -> list[Row]:
         env.start("worker", "worker", "--threads", str(DEFAULT_WORKER_THREADS), **WORKER_ENV)
         env.start("scheduler", "scheduler", **WORKER_ENV)
         for index in range(samples + 1):  # the first one waits for the processes to start
-            request = await operations.request_update(
+            request = await request_update(
                 requester,
                 district_id=district.id,
                 kind=UpdateKind.DATABASE_REFRESH,
                 environment=EnvironmentKind.SANDBOX,
             )
-            await operations.schedule_update_request(
+            await schedule_update_request(
                 staff, request.id, datetime.now(UTC), override_maintenance_window=True
             )
             started = await watch.arrival(request.id, UpdateStatus.IN_PROGRESS)

@@ -1,12 +1,26 @@
-"""Who may see and act on what: the tenancy rules as plain functions over an account's links."""
+"""Who is acting: an account in some role, or a part of the system, and which districts it sees.
+
+The tenancy rules are plain functions over an account's district links; the lifecycle module asks
+these when it decides whether an actor may move a request.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from models.enums import REQUESTER_ROLES, ErrorCode, Role
 from models.errors import DomainError
-from models.lifecycle import Mover, mover_for_role
+
+
+class Mover(StrEnum):
+    """Who makes a move: a person in some capacity, or a part of the system."""
+
+    REQUESTER = "REQUESTER"  # a district contact acting for a linked district
+    STAFF = "STAFF"  # the hosting team
+    DISPATCHER = "DISPATCHER"  # the scheduler, when a scheduled request falls due
+    WORKER = "WORKER"  # a worker running the runbook
+    SYSTEM = "SYSTEM"  # the domain itself (supersession, automatic sandbox updates)
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,10 @@ class Actor:
     def is_staff(self) -> bool:
         return self.mover is Mover.STAFF
 
+    @property
+    def is_viewer(self) -> bool:
+        return self.role is Role.VIEWER
+
     def can_see(self, district_id: int) -> bool:
         return self.district_ids is None or district_id in self.district_ids
 
@@ -35,6 +53,15 @@ DISPATCHER = Actor(Mover.DISPATCHER)
 WORKER = Actor(Mover.WORKER)
 
 
+def mover_for_role(role: Role) -> Mover | None:
+    """The capacity in which an account acts; VIEWER acts in none."""
+    if role is Role.HOSTING_STAFF:
+        return Mover.STAFF
+    if role in REQUESTER_ROLES:
+        return Mover.REQUESTER
+    return None
+
+
 def actor_for_account(account_id: int, role: Role, linked_district_ids: frozenset[int]) -> Actor:
     """The actor of a signed-in account. VIEWER gets a REQUESTER-less actor that can only read."""
     mover = mover_for_role(role)
@@ -44,7 +71,7 @@ def actor_for_account(account_id: int, role: Role, linked_district_ids: frozense
 
 
 def require_writer(actor: Actor) -> None:
-    if actor.role is Role.VIEWER:
+    if actor.is_viewer:
         raise DomainError(ErrorCode.FORBIDDEN, "Viewers can look at requests but not change them.")
 
 

@@ -110,6 +110,3 @@ SUPERSEDABLE_STATUSES = frozenset(
 
 #: Statuses of a request still waiting for or undergoing work.
 OPEN_STATUSES = SUPERSEDABLE_STATUSES | {UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS}
-
-#: Statuses a request never leaves on its own (UNABLE_TO_COMPLETE may be retried by staff).
-FINAL_STATUSES = frozenset({UpdateStatus.COMPLETED, UpdateStatus.CANCELLED})

@@ -43,8 +43,6 @@ class AfterCommit:
 
     events: list[UpdateRequestChanged] = field(default_factory=list)
     notification_ids: list[int] = field(default_factory=list)
-    #: Requests that the dispatcher moved to NOT_STARTED and whose jobs must be enqueued.
-    dispatched_ids: list[int] = field(default_factory=list)
 
 
 EventSink = Callable[[UpdateRequestChanged], Awaitable[None]]

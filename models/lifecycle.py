@@ -1,25 +1,28 @@
-"""The status lifecycle as one table: every allowed move, who may make it, and whether it needs a
-message. Any move not in the table is refused with INVALID_TRANSITION."""
+"""The status lifecycle: the one place that answers "may this actor move this request there?".
+
+The table lists every allowed move, who may make it and whether it needs a message; any move not
+in it is refused with INVALID_TRANSITION. Cancelling and deleting are asked here too, by the
+domain, by the API's `canCancel` / `canDelete`, and by the tests.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from datetime import datetime
+from typing import Protocol
 
-from models.enums import REQUESTER_ROLES, ErrorCode, Role, UpdateStatus
-from models.errors import DomainError, invalid_transition
+from models.access import Actor, Mover
+from models.enums import ErrorCode, UpdateStatus
+from models.errors import DomainError, invalid_transition, not_found
 
 S = UpdateStatus
-
-
-class Mover(StrEnum):
-    """Who makes a move: a person in some capacity, or a part of the system."""
-
-    REQUESTER = "REQUESTER"  # a district contact acting for a linked district
-    STAFF = "STAFF"  # the hosting team
-    DISPATCHER = "DISPATCHER"  # the scheduler, when a scheduled request falls due
-    WORKER = "WORKER"  # a worker running the runbook
-    SYSTEM = "SYSTEM"  # the domain itself (supersession, automatic sandbox updates)
+REQUESTER, STAFF, DISPATCHER, WORKER, SYSTEM = (
+    Mover.REQUESTER,
+    Mover.STAFF,
+    Mover.DISPATCHER,
+    Mover.WORKER,
+    Mover.SYSTEM,
+)
 
 
 @dataclass(frozen=True)
@@ -39,47 +42,55 @@ def _moves(
     return [Move(s, t, frozenset(movers), message_required) for s in sources for t in targets]
 
 
-R, ST, D, W, SY = Mover.REQUESTER, Mover.STAFF, Mover.DISPATCHER, Mover.WORKER, Mover.SYSTEM
-
 #: DESIGN §1 "Statuses and who moves them", line by line.
 MOVES: tuple[Move, ...] = tuple(
     [
-        *_moves((None,), (S.TO_BE_SCHEDULED,), R, ST, SY),
-        *_moves((S.TO_BE_SCHEDULED,), (S.SCHEDULED,), ST, SY),
-        *_moves((S.SCHEDULED,), (S.NOT_STARTED,), D),
-        *_moves((S.NOT_STARTED,), (S.IN_PROGRESS,), W),
-        *_moves((S.IN_PROGRESS,), (S.COMPLETED, S.UNABLE_TO_COMPLETE), W),
-        *_moves((S.TO_BE_SCHEDULED, S.SCHEDULED), (S.CANCELLED,), R, ST),
-        *_moves((S.TO_BE_SCHEDULED, S.SCHEDULED), (S.PENDING_INPUT, S.DEFERRED), ST, message_required=True),
-        *_moves((S.PENDING_INPUT,), (S.DEFERRED,), ST),
-        *_moves((S.PENDING_INPUT, S.DEFERRED), (S.TO_BE_SCHEDULED, S.SCHEDULED), ST),
-        *_moves((S.SCHEDULED,), (S.SCHEDULED,), ST),
+        *_moves((None,), (S.TO_BE_SCHEDULED,), REQUESTER, STAFF, SYSTEM),
+        *_moves((S.TO_BE_SCHEDULED,), (S.SCHEDULED,), STAFF, SYSTEM),
+        *_moves((S.SCHEDULED,), (S.NOT_STARTED,), DISPATCHER),
+        *_moves((S.NOT_STARTED,), (S.IN_PROGRESS,), WORKER),
+        *_moves((S.IN_PROGRESS,), (S.COMPLETED, S.UNABLE_TO_COMPLETE), WORKER),
+        *_moves((S.TO_BE_SCHEDULED, S.SCHEDULED), (S.CANCELLED,), REQUESTER, STAFF),
+        *_moves(
+            (S.TO_BE_SCHEDULED, S.SCHEDULED), (S.PENDING_INPUT, S.DEFERRED), STAFF, message_required=True
+        ),
+        *_moves((S.PENDING_INPUT,), (S.DEFERRED,), STAFF),
+        *_moves((S.PENDING_INPUT, S.DEFERRED), (S.TO_BE_SCHEDULED, S.SCHEDULED), STAFF),
+        *_moves((S.SCHEDULED,), (S.SCHEDULED,), STAFF),
         *_moves(
             (S.TO_BE_SCHEDULED, S.SCHEDULED, S.PENDING_INPUT, S.DEFERRED),
             (S.NEW_VERSION_REQUESTED,),
-            SY,
+            SYSTEM,
         ),
-        *_moves((S.NEW_VERSION_REQUESTED,), (S.COMPLETED,), SY),
-        *_moves((S.NOT_STARTED, S.IN_PROGRESS), (S.UNABLE_TO_COMPLETE,), ST, message_required=True),
+        *_moves((S.NEW_VERSION_REQUESTED,), (S.COMPLETED,), SYSTEM),
+        *_moves((S.NOT_STARTED, S.IN_PROGRESS), (S.UNABLE_TO_COMPLETE,), STAFF, message_required=True),
         # A job that cannot even begin (say its environment vanished) fails from NOT_STARTED.
-        *_moves((S.NOT_STARTED,), (S.UNABLE_TO_COMPLETE,), W),
-        *_moves((S.UNABLE_TO_COMPLETE,), (S.TO_BE_SCHEDULED,), ST),
+        *_moves((S.NOT_STARTED,), (S.UNABLE_TO_COMPLETE,), WORKER),
+        *_moves((S.UNABLE_TO_COMPLETE,), (S.TO_BE_SCHEDULED,), STAFF),
     ]
 )
 
-_TABLE: dict[tuple[UpdateStatus | None, UpdateStatus], Move] = {}
-for _move in MOVES:
-    key = (_move.source, _move.target)
-    if key in _TABLE:  # two lines for one move: merge who may make it
-        old = _TABLE[key]
-        _TABLE[key] = Move(
-            old.source,
-            old.target,
-            old.movers | _move.movers,
-            old.message_required and _move.message_required,
+
+def _merged_table(moves: tuple[Move, ...]) -> dict[tuple[UpdateStatus | None, UpdateStatus], Move]:
+    """One entry per (source, target): two lines for one move merge who may make it."""
+    table: dict[tuple[UpdateStatus | None, UpdateStatus], Move] = {}
+    for move in moves:
+        key = (move.source, move.target)
+        old = table.get(key)
+        table[key] = (
+            move
+            if old is None
+            else Move(
+                old.source,
+                old.target,
+                old.movers | move.movers,
+                old.message_required and move.message_required,
+            )
         )
-    else:
-        _TABLE[key] = _move
+    return table
+
+
+_TABLE = _merged_table(MOVES)
 
 #: (source, target, mover) whose move needs a message. Kept per mover: two lines for one move
 #: (worker and staff giving up) merge their movers, but only staff must explain.
@@ -87,12 +98,12 @@ _NEEDS_MESSAGE = frozenset(
     (move.source, move.target, mover) for move in MOVES if move.message_required for mover in move.movers
 )
 
-#: Statuses a requester may cancel from (the seed: "To Be Scheduled or Scheduled").
+#: Statuses a request may be cancelled from (the seed: "To Be Scheduled or Scheduled").
 CANCELLABLE_STATUSES = frozenset(
     move.source for move in MOVES if move.target is S.CANCELLED and move.source is not None
 )
-#: Statuses staff may move to with setUpdateRequestStatus.
-STAFF_TARGETS = frozenset(move.target for move in MOVES if Mover.STAFF in move.movers)
+#: Statuses a request may be deleted (hidden from lists) in: only finished work.
+DELETABLE_STATUSES = frozenset({S.COMPLETED})
 
 
 def find_move(source: UpdateStatus | None, target: UpdateStatus) -> Move | None:
@@ -127,14 +138,77 @@ def check_move(
     return move
 
 
-def mover_for_role(role: Role) -> Mover | None:
-    """The capacity in which an account acts; VIEWER acts in none."""
-    if role is Role.HOSTING_STAFF:
-        return Mover.STAFF
-    if role in REQUESTER_ROLES:
-        return Mover.REQUESTER
+def allowed_targets(source: UpdateStatus, mover: Mover) -> list[UpdateStatus]:
+    return [move.target for move in MOVES if move.source is source and mover in move.movers]
+
+
+# --------------------------------------------------------------------------- cancel and delete
+
+
+class RequestState(Protocol):
+    """What the cancel and delete rules look at (an `UpdateRequest` row has all of it)."""
+
+    @property
+    def status(self) -> UpdateStatus: ...
+
+    @property
+    def deleted_at(self) -> datetime | None: ...
+
+    @property
+    def district_id(self) -> int: ...
+
+
+def _unseen(actor: Actor, request: RequestState) -> bool:
+    return request.deleted_at is not None or not actor.can_see(request.district_id)
+
+
+def cancel_refusal(actor: Actor, request: RequestState) -> DomainError | None:
+    """Why `actor` may not cancel `request` now, or None when it may."""
+    if actor.is_viewer:
+        return DomainError(ErrorCode.FORBIDDEN, "Viewers can look at requests but not change them.")
+    if _unseen(actor, request):
+        return not_found("update request")
+    if not is_allowed(request.status, S.CANCELLED, actor.mover):
+        return DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            "Only requests that are To Be Scheduled or Scheduled can be cancelled; "
+            f"this one is {request.status.value}.",
+            "id",
+        )
     return None
 
 
-def allowed_targets(source: UpdateStatus, mover: Mover) -> list[UpdateStatus]:
-    return [move.target for move in MOVES if move.source is source and mover in move.movers]
+def delete_refusal(actor: Actor, request: RequestState) -> DomainError | None:
+    """Why `actor` may not delete `request` now, or None when it may."""
+    if actor.is_viewer:
+        return DomainError(ErrorCode.FORBIDDEN, "Viewers can look at requests but not change them.")
+    if _unseen(actor, request):
+        return not_found("update request")
+    if request.status not in DELETABLE_STATUSES:
+        return DomainError(
+            ErrorCode.INVALID_TRANSITION,
+            f"Only completed requests can be deleted; this one is {request.status.value}. "
+            "Cancel it instead if it has not started.",
+            "id",
+        )
+    return None
+
+
+def may_cancel(actor: Actor, request: RequestState) -> bool:
+    return cancel_refusal(actor, request) is None
+
+
+def may_delete(actor: Actor, request: RequestState) -> bool:
+    return delete_refusal(actor, request) is None
+
+
+def check_cancel(actor: Actor, request: RequestState) -> None:
+    refusal = cancel_refusal(actor, request)
+    if refusal is not None:
+        raise refusal
+
+
+def check_delete(actor: Actor, request: RequestState) -> None:
+    refusal = delete_refusal(actor, request)
+    if refusal is not None:
+        raise refusal

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from models.access import Actor, actor_for_account
+from models.clock import utcnow
 from models.enums import ErrorCode, Role
 from models.errors import DomainError
-from models.tables import Account, ApiToken, utcnow
+from models.tables import Account, ApiToken
 
 TOKEN_PREFIX = "ud_"
 #: last_used_at is written at most this often per token, to keep reads from becoming writes.

@@ -1,5 +1,4 @@
-"""Resolvers: authorize the caller, load through the per-request DataLoaders, call `models.operations`.
-
-No business rule lives here. Import the schema (`from schema import schema`) before importing a
-mutation module directly: mutation modules and the schema refer to each other.
+"""Resolvers answer what `schema/` declares: they authorize the caller, load rows through the
+per-request DataLoaders and call the domain (`models/`). They return rows and domain values, never
+GraphQL types, and hold no business rule: a rule lives in `models/`, a GraphQL shape in `schema/`.
 """

@@ -1,8 +1,9 @@
-"""The GraphQL context: who is calling (from the bearer token) and the request's DataLoaders.
+"""The GraphQL context: who is calling (from the bearer token), the process's settings and live
+hub, and the request's DataLoaders.
 
-HTTP: `GraphQLContext.for_http(request, response)` authenticates the `Authorization` header once
-per request. WebSocket: the view builds the context with `for_websocket(websocket)` (nobody signed
-in yet) and `sign_in_with_params(connection_params)` once `connection_init` arrives.
+HTTP: the view builds it with `GraphQLContext.for_http(...)`, which authenticates the
+`Authorization` header once per request. WebSocket: `for_websocket(...)` (nobody signed in yet),
+then `sign_in_with_params(connection_params)` once `connection_init` arrives.
 """
 
 from __future__ import annotations
@@ -10,27 +11,43 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from infra.settings import Settings
 from models.access import Actor
 from models.errors import DomainError
 from models.tables import Account
 from models.tokens import Authenticated, authenticate, parse_bearer
-from resolvers.errors import PublicError, unauthenticated
+from resolvers.errors import unauthenticated
 from resolvers.loaders import Loaders
 
+if TYPE_CHECKING:
+    from resolvers.live.hub import LiveHub
+
 logger = logging.getLogger(__name__)
+
+
+def authorization_from_params(params: object) -> str | None:
+    """The `Authorization` value of a `connection_init` payload (any capitalisation of the key)."""
+    if isinstance(params, Mapping):
+        for key, value in params.items():
+            if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
+                return value
+    return None
 
 
 @dataclass
 class GraphQLContext:
     request: Request | WebSocket
+    settings: Settings
     response: Response | WebSocket | None = None
+    #: The process's live events (bus and shared caches); None where live events are off.
+    hub: LiveHub | None = None
     auth: Authenticated | None = None
     #: Why the caller is not signed in (message for the UNAUTHENTICATED error).
     auth_error: DomainError | None = None
@@ -45,14 +62,16 @@ class GraphQLContext:
         self.renew_loaders()
 
     @classmethod
-    async def for_http(cls, request: Request, response: Response | None = None) -> GraphQLContext:
-        context = cls(request, response)
+    async def for_http(
+        cls, request: Request, response: Response | None, settings: Settings, hub: LiveHub | None
+    ) -> GraphQLContext:
+        context = cls(request, settings, response, hub)
         await context.sign_in(parse_bearer(request.headers.get("authorization")))
         return context
 
     @classmethod
-    def for_websocket(cls, websocket: WebSocket) -> GraphQLContext:
-        return cls(websocket, websocket)
+    def for_websocket(cls, websocket: WebSocket, settings: Settings, hub: LiveHub | None) -> GraphQLContext:
+        return cls(websocket, settings, websocket, hub)
 
     async def sign_in(self, token: str | None) -> bool:
         """Authenticate `token`; False (and `auth_error` set) when it is missing or not valid."""
@@ -74,12 +93,12 @@ class GraphQLContext:
 
     async def sign_in_with_params(self, params: Mapping[str, Any] | None) -> bool:
         """Authenticate from a `connection_init` payload `{"Authorization": "Bearer <token>"}`."""
-        header = None
-        if isinstance(params, Mapping):
-            for key, value in params.items():
-                if isinstance(key, str) and key.lower() == "authorization" and isinstance(value, str):
-                    header = value
-        return await self.sign_in(parse_bearer(header))
+        return await self.sign_in(parse_bearer(authorization_from_params(params)))
+
+    def adopt_sign_in(self, other: GraphQLContext) -> None:
+        """Take over the outcome of a sign-in made on another context (a shared re-check)."""
+        self.auth, self.auth_error, self.auth_fault = other.auth, other.auth_error, other.auth_fault
+        self.renew_loaders()
 
     def renew_loaders(self) -> None:
         """Fresh DataLoaders: call before resolving each subscription event (no stale cache)."""
@@ -106,5 +125,3 @@ class GraphQLContext:
 
 
 Info: TypeAlias = strawberry.Info[GraphQLContext, None]
-
-__all__ = ["GraphQLContext", "Info", "PublicError"]

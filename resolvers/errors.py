@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from models.enums import ErrorCode
 from models.errors import DomainError
+
+
+class ServiceCode(StrEnum):
+    """Codes of GraphQL errors about the service rather than the business (not in `ErrorCode`)."""
+
+    UNAVAILABLE = "UNAVAILABLE"  # a part the operation needs is not running here (e.g. live events)
 
 
 class PublicError(Exception):
@@ -13,12 +21,12 @@ class PublicError(Exception):
     client sees `extensions.code`. The masking extension lets these through unchanged.
     """
 
-    def __init__(self, code: ErrorCode | str, message: str, field: str | None = None) -> None:
+    def __init__(self, code: ErrorCode | ServiceCode, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.code = str(code)
+        self.code = code
         self.message = message
         self.field = field
-        self.extensions: dict[str, object] = {"code": self.code}
+        self.extensions: dict[str, object] = {"code": code.value}
         if field is not None:
             self.extensions["field"] = field
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from models.errors import not_found
+
 
 def encode_global_id(type_name: str, pk: int) -> str:
     return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
@@ -32,3 +34,11 @@ def decode_id_of(value: str, type_name: str) -> int | None:
     if decoded is None or decoded[0] != type_name:
         return None
     return decoded[1]
+
+
+def require_id(value: str, type_name: str, what: str, field: str = "id") -> int:
+    """The primary key behind a global id of `type_name`; NOT_FOUND (as for a missing row) else."""
+    pk = decode_id_of(value, type_name)
+    if pk is None:
+        raise not_found(what, field)
+    return pk

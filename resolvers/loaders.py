@@ -16,17 +16,14 @@ from strawberry.dataloader import DataLoader
 from tortoise.models import Model
 
 from models.access import Actor
-from models.enums import EnvironmentKind, UpdateStatus
-from models.operations import visible_requests
+from models.enums import EnvironmentKind
+from models.requests.queries import scheduled_updates, visible_requests
 from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
 
 RowT = TypeVar("RowT", bound=Model)
 
 #: How environments of a district are listed: the live site first.
 ENVIRONMENT_ORDER = {kind: index for index, kind in enumerate(EnvironmentKind)}
-
-#: Requests shown as an environment's "scheduled updates": given a start, not yet running.
-SCHEDULED_STATUSES = (UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED)
 
 
 async def _by_id(model: type[RowT], keys: Sequence[int], query: Any = None) -> list[RowT | None]:
@@ -130,9 +127,5 @@ class Loaders:
     async def _scheduled_of_environments(self, keys: list[int]) -> list[list[UpdateRequest]]:
         if self.actor is None:
             return [[] for _ in keys]
-        rows = await (
-            visible_requests(self.actor)
-            .filter(environment_id__in=list(set(keys)), status__in=list(SCHEDULED_STATUSES))
-            .order_by("scheduled_start", "id")
-        )
+        rows = await scheduled_updates(self.actor, list(set(keys)))
         return _grouped(rows, "environment_id", keys)

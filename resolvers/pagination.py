@@ -1,26 +1,53 @@
-"""The update request list: filters, the saved "Hide Complete" choice, newest first, cursors.
+"""Pages of the update request list: `first` checked, opaque cursors, newest first.
 
-A cursor is an opaque encoding of the last row's (created_at, id): stable while rows are added
-or removed, unlike an offset.
+A cursor is an opaque encoding of the last row's (created_at, id): stable while rows are added or
+removed, unlike an offset. What the list holds (visibility, Hide Complete, never the cancelled) is
+the domain's `models.requests.queries.listed_requests`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
-from models.enums import ErrorCode, UpdateKind, UpdateStatus
-from models.operations import visible_requests
-from models.tables import UpdateRequest
+from models.enums import ErrorCode
+from models.requests.queries import LIST_ORDER, after_position, related
+from models.tables import Account, District, Environment, UpdateRequest
 from resolvers.context import GraphQLContext
 from resolvers.errors import PublicError
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 _CURSOR_PREFIX = "ur1|"
+
+
+@dataclass(frozen=True)
+class Edge:
+    node: UpdateRequest
+    cursor: str
+
+
+@dataclass(frozen=True)
+class Page:
+    edges: list[Edge]
+    has_next_page: bool
+    total_count: int
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.edges[-1].cursor if self.edges else None
+
+    @property
+    def page_info(self) -> Page:
+        return self  # PageInfo's fields (hasNextPage, endCursor) are read from the page itself
+
+    @classmethod
+    def empty(cls) -> Page:
+        return cls(edges=[], has_next_page=False, total_count=0)
 
 
 def check_first(first: int | None, default: int, maximum: int = MAX_PAGE_SIZE) -> int:
@@ -54,54 +81,37 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         ) from None
 
 
-async def list_update_requests(
-    context: GraphQLContext,
-    *,
-    district_id: int | None,
-    statuses: list[UpdateStatus] | None,
-    kinds: list[UpdateKind] | None,
-    hide_completed: bool | None,
-    first: int | None,
-    after: str | None,
-) -> tuple[list[UpdateRequest], int, bool]:
-    """(page rows newest first, total count, whether more follow). Cancelled and deleted requests
-    never appear; completed ones are hidden when asked or, when not asked, by saved preference."""
-    auth = context.require_auth()
+async def page_of(
+    context: GraphQLContext, query: QuerySet[UpdateRequest], *, first: int | None, after: str | None
+) -> Page:
+    """One page of `query` (already the list's rows), newest first, with the total count."""
     limit = check_first(first, DEFAULT_PAGE_SIZE)
     position = decode_cursor(after) if after else None
-    query = visible_requests(auth.actor).exclude(status=UpdateStatus.CANCELLED)
-    if district_id is not None:
-        query = query.filter(district_id=district_id)
-    if statuses is not None:
-        query = query.filter(status__in=list(statuses))
-    if kinds is not None:
-        query = query.filter(kind__in=list(kinds))
-    if hide_completed is None:
-        hide_completed = auth.account.hide_completed
-    if hide_completed:
-        query = query.exclude(status=UpdateStatus.COMPLETED)
     total = await query.count()
     if limit == 0:
-        return [], total, total > 0
+        return Page(edges=[], has_next_page=total > 0, total_count=total)
     if position is not None:
-        at, pk = position
-        query = query.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=pk))
+        query = after_position(query, *position)
     # District, environment and author come in the same statement and prime the request's
     # DataLoaders, so the fields that resolve them issue no statement of their own.
     rows = list(
-        await query.order_by("-created_at", "-id")
+        await query.order_by(*LIST_ORDER)
         .limit(limit + 1)
         .select_related("district", "environment", "requested_by")
     )
     page = rows[:limit]
     _prime_loaders(context, page)
-    return page, total, len(rows) > limit
+    return Page(
+        edges=[Edge(node=row, cursor=encode_cursor(row)) for row in page],
+        has_next_page=len(rows) > limit,
+        total_count=total,
+    )
 
 
 def _prime_loaders(context: GraphQLContext, rows: list[UpdateRequest]) -> None:
     loaders = context.loaders
     for row in rows:
-        loaders.district.prime(row.district_id, row.district)
-        loaders.environment.prime(row.environment_id, row.environment)
-        if row.requested_by_id is not None and row.requested_by is not None:
-            loaders.account.prime(row.requested_by_id, row.requested_by)
+        loaders.district.prime(row.district_id, related(row, "district", District))
+        loaders.environment.prime(row.environment_id, related(row, "environment", Environment))
+        if row.requested_by_id is not None:
+            loaders.account.prime(row.requested_by_id, related(row, "requested_by", Account))

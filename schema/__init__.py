@@ -1,5 +1,7 @@
-"""The GraphQL schema of the public contract (DESIGN.md §3). `schema.graphql` at the repository
-root is exported from it: `uv run python -m schema > schema.graphql`."""
+"""`schema/` declares what clients see: per feature (accounts, districts, catalog, requests) its
+GraphQL types, inputs, payloads, queries, mutations and subscriptions, whose fields call
+`resolvers/` for the answers; `schema.graphql` at the repository root is exported from here
+(`uv run python -m schema > schema.graphql`)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,15 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from schema.catalog import ReleaseType
-from schema.districts import DistrictType, EnvironmentType, UpdateGroupType
+from schema.accounts.types import AccountType
+from schema.catalog.types import ReleaseType
+from schema.districts.types import DistrictType, EnvironmentType, UpdateGroupType
 from schema.extensions import default_extensions, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
-from schema.requests import UpdateRequestType
+from schema.requests.types import UpdateRequestType
 from schema.scalars import SCALAR_MAP
-from schema.subscriptions import Subscription
-
-from schema.accounts import AccountType  # isort: skip
+from schema.subscription import Subscription
 
 
 class UpdatedeskSchema(strawberry.Schema):
@@ -34,6 +35,7 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
         "query": Query,
         "mutation": Mutation,
         "subscription": Subscription,
+        # Every Node type, so `node(id)` can answer any of them.
         "types": [
             AccountType,
             DistrictType,

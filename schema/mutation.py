@@ -1,18 +1,18 @@
-"""The Mutation root: one resolver module per mutation in resolvers/."""
+"""The Mutation root: one module per mutation in its feature slice."""
 
 from __future__ import annotations
 
 import strawberry
 
-from resolvers.cancel_update_request import cancel_update_request
-from resolvers.delete_update_request import delete_update_request
-from resolvers.request_update import request_update
-from resolvers.roll_out_group_update import RollOutGroupUpdatePayload, roll_out_group_update
-from resolvers.schedule_update_request import schedule_update_request
-from resolvers.set_preferences import set_preferences
-from resolvers.set_update_request_status import set_update_request_status
-from schema.accounts import Preferences
-from schema.payloads import DeletePayload, UpdateRequestPayload
+from schema.accounts.mutations.set_preferences import set_preferences
+from schema.accounts.types import Preferences
+from schema.requests.mutations.cancel_update_request import cancel_update_request
+from schema.requests.mutations.delete_update_request import delete_update_request
+from schema.requests.mutations.request_update import request_update
+from schema.requests.mutations.roll_out_group_update import RollOutGroupUpdatePayload, roll_out_group_update
+from schema.requests.mutations.schedule_update_request import schedule_update_request
+from schema.requests.mutations.set_update_request_status import set_update_request_status
+from schema.requests.payloads import DeletePayload, UpdateRequestPayload
 
 STAFF_ONLY = "Hosting staff only (FORBIDDEN for everyone else)."
 

@@ -11,6 +11,8 @@ import pytest
 import pytest_asyncio
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from infra.db import apply_migrations, close_orm, init_orm
+from infra.settings import Settings
 from tests.support import (
     TestDatabase,
     create_postgres_database,
@@ -19,8 +21,6 @@ from tests.support import (
     selected_backends,
     sqlite_url,
 )
-from updatedesk.db import apply_migrations, close_orm, init_orm
-from updatedesk.settings import Settings
 
 os.environ.setdefault("UPDATEDESK_LOG_JSON", "false")
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from infra.settings import Settings
 from models.enums import EnvironmentKind, GroupKind, HostingModel, Role, UpdateKind, UpdateStatus
 from models.tables import Account, District, UpdateGroup, UpdateRequest
 from resolvers.ids import encode_global_id
@@ -45,7 +46,7 @@ class GraphQLClient:
 
 @asynccontextmanager
 async def api_client() -> AsyncIterator[GraphQLClient]:
-    transport = httpx.ASGITransport(app=create_app(manage_orm=False))
+    transport = httpx.ASGITransport(app=create_app(Settings(), manage_orm=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield GraphQLClient(http)
 

@@ -23,10 +23,10 @@ from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from infra.bus import EventBus
+from infra.settings import Settings
 from updatedesk.app import LifespanPart, create_app
-from updatedesk.bus import EventBus
 from updatedesk.live import server_config
-from updatedesk.settings import Settings
 
 PROTOCOL = "graphql-transport-ws"
 #: Longest wait for one expected message or condition.

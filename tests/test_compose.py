@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.settings import Settings
 from updatedesk.cli import build_parser
-from updatedesk.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -5,7 +5,7 @@ Later parts plug in without rewriting this file:
 - lifespan parts: `create_app(extra_lifespans=[part, ...])`, each a callable taking the app and
   returning an async context manager (entered in order after the ORM is up, left in reverse);
 - routes: `create_app(extra_routes=[Route(...), ...])`;
-- the event bus for subscriptions (`updatedesk.live.bus_lifespan`) comes last, after the extra
+- the live hub for subscriptions (`updatedesk.live.bus_lifespan`) comes last, after the extra
   parts, so that an extra part may `attach_bus(app, its_bus)` and be reused (`live=False`: none).
 """
 
@@ -23,24 +23,21 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from tortoise import connections
 
+from infra.db import close_orm, init_orm
+from infra.settings import Settings
 from resolvers.context import GraphQLContext
 from schema import schema as default_schema
-from updatedesk.db import close_orm, init_orm
 from updatedesk.graphiql import graphiql_html, graphiql_routes
-from updatedesk.limits import BodySizeLimitMiddleware
-from updatedesk.live import WS_SERVER_OPTIONS, attach_bus, bus_lifespan
-from updatedesk.metrics import metrics_endpoint
-from updatedesk.observability import RequestContextMiddleware
-from updatedesk.settings import Settings, get_settings
+from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
+from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -55,10 +52,15 @@ class UpdatedeskGraphQL(GraphQL):
     """Strawberry's ASGI view with our context, our offline GraphiQL page, JSON-only POSTs, no
     batches, and sign-in from the WebSocket `connection_init` payload."""
 
+    def __init__(self, schema: Any, settings: Settings, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.settings = settings
+
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:  # type: ignore[override]
+        hub = app_hub(request.app)
         if isinstance(request, WebSocket):
-            return GraphQLContext.for_websocket(request)
-        return await GraphQLContext.for_http(request, response)
+            return GraphQLContext.for_websocket(request, self.settings, hub)
+        return await GraphQLContext.for_http(request, response, self.settings, hub)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(graphiql_html(endpoint=GRAPHQL_PATH, static_prefix=GRAPHIQL_STATIC_PREFIX))
@@ -91,10 +93,10 @@ class UpdatedeskGraphQL(GraphQL):
         return None
 
 
-def graphql_view(schema: Any = None, settings: Settings | None = None) -> UpdatedeskGraphQL:
-    settings = settings or get_settings()
+def graphql_view(settings: Settings, schema: Any = None) -> UpdatedeskGraphQL:
     return UpdatedeskGraphQL(
         schema or default_schema,
+        settings,
         allow_queries_via_get=True,  # queries only: strawberry refuses mutations over GET
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         multipart_uploads_enabled=False,
@@ -103,37 +105,6 @@ def graphql_view(schema: Any = None, settings: Settings | None = None) -> Update
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
     )
-
-
-async def healthz(request: Request) -> Response:
-    return PlainTextResponse("ok")
-
-
-async def readyz(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    problems: dict[str, str] = {}
-    try:
-        await connections.get("default").execute_query("SELECT 1")
-    except Exception as error:  # any failure means "not ready", whatever the driver raises
-        logger.warning("readiness: database unreachable: %s", error)
-        problems["database"] = "unreachable"
-    if settings.redis_url:
-        try:
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
-            try:
-                await client.ping()
-            finally:
-                await client.aclose()
-        except Exception as error:
-            logger.warning("readiness: redis unreachable: %s", error)
-            problems["redis"] = "unreachable"
-    if problems:
-        return PlainTextResponse(
-            "not ready: " + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())), status_code=503
-        )
-    return PlainTextResponse("ready")
 
 
 def _orm_lifespan(settings: Settings) -> LifespanPart:
@@ -149,7 +120,7 @@ def _orm_lifespan(settings: Settings) -> LifespanPart:
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     manage_orm: bool = True,
     extra_lifespans: Sequence[LifespanPart] = (),
@@ -160,7 +131,6 @@ def create_app(
     """The API app. `manage_orm=False` when the caller already runs Tortoise on this event loop
     (tests, or `updatedesk dev` sharing one ORM with in-process workers). `live=False` leaves out
     the event bus part (then subscriptions answer with an error until a bus is attached)."""
-    settings = settings or get_settings()
     parts: list[LifespanPart] = [_orm_lifespan(settings)] if manage_orm else []
     parts.extend(extra_lifespans)
     if live:
@@ -173,13 +143,13 @@ def create_app(
                 await stack.enter_async_context(part(app))
             yield {}
 
-    graphql = graphql_view(schema, settings)
+    graphql = graphql_view(settings, schema)
     routes: list[BaseRoute] = [
         Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
         WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
         *extra_routes,
     ]
@@ -211,9 +181,8 @@ def create_process_app(settings: Settings) -> Starlette:
     return create_app(settings, extra_lifespans=[runtime_lifespan(settings)])
 
 
-def serve(host: str, port: int, settings: Settings | None = None) -> None:
+def serve(host: str, port: int, settings: Settings) -> None:
     """`updatedesk serve`: run the API process under uvicorn."""
-    settings = settings or get_settings()
     uvicorn.run(
         create_process_app(settings),
         host=host,

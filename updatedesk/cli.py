@@ -11,13 +11,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from infra.db import apply_migrations, close_orm, init_orm
+from infra.logs import configure_logging
+from infra.settings import Settings, load_settings
 from models.errors import DomainError
 from models.tables import Account
 from models.tokens import issue_token
-from updatedesk.db import apply_migrations, close_orm, init_orm
 from updatedesk.importer import ImportFileError, import_file
-from updatedesk.logs import configure_logging
-from updatedesk.settings import Settings, get_settings
 
 #: Exit status for a refusal the user can fix (bad file, unknown account, bad argument).
 EXIT_USAGE = 2
@@ -116,12 +116,12 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         from updatedesk.cli_workers import run_worker
 
         configure_logging(json=settings.log_json)
-        sys.exit(run_worker(args.processes, args.threads))
+        sys.exit(run_worker(settings, args.processes, args.threads))
     elif args.command == "scheduler":
         from updatedesk.cli_workers import run_scheduler
 
         configure_logging(json=settings.log_json)
-        sys.exit(run_scheduler())
+        sys.exit(run_scheduler(settings))
     elif args.command == "dev":
         from updatedesk.dev import run_dev
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        settings = get_settings()
+        settings = load_settings()
         run(args, settings)
     except (CommandError, ImportFileError, DomainError) as error:
         print(f"updatedesk: error: {error}", file=sys.stderr)

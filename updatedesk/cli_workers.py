@@ -13,14 +13,13 @@ import signal
 import subprocess
 import sys
 
-from updatedesk.logs import configure_logging
-from updatedesk.settings import Settings, get_settings
+from infra.logs import configure_logging
+from infra.settings import Settings, load_settings
 
 
-def run_worker(processes: int | None = None, threads: int | None = None) -> int:
+def run_worker(settings: Settings, processes: int | None = None, threads: int | None = None) -> int:
     """Run dramatiq worker process(es) until SIGTERM/SIGINT. One process runs here; more are
     started as child processes (each with its own event loop and ORM), signals forwarded."""
-    settings = get_settings()
     processes = processes or settings.worker_processes
     threads = threads or settings.worker_threads
     if processes == 1:
@@ -57,11 +56,11 @@ def _child_env(settings: Settings, index: int) -> dict[str, str]:
     return env
 
 
-def run_scheduler() -> int:
+def run_scheduler(settings: Settings) -> int:
     """Run the dispatch loop until SIGTERM/SIGINT."""
     from workers.process import scheduler_main
 
-    asyncio.run(scheduler_main(get_settings()))
+    asyncio.run(scheduler_main(settings))
     return 0
 
 
@@ -73,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--threads", type=int, default=None)
     commands.add_parser("scheduler", help="dispatch loop")
     args = parser.parse_args(argv)
-    configure_logging(json=get_settings().log_json)
+    settings = load_settings()
+    configure_logging(json=settings.log_json)
     if args.command == "worker":
-        return run_worker(args.processes, args.threads)
-    return run_scheduler()
+        return run_worker(settings, args.processes, args.threads)
+    return run_scheduler(settings)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ import asyncio
 
 import uvicorn
 
+from infra.db import apply_migrations, close_orm, init_orm
+from infra.logs import configure_logging
+from infra.settings import Settings
 from updatedesk.app import create_process_app
-from updatedesk.db import apply_migrations, close_orm, init_orm
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
 from updatedesk.live import WS_SERVER_OPTIONS
-from updatedesk.logs import configure_logging
-from updatedesk.settings import Settings
 
 DEV_HOST = "127.0.0.1"
 DEV_PORT = 8000

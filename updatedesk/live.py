@@ -8,7 +8,7 @@
   ``attach_bus(app, runtime.bus)`` from a lifespan part entered before the bus part, or
   ``bus_lifespan(settings, bus=runtime.bus)``. The part then only exposes that bus: no second
   bus, no second sink, so nothing is published twice.
-- ``app_bus(app)``: the bus the subscriptions read, or None.
+- ``app_hub(app)``: the live hub (bus and shared caches) the subscriptions read, or None.
 - ``server_config(app, host, port)``: uvicorn settings for the API: the ``websockets`` protocol
   implementation (sans-I/O) with per-message compression off (a deflate context costs memory per socket).
 """
@@ -24,8 +24,9 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from updatedesk.bus import EventBus, InProcessBus, RedisBus, install_bus_sink
-from updatedesk.settings import Settings
+from infra.bus import EventBus, RedisBus, install_bus_sink, make_bus
+from infra.settings import Settings
+from resolvers.live.hub import LiveHub
 
 logger = logging.getLogger("updatedesk.live")
 
@@ -38,19 +39,23 @@ BUS_READY_TIMEOUT_SECONDS = 5.0
 WS_SERVER_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
 
 
-def make_bus(settings: Settings) -> InProcessBus | RedisBus:
-    if settings.redis_url:
-        return RedisBus(settings.redis_url, settings.redis_namespace)
-    return InProcessBus()
-
-
 def attach_bus(app: Starlette, bus: EventBus) -> None:
     """Serve subscriptions of `app` from `bus` (whose owner installed the publishing sink)."""
     app.state.bus = bus
+    app.state.hub = LiveHub(bus)
+
+
+def detach_bus(app: Starlette) -> None:
+    app.state.bus = None
+    app.state.hub = None
 
 
 def app_bus(app: Starlette) -> EventBus | None:
     return getattr(app.state, "bus", None)
+
+
+def app_hub(app: Starlette) -> LiveHub | None:
+    return getattr(app.state, "hub", None)
 
 
 def bus_lifespan(
@@ -78,7 +83,7 @@ def bus_lifespan(
             yield own
         finally:
             uninstall()
-            app.state.bus = None
+            detach_bus(app)
             await own.close()
 
     return part

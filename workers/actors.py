@@ -14,7 +14,7 @@ import structlog
 from dramatiq import Actor
 from dramatiq.brokers.redis import RedisBroker
 
-from updatedesk.settings import Settings
+from infra.settings import Settings
 from workers.errors import MailDeliveryError
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
 from workers.runbooks import run_request

@@ -18,8 +18,8 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO, Middleware
 
-from updatedesk.db import close_orm, init_orm
-from updatedesk.settings import Settings
+from infra.db import close_orm, init_orm
+from infra.settings import Settings
 from workers.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from updatedesk.settings import Settings
+from infra.settings import Settings
 from workers.errors import MailDeliveryError
 from workers.executors import Executor
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification

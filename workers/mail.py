@@ -15,9 +15,10 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from infra.settings import Settings
+from models.clock import utcnow
 from models.enums import NotificationState
-from models.tables import Notification, utcnow
-from updatedesk.settings import Settings
+from models.tables import Notification
 from workers.errors import ConfigurationError, MailDeliveryError
 
 logger = logging.getLogger(__name__)

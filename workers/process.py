@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dramatiq import Worker
 from prometheus_client import start_http_server
 
+from infra.bus import RedisBus, install_bus_sink
+from infra.db import close_orm, init_orm
+from infra.metrics import REGISTRY
+from infra.settings import Settings
 from models.enums import UpdateStatus
-from updatedesk.bus import RedisBus, install_bus_sink
-from updatedesk.db import close_orm, init_orm
-from updatedesk.metrics import REGISTRY
-from updatedesk.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
 from workers.errors import ConfigurationError

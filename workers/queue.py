@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
+from infra.request_ids import current_request_id
 from models.events import add_notification_sink, remove_notification_sink
-from updatedesk.observability import current_request_id
 from workers.actors import Actors
 
 

@@ -14,21 +14,18 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
 
-from models import operations
+from infra.metrics import JOBS
+from infra.settings import Settings
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
-from models.tables import District, Environment, UpdateRequest
-from updatedesk.metrics import JOBS
-from updatedesk.settings import Settings
-from workers.dbcopy import COPY_STEP
+from models.requests import completion, execution
+from models.requests.queries import Site
+from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
-from workers.executors import Executor, StepJob, build_executor
+from workers.executors import COPY_STEP, Executor, StepJob, build_executor
 
 logger = logging.getLogger(__name__)
-
-_M = TypeVar("_M")
 
 #: A step that finishes (or reports progress) within this many seconds writes no "starting"
 #: progress of its own: instant steps cost one write (their checkpoint), not two.
@@ -75,22 +72,12 @@ def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
     return RUNBOOKS[kind]
 
 
-def _loaded(request: UpdateRequest, name: str, model: type[_M]) -> _M | None:
-    """The related row `name` if ``begin`` loaded it with the request, else None."""
-    value = getattr(request, f"_{name}", None)
-    return value if isinstance(value, model) else None
-
-
-async def _job_facts(request: UpdateRequest) -> tuple[District, Environment, str | None]:
-    district = _loaded(request, "district", District) or await District.get(id=request.district_id)
-    environment = _loaded(request, "environment", Environment) or await Environment.get(
-        id=request.environment_id
-    )
-    source_url = None
-    if request.kind is UpdateKind.DATABASE_REFRESH:
-        production = await Environment.get_or_none(district_id=district.id, kind=EnvironmentKind.PRODUCTION)
-        source_url = production.database_url if production else None
-    return district, environment, source_url
+async def _source_database_url(request: UpdateRequest, site: Site) -> str | None:
+    """Where a refresh copies from: production's database, when it has one."""
+    if request.kind is not UpdateKind.DATABASE_REFRESH:
+        return None
+    production = await Environment.get_or_none(district_id=site.district.id, kind=EnvironmentKind.PRODUCTION)
+    return production.database_url if production else None
 
 
 async def run_request(request_id: int, settings: Settings, executor: Executor | None = None) -> Outcome:
@@ -108,12 +95,14 @@ async def _run_request(
     request_id: int, settings: Settings, executor: Executor | None, kind: list[str]
 ) -> Outcome:
     executor = executor or build_executor(settings)
-    request = await operations.begin(request_id)
-    if request is None:
+    claimed = await execution.begin(request_id)
+    if claimed is None:
         logger.info("request %s is not ready to run; job dropped", request_id)
         return Outcome.DROPPED
+    request, site = claimed
     kind[0] = request.kind.value
-    district, environment, source_url = await _job_facts(request)
+    district, environment = site.district, site.environment
+    source_url = await _source_database_url(request, site)
     # The checkpoints as begin() read them: the compare-and-set of each finish_step.
     checkpoints = list(request.completed_steps or [])
     done = set(checkpoints)
@@ -139,7 +128,7 @@ async def _run_request(
         except StepFailed as failure:
             return await _give_up(request_id, failure.reason)
         # The checkpoint and the step's "done" progress: one write.
-        if not await operations.finish_step(
+        if not await execution.finish_step(
             request_id,
             step.name,
             step.done_percent,
@@ -153,7 +142,7 @@ async def _run_request(
             checkpoints.append(step.name)
         start_percent = step.done_percent
     try:
-        await operations.complete(request_id)
+        await completion.complete(request_id)
     except DomainError as error:
         logger.info("request %s could not be completed by the worker: %s", request_id, error)
         return Outcome.DROPPED
@@ -194,7 +183,7 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         nonlocal starting
         if starting is None:
             starting = asyncio.ensure_future(
-                operations.report_progress(
+                execution.report_progress(
                     job.request_id, start, job.step, f"{job.step_label}...", district_id=job.district_id
                 )
             )
@@ -203,7 +192,7 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
     async def report(percent: int, message: str | None) -> None:
         await announce()  # in order: "starting" is never written after the step's own progress
         overall = start + (end - start) * max(0, min(100, percent)) // 100
-        await operations.report_progress(
+        await execution.report_progress(
             job.request_id, overall, job.step, message or job.step_label, district_id=job.district_id
         )
 
@@ -223,7 +212,7 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
 
 async def _give_up(request_id: int, reason: str) -> Outcome:
     try:
-        await operations.fail(request_id, reason)
+        await completion.fail(request_id, reason)
     except DomainError as error:
         logger.info("request %s could not be marked unable to complete: %s", request_id, error)
         return Outcome.DROPPED

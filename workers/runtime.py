@@ -16,8 +16,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from updatedesk.bus import EventBus, InProcessBus, RedisBus, install_bus_sink
-from updatedesk.settings import Settings
+from infra.bus import EventBus, InProcessBus, RedisBus, install_bus_sink
+from infra.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import build_broker
 from workers.embedded import EmbeddedQueue

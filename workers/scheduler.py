@@ -11,11 +11,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
-from models import operations
+from infra.settings import Settings
+from models.clock import utcnow
 from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
-from models.tables import Notification, utcnow
-from updatedesk.settings import Settings
+from models.requests import dispatch
+from models.tables import Notification
 from workers.queue import JobQueue
 
 logger = logging.getLogger(__name__)
@@ -34,13 +35,13 @@ async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | Non
     """One pass: dispatch and enqueue everything due; re-enqueue lost jobs. Returns enqueued ids."""
     enqueued: list[int] = []
     for _ in range(MAX_BATCHES_PER_PASS):
-        won = await operations.dispatch_due(now, limit=DISPATCH_BATCH)
+        won = await dispatch.dispatch_due(now, limit=DISPATCH_BATCH)
         for request_id in won:
             await queue.enqueue_update_request(request_id)
         enqueued.extend(won)
         if not won:
             break
-    lost = await operations.reclaim_lost_jobs(timedelta(seconds=settings.lost_job_seconds), now)
+    lost = await dispatch.reclaim_lost_jobs(timedelta(seconds=settings.lost_job_seconds), now)
     for request_id in lost:
         logger.warning("update request %s: job lost (NOT_STARTED too long); enqueued again", request_id)
         await queue.enqueue_update_request(request_id)

@@ -1,6 +1,6 @@
 """GraphiQL served by the real app works with the network off.
 
-The real API app (`create_app(manage_orm=False)`, sharing the test database's ORM on this event
+The real API app (`create_app(Settings(), manage_orm=False)`, sharing the test database's ORM on this event
 loop) runs on uvicorn at 127.0.0.1 on a free port. Headless Chromium, with every non-loopback
 request aborted, loads GET /graphql, pastes a real token into the headers editor, runs
 `{ viewer { account { email } } }` and must see the account's email in the result pane.
@@ -21,6 +21,7 @@ import uvicorn
 from playwright.async_api import expect
 from starlette.applications import Starlette
 
+from infra.settings import Settings
 from models.enums import Role
 from tests.browser.chromium import chromium_available, launch_chromium, offline_page
 from tests.factories import make_account, make_district, make_token
@@ -66,7 +67,7 @@ async def test_graphiql_runs_query_offline(db, tmp_path: Path) -> None:
     require_chromium()
     district = await make_district("Lakeside Public Schools")
     token = await make_token(await make_account(Role.TECHNICAL_CONTACT, [district], email=EMAIL))
-    async with serve(create_app(manage_orm=False)) as base_url, launch_chromium() as browser:
+    async with serve(create_app(Settings(), manage_orm=False)) as base_url, launch_chromium() as browser:
         page = await offline_page(browser)
         page.set_default_timeout(15_000)
         await page.set_viewport_size({"width": 1400, "height": 900})

@@ -9,16 +9,12 @@ from typing import Any
 
 from models.access import Actor
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind, UpdateStatus
-from models.operations import (
-    begin,
-    cancel_update_request,
-    complete,
-    dispatch,
-    fail,
-    request_update,
-    schedule_update_request,
-    set_update_request_status,
-)
+from models.requests.completion import complete, fail
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request, set_update_request_status
+from models.requests.withdrawing import cancel_update_request
 from models.tables import Account, District, StatusChange, UpdateGroup, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district
 

@@ -12,7 +12,7 @@ DETECT_CHANGES = textwrap.dedent(
     import asyncio
     from tortoise.cli.cli import tortoise_cli_context
     from tortoise.migrations.autodetector import MigrationAutodetector
-    from updatedesk.db import tortoise_config
+    from infra.db import tortoise_config
 
     async def main():
         config = tortoise_config("sqlite://:memory:")

@@ -9,7 +9,7 @@ from icalendar import Calendar
 
 from models.enums import EnvironmentKind, NotificationKind, NotificationState, Role, UpdateKind, UpdateStatus
 from models.notices import RequestFacts, compose_invitation, compose_notice, invitation_uid
-from models.operations import complete, fail
+from models.requests.completion import complete, fail
 from models.tables import Account, Notification
 from tests.factories import actor_of, make_account, make_district
 from tests.models.scenario import DONE_AT, IN_WINDOW, IN_WINDOW_NEXT_WEEK, World, make_world

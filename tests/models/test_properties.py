@@ -12,21 +12,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from models.access import Mover
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.errors import DomainError
-from models.lifecycle import MOVES, Mover, allowed_targets
-from models.operations import (
-    begin,
-    cancel_update_request,
-    complete,
-    delete_update_request,
-    dispatch,
-    dispatch_due,
-    fail,
-    request_update,
-    schedule_update_request,
-    set_update_request_status,
-)
+from models.lifecycle import MOVES, allowed_targets
+from models.requests.completion import complete, fail
+from models.requests.dispatch import dispatch, dispatch_due
+from models.requests.execution import begin
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request, set_update_request_status
+from models.requests.withdrawing import cancel_update_request, delete_update_request
 from models.tables import Environment, StatusChange, UpdateRequest
 from tests.models.scenario import T0, World, make_world
 

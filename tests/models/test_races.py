@@ -11,15 +11,11 @@ import pytest
 
 from models.enums import EnvironmentKind, ErrorCode, Role, UpdateKind, UpdateStatus
 from models.errors import DomainError
-from models.operations import (
-    begin,
-    cancel_update_request,
-    complete,
-    dispatch,
-    dispatch_due,
-    fail,
-    request_update,
-)
+from models.requests.completion import complete, fail
+from models.requests.dispatch import dispatch, dispatch_due
+from models.requests.execution import begin
+from models.requests.requesting import request_update
+from models.requests.withdrawing import cancel_update_request
 from models.tables import Environment, StatusChange, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
 from tests.models.scenario import IN_WINDOW, T0

@@ -1,5 +1,5 @@
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
-from models.operations import request_update
+from models.requests.requesting import request_update
 from models.tables import MaintenanceWindow, StatusChange
 from tests.factories import actor_of, make_account, make_catalog, make_district
 

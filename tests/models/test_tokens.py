@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise import connections
 
+from models.access import Mover
 from models.enums import ErrorCode, Role
 from models.errors import DomainError
-from models.lifecycle import Mover
 from models.tables import Account, ApiToken
 from models.tokens import (
     LAST_USED_RESOLUTION,

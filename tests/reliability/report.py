@@ -98,8 +98,8 @@ FOUND = """
 2. **JSON nested 100,000 deep gave a 500** (`RecursionError` out of `json.loads`): now 400 "The request
    body is nested too deeply." (`updatedesk/app.py`).
 3. **No request body limit**: a 5 MB variables payload was read and parsed in full. Now bodies over
-   1 MiB (`updatedesk.limits.MAX_BODY_BYTES`) are refused with 413 before parsing
-   (`updatedesk/limits.py`, a pure ASGI middleware added in `create_app`).
+   1 MiB (`updatedesk.http.MAX_BODY_BYTES`) are refused with 413 before parsing
+   (`updatedesk/http.py`, a pure ASGI middleware added in `create_app`).
 """
 
 

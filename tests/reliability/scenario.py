@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from models import operations
 from models.access import Actor
 from models.enums import EnvironmentKind, Role, UpdateKind
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request
 from models.tables import UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district
 
@@ -22,13 +23,13 @@ async def scheduled_request(staff: Actor) -> UpdateRequest:
     """A version update of a fresh district's production, scheduled for now (due at once)."""
     district = await make_district(environments=[EnvironmentKind.PRODUCTION])
     requester = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
-    request = await operations.request_update(
+    request = await request_update(
         requester,
         district_id=district.id,
         kind=UpdateKind.VERSION_UPDATE,
         environment=EnvironmentKind.PRODUCTION,
         target_version=TARGET_VERSION,
     )
-    return await operations.schedule_update_request(
+    return await schedule_update_request(
         staff, request.id, datetime.now(UTC), override_maintenance_window=True
     )

@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from models import operations
+from models.clock import utcnow
 from models.enums import EnvironmentKind, Role, UpdateKind
-from models.tables import ApiToken, utcnow
+from models.requests.requesting import request_update
+from models.requests.withdrawing import cancel_update_request
+from models.tables import ApiToken
 from models.tokens import hash_token, issue_token, revoke_token
 from tests import support
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_token
@@ -29,7 +31,7 @@ from tests.schema.test_subscriptions import live_settings
 from tests.support_graphql import api_client, gid
 from tests.support_live import live_server, wait_until, ws_client
 from tests.workers.conftest import REDIS_URL
-from updatedesk.limits import MAX_BODY_BYTES
+from updatedesk.http import MAX_BODY_BYTES
 
 pytestmark = [pytest.mark.reliability]
 
@@ -166,7 +168,7 @@ async def test_revoked_or_expired_token_stops_an_open_websocket(
         await wait_until(server.bus.listening.is_set, "the API's event listener")  # type: ignore[attr-defined]
         for how in ("revoked", "expired"):
             token = await issue_token(account, expires_in if how == "expired" else None)
-            watched = await operations.request_update(
+            watched = await request_update(
                 actor, district_id=district.id, kind=UpdateKind.DATABASE_REFRESH,
                 environment=EnvironmentKind.SANDBOX if how == "revoked" else EnvironmentKind.STAGING,
             )  # fmt: skip
@@ -187,7 +189,7 @@ async def test_revoked_or_expired_token_stops_an_open_websocket(
 
                     await wait_until(expired, "the token to expire")
                 started = time.monotonic()
-                await operations.cancel_update_request(actor, watched.id)
+                await cancel_update_request(actor, watched.id)
                 try:
                     code, _ = await client.closed()
                 except TimeoutError:

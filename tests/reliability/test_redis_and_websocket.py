@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models import operations
 from models.enums import UpdateStatus
+from models.requests.withdrawing import cancel_update_request
 from models.tables import UpdateRequest
 from tests import support
 from tests.factories import make_account, make_catalog, make_district, make_request, make_token
@@ -122,7 +122,7 @@ async def test_websocket_dropped_and_reconnected_gets_a_fresh_snapshot(
                 await client.subscribe("one", variables)
                 assert (await client.event("one"))["updateRequest"]["status"] == "TO_BE_SCHEDULED"
                 client.connection.transport.abort()  # the network goes away
-            await operations.cancel_update_request(staff, created.id)
+            await cancel_update_request(staff, created.id)
             dropped = time.monotonic()
             async with ws_client(server, token) as client:
                 await client.subscribe("one", variables)

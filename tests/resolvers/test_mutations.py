@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind, UpdateStatus
-from models.operations import upcoming_slots
+from models.maintenance import upcoming_slots
 from models.tables import ApiToken, UpdateRequest
 from models.tokens import hash_token, revoke_token
 from resolvers.ids import encode_global_id
@@ -136,7 +136,7 @@ async def test_staff_schedule_inside_window_and_override_outside(db) -> None:
     s = await setup()
     request = await make_request(s["district"])
     other = await make_request(s["district"], environment=EnvironmentKind.STAGING)
-    slot = (await upcoming_slots(s["district"], 2))[1]
+    slot = (await upcoming_slots(s["district"].hosting_model, 2))[1]
     async with api_client() as client:
         inside = await client.data(
             SCHEDULE, {"id": gid(request), "start": slot.start.isoformat()}, s["staff"]

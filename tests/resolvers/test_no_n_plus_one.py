@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from models.access import Mover
+from models.clock import utcnow
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
-from models.lifecycle import Mover
-from models.tables import StatusChange, UpdateRequest, utcnow
+from models.tables import StatusChange, UpdateRequest
 from tests.factories import make_account, make_district, make_group, make_request, make_token
 from tests.support_graphql import api_client
 from tests.support_sql import count_statements

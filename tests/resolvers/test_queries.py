@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from models.access import Mover
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind, UpdateStatus
-from models.lifecycle import Mover
 from models.tables import Environment, StatusChange, UpdateRequest
 from tests.factories import make_account, make_catalog, make_district, make_group, make_request, make_token
 from tests.support_graphql import api_client, error_codes, gid

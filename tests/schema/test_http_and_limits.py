@@ -8,8 +8,10 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
-from models import operations
+import resolvers.catalog
+from infra.settings import Settings
 from models.enums import Role
+from models.tables import District
 from tests.factories import make_account, make_district, make_token
 from tests.support_graphql import GRAPHQL, api_client, error_codes, gid
 from updatedesk.app import create_app
@@ -142,8 +144,8 @@ async def test_internal_faults_are_masked_and_logged(
     async def broken(*_args: object, **_kwargs: object) -> list:
         raise RuntimeError("connection to 10.0.0.5 refused, password=hunter2")
 
-    monkeypatch.setattr(operations, "upcoming_slots", broken)
-    district = (await operations.District.all())[0]
+    monkeypatch.setattr(resolvers.catalog, "upcoming_slots", broken)
+    district = (await District.all())[0]
     with caplog.at_level(logging.ERROR, logger="updatedesk.graphql"):
         async with api_client() as client:
             body = await client.post(
@@ -156,7 +158,7 @@ async def test_internal_faults_are_masked_and_logged(
 
 
 async def test_graphiql_page_health_and_readiness(db) -> None:
-    transport = httpx.ASGITransport(app=create_app(manage_orm=False))
+    transport = httpx.ASGITransport(app=create_app(Settings(), manage_orm=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         page = await http.get(GRAPHQL, headers={"Accept": "text/html"})
         assert page.status_code == 200 and "<title>Updatedesk GraphQL</title>" in page.text

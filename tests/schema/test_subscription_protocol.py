@@ -7,16 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from infra.bus import InProcessBus
+from infra.settings import Settings
 from models.enums import EventType, Role, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from models.tables import District, UpdateRequest
-from resolvers.subscriptions import CLOSE_TOO_SLOW
+from resolvers.live.access import CLOSE_TOO_SLOW
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import LiveServer, live_server, wait_until, ws_client
-from updatedesk.bus import InProcessBus
-from updatedesk.settings import Settings
 
 #: A document that is only valid as a subscription that needs no database to start failing.
 PING_QUERY = "query { __typename }"

@@ -18,9 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from models import operations
+from infra.settings import Settings
 from models.access import Actor
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin, report_progress
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request, set_update_request_status
+from models.requests.withdrawing import cancel_update_request, delete_update_request
 from models.tables import Account, District, UpdateRequest
 from models.tokens import revoke_token
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request, make_token
@@ -33,7 +39,6 @@ from tests.support_live import (
     wait_until,
     ws_client,
 )
-from updatedesk.settings import Settings
 
 REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -79,7 +84,7 @@ async def make_scene() -> Scene:
 async def refresh(scene: Scene, district: District, environment: EnvironmentKind) -> UpdateRequest:
     """A database refresh asked for by the district's technical contact (raises CREATED)."""
     tc = scene.lakeside_tc if district.id == scene.lakeside.id else scene.riverside_tc
-    return await operations.request_update(
+    return await request_update(
         await actor_of(tc), district_id=district.id, kind=UpdateKind.DATABASE_REFRESH, environment=environment
     )
 
@@ -87,7 +92,7 @@ async def refresh(scene: Scene, district: District, environment: EnvironmentKind
 async def preview_update(scene: Scene, district: District) -> UpdateRequest:
     """A version update of the preview site (raises CREATED)."""
     tc = scene.lakeside_tc if district.id == scene.lakeside.id else scene.riverside_tc
-    return await operations.request_update(
+    return await request_update(
         await actor_of(tc),
         district_id=district.id,
         kind=UpdateKind.VERSION_UPDATE,
@@ -125,28 +130,27 @@ async def test_snapshot_then_every_status_through_completed(db: TestDatabase, ru
         await staff.ping_pong()
 
         async def schedule() -> None:
-            await operations.schedule_update_request(scene.staff, request.id, now(),
-                                                     override_maintenance_window=True)  # fmt: skip
+            await schedule_update_request(scene.staff, request.id, now(), override_maintenance_window=True)
 
-        async def dispatch() -> None:
-            assert await operations.dispatch(request.id)
+        async def dispatch_it() -> None:
+            assert await dispatch(request.id)
 
-        async def begin() -> None:
-            assert await operations.begin(request.id) is not None
+        async def begin_it() -> None:
+            assert await begin(request.id) is not None
 
         async def progress() -> None:
-            assert await operations.report_progress(request.id, 40, "copy", "copying data")
+            assert await report_progress(request.id, 40, "copy", "copying data")
 
-        async def complete() -> None:
-            await operations.complete(request.id)
+        async def complete_it() -> None:
+            await complete(request.id)
 
         # Each event carries the request as it now is: step by step, each shows its own move.
         steps = [
             (schedule, "STATUS_CHANGED", "SCHEDULED"),
-            (dispatch, "STATUS_CHANGED", "NOT_STARTED"),
-            (begin, "STATUS_CHANGED", "IN_PROGRESS"),
+            (dispatch_it, "STATUS_CHANGED", "NOT_STARTED"),
+            (begin_it, "STATUS_CHANGED", "IN_PROGRESS"),
             (progress, "PROGRESS", "IN_PROGRESS"),
-            (complete, "STATUS_CHANGED", "COMPLETED"),
+            (complete_it, "STATUS_CHANGED", "COMPLETED"),
         ]
         for step, kind, status in steps:
             await step()
@@ -181,11 +185,11 @@ async def test_created_and_removed_on_cancel_and_delete(db: TestDatabase, run_id
         assert event["updateRequest"]["status"] == "TO_BE_SCHEDULED"
 
         tc = await actor_of(scene.lakeside_tc)
-        await operations.cancel_update_request(tc, created.id)
+        await cancel_update_request(tc, created.id)
         event = await client.event("district")
         assert (event["type"], event["updateRequest"]["status"]) == ("REMOVED", "CANCELLED")
 
-        await operations.delete_update_request(tc, done.id)
+        await delete_update_request(tc, done.id)
         for operation in ("district", "done"):
             event = await client.event(operation)
             assert (event["type"], event["updateRequest"]["id"]) == ("REMOVED", gid(done))
@@ -233,9 +237,9 @@ async def test_foreign_district_events_are_never_delivered(db: TestDatabase, run
         for environment in (EnvironmentKind.SANDBOX, EnvironmentKind.STAGING):
             for district in (scene.lakeside, scene.riverside):
                 made[district.id].append(await refresh(scene, district, environment))
-        await operations.set_update_request_status(scene.staff, foreign.id, UpdateStatus.DEFERRED, "waiting")
+        await set_update_request_status(scene.staff, foreign.id, UpdateStatus.DEFERRED, "waiting")
         lakeside_actor = await actor_of(scene.lakeside_tc)
-        await operations.cancel_update_request(lakeside_actor, made[scene.lakeside.id][0].id)
+        await cancel_update_request(lakeside_actor, made[scene.lakeside.id][0].id)
         sentinels = {}
         for district in (scene.riverside, scene.lakeside):
             sentinels[district.id] = gid(await preview_update(scene, district))
@@ -269,7 +273,7 @@ async def test_access_is_checked_per_event(db: TestDatabase, run_id: str) -> Non
             assert (await client.event("one"))["type"] == "SNAPSHOT"
             await client.ping_pong()
             await scene.lakeside_tc.districts.remove(scene.lakeside)
-            await operations.schedule_update_request(scene.staff, request.id, now(),
+            await schedule_update_request(scene.staff, request.id, now(),
                                                      override_maintenance_window=True)  # fmt: skip
             for operation in ("one", "district"):
                 message = await client.receive_for(operation)
@@ -304,7 +308,7 @@ async def test_event_raised_through_one_api_process_reaches_another(db: TestData
     settings = live_settings(db, run_id)
     from contextlib import asynccontextmanager
 
-    from updatedesk.bus import RedisBus
+    from infra.bus import RedisBus
     from updatedesk.live import attach_bus
 
     @asynccontextmanager
@@ -385,7 +389,7 @@ async def test_event_reaches_a_second_os_process(db: TestDatabase, run_id: str) 
                 for client in (there_client, here_client):
                     assert (await client.event("one"))["type"] == "SNAPSHOT"
                 # Raised here (domain operation, this process's bus) -> seen there.
-                await operations.schedule_update_request(scene.staff, request.id, now(),
+                await schedule_update_request(scene.staff, request.id, now(),
                                                          override_maintenance_window=True)  # fmt: skip
                 for client in (there_client, here_client):
                     assert (await client.event("one"))["updateRequest"]["status"] == "SCHEDULED"
@@ -420,7 +424,7 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
             live_server(settings) as server,
             ws_client(server, scene.tokens["lakeside"]) as client,
         ):
-            from updatedesk.bus import RedisBus
+            from infra.bus import RedisBus
 
             bus = server.bus
             assert isinstance(bus, RedisBus)
@@ -432,7 +436,7 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
             await redis.stop()
             await wait_until(lambda: not bus.listening.is_set(), "the listener to notice the outage")
             # Changed while Redis is down: the event is lost (publishing fails, logged).
-            await operations.schedule_update_request(scene.staff, request.id, now(),
+            await schedule_update_request(scene.staff, request.id, now(),
                                                      override_maintenance_window=True)  # fmt: skip
             await client.ping_pong()  # the socket is still open
             await redis.start()
@@ -444,7 +448,7 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
                 assert snapshot["updateRequest"]["id"] == gid(request)
             assert bus.reconnects == 1
             # And events flow again, on both subscriptions.
-            await operations.cancel_update_request(scene.staff, request.id)
+            await cancel_update_request(scene.staff, request.id)
             for operation in ("one", "district"):
                 event = await client.event(operation)
                 assert (event["type"], event["updateRequest"]["status"]) == ("REMOVED", "CANCELLED")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from models import operations
 from models.access import Actor
 from models.enums import EnvironmentKind, Role, UpdateKind
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request
 from models.tables import District, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district
 
@@ -38,13 +39,13 @@ async def request_and_schedule(
     environment: EnvironmentKind = EnvironmentKind.PRODUCTION,
 ) -> UpdateRequest:
     """Request, then staff schedule it for now (overriding the window): due at once."""
-    request = await operations.request_update(
+    request = await request_update(
         scene.requester,
         district_id=scene.district.id,
         kind=kind,
         environment=environment,
         target_version=TARGET_VERSION if kind is UpdateKind.VERSION_UPDATE else None,
     )
-    return await operations.schedule_update_request(
+    return await schedule_update_request(
         scene.staff, request.id, datetime.now(UTC), override_maintenance_window=True
     )

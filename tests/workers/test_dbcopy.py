@@ -16,8 +16,8 @@ from tests.support import create_postgres_database, drop_postgres_database
 from tests.workers.conftest import wait_until
 from tests.workers.scenario import Scene, make_scene, request_and_schedule
 from tests.workers.test_embedded import WITHIN, settings_for
-from workers.dbcopy import copy_database
 from workers.errors import StepFailed
+from workers.executors.dbcopy import copy_database
 from workers.runtime import embedded_runtime
 
 

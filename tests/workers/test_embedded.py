@@ -7,6 +7,7 @@ from pathlib import Path
 
 from icalendar import Calendar
 
+from infra.settings import Settings
 from models.enums import EnvironmentKind, EventType, NotificationState, UpdateKind, UpdateStatus
 from models.events import UpdateRequestChanged
 from models.notices import invitation_uid
@@ -14,7 +15,6 @@ from models.tables import Environment, Notification, UpdateRequest
 from tests import support
 from tests.workers.conftest import Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
-from updatedesk.settings import Settings
 from workers.runtime import embedded_runtime
 
 WITHIN = 15.0

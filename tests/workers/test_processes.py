@@ -16,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from infra.settings import Settings
 from models.enums import EventType, NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged
 from models.tables import Environment, Notification, UpdateRequest
@@ -23,7 +24,6 @@ from tests import support
 from tests.support_live import free_port
 from tests.workers.conftest import REDIS_URL, Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
-from updatedesk.settings import Settings
 from workers.runbooks import VERSION_UPDATE_STEPS
 from workers.runtime import Runtime, api_runtime
 from workers.scheduler import dispatch_pass

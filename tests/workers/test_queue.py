@@ -8,7 +8,7 @@ import structlog
 from dramatiq import Message
 from dramatiq.brokers.stub import StubBroker
 
-from updatedesk.settings import Settings
+from infra.settings import Settings
 from workers.actors import MAIL_QUEUE, UPDATE_QUEUE, declare_actors
 from workers.queue import DramatiqQueue
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from infra.settings import Settings
 from models.enums import EnvironmentKind, NotificationKind, UpdateKind, UpdateStatus
 from models.tables import Environment, Notification, UpdateRequest
 from tests import support
 from tests.factories import make_district
 from tests.reliability.support import Row, count, record
-from updatedesk.settings import Settings
 from workers.scheduler import OUTBOX_STALE_SECONDS, dispatch_pass, sweep_outbox
 
 DUE_REQUESTS = count(500, 2000)

@@ -1,0 +1,49 @@
+"""Tortoise configuration and life cycle: one place that knows how the ORM is started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate as tortoise_migrate
+
+from infra.settings import Settings, load_settings
+
+APP_LABEL = "models"
+MODEL_MODULES = ["models.tables"]
+MIGRATIONS_MODULE = "models.migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            APP_LABEL: {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # `tortoise makemigrations` reads `infra.db.TORTOISE_ORM` (see pyproject.toml).
+    if name == "TORTOISE_ORM":
+        return tortoise_config(load_settings().tortoise_db_url)
+    raise AttributeError(name)
+
+
+async def init_orm(settings: Settings) -> None:
+    await Tortoise.init(config=tortoise_config(settings.tortoise_db_url), _enable_global_fallback=True)
+
+
+async def close_orm() -> None:
+    await Tortoise.close_connections()
+
+
+async def apply_migrations(settings: Settings) -> None:
+    """Bring the schema up to date, then seed what the service needs to run."""
+    await tortoise_migrate(config=tortoise_config(settings.tortoise_db_url))

@@ -1,0 +1,145 @@
+"""The worker's side of a request while it runs: claim it (begin), report progress, and
+checkpoint finished runbook steps so a redelivered job resumes after them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from tortoise.transactions import in_transaction
+
+from models.access import WORKER
+from models.clock import utcnow
+from models.enums import EventType, UpdateStatus
+from models.errors import DomainError
+from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
+from models.requests.moves import no_progress, record_move
+from models.requests.queries import Site, load_with_site
+from models.tables import Environment, UpdateRequest
+
+#: Longest step name kept with a progress report (the column's size).
+MAX_STEP_NAME = 100
+
+
+async def begin(request_id: int, now: datetime | None = None) -> tuple[UpdateRequest, Site] | None:
+    """Claim a dispatched request for work: NOT_STARTED -> IN_PROGRESS, environment offline.
+
+    A redelivered job finds it IN_PROGRESS already and resumes; a job for a request in any other
+    status (cancelled meanwhile, finished by an earlier delivery) gets None and should be dropped.
+    Returns the request with its district and environment, which the runbook needs.
+    """
+    now = now or utcnow()
+    loaded = await load_with_site(request_id)
+    if loaded is None:
+        return None
+    request, site = loaded
+    if request.status is UpdateStatus.IN_PROGRESS:
+        await UpdateRequest.filter(id=request_id).update(attempts=request.attempts + 1)
+        request.attempts += 1
+        return request, site
+    if request.status is not UpdateStatus.NOT_STARTED:
+        return None
+    after = AfterCommit()
+    try:
+        async with in_transaction():
+            await record_move(
+                request,
+                UpdateStatus.IN_PROGRESS,
+                WORKER,
+                after,
+                now=now,
+                started_at=now,
+                attempts=request.attempts + 1,
+                **no_progress(),
+            )
+            await Environment.filter(id=request.environment_id).update(online=False)
+    except DomainError:
+        return None
+    await deliver(after)
+    return request, site
+
+
+def progress_report(percent: int, step: str, message: str | None, now: datetime) -> ProgressReport:
+    return ProgressReport(max(0, min(100, int(percent))), step[:MAX_STEP_NAME], message, now)
+
+
+def progress_columns(report: ProgressReport) -> dict[str, Any]:
+    return {
+        "progress_percent": report.percent,
+        "progress_step": report.step,
+        "progress_message": report.message,
+        "progress_at": report.at,
+    }
+
+
+async def _publish_progress(request_id: int, district_id: int | None, report: ProgressReport) -> None:
+    if district_id is None:
+        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", flat=True)
+        district_id = cast(int, rows[0])
+    event = UpdateRequestChanged(
+        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report
+    )
+    await deliver(AfterCommit(events=[event]))
+
+
+async def report_progress(
+    request_id: int,
+    percent: int,
+    step: str,
+    message: str | None = None,
+    now: datetime | None = None,
+    *,
+    district_id: int | None = None,
+) -> bool:
+    """Store the latest progress of a running request and publish it. False if it is not running.
+
+    `district_id` (the request's, which a runbook already knows) saves the lookup for the event."""
+    report = progress_report(percent, step, message, now or utcnow())
+    updated = await UpdateRequest.filter(id=request_id, status=UpdateStatus.IN_PROGRESS).update(
+        **progress_columns(report)
+    )
+    if updated != 1:
+        return False
+    await _publish_progress(request_id, district_id, report)
+    return True
+
+
+async def finish_step(
+    request_id: int,
+    step: str,
+    percent: int,
+    message: str | None = None,
+    now: datetime | None = None,
+    *,
+    known_steps: list[str] | None = None,
+    district_id: int | None = None,
+) -> bool:
+    """Checkpoint a runbook step and store its "done" progress in one write; publish the progress.
+
+    False if the request stopped running (nothing is written then). With `known_steps` (the
+    checkpoints the caller read and has written since) the write is one UPDATE that is also a
+    compare-and-set on those checkpoints and on IN_PROGRESS; if another delivery changed them
+    meanwhile, the checkpoint is merged under a row lock instead, so none is ever lost."""
+    report = progress_report(percent, step, message, now or utcnow())
+    columns = progress_columns(report)
+    written = False
+    if known_steps is not None:
+        steps = list(known_steps) if step in known_steps else [*known_steps, step]
+        written = (
+            await UpdateRequest.filter(
+                id=request_id, status=UpdateStatus.IN_PROGRESS, completed_steps=list(known_steps)
+            ).update(completed_steps=steps, **columns)
+            == 1
+        )
+    if not written:
+        async with in_transaction():
+            request = await UpdateRequest.filter(id=request_id).select_for_update().first()
+            if request is None or request.status is not UpdateStatus.IN_PROGRESS:
+                return False
+            steps = list(request.completed_steps or [])
+            if step not in steps:
+                steps.append(step)
+            await UpdateRequest.filter(id=request_id).update(completed_steps=steps, **columns)
+            district_id = request.district_id
+    await _publish_progress(request_id, district_id, report)
+    return True

@@ -1,0 +1,68 @@
+"""The one way a request changes status: a compare-and-set on its current status plus a history
+row, inside the caller's transaction. Of two actors racing for one request exactly one wins; the
+other gets INVALID_TRANSITION. The event and the mails it causes leave after the commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from models.access import Actor
+from models.enums import EventType, UpdateStatus
+from models.errors import invalid_transition
+from models.events import AfterCommit, UpdateRequestChanged
+from models.lifecycle import check_move
+from models.requests.outbox import NOTIFYING_STATUSES, queue_notices
+from models.requests.queries import NEVER_LISTED, Site
+from models.tables import StatusChange, UpdateRequest
+
+
+async def record_move(
+    request: UpdateRequest,
+    target: UpdateStatus,
+    actor: Actor,
+    after: AfterCommit,
+    *,
+    now: datetime,
+    message: str | None = None,
+    override_recorded: bool = False,
+    site: Site | None = None,
+    **changes: Any,
+) -> UpdateRequest:
+    """Compare-and-set `request` from its loaded status to `target` and write the history row.
+
+    Must run inside a transaction. `changes` are further columns written by the same UPDATE;
+    `site`, when the caller has it, saves the mail composer reading district and environment.
+    """
+    source = request.status
+    check_move(source, target, actor.mover, message)
+    updated = await UpdateRequest.filter(id=request.id, status=source, deleted_at__isnull=True).update(
+        status=target, status_message=message, updated_at=now, **changes
+    )
+    if updated != 1:
+        current = await UpdateRequest.filter(id=request.id).values_list("status", flat=True)
+        raise invalid_transition(str(current[0]) if current else source.value, target.value)
+    await StatusChange.create(
+        update_request_id=request.id,
+        from_status=source,
+        to_status=target,
+        at=now,
+        by_id=actor.account_id,
+        actor=actor.mover.value,
+        message=message,
+        window_override=override_recorded,
+    )
+    request.status = target
+    request.status_message = message
+    for name, value in changes.items():
+        setattr(request, name, value)
+    kind = EventType.REMOVED if target in NEVER_LISTED else EventType.STATUS_CHANGED
+    after.events.append(UpdateRequestChanged(kind, request.id, request.district_id, target, now))
+    if target in NOTIFYING_STATUSES:
+        after.notification_ids.extend(await queue_notices(request, NOTIFYING_STATUSES[target], message, site))
+    return request
+
+
+def no_progress() -> dict[str, Any]:
+    """Columns that clear a request's stored progress."""
+    return {"progress_percent": None, "progress_step": None, "progress_message": None, "progress_at": None}

@@ -1,0 +1,25 @@
+"""Tortoise models: the tables of the service, one module per area. Rules live outside this
+package, in the plain modules of `models/`.
+
+Everything is re-exported here because Tortoise discovers the models of the `models` app by
+importing this one module (`infra.db.MODEL_MODULES`).
+"""
+
+from models.tables.accounts import Account, ApiToken
+from models.tables.catalog import District, Environment, Release, UpdateGroup
+from models.tables.outbox import Notification
+from models.tables.requests import StatusChange, UpdateRequest
+from models.tables.schedule import MaintenanceWindow
+
+__all__ = [
+    "Account",
+    "ApiToken",
+    "District",
+    "Environment",
+    "MaintenanceWindow",
+    "Notification",
+    "Release",
+    "StatusChange",
+    "UpdateGroup",
+    "UpdateRequest",
+]

@@ -1,0 +1,153 @@
+"""Update requests: one by id, the list, and every mutation on them. Each authorizes (the domain
+refuses what the actor may not do), decodes ids, and calls the domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.lifecycle import may_cancel, may_delete
+from models.requests import requesting, rollout, staff, withdrawing
+from models.requests.queries import listed_requests
+from models.tables import UpdateRequest
+from resolvers.access import visible_district, visible_request
+from resolvers.context import GraphQLContext
+from resolvers.ids import decode_id_of, require_id
+from resolvers.pagination import DEFAULT_PAGE_SIZE, Page, check_first, page_of
+
+
+async def update_request(context: GraphQLContext, id: strawberry.ID) -> UpdateRequest | None:
+    return await visible_request(context, decode_id_of(id, "UpdateRequest"))
+
+
+async def update_requests(
+    context: GraphQLContext,
+    *,
+    district_id: strawberry.ID | None,
+    statuses: list[UpdateStatus] | None,
+    kinds: list[UpdateKind] | None,
+    hide_completed: bool | None,
+    first: int | None,
+    after: str | None,
+) -> Page:
+    """Requests the caller may see, newest first. A district id that is unknown, malformed or
+    outside the caller's districts lists nothing, as for a district without requests."""
+    context.require_auth()
+    pk: int | None = None
+    if district_id is not None:
+        pk = decode_id_of(district_id, "District")
+        if pk is None or await visible_district(context, pk) is None:
+            check_first(first, DEFAULT_PAGE_SIZE)
+            return Page.empty()
+    return await list_page(
+        context,
+        district_id=pk,
+        statuses=statuses,
+        kinds=kinds,
+        hide_completed=hide_completed,
+        first=first,
+        after=after,
+    )
+
+
+async def list_page(
+    context: GraphQLContext,
+    *,
+    district_id: int | None,
+    statuses: list[UpdateStatus] | None,
+    kinds: list[UpdateKind] | None,
+    hide_completed: bool | None,
+    first: int | None,
+    after: str | None,
+) -> Page:
+    """A page of the list, for a district the caller already sees (or all its districts). Without
+    `hide_completed` the caller's saved "Hide Complete" choice applies."""
+    auth = context.require_auth()
+    query = listed_requests(
+        auth.actor,
+        hide_completed=auth.account.hide_completed if hide_completed is None else hide_completed,
+        district_id=district_id,
+        statuses=statuses,
+        kinds=kinds,
+    )
+    return await page_of(context, query, first=first, after=after)
+
+
+def can_cancel(context: GraphQLContext, row: UpdateRequest) -> bool:
+    return may_cancel(context.actor, row)
+
+
+def can_delete(context: GraphQLContext, row: UpdateRequest) -> bool:
+    return may_delete(context.actor, row)
+
+
+async def request_update(
+    context: GraphQLContext,
+    *,
+    district_id: strawberry.ID,
+    kind: UpdateKind,
+    environment: EnvironmentKind,
+    target_version: str | None,
+    preferred_start: datetime | None,
+    notes: str | None,
+    idempotency_key: str | None,
+) -> UpdateRequest:
+    return await requesting.request_update(
+        context.actor,
+        district_id=require_id(district_id, "District", "district", "districtId"),
+        kind=kind,
+        environment=environment,
+        target_version=target_version,
+        preferred_start=preferred_start,
+        notes=notes,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def cancel_update_request(context: GraphQLContext, id: strawberry.ID) -> UpdateRequest:
+    return await withdrawing.cancel_update_request(
+        context.actor, require_id(id, "UpdateRequest", "update request")
+    )
+
+
+async def delete_update_request(context: GraphQLContext, id: strawberry.ID) -> UpdateRequest:
+    return await withdrawing.delete_update_request(
+        context.actor, require_id(id, "UpdateRequest", "update request")
+    )
+
+
+async def schedule_update_request(
+    context: GraphQLContext, id: strawberry.ID, start: datetime, override_maintenance_window: bool
+) -> UpdateRequest:
+    return await staff.schedule_update_request(
+        context.actor,
+        require_id(id, "UpdateRequest", "update request"),
+        start,
+        override_maintenance_window=override_maintenance_window,
+    )
+
+
+async def set_update_request_status(
+    context: GraphQLContext, id: strawberry.ID, status: UpdateStatus, message: str | None
+) -> UpdateRequest:
+    return await staff.set_update_request_status(
+        context.actor, require_id(id, "UpdateRequest", "update request"), status, message
+    )
+
+
+async def roll_out_group_update(
+    context: GraphQLContext,
+    group_id: strawberry.ID,
+    environment: EnvironmentKind,
+    target_version: str,
+    notes: str | None,
+) -> list[UpdateRequest]:
+    return await rollout.roll_out_to_group(
+        context.actor,
+        group_id=require_id(group_id, "UpdateGroup", "update group", "groupId"),
+        environment=environment,
+        target_version=target_version,
+        notes=notes,
+    )

@@ -1,0 +1,1 @@
+"""Accounts and the signed-in viewer with its saved preferences."""

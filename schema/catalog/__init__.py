@@ -1,0 +1,1 @@
+"""The release catalog and maintenance slots."""

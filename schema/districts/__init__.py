@@ -1,0 +1,1 @@
+"""Districts (the dropdown), their update groups and their environments (hosted sites)."""

@@ -1,0 +1,51 @@
+"""Schema extensions: sign-in before execution, limits, caches, error masking and logging.
+
+Extensions are passed as classes or factories, so each request gets fresh instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from schema.extensions.anonymous import AnonymousCallerLimits
+from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masking_extension
+from schema.extensions.operation_log import OperationLog
+from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
+
+MAX_DEPTH = 10
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+#: Parsed documents and validation results kept per process.
+DOCUMENT_CACHE_SIZE = 256
+
+
+def default_extensions() -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
+    return [
+        OperationLog,  # first, so its duration covers parsing, validation and execution
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        AnonymousCallerLimits,
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        RequireSignIn,
+        masking_extension,
+    ]
+
+
+__all__ = [
+    "MASKED_MESSAGE",
+    "SIGN_IN_HINT",
+    "default_extensions",
+    "is_internal_fault",
+    "log_errors",
+]

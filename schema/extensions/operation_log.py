@@ -1,0 +1,55 @@
+"""One log line and one metric sample per GraphQL operation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import structlog
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from infra.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, operation_label
+
+logger = structlog.get_logger("updatedesk.operations")
+
+
+def _outcome(errors: list[GraphQLError] | None) -> str:
+    if not errors:
+        return "ok"
+    codes = {(error.extensions or {}).get("code") for error in errors}
+    if any(error.original_error is not None and error.path is not None for error in errors) and None in codes:
+        return "error"
+    return "refused"
+
+
+class OperationLog(SchemaExtension):
+    """Logs `graphql operation` with name, account, duration and outcome; feeds the metrics."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        try:
+            operation_type = context.operation_type
+        except Exception:  # no parsed document or no such operation: nothing to classify
+            operation_type = None
+        if operation_type is OperationType.SUBSCRIPTION:
+            return  # a subscription's lifetime is not a latency; it is counted as open sockets
+        duration = time.perf_counter() - started
+        name = operation_label(context.operation_name)
+        result = context.result
+        errors = getattr(result, "errors", None) if result is not None else context.pre_execution_errors
+        outcome = _outcome(errors)
+        account = getattr(getattr(context.context, "auth", None), "account", None)
+        GRAPHQL_REQUESTS.labels(name, outcome).inc()
+        GRAPHQL_LATENCY.labels(name).observe(duration)
+        logger.info(
+            "graphql operation",
+            operation=name,
+            operation_type=operation_type.value if operation_type else None,
+            account_id=getattr(account, "id", None),
+            duration_ms=round(duration * 1000, 2),
+            outcome=outcome,
+        )

@@ -1,0 +1,1 @@
+"""One module per mutation on requests: its input, its payload use and its field function."""

@@ -1,0 +1,36 @@
+"""Payloads of the mutations on requests: the result, or the business refusals that prevented it."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+
+from models.errors import DomainError
+from models.tables import UpdateRequest as UpdateRequestRow
+from schema.errors import UserError
+from schema.requests.types import UpdateRequestType
+
+
+@strawberry.type
+class UpdateRequestPayload:
+    update_request: UpdateRequestType | None
+    errors: list[UserError]
+
+    @classmethod
+    def ok(cls, row: UpdateRequestRow) -> UpdateRequestPayload:
+        return cls(update_request=cast(UpdateRequestType, row), errors=[])
+
+    @classmethod
+    def refused(cls, error: DomainError) -> UpdateRequestPayload:
+        return cls(update_request=None, errors=[UserError.from_domain(error)])
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_id: strawberry.ID | None
+    errors: list[UserError]
+
+    @classmethod
+    def refused(cls, error: DomainError) -> DeletePayload:
+        return cls(deleted_id=None, errors=[UserError.from_domain(error)])

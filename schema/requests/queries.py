@@ -1,0 +1,41 @@
+"""The `updateRequest` and `updateRequests` queries."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import strawberry
+
+from resolvers import requests
+from resolvers.context import Info
+from schema.enums import UpdateKind, UpdateStatus
+from schema.requests.types import UpdateRequestConnection, UpdateRequestType, as_connection
+
+
+@strawberry.type
+class RequestQueries:
+    @strawberry.field
+    async def update_request(self, info: Info, id: strawberry.ID) -> UpdateRequestType | None:
+        return cast(UpdateRequestType | None, await requests.update_request(info.context, id))
+
+    @strawberry.field(description="Requests the caller may see, newest first; at most 100 per page.")
+    async def update_requests(
+        self,
+        info: Info,
+        district_id: strawberry.ID | None = None,
+        statuses: list[UpdateStatus] | None = None,
+        kinds: list[UpdateKind] | None = None,
+        hide_completed: bool | None = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> UpdateRequestConnection:
+        page = await requests.update_requests(
+            info.context,
+            district_id=district_id,
+            statuses=statuses,
+            kinds=kinds,
+            hide_completed=hide_completed,
+            first=first,
+            after=after,
+        )
+        return as_connection(page)

@@ -1,0 +1,153 @@
+"""UpdateRequest with its Progress and StatusChange history, and the paginated connection.
+Backed by the request row (and `resolvers.pagination.Page` for the connection)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import strawberry
+from strawberry import Parent
+
+from models.events import ProgressReport
+from models.requests.queries import stored_progress
+from models.tables import StatusChange as StatusChangeRow
+from models.tables import UpdateRequest as UpdateRequestRow
+from resolvers import requests
+from resolvers.access import related_account, visible_district, visible_environment, visible_request
+from resolvers.context import Info
+from resolvers.pagination import Edge, Page
+from schema.enums import UpdateKind, UpdateStatus
+from schema.nodes import Node, rows_of
+
+# Types of other feature slices are named here and resolved by `strawberry.lazy` when the schema is
+# built, so slices never import each other; to the type checker they are Any.
+if TYPE_CHECKING:
+    AccountType = Any
+    DistrictType = Any
+    EnvironmentType = Any
+
+
+@strawberry.type(description="The latest progress report of a running request.")
+class Progress:
+    percent: int
+    step: str
+    message: str | None
+    at: datetime
+
+
+def _from_status(root: Parent[StatusChangeRow]) -> UpdateStatus | None:
+    return root.from_status
+
+
+def _to_status(root: Parent[StatusChangeRow]) -> UpdateStatus:
+    return root.to_status
+
+
+@strawberry.type(description="One move in a request's history.")
+class StatusChange:
+    from_: UpdateStatus | None = strawberry.field(name="from", resolver=_from_status)
+    to: UpdateStatus = strawberry.field(resolver=_to_status)
+    at: datetime
+    message: str | None
+    window_override: bool = strawberry.field(
+        description="Staff scheduled this outside the maintenance window on purpose."
+    )
+
+    @strawberry.field(description="Who made the move; null when the system did.")
+    async def by(
+        self, root: Parent[StatusChangeRow], info: Info
+    ) -> Annotated[AccountType, strawberry.lazy("schema.accounts.types")] | None:
+        return await related_account(info.context, root.by_id)
+
+
+@strawberry.type(name="UpdateRequest", description="A version update or database refresh of one environment.")
+class UpdateRequestType(Node):
+    kind: UpdateKind
+    status: UpdateStatus
+    target_version: str | None
+    preferred_start: datetime | None
+    scheduled_start: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    automatic: bool
+    notes: str | None
+    status_message: str | None
+    window_override: bool
+    is_type_of = staticmethod(rows_of(UpdateRequestRow))
+
+    @strawberry.field
+    async def district(
+        self, root: Parent[UpdateRequestRow], info: Info
+    ) -> Annotated[DistrictType, strawberry.lazy("schema.districts.types")]:
+        row = await visible_district(info.context, root.district_id)
+        assert row is not None, "a visible request lies in a visible district"
+        return row
+
+    @strawberry.field
+    async def environment(
+        self, root: Parent[UpdateRequestRow], info: Info
+    ) -> Annotated[EnvironmentType, strawberry.lazy("schema.districts.types")]:
+        row = await visible_environment(info.context, root.environment_id)
+        assert row is not None, "a visible request lies in a visible district"
+        return row
+
+    @strawberry.field(description="Who asked for it; null for automatic requests.")
+    async def requested_by(
+        self, root: Parent[UpdateRequestRow], info: Info
+    ) -> Annotated[AccountType, strawberry.lazy("schema.accounts.types")] | None:
+        return await related_account(info.context, root.requested_by_id)
+
+    @strawberry.field
+    def progress(self, root: Parent[UpdateRequestRow]) -> Progress | None:
+        return cast(Progress | None, stored_progress(root))
+
+    @strawberry.field(description="The newer request this one will be completed under.")
+    async def superseded_by(self, root: Parent[UpdateRequestRow], info: Info) -> UpdateRequestType | None:
+        return cast(UpdateRequestType | None, await visible_request(info.context, root.superseded_by_id))
+
+    @strawberry.field(description="Every status move, oldest first.")
+    async def history(self, root: Parent[UpdateRequestRow], info: Info) -> list[StatusChange]:
+        return cast(list[StatusChange], await info.context.loaders.history.load(root.id))
+
+    @strawberry.field(description="Whether the caller may cancel this request now.")
+    def can_cancel(self, root: Parent[UpdateRequestRow], info: Info) -> bool:
+        return requests.can_cancel(info.context, root)
+
+    @strawberry.field(description="Whether the caller may delete this request now.")
+    def can_delete(self, root: Parent[UpdateRequestRow], info: Info) -> bool:
+        return requests.can_delete(info.context, root)
+
+
+@strawberry.type
+class UpdateRequestEdge:
+    node: UpdateRequestType
+    cursor: str
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class UpdateRequestConnection:
+    """Backed by `resolvers.pagination.Page`."""
+
+    edges: list[UpdateRequestEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+def as_connection(page: Page) -> UpdateRequestConnection:
+    return cast(UpdateRequestConnection, page)
+
+
+def as_progress(report: ProgressReport | None) -> Progress | None:
+    return cast(Progress | None, report)
+
+
+__all__ = ["Edge", "UpdateRequestConnection", "UpdateRequestType", "as_connection", "as_progress"]

@@ -1,0 +1,73 @@
+"""The scheduler's side: due requests only, rescheduling, lost jobs claimed once.
+Against a real database, on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from models.enums import (
+    EnvironmentKind,
+    UpdateStatus,
+)
+from models.errors import DomainError
+from models.requests.dispatch import dispatch, dispatch_due, reclaim_lost_jobs
+from models.tables import Environment, UpdateRequest
+from tests.models.scenario import (
+    IN_WINDOW,
+    IN_WINDOW_NEXT_WEEK,
+    World,
+    history,
+    make_world,
+    status_of,
+)
+
+S = UpdateStatus
+E = EnvironmentKind
+
+
+async def refused(awaitable: Awaitable[Any]) -> DomainError:
+    with pytest.raises(DomainError) as caught:
+        await awaitable
+    return caught.value
+
+
+async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
+    return await Environment.get(district_id=world.district.id, kind=kind)
+
+
+async def test_dispatch_only_when_due(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert not await dispatch(request.id, now=IN_WINDOW - timedelta(seconds=1))
+    assert await dispatch_due(now=IN_WINDOW - timedelta(seconds=1)) == []
+    assert await dispatch_due(now=IN_WINDOW) == [request.id]
+    assert await dispatch_due(now=IN_WINDOW) == []  # a second pass finds nothing
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.dispatched_at) == (S.NOT_STARTED, IN_WINDOW)
+
+
+async def test_reschedule_moves_the_due_time(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    await world.schedule(request.id, IN_WINDOW_NEXT_WEEK)
+    assert await dispatch_due(now=IN_WINDOW) == []
+    assert await dispatch_due(now=IN_WINDOW_NEXT_WEEK) == [request.id]
+    assert [t for _, t, _ in await history(request.id)].count(S.SCHEDULED) == 2
+
+
+async def test_reclaim_lost_jobs_claims_each_once(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.drive(request.id, S.NOT_STARTED)
+    assert await reclaim_lost_jobs(timedelta(minutes=10), now=IN_WINDOW + timedelta(minutes=5)) == []
+    later = IN_WINDOW + timedelta(minutes=11)
+    assert await reclaim_lost_jobs(timedelta(minutes=10), now=later) == [request.id]
+    assert await reclaim_lost_jobs(timedelta(minutes=10), now=later) == []
+    assert (await UpdateRequest.get(id=request.id)).dispatched_at == later
+    assert await status_of(request.id) is S.NOT_STARTED

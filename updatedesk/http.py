@@ -1,0 +1,136 @@
+"""HTTP plumbing of the API app: the request-id and metrics middleware, the body size limit, and the
+operational endpoints (/healthz, /readyz, /metrics). All middleware is pure ASGI: nothing is
+buffered, and WebSocket traffic passes through untouched."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tortoise import connections
+
+from infra.metrics import HTTP_REQUESTS, REGISTRY, refresh_database_gauges
+from infra.request_ids import REQUEST_ID_HEADER, new_request_id
+from infra.settings import Settings
+
+logger = logging.getLogger("updatedesk.http")
+
+#: The largest request body accepted (1 MiB): far above any real GraphQL operation of this API.
+MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE_MESSAGE = f"Request body too large: at most {MAX_BODY_BYTES} bytes."
+#: Paths reported by name in metrics; anything else is "other" so scanners cannot blow up labels.
+KNOWN_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+#: /readyz gives Redis this long to answer, seconds.
+READY_REDIS_TIMEOUT = 2.0
+
+
+class RequestContextMiddleware:
+    """A request id per request (bound to the log context, returned in `X-Request-ID`) and the
+    HTTP request counter."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request_id = new_request_id(headers.get(REQUEST_ID_HEADER))
+        path = scope.get("path", "")
+        label = path if path in KNOWN_PATHS else "other"
+        status: dict[str, Any] = {"code": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if scope["type"] == "http":
+                    HTTP_REQUESTS.labels(label, str(status["code"] or 500)).inc()
+
+
+class BodySizeLimitMiddleware:
+    """A body over `max_bytes` is refused with 413 before the GraphQL view parses it: by its
+    declared Content-Length at once, or, for a chunked body, as soon as the bytes read pass it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name.lower() == b"content-length":
+                declared = value.decode("latin-1").strip()
+                if not declared.isdigit() or int(declared) > self.max_bytes:
+                    response = PlainTextResponse(TOO_LARGE_MESSAGE, status_code=413)
+                    await response(scope, receive, send)
+                    return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the route: Starlette's exception middleware answers 413.
+                    raise HTTPException(413, TOO_LARGE_MESSAGE)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    problems: dict[str, str] = {}
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception as error:  # any failure means "not ready", whatever the driver raises
+        logger.warning("readiness: database unreachable: %s", error)
+        problems["database"] = "unreachable"
+    if settings.redis_url:
+        try:
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=READY_REDIS_TIMEOUT,
+                socket_timeout=READY_REDIS_TIMEOUT,
+            )
+            try:
+                await client.ping()
+            finally:
+                await client.aclose()
+        except Exception as error:
+            logger.warning("readiness: redis unreachable: %s", error)
+            problems["redis"] = "unreachable"
+    if problems:
+        return PlainTextResponse(
+            "not ready: " + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())), status_code=503
+        )
+    return PlainTextResponse("ready")
+
+
+async def metrics(request: Request) -> Response:
+    await refresh_database_gauges()
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

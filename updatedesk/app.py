@@ -41,6 +41,7 @@ from updatedesk.live import WS_SERVER_OPTIONS, attach_bus, bus_lifespan
 from updatedesk.metrics import metrics_endpoint
 from updatedesk.observability import RequestContextMiddleware
 from updatedesk.settings import Settings, get_settings
+from updatedesk.web import web_routes
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -181,6 +182,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
+        *web_routes(),
         *extra_routes,
     ]
     middleware = [Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)]

@@ -6,16 +6,19 @@ import { STATUS_SYMBOLS, STATUS_WORDS, centralTime, localTime } from "../words.j
 /** Status as a symbol and the seed's word (colour only repeats what the text says). */
 export function statusBadge(status) {
   return html`<span class="status status-${status.toLowerCase().replaceAll("_", "-")}">
-    <span aria-hidden="true">${STATUS_SYMBOLS[status]}</span> ${STATUS_WORDS[status]}
+    <span aria-hidden="true">${STATUS_SYMBOLS[status]}</span> <span class="word">${STATUS_WORDS[status]}</span>
   </span>`;
 }
 
-/** An instant in the viewer's time zone, and in Central time when that differs. */
-export function when(iso) {
-  if (!iso) return html`<span class="muted">not known</span>`;
-  const central = centralTime(iso);
-  return html`<time datetime=${iso}>${localTime(iso)}</time>${central
-      ? html`<span class="central"> (Central: ${central})</span>`
+/**
+ * An instant in the viewer's time zone; with `central`, also in Central time when that differs
+ * (start times: the maintenance window is defined in Central time).
+ */
+export function when(iso, { central = false, empty = "not known" } = {}) {
+  if (!iso) return html`<span class="muted">${empty}</span>`;
+  const other = central ? centralTime(iso) : "";
+  return html`<time datetime=${iso}>${localTime(iso)}</time>${other
+      ? html`<span class="central"> (Central: ${other})</span>`
       : nothing}`;
 }
 

@@ -28,7 +28,7 @@ function environmentCard(environment) {
     <dl class="facts">
       <div><dt>Current version</dt><dd>${environment.currentVersion}</dd></div>
       <div><dt>Version installed</dt><dd>${when(environment.versionUpdatedAt)}</dd></div>
-      <div><dt>Last refresh</dt><dd>${environment.lastRefreshedAt ? when(environment.lastRefreshedAt) : "never"}</dd></div>
+      <div><dt>Last refresh</dt><dd>${when(environment.lastRefreshedAt, { empty: "never" })}</dd></div>
     </dl>
     ${environment.scheduledUpdates.length
       ? html`<p class="scheduled-label">Scheduled updates</p>
@@ -36,7 +36,7 @@ function environmentCard(environment) {
             ${environment.scheduledUpdates.map(
               (update) => html`<li>
                 ${KIND_WORDS[update.kind]}${update.targetVersion ? ` to ${update.targetVersion}` : ""}:
-                ${when(update.scheduledStart)}
+                ${when(update.scheduledStart, { central: true, empty: "not scheduled yet" })}
               </li>`,
             )}
           </ul>`
@@ -49,7 +49,7 @@ function slots(district) {
     return html`<p class="muted">Updates of this district are not bound to maintenance windows.</p>`;
   }
   return html`<ul class="plain slots">
-    ${district.slots.map((slot) => html`<li>${when(slot.start)}</li>`)}
+    ${district.slots.map((slot) => html`<li>${when(slot.start, { central: true })}</li>`)}
   </ul>`;
 }
 

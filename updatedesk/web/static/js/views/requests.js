@@ -51,9 +51,9 @@ export function requestItem(request, actions, { showDistrict = false } = {}) {
       <div><dt>Kind</dt><dd>${KIND_WORDS[request.kind]}${request.automatic ? " (automatic)" : ""}</dd></div>
       <div><dt>Environment</dt><dd>${ENVIRONMENT_WORDS[request.environment.kind]}</dd></div>
       <div><dt>Target</dt><dd>${request.targetVersion ?? "Copy of production data"}</dd></div>
-      <div><dt>Scheduled start</dt><dd>${when(request.scheduledStart)}</dd></div>
+      <div><dt>Scheduled start</dt><dd>${when(request.scheduledStart, { central: true, empty: "not scheduled yet" })}</dd></div>
       ${request.preferredStart && !request.scheduledStart
-        ? html`<div><dt>Preferred start</dt><dd>${when(request.preferredStart)}</dd></div>`
+        ? html`<div><dt>Preferred start</dt><dd>${when(request.preferredStart, { central: true })}</dd></div>`
         : nothing}
       <div><dt>Requested</dt><dd>${when(request.createdAt)}${request.requestedBy ? ` by ${request.requestedBy.name}` : ""}</dd></div>
     </dl>

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.browser.web_page import (
     CONSORTIUM,
+    ESA,
     PARTNER,
     STAFF,
     STATE,
@@ -255,3 +256,42 @@ async def test_sign_in_with_a_pasted_token_kept_for_the_tab_only(browser: Browse
         await page.get_by_role("button", name="Sign out").click()
         await expect(page.get_by_label("API token", exact=True)).to_be_visible()
         assert await page.evaluate("sessionStorage.getItem('updatedesk:token')") is None
+
+
+async def test_request_list_is_paged_newest_first(browser: Browser, web: WebServer) -> None:
+    prairie = await district_id(web, ESA, "Prairie ASP District")
+    # Each newer version supersedes the one before: the older ones stay listed as
+    # "New Version Requested".
+    chain = [
+        await request_via_api(
+            web, ESA, prairie, kind="VERSION_UPDATE", environment="PRODUCTION", targetVersion=v
+        )
+        for v in ("Campus.2435.3", "Campus.2435.4", "Campus.2435.9")
+    ]
+    query = "query($d: ID!) { district(id: $d) { updateRequests(first: 100) { edges { node { id } } } } }"
+    edges = (await web.gql(ESA, query, d=prairie))["district"]["updateRequests"]["edges"]
+    newest_first = [edge["node"]["id"] for edge in edges]
+    assert newest_first[:3] == chain[::-1]
+
+    async with open_page(browser, web) as page:
+        # The page asks for 10 per page; pages of 2 show the paging with few requests.
+        async def smaller_pages(route: Route) -> None:
+            response = await route.fetch()
+            body = (await response.text()).replace("PAGE_SIZE = 10;", "PAGE_SIZE = 2;")
+            assert "PAGE_SIZE = 2;" in body
+            await route.fulfill(response=response, body=body)
+
+        await page.route("**/web/js/list.js", smaller_pages)
+        await page.reload()
+        await page.get_by_role("button", name=f"Sign in as {ESA}").click()
+        await choose_district(page, "Prairie ASP District")
+        await expect(page.locator("li.request")).to_have_count(2)
+        await expect(page.get_by_text(f"Showing 2 of {len(newest_first)}.")).to_be_visible()
+        await expect(status_of(request_item(page, chain[0]))).to_have_count(0)
+
+        await page.get_by_role("button", name="Show more requests").click()
+        await expect(page.locator("li.request")).to_have_count(min(4, len(newest_first)))
+        shown = await page.locator("li.request").evaluate_all("items => items.map(i => i.dataset.requestId)")
+        assert shown == newest_first[: len(shown)]
+        await expect(status_of(request_item(page, chain[0]))).to_have_text("New Version Requested")
+        await expect(status_of(request_item(page, chain[2]))).to_have_text("To Be Scheduled")

@@ -27,6 +27,7 @@ TC = "tc@lakeside.example"
 STATE = "state@example.gov"
 CONSORTIUM = "consortium@rivervalley.example"
 PARTNER = "partner@partner.example"
+ESA = "esa@esa.example"
 VIEWER = "viewer@lakeside.example"
 STAFF = "hosting@provider.example"
 

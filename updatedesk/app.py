@@ -38,6 +38,7 @@ from schema import schema as default_schema
 from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
 from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
+from updatedesk.web import web_routes
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -151,6 +152,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
+        *web_routes(),
         *extra_routes,
     ]
     middleware = [Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)]

@@ -16,6 +16,7 @@ from infra.settings import Settings
 from updatedesk.app import create_process_app
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
 from updatedesk.live import WS_SERVER_OPTIONS
+from updatedesk.web import enable_demo_sign_in
 
 DEV_HOST = "127.0.0.1"
 DEV_PORT = 8000
@@ -41,6 +42,7 @@ def banner(host: str, port: int, loaded: bool, logins: list[DemoLogin], database
         "",
         "Updatedesk (embedded default)",
         f"  database : {database_url}" + ("  (demo data loaded)" if loaded else ""),
+        f"  web page : http://{host}:{port}/  (Manage Updates; demo accounts sign in with one click)",
         f"  GraphiQL : {address}",
         '  Paste a token into GraphiQL\'s Headers tab as {"Authorization": "Bearer <token>"}.',
         "",
@@ -58,4 +60,6 @@ def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT) -> N
     configure_logging(json=False)
     loaded, logins = asyncio.run(prepare(settings))
     print(banner(host, port, loaded, logins, settings.database_url), flush=True)
-    uvicorn.run(create_process_app(settings), host=host, port=port, log_config=None, **WS_SERVER_OPTIONS)
+    app = create_process_app(settings)
+    enable_demo_sign_in(app, logins)  # dev only: `serve` never offers tokens to the page
+    uvicorn.run(app, host=host, port=port, log_config=None, **WS_SERVER_OPTIONS)

@@ -21,7 +21,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, Page, Route, WebSocketRoute, async_playwright
@@ -117,14 +117,16 @@ class OfflinePage(Page):
     blocked_requests: list[str]
 
 
-async def offline_page(browser: Browser) -> OfflinePage:
+async def offline_page(browser: Browser, **context_options: Any) -> OfflinePage:
     """Open a new context and page whose non-loopback requests are aborted.
+
+    ``context_options`` go to ``browser.new_context`` (e.g. ``timezone_id``, ``viewport``).
 
     Each aborted URL is appended to the page's ``blocked_requests`` list, so a
     test can assert ``page.blocked_requests == []``. Closing the page's context
     (``await page.context.close()``) releases it; closing the browser does too.
     """
-    context = await browser.new_context(service_workers="block")
+    context = await browser.new_context(service_workers="block", **context_options)
     blocked: list[str] = []
 
     async def guard(route: Route) -> None:

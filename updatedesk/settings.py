@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -36,6 +38,8 @@ DEFAULT_WS_MAX_SUBSCRIPTIONS = 25
 DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 #: A subscription re-checks its connection's token and district links at most this often (s).
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
+#: Where worker and scheduler write the liveness heartbeats `updatedesk healthcheck` reads.
+DEFAULT_HEARTBEAT_DIR = Path(tempfile.gettempdir()) / "updatedesk-heartbeat"
 
 
 class Settings(BaseSettings):
@@ -72,6 +76,7 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(DEFAULT_WS_MAX_SUBSCRIPTIONS, ge=1)
     ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
     ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
+    heartbeat_dir: Path = DEFAULT_HEARTBEAT_DIR
 
     @property
     def tortoise_db_url(self) -> str:

@@ -8,6 +8,7 @@ help:
 	@echo "make dev          run the service on the embedded default (SQLite, in-process queue);"
 	@echo "                  installs only the runtime dependencies"
 	@echo "make test         run the whole test suite on SQLite and PostgreSQL"
+	@echo "make test-fast    SQLite only, no slow or browser tests, stop at the first failure"
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make format       format the code"
 	@echo "make schema       re-export schema.graphql from the code"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,7 +38,7 @@ DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 #: A subscription re-checks its connection's token and district links at most this often (s).
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
 #: Where worker and scheduler write the liveness heartbeats `updatedesk healthcheck` reads.
-DEFAULT_HEARTBEAT_DIR = Path(tempfile.gettempdir()) / "updatedesk-heartbeat"
+DEFAULT_HEARTBEAT_DIR = Path("/tmp/updatedesk-heartbeat")
 
 
 class Settings(BaseSettings):

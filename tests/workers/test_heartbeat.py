@@ -51,8 +51,7 @@ def healthcheck_cli(directory: Path, *args: str) -> subprocess.CompletedProcess[
 
 
 def test_default_directory_is_under_the_temporary_directory():
-    assert Settings().heartbeat_dir == DEFAULT_HEARTBEAT_DIR
-    assert str(DEFAULT_HEARTBEAT_DIR).startswith("/tmp/")
+    assert Settings().heartbeat_dir == DEFAULT_HEARTBEAT_DIR == Path("/tmp/updatedesk-heartbeat")
     settings = Settings(heartbeat_dir="/run/beats")
     assert [heartbeat_path(settings, role) for role in ROLES] == [
         Path("/run/beats/worker"),

@@ -8,13 +8,12 @@ RUN apt-get update \
 
 RUN pip install --no-cache-dir uv
 WORKDIR /app
+# Dependencies first, in their own layer: a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
-COPY models ./models
-COPY schema ./schema
-COPY resolvers ./resolvers
-COPY workers ./workers
-COPY updatedesk ./updatedesk
+# The source tree as .dockerignore filters it: every package the wheel lists in pyproject.toml
+# ([tool.hatch.build.targets.wheel] packages) comes along without being named here.
+COPY . .
 RUN uv sync --frozen --no-dev
 
 ENV PATH="/app/.venv/bin:$PATH" \

@@ -2,11 +2,13 @@
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help uv install dev test test-fast lint format schema bench reliability services
+.PHONY: help uv install install-runtime dev test test-fast lint format schema bench reliability services
 
 help:
-	@echo "make dev          run the service on the embedded default (SQLite, in-process queue)"
+	@echo "make dev          run the service on the embedded default (SQLite, in-process queue);"
+	@echo "                  installs only the runtime dependencies"
 	@echo "make test         run the whole test suite on SQLite and PostgreSQL"
+	@echo "make test-fast    SQLite only, no slow or browser tests, stop at the first failure"
 	@echo "make lint         ruff check, ruff format --check, mypy"
 	@echo "make format       format the code"
 	@echo "make schema       re-export schema.graphql from the code"
@@ -16,17 +18,23 @@ help:
 uv:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv
 
+# Everything, the dev tools too (pytest, Playwright, mypy, ruff): for tests and lint.
 install: uv
 	$(UV) sync --frozen
+
+# Only what the service needs. --inexact keeps dev tools that `make install` put there.
+install-runtime: uv
+	$(UV) sync --frozen --no-dev --inexact
 
 services:
 	@bash .ci/services.sh
 
-dev: install
-	$(UV) run updatedesk dev
+dev: install-runtime
+	$(UV) run --no-sync updatedesk dev
 
 test: install services
 	@bash .ci/install-chromium.sh >/dev/null
+	@bash .ci/install-caddy.sh >/dev/null
 	$(UV) run pytest $(PYTEST_ARGS)
 
 test-fast: install

@@ -5,6 +5,7 @@ object is passed explicitly to whatever needs it. Nothing reads the environment 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -38,6 +39,8 @@ DEFAULT_WS_MAX_SUBSCRIPTIONS = 25
 DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 #: A subscription re-checks its connection's token and district links at most this often (s).
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
+#: Where worker and scheduler write the liveness heartbeats `updatedesk healthcheck` reads.
+DEFAULT_HEARTBEAT_DIR = Path("/tmp/updatedesk-heartbeat")
 
 
 class Settings(BaseSettings):
@@ -74,6 +77,7 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(DEFAULT_WS_MAX_SUBSCRIPTIONS, ge=1)
     ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
     ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
+    heartbeat_dir: Path = DEFAULT_HEARTBEAT_DIR
 
     @property
     def tortoise_db_url(self) -> str:

@@ -12,12 +12,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from infra.db import apply_migrations, close_orm, init_orm
+from infra.dbwait import DatabaseUnreachable, retry_until_reachable, say_waiting
 from infra.logs import configure_logging
 from infra.settings import Settings, load_settings
 from models.errors import DomainError
 from models.tables import Account
 from models.tokens import issue_token
 from updatedesk.importer import ImportFileError, import_file
+from workers.heartbeat import ROLES
 
 #: Exit status for a refusal the user can fix (bad file, unknown account, bad argument).
 EXIT_USAGE = 2
@@ -35,11 +37,18 @@ async def _with_orm(settings: Settings, work: Callable[[], Awaitable[None]]) -> 
         await close_orm()
 
 
-async def migrate_command(settings: Settings) -> None:
+async def migrate_command(settings: Settings, wait_seconds: float = 0.0) -> None:
+    async def attempt() -> None:
+        try:
+            await apply_migrations(settings)
+        finally:
+            await close_orm()
+
     try:
-        await apply_migrations(settings)
-    finally:
-        await close_orm()
+        await retry_until_reachable(attempt, wait_seconds, on_retry=say_waiting)
+    except DatabaseUnreachable as error:
+        hint = "" if wait_seconds else "; `migrate --wait SECONDS` waits for it to come up"
+        raise CommandError(f"{error}{hint}") from None
     print("Database is up to date.")
 
 
@@ -62,6 +71,16 @@ async def issue_token_command(settings: Settings, email: str, expires_in_days: f
         print(await issue_token(account, timedelta(days=days)))
 
     await _with_orm(settings, work)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("seconds cannot be negative")
+    return value
 
 
 def _positive_days(text: str) -> float:
@@ -87,7 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=int, default=None)
     worker.add_argument("--threads", type=int, default=None)
     commands.add_parser("scheduler", help="run the dispatch loop")
-    commands.add_parser("migrate", help="apply database migrations")
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--wait",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="retry while the database is not reachable yet, up to SECONDS",
+    )
+    health = commands.add_parser("healthcheck", help="exit 0 if the worker or scheduler heartbeat is fresh")
+    health.add_argument("role", choices=ROLES)
+    health.add_argument("--max-age", type=_seconds, default=None, metavar="SECONDS")
     importer = commands.add_parser(
         "import", help="upsert groups, districts, releases, accounts from JSON/YAML"
     )
@@ -102,7 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "migrate":
-        asyncio.run(migrate_command(settings))
+        asyncio.run(migrate_command(settings, args.wait))
+    elif args.command == "healthcheck":
+        from workers.heartbeat import healthcheck
+
+        sys.exit(healthcheck(settings, args.role, args.max_age))
     elif args.command == "import":
         asyncio.run(import_command(settings, args.file))
     elif args.command == "tokens":

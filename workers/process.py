@@ -20,6 +20,7 @@ from models.enums import UpdateStatus
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
 from workers.errors import ConfigurationError
+from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
 from workers.scheduler import Scheduler
 
@@ -65,11 +66,13 @@ def worker_main(settings: Settings, threads: int) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     worker.start()
+    heartbeat = start_worker_heartbeat(worker, settings)
     logger.info("worker started: %s threads, namespace %s", threads, settings.redis_namespace)
     try:
         stopping.wait()
     finally:
         logger.info("worker stopping")
+        heartbeat.stop()
         worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
         broker.close()
 
@@ -81,7 +84,7 @@ async def scheduler_main(settings: Settings) -> None:
     queue = DramatiqQueue(declare_actors(broker, settings))
     bus = RedisBus(redis_url, settings.redis_namespace)
     await init_orm(settings)
-    scheduler = Scheduler(queue, settings)
+    scheduler = Scheduler(queue, settings, on_pass=scheduler_heartbeat(settings))
     undo = [install_bus_sink(bus), install_notification_sink(queue)]
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -69,9 +69,13 @@ async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int
 class Scheduler:
     """Runs ``dispatch_pass`` every ``scheduler_interval`` seconds, and at once after ``wake()``."""
 
-    def __init__(self, queue: JobQueue, settings: Settings) -> None:
+    def __init__(
+        self, queue: JobQueue, settings: Settings, on_pass: Callable[[], None] | None = None
+    ) -> None:
         self.queue = queue
         self.settings = settings
+        #: Called after each pass that succeeded (the scheduler process's liveness heartbeat).
+        self.on_pass = on_pass
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.passes = 0
@@ -90,6 +94,9 @@ class Scheduler:
                 await dispatch_pass(self.queue, self.settings)
             except Exception:
                 logger.exception("scheduler: dispatch pass failed; trying again next interval")
+            else:
+                if self.on_pass is not None:
+                    self.on_pass()
             self.passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.scheduler_interval)

@@ -86,6 +86,7 @@ def processes(postgres_db: support.TestDatabase, namespace: str, tmp_path: Path)
         "UPDATEDESK_SCHEDULER_INTERVAL": "0.2",
         "UPDATEDESK_STEP_RETRY_DELAY": "0",
         "UPDATEDESK_LOG_JSON": "false",
+        "UPDATEDESK_HEARTBEAT_DIR": str(tmp_path / "heartbeats"),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("SMTP_URL", None)
@@ -156,6 +157,15 @@ async def test_scheduled_request_runs_to_completion_in_worker_processes(
     async with httpx.AsyncClient() as http:
         scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
     assert 'updatedesk_jobs_total{kind="VERSION_UPDATE",outcome="COMPLETED"} 2.0' in scraped
+    # Both processes keep the liveness heartbeat that the compose healthchecks read.
+    for role in ("worker", "scheduler"):
+        check = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "updatedesk.cli", "healthcheck", role, "--max-age", str(WITHIN)),
+            env=processes.env,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, stderr = await asyncio.wait_for(check.communicate(), WITHIN)
+        assert (check.returncode, stderr) == (0, b""), role
 
 
 CRASHING_STEP = "install_version"

@@ -1,5 +1,5 @@
 """Database refresh with a real copy: PostgreSQL to PostgreSQL via pg_dump/pg_restore, SQLite via
-the backup API. Never into production."""
+the backup API. (Refusals and routing without a runbook: tests/workers/executors/test_dbcopy.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.tables import Environment, UpdateRequest
@@ -16,8 +15,6 @@ from tests.support import create_postgres_database, drop_postgres_database
 from tests.workers.conftest import wait_until
 from tests.workers.scenario import Scene, make_scene, request_and_schedule
 from tests.workers.test_embedded import WITHIN, settings_for
-from workers.errors import StepFailed
-from workers.executors.dbcopy import copy_database
 from workers.runtime import embedded_runtime
 
 
@@ -96,18 +93,3 @@ async def test_refresh_copies_a_sqlite_database_with_the_backup_api(
     with sqlite3.connect(target_path) as target:
         assert target.execute("SELECT count(*) FROM students").fetchone() == (2000,)
     target.close()
-
-
-async def _ignore(percent: int, message: str | None) -> None:
-    return None
-
-
-async def test_never_copies_into_production(tmp_path: Path) -> None:
-    with pytest.raises(StepFailed, match="production"):
-        await copy_database(
-            f"sqlite://{tmp_path / 'a.sqlite3'}",
-            f"sqlite://{tmp_path / 'b.sqlite3'}",
-            "PRODUCTION",
-            _ignore,
-            10,
-        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
     ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
     heartbeat_dir: Path = DEFAULT_HEARTBEAT_DIR
+    #: Key from which calendar feed secrets are derived; unset: a key the service keeps in its
+    #: database (then a copy of the database is enough to rebuild feed URLs).
+    calendar_feed_key: SecretStr | None = Field(None, min_length=32)
 
     @property
     def tortoise_db_url(self) -> str:

@@ -64,6 +64,14 @@ class ErrorCode(StrEnum):
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
 
 
+class NotifyPreference(StrEnum):
+    """Which district notices an account gets by e-mail."""
+
+    ALL_MY_DISTRICTS = "ALL_MY_DISTRICTS"
+    MY_REQUESTS = "MY_REQUESTS"
+    NONE = "NONE"
+
+
 class EventType(StrEnum):
     SNAPSHOT = "SNAPSHOT"
     CREATED = "CREATED"
@@ -85,6 +93,8 @@ class NotificationKind(StrEnum):
     DEFERRED = "DEFERRED"
     UNABLE_TO_COMPLETE = "UNABLE_TO_COMPLETE"
     COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"  # carries the calendar cancellation of a withdrawn invitation
+    SUPERSEDED = "SUPERSEDED"  # replaced by a newer request: its invitation is cancelled
 
 
 #: Roles that act for their linked districts (request, cancel, delete).

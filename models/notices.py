@@ -1,18 +1,25 @@
-"""What the district is told by e-mail, composed as plain data (subject, body, invitation)."""
+"""What the district is told by e-mail, composed as plain data (subject, body, and the calendar
+message: an invitation, its update, or its cancellation)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
-
+from models.calendars import (
+    DEFAULT_EVENT_DURATION,
+    CalendarEntry,
+    InvitationMessage,
+    invitation_uid,
+)
+from models.calendars import compose_invitation as compose_calendar_message
 from models.enums import NotificationKind, UpdateKind
 from models.windows import zone_info
 
 #: How long a scheduled update is expected to take, for the calendar invitation.
-DEFAULT_INVITATION_DURATION = timedelta(hours=3)
-CALENDAR_PRODUCT_ID = "-//Updatedesk//Manage Updates//EN"
+DEFAULT_INVITATION_DURATION: timedelta = DEFAULT_EVENT_DURATION
+
+__all__ = ["Notice", "RequestFacts", "compose_invitation", "compose_notice", "invitation_uid"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,8 @@ class RequestFacts:
     scheduled_start: datetime | None
     time_zone: str
     message: str | None
-    sequence: int = 0  # bumps on each reschedule so calendars replace the earlier invitation
+    #: The calendar message this notice carries (invitation, update or cancellation), if any.
+    invitation: InvitationMessage | None = None
 
 
 @dataclass(frozen=True)
@@ -50,27 +58,29 @@ def local_time_text(instant: datetime, time_zone: str) -> str:
     return f"{local:%A, %B %d, %Y at %I:%M %p} {local.tzname()}"
 
 
-def invitation_uid(request_id: int) -> str:
-    """Stable across reschedules, so a calendar updates the one event instead of adding another."""
-    return f"update-request-{request_id}@updatedesk"
-
-
-def compose_invitation(facts: RequestFacts) -> str:
+def calendar_entry(facts: RequestFacts, sequence: int, stamped_at: datetime) -> CalendarEntry:
+    """The request as one calendar event (the same words in mails and in the feed)."""
     assert facts.scheduled_start is not None
-    calendar = Calendar()
-    calendar.add("prodid", CALENDAR_PRODUCT_ID)
-    calendar.add("version", "2.0")
-    calendar.add("method", "REQUEST")
-    event = Event()
-    event.add("uid", invitation_uid(facts.id))
-    event.add("sequence", facts.sequence)
-    event.add("summary", f"Campus Hosting: {describe_work(facts)}")
-    event.add("dtstart", facts.scheduled_start)
-    event.add("dtend", facts.scheduled_start + DEFAULT_INVITATION_DURATION)
-    event.add("dtstamp", facts.scheduled_start)
-    event.add("description", f"Update request {facts.id} is scheduled by Campus Hosting.")
-    calendar.add_component(event)
-    return calendar.to_ical().decode()
+    return CalendarEntry(
+        uid=invitation_uid(facts.id),
+        summary=f"Campus Hosting: {describe_work(facts)}",
+        description=f"Update request {facts.id} is scheduled by Campus Hosting.",
+        start=facts.scheduled_start,
+        end=facts.scheduled_start + DEFAULT_INVITATION_DURATION,
+        time_zone=facts.time_zone,
+        sequence=sequence,
+        stamped_at=stamped_at,
+    )
+
+
+def compose_invitation(facts: RequestFacts) -> str | None:
+    """The calendar message of `facts.invitation`; None when the notice carries none."""
+    message = facts.invitation
+    if message is None or facts.scheduled_start is None:
+        return None
+    return compose_calendar_message(
+        calendar_entry(facts, message.sequence, message.stamped_at), message.method
+    )
 
 
 def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
@@ -86,18 +96,29 @@ def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
             f"Campus Hosting has scheduled {work} for {when}.{reason}{footer}",
             compose_invitation(facts),
         )
+    if kind in (NotificationKind.CANCELLED, NotificationKind.SUPERSEDED):
+        when = local_time_text(facts.scheduled_start, facts.time_zone) if facts.scheduled_start else "later"
+        why = "was cancelled" if kind is NotificationKind.CANCELLED else "was replaced by a newer request"
+        return Notice(
+            kind,
+            f"Cancelled: {work} on {when}",
+            f"{work[0].upper()}{work[1:]} will not take place on {when}: it {why}.{reason}{footer}",
+            compose_invitation(facts),
+        )
     if kind is NotificationKind.PENDING_INPUT:
         return Notice(
             kind,
             f"Input needed: {work}",
             f"Campus Hosting needs input before {work} can proceed. "
             f"Please contact Campus Hosting so that work may proceed.{reason}{footer}",
+            compose_invitation(facts),
         )
     if kind is NotificationKind.DEFERRED:
         return Notice(
             kind,
             f"Deferred: {work}",
             f"{work[0].upper()}{work[1:]} is on hold until further notice.{reason}{footer}",
+            compose_invitation(facts),
         )
     if kind is NotificationKind.UNABLE_TO_COMPLETE:
         return Notice(

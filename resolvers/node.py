@@ -18,6 +18,7 @@ from resolvers.access import (
 )
 from resolvers.context import GraphQLContext
 from resolvers.ids import decode_global_id
+from resolvers.schedule import visible_blackout, visible_window
 
 
 async def _release(context: GraphQLContext, pk: int) -> Release | None:
@@ -27,8 +28,10 @@ async def _release(context: GraphQLContext, pk: int) -> Release | None:
 #: Type name in the global id -> how that type is loaded for the caller.
 NODE_LOADERS: dict[str, Callable[[GraphQLContext, int], Awaitable[Model | None]]] = {
     "Account": visible_account,
+    "Blackout": visible_blackout,
     "District": visible_district,
     "Environment": visible_environment,
+    "MaintenanceWindow": visible_window,
     "Release": _release,
     "UpdateGroup": visible_group,
     "UpdateRequest": visible_request,

@@ -13,12 +13,23 @@ from models.enums import (
     EventType,
     GroupKind,
     HostingModel,
+    NotifyPreference,
     Role,
     UpdateKind,
     UpdateStatus,
 )
 
-for _enum in (HostingModel, GroupKind, EnvironmentKind, UpdateKind, UpdateStatus, Role, ErrorCode, EventType):
+for _enum in (
+    HostingModel,
+    GroupKind,
+    EnvironmentKind,
+    UpdateKind,
+    UpdateStatus,
+    Role,
+    ErrorCode,
+    EventType,
+    NotifyPreference,
+):
     strawberry.enum(_enum)
 
 __all__ = [
@@ -27,6 +38,7 @@ __all__ = [
     "EventType",
     "GroupKind",
     "HostingModel",
+    "NotifyPreference",
     "Role",
     "UpdateKind",
     "UpdateStatus",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.accounts.mutations.rotate_calendar_feed import rotate_calendar_feed
 from schema.accounts.mutations.set_preferences import set_preferences
-from schema.accounts.types import Preferences
+from schema.accounts.types import Preferences, Viewer
 from schema.requests.mutations.cancel_update_request import cancel_update_request
 from schema.requests.mutations.delete_update_request import delete_update_request
 from schema.requests.mutations.request_update import request_update
@@ -13,6 +14,12 @@ from schema.requests.mutations.roll_out_group_update import RollOutGroupUpdatePa
 from schema.requests.mutations.schedule_update_request import schedule_update_request
 from schema.requests.mutations.set_update_request_status import set_update_request_status
 from schema.requests.payloads import DeletePayload, UpdateRequestPayload
+from schema.schedule.mutations.create_blackout import create_blackout
+from schema.schedule.mutations.create_maintenance_window import create_maintenance_window
+from schema.schedule.mutations.delete_blackout import delete_blackout
+from schema.schedule.mutations.delete_maintenance_window import delete_maintenance_window
+from schema.schedule.mutations.update_maintenance_window import update_maintenance_window
+from schema.schedule.types import BlackoutPayload, MaintenanceWindowPayload
 
 STAFF_ONLY = "Hosting staff only (FORBIDDEN for everyone else)."
 
@@ -23,6 +30,10 @@ class Mutation:
     cancel_update_request: UpdateRequestPayload = strawberry.mutation(resolver=cancel_update_request)
     delete_update_request: DeletePayload = strawberry.mutation(resolver=delete_update_request)
     set_preferences: Preferences = strawberry.mutation(resolver=set_preferences)
+    rotate_calendar_feed: Viewer = strawberry.mutation(
+        resolver=rotate_calendar_feed,
+        description="A new secret for the caller's calendar feed URL; the old URL stops working at once.",
+    )
     schedule_update_request: UpdateRequestPayload = strawberry.mutation(
         resolver=schedule_update_request, description=STAFF_ONLY
     )
@@ -32,3 +43,14 @@ class Mutation:
     roll_out_group_update: RollOutGroupUpdatePayload = strawberry.mutation(
         resolver=roll_out_group_update, description=STAFF_ONLY
     )
+    create_maintenance_window: MaintenanceWindowPayload = strawberry.mutation(
+        resolver=create_maintenance_window, description=STAFF_ONLY
+    )
+    update_maintenance_window: MaintenanceWindowPayload = strawberry.mutation(
+        resolver=update_maintenance_window, description=STAFF_ONLY
+    )
+    delete_maintenance_window: DeletePayload = strawberry.mutation(
+        resolver=delete_maintenance_window, description=STAFF_ONLY
+    )
+    create_blackout: BlackoutPayload = strawberry.mutation(resolver=create_blackout, description=STAFF_ONLY)
+    delete_blackout: DeletePayload = strawberry.mutation(resolver=delete_blackout, description=STAFF_ONLY)

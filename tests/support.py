@@ -16,7 +16,7 @@ BACKENDS = ("sqlite", "postgres")
 
 DEFAULT_WINDOW_SQL = (
     "INSERT INTO maintenance_window (hosting_model, weekday, start_time, end_time, time_zone) "
-    "VALUES ('CAMPUS_CLOUD', 3, '00:30:00', '03:30:00', 'America/Chicago')"
+    "VALUES ('CAMPUS_CLOUD', 4, '00:30:00', '03:30:00', 'America/Chicago')"
 )
 
 

@@ -35,6 +35,7 @@ from infra.db import close_orm, init_orm
 from infra.settings import Settings
 from resolvers.context import GraphQLContext
 from schema import schema as default_schema
+from updatedesk.calendar import calendar_routes
 from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
 from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
@@ -153,6 +154,7 @@ def create_app(
         Route("/metrics", metrics, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
         *web_routes(),
+        *calendar_routes(),
         *extra_routes,
     ]
     middleware = [Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)]

@@ -1,4 +1,5 @@
-"""`updatedesk import FILE`: upsert groups, releases, districts, environments and accounts.
+"""`updatedesk import FILE`: upsert groups, releases, districts, environments, accounts and
+maintenance windows (`updatedesk.import_windows`).
 
 The whole file is checked before anything is written, and written in one transaction, so a bad
 file is refused with the path of its bad entry (e.g. `districts[2].environments[0].kind`) and
@@ -18,9 +19,11 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from models.enums import EnvironmentKind, GroupKind, HostingModel, Role
+from models.errors import DomainError
 from models.tables import Account, District, Environment, Release, UpdateGroup
 from models.versions import is_valid_version
 from models.windows import zone_info
+from updatedesk.import_windows import check_windows, write_windows
 
 
 class ImportFileError(Exception):
@@ -37,16 +40,17 @@ class ImportCounts:
 
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def add(self, kind: str, outcome: str) -> None:
+    def add(self, kind: str, outcome: str, count: int = 1) -> None:
         per_kind = self.counts.setdefault(kind, {"created": 0, "updated": 0, "unchanged": 0})
-        per_kind[outcome] += 1
+        per_kind[outcome] = per_kind.get(outcome, 0) + count  # "removed": maintenance windows
 
     def changed(self) -> int:
-        return sum(c["created"] + c["updated"] for c in self.counts.values())
+        return sum(c["created"] + c["updated"] + c.get("removed", 0) for c in self.counts.values())
 
     def summary(self) -> str:
         parts = [
             f"{kind}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
+            + (f", {c['removed']} removed" if "removed" in c else "")
             for kind, c in sorted(self.counts.items())
         ]
         return "; ".join(parts) or "nothing to import"
@@ -275,6 +279,10 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
     known_groups = {str(n) for n in await UpdateGroup.all().values_list("name", flat=True)}
     known_districts = {str(n) for n in await District.all().values_list("name", flat=True)}
     document = check_document(data, known_groups, known_districts)
+    try:
+        windows = check_windows(data)
+    except DomainError as error:
+        raise ImportFileError(error.field or "", error.message) from None
     counts = ImportCounts()
     async with in_transaction():
         for group in document.groups:
@@ -317,6 +325,9 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
                     await account.districts.add(*wanted.values())
                 outcome = "updated" if outcome == "unchanged" else outcome
             counts.add("accounts", outcome)
+        if windows:
+            for outcome, count in (await write_windows(windows)).items():
+                counts.add("maintenanceWindows", outcome, count)
     return counts
 
 

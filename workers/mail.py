@@ -1,8 +1,9 @@
 """E-mail from the outbox: each `Notification` row is sent once to SMTP_URL, or logged without it.
 
 SMTP_URL forms: ``smtp://[user:pass@]host[:port]`` (plain), ``smtp+starttls://...`` (STARTTLS
-required), ``smtps://...`` (TLS from the start). A scheduled mail carries its iCalendar invitation
-as ``text/calendar; method=REQUEST``.
+required), ``smtps://...`` (TLS from the start). A mail with a calendar message carries it as
+``text/calendar; method=REQUEST`` (an invitation or its update) or ``method=CANCEL``, addressed
+from the sender to the recipient so that mail clients apply it to the calendar.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from infra.settings import Settings
+from models.calendars import addressed, method_of
 from models.clock import utcnow
 from models.enums import NotificationState
 from models.tables import Notification
@@ -64,7 +66,9 @@ def build_message(notification: Notification, mail_from: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}", domain="updatedesk")
     message.set_content(notification.body)
     if notification.calendar:
-        message.add_alternative(notification.calendar, subtype="calendar", params={"method": "REQUEST"})
+        calendar = addressed(notification.calendar, mail_from, notification.recipient)
+        method = method_of(calendar).value
+        message.add_alternative(calendar, subtype="calendar", params={"method": method})
     return message
 
 

@@ -1,12 +1,16 @@
 """Who is told of a move, and the outbox rows that tell them (written in the move's transaction,
-sent by the mail actor after commit)."""
+sent by the mail actor after commit). The one place that computes recipients."""
 
 from __future__ import annotations
 
 from typing import cast
 
-from models.enums import NotificationKind, Role, UpdateStatus
+from tortoise.expressions import Q
+
+from models.calendars import InvitationMessage, invitation_messages
+from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import RequestFacts, compose_notice
+from models.preferences import effective_notify, wants_notice
 from models.requests.queries import Site
 from models.tables import Account, District, Environment, Notification, StatusChange, UpdateRequest
 
@@ -17,41 +21,68 @@ NOTIFYING_STATUSES: dict[UpdateStatus, NotificationKind] = {
     UpdateStatus.DEFERRED: NotificationKind.DEFERRED,
     UpdateStatus.UNABLE_TO_COMPLETE: NotificationKind.UNABLE_TO_COMPLETE,
     UpdateStatus.COMPLETED: NotificationKind.COMPLETED,
+    UpdateStatus.CANCELLED: NotificationKind.CANCELLED,
+    UpdateStatus.NEW_VERSION_REQUESTED: NotificationKind.SUPERSEDED,
 }
+#: Notices sent only to take a sent invitation out of people's calendars (nothing to withdraw:
+#: no mail; the requester who cancelled knows, and a replaced request is named in the new one).
+CALENDAR_ONLY_KINDS = frozenset({NotificationKind.CANCELLED, NotificationKind.SUPERSEDED})
+#: Preferences with which a staff member (linked to no district, seeing all) may be told anything.
+_STAFF_LISTENING = [NotifyPreference.ALL_MY_DISTRICTS, NotifyPreference.MY_REQUESTS]
 
 
-async def recipients(request: UpdateRequest) -> list[str]:
-    """The district's active technical contacts and the requester, sorted."""
-    addresses: set[str] = set(
-        cast(
+async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) -> list[str]:
+    """The addresses told of `request`, sorted: every active account that sees its district and
+    whose notify preference (or its role's default) asks for it: all of its districts' notices, or
+    those of requests it made. With `calendar_holders`, also whoever was sent a calendar message
+    about this request before and still sees the district, so an update or cancellation reaches
+    every calendar holding the event, whatever their preference says now."""
+    held: list[str] = []
+    if calendar_holders:
+        held = cast(
             list[str],
-            await Account.filter(
-                districts__id=request.district_id, role=Role.TECHNICAL_CONTACT, active=True
-            ).values_list("email", flat=True),
+            await Notification.filter(update_request_id=request.id, calendar__isnull=False)
+            .distinct()
+            .values_list("recipient", flat=True),
         )
-    )
+    linked = await Account.filter(districts__id=request.district_id, active=True)
+    staff_wanted = Q(notify__in=_STAFF_LISTENING) | Q(email__in=held)
     if request.requested_by_id is not None:
-        requester = await Account.get_or_none(id=request.requested_by_id, active=True)
-        if requester is not None:
-            addresses.add(requester.email)
+        staff_wanted |= Q(id=request.requested_by_id)
+    staff = await Account.filter(staff_wanted, role=Role.HOSTING_STAFF, active=True)
+    addresses: set[str] = set()
+    for account in [*linked, *staff]:
+        preference = effective_notify(account.role, account.notify)
+        asked = wants_notice(preference, linked=True, is_requester=account.id == request.requested_by_id)
+        if asked or account.email in held:
+            addresses.add(account.email)
     return sorted(addresses)
+
+
+async def _calendar_message(request: UpdateRequest) -> InvitationMessage | None:
+    """The calendar message of the move just recorded (the last row of the history), if any."""
+    rows = (
+        await StatusChange.filter(update_request_id=request.id).order_by("id").values_list("to_status", "at")
+    )
+    messages = invitation_messages((UpdateStatus(status), at) for status, at in rows)
+    return messages[-1] if messages else None
 
 
 async def queue_notices(
     request: UpdateRequest, kind: NotificationKind, message: str | None, site: Site | None = None
 ) -> list[int]:
-    """Write one outbox row per recipient; returns their ids for the mail queue."""
-    addresses = await recipients(request)
+    """Write one outbox row per recipient of the move just recorded; returns their ids for the
+    mail queue. Call after the move's history row is written."""
+    invitation = await _calendar_message(request)
+    if kind in CALENDAR_ONLY_KINDS and invitation is None:
+        return []
+    addresses = await recipients(request, calendar_holders=invitation is not None)
     if not addresses:
         return []
     if site is None:
         site = Site(
             await District.get(id=request.district_id), await Environment.get(id=request.environment_id)
         )
-    # Each reschedule sends the invitation again with a higher SEQUENCE, so calendars update it.
-    sequence = await StatusChange.filter(
-        update_request_id=request.id, to_status=UpdateStatus.SCHEDULED
-    ).count()
     facts = RequestFacts(
         id=request.id,
         kind=request.kind,
@@ -61,7 +92,7 @@ async def queue_notices(
         scheduled_start=request.scheduled_start,
         time_zone=site.district.time_zone,
         message=message,
-        sequence=max(sequence - 1, 0),
+        invitation=invitation,
     )
     notice = compose_notice(kind, facts)
     ids = []

@@ -6,19 +6,23 @@ importing this one module (`infra.db.MODEL_MODULES`).
 """
 
 from models.tables.accounts import Account, ApiToken
+from models.tables.calendars import CalendarFeed, ServiceKey
 from models.tables.catalog import District, Environment, Release, UpdateGroup
 from models.tables.outbox import Notification
 from models.tables.requests import StatusChange, UpdateRequest
-from models.tables.schedule import MaintenanceWindow
+from models.tables.schedule import Blackout, MaintenanceWindow
 
 __all__ = [
     "Account",
     "ApiToken",
+    "Blackout",
+    "CalendarFeed",
     "District",
     "Environment",
     "MaintenanceWindow",
     "Notification",
     "Release",
+    "ServiceKey",
     "StatusChange",
     "UpdateGroup",
     "UpdateRequest",

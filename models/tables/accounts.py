@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from models.enums import Role
+from models.enums import NotifyPreference, Role
 from models.tables.catalog import District
 
 
@@ -16,6 +16,8 @@ class Account(Model):
     role = fields.CharEnumField(Role, max_length=30)
     active = fields.BooleanField(default=True)
     hide_completed = fields.BooleanField(default=False)  # the saved "Hide Complete" choice
+    # Which notices this account gets; None: the default of its role (models.preferences).
+    notify = fields.CharEnumField(NotifyPreference, max_length=20, null=True)
     districts: fields.ManyToManyRelation[District] = fields.ManyToManyField(
         "models.District", related_name="accounts", through="account_district"
     )

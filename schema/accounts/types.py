@@ -10,7 +10,7 @@ from strawberry import Parent
 from models.tables import Account as AccountRow
 from resolvers import accounts
 from resolvers.context import Info
-from schema.enums import Role
+from schema.enums import NotifyPreference, Role
 from schema.nodes import Node, rows_of
 
 # Types of other feature slices are named here and resolved by `strawberry.lazy` when the schema is
@@ -33,10 +33,20 @@ class AccountType(Node):
         return await accounts.districts_of_account(info.context, root)
 
 
+def _notify(root: Parent[AccountRow]) -> NotifyPreference:
+    return accounts.notify_of(root)
+
+
 @strawberry.type(description="Choices saved per account.")
 class Preferences:
     hide_completed: bool = strawberry.field(
         description="Lists hide completed requests unless a query says otherwise."
+    )
+    notify: NotifyPreference = strawberry.field(
+        resolver=_notify,
+        description="Which notices are mailed to this account: all of its districts', those of its own "
+        "requests, or none. Defaults: technical contacts all, other district contacts their own "
+        "requests, hosting staff none.",
     )
 
 
@@ -49,3 +59,11 @@ class Viewer:
     @strawberry.field
     def preferences(self, root: Parent[AccountRow]) -> Preferences:
         return cast(Preferences, root)
+
+    @strawberry.field(
+        description="The caller's private calendar feed (iCalendar) of its districts' scheduled work and "
+        "blackouts, for calendar apps to subscribe to. Anyone with the URL can read it: rotate it with "
+        "rotateCalendarFeed if it leaks."
+    )
+    async def calendar_feed_url(self, root: Parent[AccountRow], info: Info) -> str:
+        return await accounts.calendar_feed_url(info.context, root)

@@ -8,7 +8,7 @@ import strawberry
 
 from models.errors import DomainError
 from models.tables import UpdateRequest as UpdateRequestRow
-from schema.errors import UserError
+from schema.errors import DeletePayload, UserError
 from schema.requests.types import UpdateRequestType
 
 
@@ -26,11 +26,4 @@ class UpdateRequestPayload:
         return cls(update_request=None, errors=[UserError.from_domain(error)])
 
 
-@strawberry.type
-class DeletePayload:
-    deleted_id: strawberry.ID | None
-    errors: list[UserError]
-
-    @classmethod
-    def refused(cls, error: DomainError) -> DeletePayload:
-        return cls(deleted_id=None, errors=[UserError.from_domain(error)])
+__all__ = ["DeletePayload", "UpdateRequestPayload"]  # DeletePayload: shared by every slice

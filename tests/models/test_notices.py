@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from icalendar import Calendar
 
+from models.calendars import CalendarMethod, InvitationMessage
 from models.enums import EnvironmentKind, NotificationKind, NotificationState, Role, UpdateKind, UpdateStatus
 from models.notices import RequestFacts, compose_invitation, compose_notice, invitation_uid
 from models.requests.completion import complete, fail
@@ -16,6 +17,9 @@ from tests.models.scenario import DONE_AT, IN_WINDOW, IN_WINDOW_NEXT_WEEK, World
 
 S = UpdateStatus
 K = NotificationKind
+#: When the invitation of these facts was made (DTSTAMP), days before the work.
+MADE_AT = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+INVITED = InvitationMessage(CalendarMethod.REQUEST, 0, MADE_AT)
 
 
 def facts(**overrides) -> RequestFacts:
@@ -28,6 +32,7 @@ def facts(**overrides) -> RequestFacts:
         "scheduled_start": datetime(2026, 11, 5, 7, 0, tzinfo=UTC),
         "time_zone": "America/Chicago",
         "message": None,
+        "invitation": INVITED,
     }
     values.update(overrides)
     return RequestFacts(**values)  # type: ignore[arg-type]
@@ -56,6 +61,7 @@ def test_scheduled_notice_names_the_local_date_and_carries_an_invitation():
     assert event.decoded("dtstart") == datetime(2026, 11, 5, 7, 0, tzinfo=UTC)
     assert event.decoded("dtend") - event.decoded("dtstart") == timedelta(hours=3)
     assert int(event["sequence"]) == 0
+    assert event.decoded("dtstamp") == MADE_AT  # when the invitation was made, not the start
 
 
 def test_scheduled_notice_in_a_cdt_week_says_cdt():
@@ -64,8 +70,11 @@ def test_scheduled_notice_in_a_cdt_week_says_cdt():
 
 
 def test_invitation_uid_is_stable_and_sequence_bumps():
-    first = event_of(compose_invitation(facts(sequence=0)))[1]
-    moved = event_of(compose_invitation(facts(sequence=1, scheduled_start=IN_WINDOW_NEXT_WEEK)))[1]
+    update = InvitationMessage(CalendarMethod.REQUEST, 1, MADE_AT + timedelta(days=1))
+    first = event_of(compose_invitation(facts()) or "")[1]
+    moved = event_of(compose_invitation(facts(invitation=update, scheduled_start=IN_WINDOW_NEXT_WEEK)) or "")[
+        1
+    ]
     assert str(first["uid"]) == str(moved["uid"])
     assert (int(first["sequence"]), int(moved["sequence"])) == (0, 1)
     assert moved.decoded("dtstart") == IN_WINDOW_NEXT_WEEK
@@ -81,7 +90,7 @@ def test_invitation_uid_is_stable_and_sequence_bumps():
     ],
 )
 def test_other_notices_carry_the_message_and_no_invitation(kind, subject_start):
-    notice = compose_notice(kind, facts(message="The database copy failed at 40%."))
+    notice = compose_notice(kind, facts(message="The database copy failed at 40%.", invitation=None))
     assert notice.subject.startswith(subject_start)
     assert "The database copy failed at 40%." in notice.body
     assert notice.calendar is None

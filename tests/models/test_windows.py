@@ -14,7 +14,7 @@ from models.errors import DomainError
 from models.windows import Slot, WeeklyWindow, describe_windows, is_inside_windows, next_slots
 
 CHICAGO = ZoneInfo("America/Chicago")
-THURSDAY = WeeklyWindow(3, time(0, 30), time(3, 30), "America/Chicago")
+THURSDAY = WeeklyWindow(4, time(0, 30), time(3, 30), "America/Chicago")
 SECOND = timedelta(seconds=1)
 MICRO = timedelta(microseconds=1)
 
@@ -138,7 +138,7 @@ def test_a_year_of_slots_always_starts_thursday_0030_chicago():
 
 # --------------------------------------------------------------------- windows crossing midnight
 
-SATURDAY_NIGHT = WeeklyWindow(5, time(22, 0), time(2, 0), "America/Chicago")
+SATURDAY_NIGHT = WeeklyWindow(6, time(22, 0), time(2, 0), "America/Chicago")
 
 
 def test_a_window_crossing_midnight_spans_into_the_next_day():
@@ -176,7 +176,7 @@ def test_a_window_crossing_midnight_on_the_fall_back_night():
 def test_a_window_starting_in_the_skipped_hour_starts_when_the_clock_jumps_past_it():
     """02:30 does not exist on 2026-03-08 in Chicago; the window cannot open before it (01:30 CST
     is still before 02:30 on the wall clock)."""
-    window = WeeklyWindow(6, time(2, 30), time(4, 0), "America/Chicago")
+    window = WeeklyWindow(7, time(2, 30), time(4, 0), "America/Chicago")
     slot = window.slot_on(datetime(2026, 3, 8).date())
     assert slot.start == utc(2026, 3, 8, 8, 30)  # moved forward by the gap: 03:30 CDT
     assert slot.end == utc(2026, 3, 8, 9, 0)  # 04:00 CDT
@@ -185,7 +185,7 @@ def test_a_window_starting_in_the_skipped_hour_starts_when_the_clock_jumps_past_
 
 
 def test_a_window_in_the_repeated_hour_takes_its_first_occurrence():
-    window = WeeklyWindow(6, time(1, 0), time(1, 30), "America/Chicago")
+    window = WeeklyWindow(7, time(1, 0), time(1, 30), "America/Chicago")
     slot = window.slot_on(datetime(2026, 11, 1).date())
     assert slot == Slot(utc(2026, 11, 1, 6, 0), utc(2026, 11, 1, 6, 30))  # 01:00-01:30 CDT
 
@@ -194,8 +194,8 @@ def test_a_window_in_the_repeated_hour_takes_its_first_occurrence():
 
 
 def test_several_windows_are_merged_in_time_order():
-    tuesday = WeeklyWindow(1, time(23, 0), time(1, 0), "America/Chicago")
-    wednesday = WeeklyWindow(2, time(0, 30), time(2, 0), "America/Chicago")  # overlaps Tuesday's
+    tuesday = WeeklyWindow(2, time(23, 0), time(1, 0), "America/Chicago")
+    wednesday = WeeklyWindow(3, time(0, 30), time(2, 0), "America/Chicago")  # overlaps Tuesday's
     slots = next_slots(utc(2026, 1, 5, 12, 0), [THURSDAY, wednesday, tuesday], 3)
     assert slots == [
         Slot(utc(2026, 1, 7, 5, 0), utc(2026, 1, 7, 8, 0)),  # Tue 23:00 to Wed 02:00 CST, merged
@@ -207,12 +207,12 @@ def test_several_windows_are_merged_in_time_order():
 
 
 def test_a_window_in_another_zone():
-    berlin = WeeklyWindow(3, time(0, 30), time(3, 30), "Europe/Berlin")
+    berlin = WeeklyWindow(4, time(0, 30), time(3, 30), "Europe/Berlin")
     assert is_inside_windows(utc(2026, 1, 14, 23, 30), [berlin])  # Thursday 00:30 CET
     assert not is_inside_windows(utc(2026, 1, 15, 6, 30), [berlin])
 
 
-@pytest.mark.parametrize("weekday", [-1, 7])
+@pytest.mark.parametrize("weekday", [-1, 0, 8])
 def test_bad_weekday_is_validation(weekday):
     with pytest.raises(DomainError) as caught:
         WeeklyWindow(weekday, time(0, 30), time(3, 30), "America/Chicago")
@@ -222,7 +222,7 @@ def test_bad_weekday_is_validation(weekday):
 @pytest.mark.parametrize("zone", ["America/Nowhere", "", "../etc/passwd"])
 def test_bad_time_zone_is_validation(zone):
     with pytest.raises(DomainError) as caught:
-        WeeklyWindow(3, time(0, 30), time(3, 30), zone)
+        WeeklyWindow(4, time(0, 30), time(3, 30), zone)
     assert (caught.value.code, caught.value.field) == (ErrorCode.VALIDATION, "timeZone")
 
 

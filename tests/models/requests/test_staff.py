@@ -152,7 +152,7 @@ async def test_windows_are_data(db):
     # A second window is one more row: Tuesday 22:00 to Wednesday 01:00 Chicago.
     await MaintenanceWindow.create(
         hosting_model=HostingModel.CAMPUS_CLOUD,
-        weekday=1,
+        weekday=2,  # ISO: Tuesday
         start_time=time(22, 0, tzinfo=UTC),
         end_time=time(1, 0, tzinfo=UTC),
         time_zone="America/Chicago",

@@ -1,0 +1,171 @@
+"""Blackouts: periods with a reason (state testing, the first week of school) in which no work
+starts, for everything or for one hosting model, update group or district. Hosting staff create and
+delete them; everyone sees those that cover their districts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from models.access import Actor, require_staff
+from models.clock import utcnow
+from models.enums import ErrorCode, HostingModel
+from models.errors import DomainError, not_found
+from models.tables import Blackout, District, UpdateGroup
+from models.validation import check_text
+
+MAX_REASON_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class BlackoutScope:
+    """What a blackout covers: at most one of these is set; none means everything."""
+
+    hosting_model: HostingModel | None = None
+    update_group_id: int | None = None
+    district_id: int | None = None
+
+
+@dataclass(frozen=True)
+class DistrictFacts:
+    """What decides whether a blackout covers a district."""
+
+    id: int
+    hosting_model: HostingModel
+    update_group_id: int | None
+
+
+def covers(scope: BlackoutScope, district: DistrictFacts) -> bool:
+    """Whether a blackout of `scope` holds for `district`."""
+    if scope.district_id is not None:
+        return scope.district_id == district.id
+    if scope.update_group_id is not None:
+        return scope.update_group_id == district.update_group_id
+    if scope.hosting_model is not None:
+        return scope.hosting_model is district.hosting_model
+    return True
+
+
+def scope_of(row: Blackout) -> BlackoutScope:
+    return BlackoutScope(row.hosting_model, row.update_group_id, row.district_id)
+
+
+def facts_of(district: District) -> DistrictFacts:
+    return DistrictFacts(district.id, district.hosting_model, district.update_group_id)
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise DomainError(ErrorCode.VALIDATION, f"{field} must carry a UTC offset.", field)
+    return value.astimezone(UTC)
+
+
+def check_one_scope(hosting_model: object, update_group: object, district: object) -> None:
+    """At most one scope may be given (in any form: the API checks this before decoding ids)."""
+    named = [
+        name
+        for name, value in (
+            ("hostingModel", hosting_model),
+            ("updateGroupId", update_group),
+            ("districtId", district),
+        )
+        if value is not None
+    ]
+    if len(named) > 1:
+        raise DomainError(
+            ErrorCode.VALIDATION,
+            "A blackout covers everything, or one hosting model, update group or district: give at most one.",
+            named[1],
+        )
+
+
+def check_blackout(
+    start: datetime, end: datetime, reason: str, scope: BlackoutScope, now: datetime
+) -> tuple[datetime, datetime, str]:
+    """Validate a new blackout (times aware, end after start and not past, a reason, at most one
+    scope); VALIDATION naming the input field. Returns start, end (UTC) and the trimmed reason."""
+    start, end = _aware(start, "start"), _aware(end, "end")
+    if end <= start:
+        raise DomainError(ErrorCode.VALIDATION, "end must be after start.", "end")
+    if end <= now:
+        raise DomainError(
+            ErrorCode.VALIDATION, "end is in the past: the blackout would hold for nothing.", "end"
+        )
+    text = check_text(reason, "reason", MAX_REASON_LENGTH)
+    if text is None:
+        raise DomainError(ErrorCode.VALIDATION, "Give the reason for the blackout.", "reason")
+    check_one_scope(scope.hosting_model, scope.update_group_id, scope.district_id)
+    return start, end, text
+
+
+async def create_blackout(
+    actor: Actor,
+    *,
+    start: datetime,
+    end: datetime,
+    reason: str,
+    scope: BlackoutScope = BlackoutScope(),
+    now: datetime | None = None,
+) -> Blackout:
+    """Staff: black out a period. It never moves scheduled work by itself."""
+    require_staff(actor)
+    start, end, text = check_blackout(start, end, reason, scope, now or utcnow())
+    if scope.update_group_id is not None and not await UpdateGroup.exists(id=scope.update_group_id):
+        raise not_found("update group", "updateGroupId")
+    if scope.district_id is not None and not await District.exists(id=scope.district_id):
+        raise not_found("district", "districtId")
+    return await Blackout.create(
+        start=start,
+        end=end,
+        reason=text,
+        hosting_model=scope.hosting_model,
+        update_group_id=scope.update_group_id,
+        district_id=scope.district_id,
+        created_by_id=actor.account_id,
+    )
+
+
+async def delete_blackout(actor: Actor, blackout_id: int) -> None:
+    require_staff(actor)
+    if await Blackout.filter(id=blackout_id).delete() != 1:
+        raise not_found("blackout")
+
+
+def _covering_any(districts: list[DistrictFacts]) -> Q:
+    """Blackouts that cover at least one of `districts` (none: no blackout)."""
+    if not districts:
+        return Q(id__in=[])
+    return (
+        Q(hosting_model__isnull=True, update_group_id__isnull=True, district_id__isnull=True)
+        | Q(hosting_model__in=sorted({d.hosting_model for d in districts}))
+        | Q(update_group_id__in=sorted({d.update_group_id for d in districts if d.update_group_id}))
+        | Q(district_id__in=sorted({d.id for d in districts}))
+    )
+
+
+async def visible_blackouts(actor: Actor) -> QuerySet[Blackout]:
+    """The blackouts `actor` sees: all for staff, else those covering one of its districts."""
+    if actor.district_ids is None:
+        return Blackout.all()
+    districts = await District.filter(id__in=sorted(actor.district_ids))
+    return Blackout.filter(_covering_any([facts_of(d) for d in districts]))
+
+
+def overlapping(
+    query: QuerySet[Blackout], start: datetime | None, end: datetime | None
+) -> QuerySet[Blackout]:
+    """Those of `query` that overlap [start, end) (either bound open), soonest first."""
+    if start is not None:
+        query = query.filter(end__gt=_aware(start, "from"))
+    if end is not None:
+        query = query.filter(start__lt=_aware(end, "to"))
+    return query.order_by("start", "id")
+
+
+async def blackouts_over(district: DistrictFacts, start: datetime, end: datetime) -> list[Blackout]:
+    """The blackouts covering `district` that overlap [start, end), soonest first: what the
+    scheduling rule asks (with `models.windows.touching`) before work starts."""
+    return list(await overlapping(Blackout.filter(_covering_any([district])), start, end))

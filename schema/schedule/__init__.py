@@ -1,0 +1,1 @@
+"""Maintenance window rules and blackouts: when work may start, as data hosting staff manage."""

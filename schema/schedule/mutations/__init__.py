@@ -1,0 +1,1 @@
+"""One module per mutation of the schedule feature (hosting staff only)."""

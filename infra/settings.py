@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.webhooks.retries import DEFAULT_RETRY_SECONDS
+
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
 DEFAULT_SCHEDULER_INTERVAL = 5.0
 DEFAULT_SIMULATED_STEP_SECONDS = 1.0
@@ -78,6 +80,10 @@ class Settings(BaseSettings):
     ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
     ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
     heartbeat_dir: Path = DEFAULT_HEARTBEAT_DIR
+    #: Development only: webhooks may use http and private, loopback and link-local addresses.
+    webhook_allow_private: bool = False
+    #: Seconds before a failed webhook delivery is tried again (doubling after each failure, 24 h).
+    webhook_retry_seconds: float = Field(DEFAULT_RETRY_SECONDS, gt=0)
 
     @property
     def tortoise_db_url(self) -> str:

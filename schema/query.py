@@ -9,8 +9,9 @@ from schema.catalog.queries import CatalogQueries
 from schema.districts.queries import DistrictQueries
 from schema.node import NodeQueries
 from schema.requests.queries import RequestQueries
+from schema.webhooks.queries import WebhookQueries
 
 
 @strawberry.type
-class Query(AccountQueries, DistrictQueries, NodeQueries, RequestQueries, CatalogQueries):
+class Query(AccountQueries, DistrictQueries, NodeQueries, RequestQueries, CatalogQueries, WebhookQueries):
     pass

@@ -9,7 +9,10 @@ import strawberry
 from models.errors import DomainError
 from models.tables import UpdateRequest as UpdateRequestRow
 from schema.errors import UserError
+from schema.payloads import DeletePayload
 from schema.requests.types import UpdateRequestType
+
+__all__ = ["DeletePayload", "UpdateRequestPayload"]
 
 
 @strawberry.type
@@ -24,13 +27,3 @@ class UpdateRequestPayload:
     @classmethod
     def refused(cls, error: DomainError) -> UpdateRequestPayload:
         return cls(update_request=None, errors=[UserError.from_domain(error)])
-
-
-@strawberry.type
-class DeletePayload:
-    deleted_id: strawberry.ID | None
-    errors: list[UserError]
-
-    @classmethod
-    def refused(cls, error: DomainError) -> DeletePayload:
-        return cls(deleted_id=None, errors=[UserError.from_domain(error)])

@@ -196,9 +196,8 @@ async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_s
         assert isinstance(claimed, Claimed)
         await attempt(claimed, local_post())
         clock.advance(seconds=10)
-        assert (
-            await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
-        )  # still in flight
+        # Still in flight: nobody else attempts it before the claim lapses.
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
         assert len(endpoint.requests) == 1
         recorder = StalledQueue()
         clock.to(T0 + CLAIM_LEASE + timedelta(seconds=30))

@@ -71,9 +71,8 @@ def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
         """The webhook job's follow-up: the same actor, delayed."""
 
         async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
-            await asyncio.to_thread(
-                webhook_actor.send_with_options, args=(webhook_id,), delay=int(delay * 1000)
-            )
+            milliseconds = int(delay * 1000) if delay > 0 else None  # 0 would still mean "delayed"
+            await asyncio.to_thread(webhook_actor.send_with_options, args=(webhook_id,), delay=milliseconds)
 
     async def deliver_webhook(webhook_id: int, caused_by: str | None = None) -> None:
         with structlog.contextvars.bound_contextvars(request_id=caused_by):

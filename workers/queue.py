@@ -39,10 +39,11 @@ class DramatiqQueue:
         await asyncio.to_thread(self.actors.send_notification.send, notification_id, current_request_id())
 
     async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        # dramatiq treats any delay, 0 too, as "delayed": only a real wait goes to the delay queue.
         await asyncio.to_thread(
             self.actors.deliver_webhook.send_with_options,
             args=(webhook_id, current_request_id()),
-            delay=int(delay * 1000),
+            delay=int(delay * 1000) if delay > 0 else None,
         )
 
 

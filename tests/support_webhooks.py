@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -87,9 +88,11 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiver(*answers: int, default: int = 200) -> AsyncIterator[Receiver]:
+async def receiver(
+    *answers: int, default: int = 200, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Receiver]:
     endpoint = Receiver(deque(answers), default)
-    server = await asyncio.start_server(endpoint._handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(endpoint._handle, "127.0.0.1", 0, ssl=tls)
     endpoint.port = server.sockets[0].getsockname()[1]
     try:
         yield endpoint

@@ -3,7 +3,14 @@ connects to the address it checked; without the allow setting a private answer m
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
+from functools import partial
 from ipaddress import ip_address
+from pathlib import Path
+
+import pytest
 
 from infra.outbound import post_pinned
 from models.enums import WebhookDeliveryState
@@ -61,16 +68,10 @@ async def test_a_name_that_resolves_to_a_private_address_gets_no_post_without_th
         hook = await add_webhook(world.owner, f"https://rebound.partner.test:{endpoint.port}/hook")
         await fan_out(record_of(world.own_request))
         for answer in ("127.0.0.1", "169.254.169.254", "::ffff:10.0.0.7"):
-            resolver = FixedResolver("93.184.215.14", answer)
-
-            async def post(
-                url: str, body: bytes, headers: object, resolver: FixedResolver = resolver
-            ) -> object:
-                return await post_pinned(url, body, headers, allow_private=False, resolve=resolver)  # type: ignore[arg-type]
-
+            strict = partial(post_pinned, allow_private=False, resolve=FixedResolver("93.184.215.14", answer))
             clock = Clock()
             await WebhookDelivery.filter(webhook_id=hook.id).update(next_attempt_at=clock())
-            await deliver_webhook(hook.id, SETTINGS, clock=clock, post=post)  # type: ignore[arg-type]
+            await deliver_webhook(hook.id, SETTINGS, clock=clock, post=strict)
     assert endpoint.requests == []
     errors = [a.error or "" for a in await WebhookAttempt.filter(webhook_id=hook.id).order_by("id")]
     assert len(errors) == 3 and all(e.startswith("Refused: rebound.partner.test resolves to") for e in errors)
@@ -88,3 +89,40 @@ async def test_plain_http_and_literal_private_addresses_are_refused_at_delivery_
             assert outcome.error.startswith("Refused:")
         allowed = await post_pinned(endpoint.url(), b"{}", {}, allow_private=True)
     assert allowed.status_code == 200 and len(endpoint.requests) == 1
+
+
+def self_signed(directory: Path, name: str) -> Path:
+    """A certificate (and key, same file) for `name`, made by the openssl command."""
+    if shutil.which("openssl") is None:
+        pytest.skip("tool absent: openssl (makes the test certificate)")
+    pem = directory / f"{name}.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
+            "-keyout", str(pem), "-out", str(pem),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return pem
+
+
+async def test_https_to_the_pinned_address_still_verifies_the_certificate_for_the_name(
+    tmp_path: Path,
+) -> None:
+    pem = self_signed(tmp_path, "hooks.partner.test")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(pem)
+    trust = ssl.create_default_context(cafile=str(pem))
+    resolver = FixedResolver("127.0.0.1")
+    async with receiver(tls=server_tls) as endpoint:
+        url = f"https://hooks.partner.test:{endpoint.port}/hook"
+        good = await post_pinned(url, b"{}", {}, allow_private=True, resolve=resolver, verify=trust)
+        # The same address under another name: the certificate does not match, so no POST.
+        other = f"https://elsewhere.partner.test:{endpoint.port}/hook"
+        bad = await post_pinned(other, b"{}", {}, allow_private=True, resolve=resolver, verify=trust)
+    assert good.status_code == 200, good.error
+    assert bad.status_code is None and bad.error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in bad.error, bad.error
+    assert [r.headers["host"] for r in endpoint.requests] == [f"hooks.partner.test:{endpoint.port}"]

@@ -71,9 +71,10 @@ class Receiver:
             status = self.answers.popleft() if self.answers else self.default
             if status == HANG:
                 await asyncio.Event().wait()  # until the client gives up and the server closes
-            writer.write(
-                f"HTTP/1.1 {status} Scripted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-            )
+            # A redirect names somewhere to go: a client that followed it would POST again.
+            where = f"Location: {self.url('/elsewhere')}\r\n" if 300 <= status < 400 else ""
+            closing = "Content-Length: 0\r\nConnection: close\r\n\r\n"
+            writer.write(f"HTTP/1.1 {status} Scripted\r\n{where}{closing}".encode())
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass

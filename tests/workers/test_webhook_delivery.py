@@ -94,6 +94,18 @@ async def test_a_500_is_retried_later_with_the_same_delivery_id(db: support.Test
     assert (await Webhook.get(id=hook.id)).failing_since is None
 
 
+async def test_a_redirect_is_not_followed_and_is_final(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(307) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+    assert len(endpoint.requests) == 1
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.last_status_code) == (WebhookDeliveryState.FAILED, 307)
+
+
 async def test_a_410_is_final_for_that_event_and_the_next_event_still_goes(db: support.TestDatabase) -> None:
     world = await make_world()
     clock = Clock()

@@ -6,14 +6,13 @@ import strawberry
 
 from schema.accounts.mutations.set_preferences import set_preferences
 from schema.accounts.types import Preferences
-from schema.payloads import DeletePayload
 from schema.requests.mutations.cancel_update_request import cancel_update_request
 from schema.requests.mutations.delete_update_request import delete_update_request
 from schema.requests.mutations.request_update import request_update
 from schema.requests.mutations.roll_out_group_update import RollOutGroupUpdatePayload, roll_out_group_update
 from schema.requests.mutations.schedule_update_request import schedule_update_request
 from schema.requests.mutations.set_update_request_status import set_update_request_status
-from schema.requests.payloads import UpdateRequestPayload
+from schema.requests.payloads import DeletePayload, UpdateRequestPayload
 from schema.webhooks.mutations.create_webhook import create_webhook
 from schema.webhooks.mutations.delete_webhook import delete_webhook
 from schema.webhooks.payloads import WebhookPayload

@@ -8,11 +8,8 @@ import strawberry
 
 from models.errors import DomainError
 from models.tables import UpdateRequest as UpdateRequestRow
-from schema.errors import UserError
-from schema.payloads import DeletePayload
+from schema.errors import DeletePayload, UserError
 from schema.requests.types import UpdateRequestType
-
-__all__ = ["DeletePayload", "UpdateRequestPayload"]
 
 
 @strawberry.type
@@ -27,3 +24,6 @@ class UpdateRequestPayload:
     @classmethod
     def refused(cls, error: DomainError) -> UpdateRequestPayload:
         return cls(update_request=None, errors=[UserError.from_domain(error)])
+
+
+__all__ = ["DeletePayload", "UpdateRequestPayload"]  # DeletePayload: shared by every slice

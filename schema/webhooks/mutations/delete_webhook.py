@@ -7,7 +7,7 @@ import strawberry
 from models.errors import DomainError
 from resolvers import webhooks
 from resolvers.context import Info
-from schema.payloads import DeletePayload
+from schema.errors import DeletePayload
 
 
 async def delete_webhook(info: Info, id: strawberry.ID) -> DeletePayload:

@@ -11,8 +11,9 @@ from prometheus_client import (
 )
 from tortoise.functions import Count
 
-from models.enums import NotificationState, UpdateStatus
-from models.tables import Notification, UpdateRequest
+from models.clock import utcnow
+from models.enums import NotificationState, UpdateStatus, WebhookDeliveryState
+from models.tables import Notification, UpdateRequest, WebhookDelivery
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -53,6 +54,23 @@ QUEUE_DEPTH = Gauge(
 REQUESTS_BY_STATUS = Gauge(
     "updatedesk_update_requests", "Update requests (not deleted) by status.", ["status"], registry=REGISTRY
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "updatedesk_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, retry, final, skipped).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+WEBHOOK_LAG = Histogram(
+    "updatedesk_webhook_delivery_lag_seconds",
+    "From an event's fan-out to its delivery's successful attempt (retries included).",
+    registry=REGISTRY,
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400),
+)
+WEBHOOK_OLDEST_DUE = Gauge(
+    "updatedesk_webhook_oldest_due_seconds",
+    "How long the longest-waiting due webhook delivery has waited for its attempt (0: none).",
+    registry=REGISTRY,
+)
 
 #: Known operation names are bounded by clients; cap label cardinality all the same.
 MAX_OPERATION_NAME = 64
@@ -80,3 +98,13 @@ async def refresh_database_gauges() -> None:
     # Dispatched but not yet begun by a worker, and mails not yet handed to the SMTP server.
     QUEUE_DEPTH.labels("updates").set(counts[UpdateStatus.NOT_STARTED])
     QUEUE_DEPTH.labels("mail").set(await Notification.filter(state=NotificationState.PENDING).count())
+    await refresh_webhook_gauges()
+
+
+async def refresh_webhook_gauges() -> None:
+    """Pending webhook deliveries, and the queue lag: the wait of the oldest one that is due."""
+    now = utcnow()
+    pending = WebhookDelivery.filter(state=WebhookDeliveryState.PENDING)
+    QUEUE_DEPTH.labels("webhooks").set(await pending.count())
+    oldest = await pending.filter(next_attempt_at__lte=now).order_by("next_attempt_at").first()
+    WEBHOOK_OLDEST_DUE.set(0 if oldest is None else (now - oldest.next_attempt_at).total_seconds())

@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.webhooks.retries import DEFAULT_RETRY_SECONDS
+
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
 DEFAULT_SCHEDULER_INTERVAL = 5.0
 DEFAULT_SIMULATED_STEP_SECONDS = 1.0
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     #: Key from which calendar feed secrets are derived; unset: a key the service keeps in its
     #: database (then a copy of the database is enough to rebuild feed URLs).
     calendar_feed_key: SecretStr | None = Field(None, min_length=32)
+    #: Development only: webhooks may use http and private, loopback and link-local addresses.
+    webhook_allow_private: bool = False
+    #: Seconds before a failed webhook delivery is tried again (doubling after each failure, 24 h).
+    webhook_retry_seconds: float = Field(DEFAULT_RETRY_SECONDS, gt=0)
 
     @property
     def tortoise_db_url(self) -> str:

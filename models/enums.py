@@ -95,6 +95,16 @@ class NotificationKind(StrEnum):
     COMPLETED = "COMPLETED"
     CANCELLED = "CANCELLED"  # carries the calendar cancellation of a withdrawn invitation
     SUPERSEDED = "SUPERSEDED"  # replaced by a newer request: its invitation is cancelled
+    WEBHOOK_DEACTIVATED = "WEBHOOK_DEACTIVATED"  # to a webhook's owner: its endpoint failed 24 h
+
+
+class WebhookDeliveryState(StrEnum):
+    """One event's delivery to one endpoint."""
+
+    PENDING = "PENDING"  # waiting for its (next) attempt, or behind an earlier delivery
+    DELIVERED = "DELIVERED"  # the endpoint answered 2xx
+    FAILED = "FAILED"  # given up: a final answer (4xx), 24 h of retries, or the endpoint deactivated
+    SKIPPED = "SKIPPED"  # not sent: the owner no longer sees the event's district
 
 
 #: Roles that act for their linked districts (request, cancel, delete).

@@ -1,31 +1,12 @@
-"""Opaque global ids: base64 of "TypeName:pk". Anything that does not decode is simply not found."""
+"""Global ids in the API: decoded to the primary key of the type a field expects (the encoding is
+`models.ids`). Anything that does not decode is simply not found."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from models.errors import not_found
+from models.ids import decode_global_id, encode_global_id
 
-
-def encode_global_id(type_name: str, pk: int) -> str:
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode("ascii")
-
-
-def decode_global_id(value: str) -> tuple[str, int] | None:
-    """(type name, primary key), or None for anything that is not one of our ids."""
-    try:
-        text = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError):
-        return None
-    type_name, sep, pk_text = text.partition(":")
-    if not sep or not type_name or not pk_text.isdigit() or len(pk_text) > 18:
-        return None
-    pk = int(pk_text)
-    # Ids outside a 32-bit column would make PostgreSQL refuse the query: they exist nowhere.
-    if pk <= 0 or pk > 2**31 - 1:
-        return None
-    return type_name, pk
+__all__ = ["decode_global_id", "decode_id_of", "encode_global_id", "require_id"]
 
 
 def decode_id_of(value: str, type_name: str) -> int | None:

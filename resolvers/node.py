@@ -19,6 +19,7 @@ from resolvers.access import (
 from resolvers.context import GraphQLContext
 from resolvers.ids import decode_global_id
 from resolvers.schedule import visible_blackout, visible_window
+from resolvers.webhooks import webhook
 
 
 async def _release(context: GraphQLContext, pk: int) -> Release | None:
@@ -35,6 +36,7 @@ NODE_LOADERS: dict[str, Callable[[GraphQLContext, int], Awaitable[Model | None]]
     "Release": _release,
     "UpdateGroup": visible_group,
     "UpdateRequest": visible_request,
+    "Webhook": webhook,
 }
 
 

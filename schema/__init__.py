@@ -21,6 +21,7 @@ from schema.query import Query
 from schema.requests.types import UpdateRequestType
 from schema.scalars import SCALAR_MAP
 from schema.subscription import Subscription
+from schema.webhooks.types import WebhookType
 
 
 class UpdatedeskSchema(strawberry.Schema):
@@ -43,6 +44,7 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
             ReleaseType,
             UpdateGroupType,
             UpdateRequestType,
+            WebhookType,
         ],
         "extensions": default_extensions(),
         "config": StrawberryConfig(scalar_map=SCALAR_MAP, relay_max_results=100),

@@ -20,6 +20,9 @@ from schema.schedule.mutations.delete_blackout import delete_blackout
 from schema.schedule.mutations.delete_maintenance_window import delete_maintenance_window
 from schema.schedule.mutations.update_maintenance_window import update_maintenance_window
 from schema.schedule.types import BlackoutPayload, MaintenanceWindowPayload
+from schema.webhooks.mutations.create_webhook import create_webhook
+from schema.webhooks.mutations.delete_webhook import delete_webhook
+from schema.webhooks.payloads import WebhookPayload
 
 STAFF_ONLY = "Hosting staff only (FORBIDDEN for everyone else)."
 
@@ -34,6 +37,8 @@ class Mutation:
         resolver=rotate_calendar_feed,
         description="A new secret for the caller's calendar feed URL; the old URL stops working at once.",
     )
+    create_webhook: WebhookPayload = strawberry.mutation(resolver=create_webhook)
+    delete_webhook: DeletePayload = strawberry.mutation(resolver=delete_webhook)
     schedule_update_request: UpdateRequestPayload = strawberry.mutation(
         resolver=schedule_update_request, description=STAFF_ONLY
     )

@@ -10,8 +10,17 @@ from schema.districts.queries import DistrictQueries
 from schema.node import NodeQueries
 from schema.requests.queries import RequestQueries
 from schema.schedule.queries import ScheduleQueries
+from schema.webhooks.queries import WebhookQueries
 
 
 @strawberry.type
-class Query(AccountQueries, DistrictQueries, NodeQueries, RequestQueries, CatalogQueries, ScheduleQueries):
+class Query(
+    AccountQueries,
+    DistrictQueries,
+    NodeQueries,
+    RequestQueries,
+    CatalogQueries,
+    ScheduleQueries,
+    WebhookQueries,
+):
     pass

@@ -1,11 +1,13 @@
-"""The dramatiq actors: one runs a request's runbook, one sends an outbox mail.
+"""The dramatiq actors: one runs a request's runbook, one sends an outbox mail, one delivers an
+endpoint's webhooks.
 
-Both are thin: the work is in ``workers.runbooks.run_request`` and
-``workers.mail.deliver_notification``, which the embedded queue calls directly.
+All are thin: the work is in ``workers.runbooks.run_request``, ``workers.mail.deliver_notification``
+and ``workers.webhooks.run_webhook_job``, which the embedded queue calls directly.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ from infra.settings import Settings
 from workers.errors import MailDeliveryError
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
 from workers.runbooks import run_request
+from workers.webhooks import run_webhook_job
 
 UPDATE_QUEUE = "updates"
 MAIL_QUEUE = "mail"
@@ -32,12 +35,18 @@ MAIL_MAX_BACKOFF_MS = 300_000
 MAIL_TIME_LIMIT_MS = 120_000
 #: Retries of a mail job after a fault that is not the SMTP server's (database briefly down...).
 MAIL_OTHER_FAULT_RETRIES = 3
+WEBHOOK_QUEUE = "webhooks"
+#: A webhook job retries deliveries through the database; dramatiq retries only a fault of ours.
+WEBHOOK_MAX_RETRIES = 3
+#: A job makes up to 50 attempts of at most 10 s each.
+WEBHOOK_TIME_LIMIT_MS = 15 * 60 * 1000
 
 
 @dataclass(frozen=True)
 class Actors:
     run_update_request: Actor[..., Any]
     send_notification: Actor[..., Any]
+    deliver_webhook: Actor[..., Any]
 
 
 def _mail_should_retry(retries: int, exception: Exception) -> bool:
@@ -58,6 +67,24 @@ def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
         with structlog.contextvars.bound_contextvars(request_id=caused_by):
             await deliver_notification(notification_id, settings)
 
+    class Requeue:
+        """The webhook job's follow-up: the same actor, delayed."""
+
+        async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+            milliseconds = int(delay * 1000) if delay > 0 else None  # 0 would still mean "delayed"
+            await asyncio.to_thread(webhook_actor.send_with_options, args=(webhook_id,), delay=milliseconds)
+
+    async def deliver_webhook(webhook_id: int, caused_by: str | None = None) -> None:
+        with structlog.contextvars.bound_contextvars(request_id=caused_by):
+            await run_webhook_job(webhook_id, settings, Requeue())
+
+    webhook_actor: Actor[..., Any] = dramatiq.actor(
+        broker=broker,
+        actor_name="deliver_webhook",
+        queue_name=WEBHOOK_QUEUE,
+        max_retries=WEBHOOK_MAX_RETRIES,
+        time_limit=WEBHOOK_TIME_LIMIT_MS,
+    )(deliver_webhook)
     return Actors(
         run_update_request=dramatiq.actor(
             broker=broker,
@@ -76,4 +103,5 @@ def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
             max_backoff=MAIL_MAX_BACKOFF_MS,
             time_limit=MAIL_TIME_LIMIT_MS,
         )(send_notification),
+        deliver_webhook=webhook_actor,
     )

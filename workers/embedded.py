@@ -18,6 +18,7 @@ from workers.errors import MailDeliveryError
 from workers.executors import Executor
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
 from workers.runbooks import run_request
+from workers.webhooks import run_webhook_job
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,11 @@ class EmbeddedQueue:
         self.mail_retry_delay = MAIL_RETRY_DELAY
         self._tasks: set[asyncio.Task[None]] = set()
         self._running_requests: set[int] = set()
+        # One job per webhook endpoint at a time (its deliveries go in order); a job asked for
+        # while one runs makes that one go round again.
+        self._running_webhooks: set[int] = set()
+        self._webhooks_again: set[int] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -44,6 +50,39 @@ class EmbeddedQueue:
 
     async def enqueue_notification(self, notification_id: int) -> None:
         self._spawn(self._send_notification(notification_id), f"notification-{notification_id}")
+
+    async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        if delay <= 0:
+            self._start_webhook(webhook_id)
+            return
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._start_webhook(webhook_id)
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _start_webhook(self, webhook_id: int) -> None:
+        if webhook_id in self._running_webhooks:
+            self._webhooks_again.add(webhook_id)
+            return
+        self._running_webhooks.add(webhook_id)
+        self._spawn(self._deliver_webhook(webhook_id), f"webhook-{webhook_id}")
+
+    async def _deliver_webhook(self, webhook_id: int) -> None:
+        try:
+            while True:
+                self._webhooks_again.discard(webhook_id)
+                try:
+                    await run_webhook_job(webhook_id, self.settings, self)
+                except Exception:
+                    # The deliveries stay PENDING; the scheduler's sweep enqueues them again.
+                    logger.exception("webhook %s: job failed", webhook_id)
+                if webhook_id not in self._webhooks_again:
+                    return
+        finally:
+            self._running_webhooks.discard(webhook_id)
 
     def _spawn(self, job: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(job, name=name)
@@ -91,6 +130,9 @@ class EmbeddedQueue:
 
     async def close(self) -> None:
         """Cancel running jobs (a redelivery after restart resumes them from their checkpoints)."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

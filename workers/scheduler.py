@@ -1,6 +1,6 @@
 """The dispatch loop: due SCHEDULED requests go to NOT_STARTED (compare-and-set, so several
 schedulers never dispatch one request twice) and their jobs are enqueued; NOT_STARTED requests
-whose job was lost are enqueued again."""
+whose job was lost are enqueued again, as are lost mail and webhook jobs."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from models.events import UpdateRequestChanged, add_event_sink, remove_event_sin
 from models.requests import dispatch
 from models.tables import Notification
 from workers.queue import JobQueue
+from workers.webhooks import sweep_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | Non
         logger.warning("update request %s: job lost (NOT_STARTED too long); enqueued again", request_id)
         await queue.enqueue_update_request(request_id)
     await sweep_outbox(queue, now)
+    await sweep_webhooks(queue, now)
     return enqueued + lost
 
 

@@ -11,6 +11,7 @@ from models.tables.catalog import District, Environment, Release, UpdateGroup
 from models.tables.outbox import Notification
 from models.tables.requests import StatusChange, UpdateRequest
 from models.tables.schedule import Blackout, MaintenanceWindow
+from models.tables.webhooks import Webhook, WebhookAttempt, WebhookDelivery, WebhookStreamPosition
 
 __all__ = [
     "Account",
@@ -26,4 +27,8 @@ __all__ = [
     "StatusChange",
     "UpdateGroup",
     "UpdateRequest",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookStreamPosition",
 ]

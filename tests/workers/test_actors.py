@@ -30,6 +30,7 @@ from workers.actors import (
     RUNBOOK_MIN_BACKOFF_MS,
     RUNBOOK_TIME_LIMIT_MS,
     UPDATE_QUEUE,
+    WEBHOOK_QUEUE,
     Actors,
     _mail_should_retry,
     declare_actors,
@@ -58,13 +59,15 @@ def actors(broker: StubBroker) -> Actors:
 # --------------------------------------------------------------------------- declaration
 
 
-def test_both_actors_are_declared_on_their_own_queues(broker: StubBroker, actors: Actors) -> None:
-    assert broker.get_declared_actors() == {"run_update_request", "send_notification"}
-    assert {UPDATE_QUEUE, MAIL_QUEUE} <= broker.get_declared_queues()
+def test_every_actor_is_declared_on_its_own_queue(broker: StubBroker, actors: Actors) -> None:
+    assert broker.get_declared_actors() == {"run_update_request", "send_notification", "deliver_webhook"}
+    assert {UPDATE_QUEUE, MAIL_QUEUE, WEBHOOK_QUEUE} <= broker.get_declared_queues()
     assert broker.get_actor("run_update_request") is actors.run_update_request
     assert broker.get_actor("send_notification") is actors.send_notification
+    assert broker.get_actor("deliver_webhook") is actors.deliver_webhook
     assert actors.run_update_request.queue_name == UPDATE_QUEUE
     assert actors.send_notification.queue_name == MAIL_QUEUE
+    assert actors.deliver_webhook.queue_name == WEBHOOK_QUEUE
 
 
 def test_the_runbook_actor_retries_a_few_times_and_bounds_a_stuck_job(actors: Actors) -> None:

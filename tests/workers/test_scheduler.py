@@ -23,6 +23,7 @@ class RecordingQueue:
     def __init__(self) -> None:
         self.update_requests: list[int] = []
         self.notifications: list[int] = []
+        self.webhooks: list[int] = []
 
     async def enqueue_update_request(self, request_id: int) -> None:
         self.update_requests.append(request_id)
@@ -30,6 +31,9 @@ class RecordingQueue:
 
     async def enqueue_notification(self, notification_id: int) -> None:
         self.notifications.append(notification_id)
+
+    async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        self.webhooks.append(webhook_id)
 
 
 async def _due_requests(count: int) -> None:

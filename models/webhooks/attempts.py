@@ -1,0 +1,221 @@
+"""Attempts of an endpoint's deliveries, one at a time and in order.
+
+`claim_next` takes the endpoint's oldest pending delivery (the head) when it is due: a later event
+never overtakes an earlier one that is still being retried. The claim is a compare-and-set on the
+attempt number, so of two workers one POSTs; it lapses after `CLAIM_LEASE`, so a worker that
+stopped mid-attempt is followed by another attempt with the same delivery id (at least once).
+`record_outcome` writes the attempt, moves the delivery on (delivered, retry at, failed) and
+deactivates an endpoint that has failed for 24 hours, telling its owner by mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+from tortoise.functions import Min
+from tortoise.transactions import in_transaction
+
+from models.enums import NotificationKind, Role, WebhookDeliveryState
+from models.events import AfterCommit, deliver
+from models.requests.queries import related
+from models.tables import Account, Notification, Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.notices import deactivation_notice
+from models.webhooks.retries import (
+    CLAIM_LEASE,
+    AttemptOutcome,
+    Verdict,
+    failed_too_long,
+    next_attempt_at,
+    verdict,
+)
+from models.webhooks.visibility import OwnerView, may_carry
+
+PENDING = WebhookDeliveryState.PENDING
+#: Deliveries looked at by one `claim_next` (skipped ones included) before it hands back.
+MAX_CLAIM_STEPS = 50
+LOST_ATTEMPT_ERROR = "No outcome recorded: the worker stopped during this attempt."
+SKIPPED_ERROR = "Not sent: the webhook's owner no longer sees this district."
+DEACTIVATED_ERROR = "Not sent: the endpoint was deactivated after failing for 24 hours."
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An attempt this worker now makes."""
+
+    delivery: WebhookDelivery
+    webhook: Webhook
+    attempt: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Nothing to attempt now. `until`: when the head falls due (None: nothing waits, or another
+    worker's attempt is in flight and that worker carries on)."""
+
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    verdict: Verdict
+    state: WebhookDeliveryState
+    retry_at: datetime | None
+    deactivated: bool = False
+
+
+async def owner_sees(webhook: Webhook, district_id: int) -> bool:
+    """Whether the endpoint may still carry an event of `district_id` (owner loaded)."""
+    owner = related(webhook, "owner", Account)
+    linked = (
+        owner.role is not Role.HOSTING_STAFF
+        and await Account.filter(id=owner.id, districts__id=district_id).exists()
+    )
+    view = OwnerView(owner.id, owner.active, owner.role, frozenset({district_id}) if linked else frozenset())
+    return may_carry(view, webhook.district_id, district_id)
+
+
+async def claim_next(webhook_id: int, now: datetime) -> Claimed | Idle:
+    """Claim an attempt of the endpoint's head delivery if it is due (skipping those its owner may
+    no longer see)."""
+    for _ in range(MAX_CLAIM_STEPS):
+        webhook = await Webhook.get_or_none(id=webhook_id).select_related("owner")
+        if webhook is None or not webhook.active:
+            return Idle(None)
+        head = await WebhookDelivery.filter(webhook_id=webhook_id, state=PENDING).order_by("id").first()
+        if head is None:
+            return Idle(None)
+        if head.next_attempt_at > now:
+            return Idle(None if head.in_flight else head.next_attempt_at)
+        if not await owner_sees(webhook, head.district_id):
+            await WebhookDelivery.filter(id=head.id, state=PENDING, attempts=head.attempts).update(
+                state=WebhookDeliveryState.SKIPPED, in_flight=False, last_error=SKIPPED_ERROR
+            )
+            continue
+        attempt = head.attempts + 1
+        first = head.first_attempt_at or now
+        won = await WebhookDelivery.filter(
+            id=head.id, state=PENDING, attempts=head.attempts, next_attempt_at__lte=now
+        ).update(attempts=attempt, in_flight=True, next_attempt_at=now + CLAIM_LEASE, first_attempt_at=first)
+        if won != 1:
+            continue  # another worker claimed it first: look again
+        if head.in_flight:
+            # The previous claim lapsed: its worker stopped before recording an outcome.
+            await WebhookAttempt.create(
+                delivery_id=head.id,
+                webhook_id=webhook_id,
+                attempt=head.attempts,
+                at=head.next_attempt_at - CLAIM_LEASE,
+                error=LOST_ATTEMPT_ERROR,
+            )
+        head.attempts, head.in_flight, head.first_attempt_at = attempt, True, first
+        return Claimed(head, webhook, attempt, now)
+    return Idle(now)  # many skipped in a row: come back at once for the rest
+
+
+async def record_outcome(
+    claimed: Claimed, outcome: AttemptOutcome, now: datetime, retry_seconds: float
+) -> Recorded:
+    """Write the attempt and its consequences in one transaction; mails leave after the commit."""
+    result = verdict(outcome.status_code)
+    delivery = claimed.delivery
+    retry_at: datetime | None = None
+    if result is Verdict.RETRY:
+        assert delivery.first_attempt_at is not None
+        retry_at = next_attempt_at(delivery.first_attempt_at, claimed.attempt, now, retry_seconds)
+    state = (
+        WebhookDeliveryState.DELIVERED
+        if result is Verdict.DELIVERED
+        else (PENDING if retry_at is not None else WebhookDeliveryState.FAILED)
+    )
+    after = AfterCommit()
+    deactivated = False
+    async with in_transaction():
+        webhook = await Webhook.filter(id=claimed.webhook.id).select_for_update().first()
+        if webhook is None:
+            return Recorded(result, state, retry_at)  # deleted meanwhile, with its log
+        failing_since = None if result is Verdict.DELIVERED else (webhook.failing_since or claimed.at)
+        deactivating = webhook.active and failed_too_long(failing_since, now)
+        if deactivating:
+            state, retry_at = WebhookDeliveryState.FAILED, None
+        await WebhookAttempt.create(
+            delivery_id=delivery.id,
+            webhook_id=webhook.id,
+            attempt=claimed.attempt,
+            at=claimed.at,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            delivered=result is Verdict.DELIVERED,
+            duration_ms=outcome.duration_ms,
+        )
+        changes: dict[str, object] = {
+            "state": state,
+            "in_flight": False,
+            "last_status_code": outcome.status_code,
+            "last_error": outcome.error,
+        }
+        if retry_at is not None:
+            changes["next_attempt_at"] = retry_at
+        if result is Verdict.DELIVERED:
+            changes["delivered_at"] = now
+        # Only while this claim is the latest: a lapsed claim taken over by another worker has
+        # its attempt logged above but no longer moves the delivery.
+        await WebhookDelivery.filter(id=delivery.id, state=PENDING, attempts=claimed.attempt).update(
+            **changes
+        )
+        if result is Verdict.DELIVERED:
+            await Webhook.filter(id=webhook.id).update(failing_since=None, last_delivered_at=now)
+        elif deactivating:
+            assert failing_since is not None
+            deactivated = await deactivate(webhook, failing_since, now, outcome.error, after)
+        elif webhook.failing_since is None:
+            await Webhook.filter(id=webhook.id).update(failing_since=failing_since)
+    await deliver(after)
+    return Recorded(result, state, retry_at, deactivated)
+
+
+async def deactivate(
+    webhook: Webhook, failing_since: datetime, now: datetime, last_error: str | None, after: AfterCommit
+) -> bool:
+    """Stop the endpoint, give up its pending deliveries and write the owner's mail (in the
+    caller's transaction). False when it was no longer active."""
+    stopped = await Webhook.filter(id=webhook.id, active=True).update(
+        active=False, deactivated_at=now, failing_since=failing_since
+    )
+    if stopped != 1:
+        return False
+    await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).update(
+        state=WebhookDeliveryState.FAILED, in_flight=False, last_error=DEACTIVATED_ERROR
+    )
+    owner = await Account.get_or_none(id=webhook.owner_id, active=True)
+    if owner is not None:
+        notice = deactivation_notice(webhook.url, failing_since, last_error)
+        row = await Notification.create(
+            kind=NotificationKind.WEBHOOK_DEACTIVATED,
+            recipient=owner.email,
+            subject=notice.subject,
+            body=notice.body,
+        )
+        after.notification_ids.append(row.id)
+    return True
+
+
+async def stalled_webhooks(cutoff: datetime, limit: int) -> list[int]:
+    """Active endpoints whose head delivery has been due since `cutoff` or earlier: their job was
+    lost (a worker stopped, a delayed job was dropped) or their retry was left to the sweep.
+    Deliveries waiting behind a head that is not due do not count."""
+    heads = (
+        await WebhookDelivery.filter(state=PENDING, webhook__active=True)
+        .annotate(head=Min("id"))
+        .group_by("webhook_id")
+        .values_list("head", flat=True)
+    )
+    due = (
+        await WebhookDelivery.filter(id__in=cast(list[int], list(heads)), next_attempt_at__lte=cutoff)
+        .order_by("next_attempt_at")
+        .limit(limit)
+        .values_list("webhook_id", flat=True)
+    )
+    return cast(list[int], list(due))

@@ -1,0 +1,101 @@
+"""One event record to one delivery per endpoint that may see it.
+
+The dispatcher calls `fan_out` for each record it reads from the event stream, in stream order,
+then enqueues a delivery job for each endpoint returned. Deliveries of one endpoint are attempted
+in the order they were created, so stream order is each endpoint's order. A record fanned out
+twice (the dispatcher stopped before storing its position) makes no second delivery: the
+(endpoint, cursor) pair is unique.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import cast
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from models.clock import utcnow
+from models.enums import Role
+from models.requests.queries import load_with_site, related
+from models.tables import Account, Webhook, WebhookDelivery
+from models.webhooks.payload import render_body
+from models.webhooks.records import EventRecord
+from models.webhooks.visibility import OwnerView, may_carry
+
+
+async def candidate_webhooks(district_id: int) -> list[Webhook]:
+    """Active endpoints for this district or for all districts, owners loaded, oldest first."""
+    return list(
+        await Webhook.filter(active=True)
+        .filter(Q(district_id=district_id) | Q(district_id__isnull=True))
+        .select_related("owner")
+        .order_by("id")
+    )
+
+
+async def owners_linked_to(owner_ids: set[int], district_id: int) -> set[int]:
+    """Which of these accounts are linked to the district now (one statement)."""
+    if not owner_ids:
+        return set()
+    linked = await Account.filter(id__in=list(owner_ids), districts__id=district_id).values_list(
+        "id", flat=True
+    )
+    return set(cast(list[int], linked))
+
+
+def owner_view(owner: Account, linked: bool, district_id: int) -> OwnerView:
+    ids = frozenset({district_id}) if linked else frozenset()
+    return OwnerView(owner.id, owner.active, owner.role, ids)
+
+
+async def fan_out(record: EventRecord, *, now: datetime | None = None) -> list[int]:
+    """Create the deliveries of `record`; returns the ids of the webhooks that got one."""
+    if not record.carried:
+        return []
+    hooks = await candidate_webhooks(record.district_id)
+    if not hooks:
+        return []
+    owners = {
+        hook.owner_id for hook in hooks if related(hook, "owner", Account).role is not Role.HOSTING_STAFF
+    }
+    linked = await owners_linked_to(owners, record.district_id)
+    carrying = [
+        hook
+        for hook in hooks
+        if may_carry(
+            owner_view(related(hook, "owner", Account), hook.owner_id in linked, record.district_id),
+            hook.district_id,
+            record.district_id,
+        )
+    ]
+    if not carrying:
+        return []
+    loaded = await load_with_site(record.update_request_id, include_deleted=True)
+    if loaded is None:
+        return []  # the request is gone altogether: there is nothing to describe
+    request, site = loaded
+    requested_by = (
+        await Account.get_or_none(id=request.requested_by_id) if request.requested_by_id is not None else None
+    )
+    body = render_body(record, request, site.district, site.environment, requested_by)
+    now = now or utcnow()
+    created: list[int] = []
+    for hook in carrying:
+        try:
+            await WebhookDelivery.create(
+                webhook_id=hook.id,
+                uid=str(uuid.uuid4()),
+                event_cursor=record.cursor,
+                event_type=record.type,
+                update_request_id=record.update_request_id,
+                district_id=record.district_id,
+                body=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        except IntegrityError:
+            continue  # this record reached this endpoint already
+        created.append(hook.id)
+    return created

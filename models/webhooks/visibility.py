@@ -1,0 +1,28 @@
+"""Which events an endpoint may carry: exactly what its owner would see as a subscriber right
+now (an active account, its current district links; staff see every district), narrowed to the
+endpoint's district when it has one. Asked at fan-out and again before every attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.access import actor_for_account
+from models.enums import Role
+
+
+@dataclass(frozen=True)
+class OwnerView:
+    """What decides the owner's sight: whether the account is active, its role and its links."""
+
+    account_id: int
+    active: bool
+    role: Role
+    district_ids: frozenset[int]
+
+
+def may_carry(owner: OwnerView, webhook_district_id: int | None, event_district_id: int) -> bool:
+    if not owner.active:
+        return False
+    if webhook_district_id is not None and webhook_district_id != event_district_id:
+        return False
+    return actor_for_account(owner.account_id, owner.role, owner.district_ids).can_see(event_district_id)

@@ -1,0 +1,1 @@
+"""Webhooks: partners' endpoints, their delivery log, create and delete."""

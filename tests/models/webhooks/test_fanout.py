@@ -1,0 +1,75 @@
+"""Fan-out: one event record to one delivery per endpoint that may see it, never another
+district's event, never twice for one record; and the re-check before each attempt."""
+
+from __future__ import annotations
+
+from models.enums import EventType, Role, WebhookDeliveryState
+from models.tables import Account, WebhookDelivery
+from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next
+from models.webhooks.fanout import fan_out
+from tests import support
+from tests.factories import make_account
+from tests.support_webhooks import T0, add_webhook, make_world, record_of
+
+URL = "https://hooks.partner.example/in"
+
+
+async def test_a_webhook_never_carries_another_districts_event(db: support.TestDatabase) -> None:
+    world = await make_world()
+    everything = await add_webhook(world.owner, URL)
+    scoped = await add_webhook(world.owner, URL, world.own)
+    staff = await make_account(Role.HOSTING_STAFF)
+    staff_all = await add_webhook(staff, URL)
+    staff_scoped = await add_webhook(staff, URL, world.own)
+
+    own_event = await fan_out(record_of(world.own_request))
+    other_event = await fan_out(record_of(world.other_request))
+
+    assert sorted(own_event) == sorted([everything.id, scoped.id, staff_all.id, staff_scoped.id])
+    assert other_event == [staff_all.id]  # the owner is not linked to it; scoped ones are elsewhere
+    for hook in (everything, scoped, staff_scoped):
+        assert not await WebhookDelivery.filter(webhook_id=hook.id, district_id=world.other.id).exists()
+
+
+async def test_a_record_fanned_out_twice_makes_one_delivery(db: support.TestDatabase) -> None:
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    record = record_of(world.own_request)
+    assert await fan_out(record) == [hook.id]
+    assert await fan_out(record) == []
+    assert await WebhookDelivery.filter(webhook_id=hook.id).count() == 1
+
+
+async def test_snapshots_are_not_events_and_deactivated_owners_get_nothing(db: support.TestDatabase) -> None:
+    world = await make_world()
+    await add_webhook(world.owner, URL)
+    assert await fan_out(record_of(world.own_request, type=EventType.SNAPSHOT)) == []
+    await Account.filter(id=world.owner.id).update(active=False)
+    assert await fan_out(record_of(world.own_request)) == []
+
+
+async def test_an_owner_who_lost_the_district_gets_no_attempt_of_what_was_queued(
+    db: support.TestDatabase,
+) -> None:
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    await world.owner.districts.remove(world.own)  # the link is removed before the attempt
+
+    assert await claim_next(hook.id, T0) == Idle(None)
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.attempts, delivery.last_error) == (
+        WebhookDeliveryState.SKIPPED,
+        0,
+        SKIPPED_ERROR,
+    )
+
+
+async def test_the_body_is_the_request_as_a_subscriber_sees_it(db: support.TestDatabase) -> None:
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request))
+    body = (await WebhookDelivery.get(webhook_id=hook.id)).body
+    assert '"status":"TO_BE_SCHEDULED"' in body and '"kind":"VERSION_UPDATE"' in body
+    for internal in ("completed_steps", "completedSteps", "idempotency", "attempts", "database"):
+        assert internal not in body

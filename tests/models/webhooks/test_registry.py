@@ -1,0 +1,118 @@
+"""Creating, deleting and listing webhooks: who may, which URLs, whose they are."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.outbound import resolve_host
+from models.access import Actor
+from models.enums import ErrorCode, Role
+from models.errors import DomainError
+from models.tables import Webhook
+from models.webhooks.registry import (
+    MAX_WEBHOOKS_PER_ACCOUNT,
+    CreatedWebhook,
+    create_webhook,
+    delete_webhook,
+    own_webhooks,
+)
+from tests import support
+from tests.factories import actor_of, make_account, make_district
+
+PUBLIC_URL = "https://93.184.215.14/hooks/updatedesk"  # a public literal: no lookup needed
+
+
+async def create(
+    actor: Actor, url: str = PUBLIC_URL, district_id: int | None = None, allow_private: bool = False
+) -> CreatedWebhook:
+    return await create_webhook(
+        actor, url=url, district_id=district_id, allow_private=allow_private, resolve=resolve_host
+    )
+
+
+async def refused(code: ErrorCode, field: str | None, **kwargs: object) -> DomainError:
+    options: dict[str, object] = {"url": PUBLIC_URL, "district_id": None, "allow_private": False}
+    options.update(kwargs)
+    with pytest.raises(DomainError) as caught:
+        await create_webhook(resolve=resolve_host, **options)  # type: ignore[arg-type]
+    assert (caught.value.code, caught.value.field) == (code, field)
+    return caught.value
+
+
+async def test_contacts_and_staff_create_for_their_districts(db: support.TestDatabase) -> None:
+    own, foreign = await make_district(), await make_district()
+    contact = await actor_of(await make_account(Role.PARTNER, [own]))
+    staff = await actor_of(await make_account(Role.HOSTING_STAFF))
+    created = await create_webhook(
+        contact, url=PUBLIC_URL, district_id=own.id, allow_private=False, resolve=resolve_host
+    )
+    assert created.secret.startswith("whsec_") and created.webhook.secret == created.secret
+    assert (created.webhook.district_id, created.webhook.active) == (own.id, True)
+    everywhere = await create_webhook(
+        staff, url=PUBLIC_URL, district_id=foreign.id, allow_private=False, resolve=resolve_host
+    )
+    assert everywhere.webhook.owner_id == staff.account_id
+    await refused(ErrorCode.NOT_FOUND, "districtId", actor=contact, district_id=foreign.id)
+    await refused(ErrorCode.NOT_FOUND, "districtId", actor=staff, district_id=foreign.id + 1000)
+
+
+async def test_viewers_are_refused_like_any_other_write(db: support.TestDatabase) -> None:
+    district = await make_district()
+    viewer = await actor_of(await make_account(Role.VIEWER, [district]))
+    await refused(ErrorCode.FORBIDDEN, None, actor=viewer, district_id=district.id)
+    await refused(ErrorCode.FORBIDDEN, None, actor=viewer)
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://93.184.215.14/hook", "https"),
+        ("https://localhost/hook", "resolves to"),  # a name for 127.0.0.1 (or ::1)
+        ("https://127.0.0.1/hook", "loopback"),
+        ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+        ("https://169.254.169.254/latest", "metadata"),
+        ("https://no-such-host.invalid/hook", "does not resolve"),
+    ],
+)
+async def test_urls_are_refused_on_the_url_field(db: support.TestDatabase, url: str, words: str) -> None:
+    contact = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [await make_district()]))
+    error = await refused(ErrorCode.VALIDATION, "url", actor=contact, url=url)
+    assert words in error.message
+    assert await Webhook.all().count() == 0
+
+
+async def test_the_allow_setting_takes_loopback_and_http(db: support.TestDatabase) -> None:
+    contact = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [await make_district()]))
+    for url in ("http://localhost:8099/hook", "http://127.0.0.1:8099/hook"):
+        created = await create_webhook(
+            contact, url=url, district_id=None, allow_private=True, resolve=resolve_host
+        )
+        assert created.webhook.url == url
+
+
+async def test_only_the_owner_lists_and_deletes_a_webhook(db: support.TestDatabase) -> None:
+    district = await make_district()
+    owner = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    colleague = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    staff = await actor_of(await make_account(Role.HOSTING_STAFF))
+    created = await create_webhook(
+        owner, url=PUBLIC_URL, district_id=None, allow_private=False, resolve=resolve_host
+    )
+    assert [w.id for w in await own_webhooks(owner)] == [created.webhook.id]
+    assert await own_webhooks(colleague) == [] and await own_webhooks(staff) == []
+    for other in (colleague, staff):
+        with pytest.raises(DomainError) as caught:
+            await delete_webhook(other, created.webhook.id)
+        assert caught.value.code is ErrorCode.NOT_FOUND
+    await delete_webhook(owner, created.webhook.id)
+    assert not await Webhook.filter(id=created.webhook.id).exists()
+
+
+async def test_an_account_has_a_bounded_number_of_webhooks(db: support.TestDatabase) -> None:
+    contact = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [await make_district()]))
+    for _ in range(MAX_WEBHOOKS_PER_ACCOUNT):
+        await create_webhook(
+            contact, url=PUBLIC_URL, district_id=None, allow_private=False, resolve=resolve_host
+        )
+    error = await refused(ErrorCode.VALIDATION, "url", actor=contact)
+    assert str(MAX_WEBHOOKS_PER_ACCOUNT) in error.message

@@ -1,0 +1,234 @@
+"""Webhook deliveries to a real receiver on loopback (with the allow setting), on an injected
+clock: signed POSTs that verify, retries with one delivery id, final answers, per-endpoint order,
+deactivation after 24 hours, and a worker that stops mid-attempt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models.enums import NotificationKind, WebhookDeliveryState
+from models.ids import encode_global_id
+from models.tables import Notification, Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.attempts import DEACTIVATED_ERROR, LOST_ATTEMPT_ERROR, Claimed, claim_next
+from models.webhooks.fanout import fan_out
+from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW
+from models.webhooks.signing import verify
+from tests import support
+from tests.support_webhooks import (
+    HANG,
+    T0,
+    Clock,
+    add_webhook,
+    allow_private_settings,
+    local_post,
+    make_world,
+    receiver,
+    record_of,
+)
+from workers.webhooks import attempt, deliver_webhook, sweep_webhooks
+
+SETTINGS = allow_private_settings()
+INTERNAL_FIELDS = ("completedSteps", "attempts", "idempotencyKey", "databaseUrl", "internalDetail", "secret")
+
+
+async def attempts_of(webhook: Webhook) -> list[WebhookAttempt]:
+    return list(await WebhookAttempt.filter(webhook_id=webhook.id).order_by("id"))
+
+
+async def test_a_receiver_gets_signed_posts_that_verify(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver() as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        record = record_of(world.own_request)
+        assert await fan_out(record, now=clock()) == [hook.id]
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+
+    [got] = endpoint.requests
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert verify(hook.secret, got.headers["updatedesk-signature"], got.body, now=T0.timestamp())
+    assert not verify("whsec_someone-else", got.headers["updatedesk-signature"], got.body, now=T0.timestamp())
+    assert got.headers["updatedesk-event"] == "STATUS_CHANGED"
+    assert got.headers["updatedesk-delivery"] == delivery.uid
+    assert got.headers["content-type"] == "application/json"
+    body = got.json
+    assert (body["type"], body["cursor"], body["fromStatus"], body["toStatus"]) == (
+        "STATUS_CHANGED",
+        record.cursor,
+        "TO_BE_SCHEDULED",
+        "SCHEDULED",
+    )
+    request = body["updateRequest"]
+    assert request["id"] == encode_global_id("UpdateRequest", world.own_request.id)
+    assert request["district"] == {"id": encode_global_id("District", world.own.id), "name": world.own.name}
+    assert request["requestedBy"]["name"] == world.owner.name
+    assert not [name for name in INTERNAL_FIELDS if name in got.body.decode()]
+    [logged] = await attempts_of(hook)
+    assert (logged.attempt, logged.status_code, logged.delivered, logged.error) == (1, 200, True, None)
+    assert (await Webhook.get(id=hook.id)).last_delivered_at == T0
+
+
+async def test_a_500_is_retried_later_with_the_same_delivery_id(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(500, 200) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        retry_at = await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+        assert retry_at == T0 + timedelta(seconds=SETTINGS.webhook_retry_seconds)
+        assert (await Webhook.get(id=hook.id)).failing_since == T0
+        clock.to(retry_at - timedelta(seconds=1))
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) == retry_at
+        assert len(endpoint.requests) == 1  # not before its time
+        clock.to(retry_at)
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+
+    first, second = endpoint.requests
+    assert first.headers["updatedesk-delivery"] == second.headers["updatedesk-delivery"]
+    assert first.body == second.body
+    assert verify(hook.secret, second.headers["updatedesk-signature"], second.body, now=retry_at.timestamp())
+    logged = await attempts_of(hook)
+    assert [(a.attempt, a.status_code, a.delivered) for a in logged] == [(1, 500, False), (2, 200, True)]
+    assert logged[0].error is not None and "500" in logged[0].error
+    assert (await WebhookDelivery.get(webhook_id=hook.id)).state is WebhookDeliveryState.DELIVERED
+    assert (await Webhook.get(id=hook.id)).failing_since is None
+
+
+async def test_a_redirect_is_not_followed_and_is_final(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(307) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+    assert len(endpoint.requests) == 1
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.last_status_code) == (WebhookDeliveryState.FAILED, 307)
+
+
+async def test_a_410_is_final_for_that_event_and_the_next_event_still_goes(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(410) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        gone, later = record_of(world.own_request), record_of(world.own_request)
+        await fan_out(gone, now=clock())
+        await fan_out(later, now=clock())
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+        clock.advance(hours=30)
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+
+    assert [r.json["cursor"] for r in endpoint.requests] == [gone.cursor, later.cursor]
+    states = {d.event_cursor: d.state for d in await WebhookDelivery.filter(webhook_id=hook.id)}
+    assert states == {gone.cursor: WebhookDeliveryState.FAILED, later.cursor: WebhookDeliveryState.DELIVERED}
+
+
+async def test_timeouts_and_connection_errors_are_retried(db: support.TestDatabase) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(HANG) as endpoint:
+        stuck = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        retry_at = await deliver_webhook(stuck.id, SETTINGS, clock=clock, post=local_post(time_limit=0.3))
+    closed_port = endpoint.port  # the server is gone: connections are refused
+    refused = await add_webhook(world.owner, f"http://127.0.0.1:{closed_port}/hook")
+    await fan_out(record_of(world.own_request), now=clock())
+    refused_retry = await deliver_webhook(refused.id, SETTINGS, clock=clock, post=local_post())
+
+    assert retry_at == refused_retry == T0 + timedelta(seconds=30)
+    [timed_out] = await attempts_of(stuck)
+    assert timed_out.status_code is None and timed_out.error is not None and "Timed out" in timed_out.error
+    failures = [a for a in await attempts_of(refused) if a.status_code is None]
+    assert failures and failures[-1].error is not None and "Connection failed" in failures[-1].error
+
+
+async def test_events_to_one_endpoint_keep_their_order_and_other_endpoints_do_not_wait(
+    db: support.TestDatabase,
+) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(503) as slow, receiver() as fast:
+        slow_hook = await add_webhook(world.owner, slow.url())
+        fast_hook = await add_webhook(world.owner, fast.url())
+        first, second = record_of(world.own_request), record_of(world.own_request)
+        for record in (first, second):
+            assert sorted(await fan_out(record, now=clock())) == sorted([slow_hook.id, fast_hook.id])
+        retry_at = await deliver_webhook(slow_hook.id, SETTINGS, clock=clock, post=local_post())
+        await deliver_webhook(fast_hook.id, SETTINGS, clock=clock, post=local_post())
+        assert [r.json["cursor"] for r in slow.requests] == [first.cursor]  # the second waits
+        assert [r.json["cursor"] for r in fast.requests] == [first.cursor, second.cursor]
+        assert retry_at is not None
+        clock.to(retry_at)
+        await deliver_webhook(slow_hook.id, SETTINGS, clock=clock, post=local_post())
+
+    assert [r.json["cursor"] for r in slow.requests] == [first.cursor, first.cursor, second.cursor]
+
+
+async def test_an_endpoint_failing_for_24_hours_is_deactivated_and_its_owner_told(
+    db: support.TestDatabase,
+) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver(default=502) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        head, behind = record_of(world.own_request), record_of(world.own_request)
+        await fan_out(head, now=clock())
+        await fan_out(behind, now=clock())
+        due = await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+        while due is not None:
+            clock.to(due)
+            due = await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+
+    assert clock.now == T0 + RETRY_WINDOW
+    assert len(endpoint.requests) == 13 and {r.json["cursor"] for r in endpoint.requests} == {head.cursor}
+    stopped = await Webhook.get(id=hook.id)
+    assert (stopped.active, stopped.deactivated_at, stopped.failing_since) == (False, clock.now, T0)
+    deliveries = {d.event_cursor: d for d in await WebhookDelivery.filter(webhook_id=hook.id)}
+    assert deliveries[head.cursor].state is WebhookDeliveryState.FAILED
+    assert deliveries[head.cursor].last_status_code == 502
+    assert (deliveries[behind.cursor].state, deliveries[behind.cursor].last_error) == (
+        WebhookDeliveryState.FAILED,
+        DEACTIVATED_ERROR,
+    )
+    [mail] = await Notification.filter(kind=NotificationKind.WEBHOOK_DEACTIVATED)
+    assert mail.recipient == world.owner.email and hook.url in mail.body
+    assert await fan_out(record_of(world.own_request), now=clock()) == []  # nothing more for it
+
+
+async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_same_delivery_id(
+    db: support.TestDatabase,
+) -> None:
+    world = await make_world()
+    clock = Clock()
+    async with receiver() as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        # A worker claims the attempt and POSTs, then stops before it records the outcome.
+        claimed = await claim_next(hook.id, clock())
+        assert isinstance(claimed, Claimed)
+        await attempt(claimed, local_post())
+        clock.advance(seconds=10)
+        # Still in flight: nobody else attempts it before the claim lapses.
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+        assert len(endpoint.requests) == 1
+        recorder = StalledQueue()
+        clock.to(T0 + CLAIM_LEASE + timedelta(seconds=30))
+        assert await sweep_webhooks(recorder, clock()) == [hook.id]  # the lost job is found again
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+
+    first, second = endpoint.requests
+    assert first.headers["updatedesk-delivery"] == second.headers["updatedesk-delivery"]
+    logged = await attempts_of(hook)
+    assert [(a.attempt, a.error, a.delivered) for a in logged] == [
+        (1, LOST_ATTEMPT_ERROR, False),
+        (2, None, True),
+    ]
+    assert await sweep_webhooks(recorder, clock()) == []
+
+
+class StalledQueue:
+    def __init__(self) -> None:
+        self.webhooks: list[int] = []
+
+    async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        self.webhooks.append(webhook_id)

@@ -15,7 +15,7 @@ from infra.logs import configure_logging
 from infra.settings import Settings
 from updatedesk.app import create_process_app
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
-from updatedesk.live import WS_SERVER_OPTIONS
+from updatedesk.live import server_options
 
 DEV_HOST = "127.0.0.1"
 DEV_PORT = 8000
@@ -58,4 +58,6 @@ def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT) -> N
     configure_logging(json=False)
     loaded, logins = asyncio.run(prepare(settings))
     print(banner(host, port, loaded, logins, settings.database_url), flush=True)
-    uvicorn.run(create_process_app(settings), host=host, port=port, log_config=None, **WS_SERVER_OPTIONS)
+    uvicorn.run(
+        create_process_app(settings), host=host, port=port, log_config=None, **server_options(settings)
+    )

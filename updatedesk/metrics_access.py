@@ -10,6 +10,7 @@ Both may be set together.
 
 from __future__ import annotations
 
+import copy
 import hmac
 import socket
 
@@ -74,5 +75,8 @@ def listening_sockets(config: uvicorn.Config, settings: Settings) -> list[socket
     """The API's socket, and the metrics port's when one is set (same host)."""
     sockets = [config.bind_socket()]
     if settings.metrics_port is not None:
-        sockets.append(uvicorn.Config(config.app, host=config.host, port=settings.metrics_port).bind_socket())
+        # A copy, not a new Config: a new one would also re-apply uvicorn's own logging setup.
+        metrics_config = copy.copy(config)
+        metrics_config.port = settings.metrics_port
+        sockets.append(metrics_config.bind_socket())
     return sockets

@@ -58,7 +58,7 @@ def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:  # httptools is optional in uvicorn
-        return _h11_protocol(header_timeout)
+        return h11_protocol(header_timeout)
 
     class HeaderDeadlineHttpTools(_HeaderDeadline, HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -81,7 +81,7 @@ def http_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     return HeaderDeadlineHttpTools
 
 
-def _h11_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+def h11_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 

@@ -41,6 +41,7 @@ VALIDATION_CACHE_SIZE = 256
 _COST_ATTRIBUTE = "_updatedesk_cost"
 
 _cached_validation = lru_cache(maxsize=VALIDATION_CACHE_SIZE)(validate_document)
+_cached_overloaded_directives = lru_cache(maxsize=VALIDATION_CACHE_SIZE)(overloaded_directives)
 
 
 def recorded_cost(execution_context: ExecutionContext) -> int | None:
@@ -62,7 +63,7 @@ class DocumentGuard(SchemaExtension):
         ec = self.execution_context
         document = ec.graphql_document
         assert document is not None  # on_validate runs after a successful parse
-        overloaded = overloaded_directives(document)
+        overloaded = _cached_overloaded_directives(document)
         if overloaded is not None:
             node, count = overloaded
             return [

@@ -8,8 +8,9 @@ Pure: walks the document's arguments with their input types, literal values and 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -33,6 +34,8 @@ from graphql import (
 from graphql.language import Visitor, visit
 from graphql.utilities import TypeInfo, TypeInfoVisitor, get_operation_ast
 
+#: Documents whose argument sites are kept (as many as the parser cache keeps).
+SITES_CACHE_SIZE = 256
 #: Inputs that are free text a person writes: line breaks and tabs are part of them.
 FREE_TEXT_FIELDS = frozenset({"notes", "message"})
 #: The argument holding a mutation's input object is left out of field paths, so a refusal names
@@ -62,29 +65,42 @@ def bad_text(
     variables: Mapping[str, Any] | None = None,
 ) -> BadText | None:
     """The first string argument with a forbidden character, or None. Assumes a valid document."""
+    sites, defaults = _argument_sites(schema, document, operation_name)
+    checker = _Checker(variables or {}, defaults)
+    for argument_type, name, value in sites:
+        found = checker.check(value, argument_type, "" if name == INPUT_ARGUMENT else name)
+        if found is not None:
+            return found
+    return None
+
+
+_Site = tuple[GraphQLInputType, str, ValueNode]
+
+
+@lru_cache(maxsize=SITES_CACHE_SIZE)
+def _argument_sites(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> tuple[tuple[_Site, ...], Mapping[str, ValueNode]]:
+    """Every field argument of the operation (input type, name, value) and the defaults of its
+    variables: they depend on the document only, so they are found once per document."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return None
+        return (), {}
     defaults = {
         d.variable.name.value: d.default_value
         for d in operation.variable_definitions or ()
         if d.default_value
     }
-    checker = _Checker(variables or {}, defaults)
     fragments = [d for d in document.definitions if isinstance(d, FragmentDefinitionNode)]
     # Fragments are checked wherever they are defined: a valid document uses every one of them.
-    for root in (operation, *fragments):
-        for argument_type, name, value in _arguments(schema, root):
-            found = checker.check(value, argument_type, "" if name == INPUT_ARGUMENT else name)
-            if found is not None:
-                return found
-    return None
+    sites = tuple(site for root in (operation, *fragments) for site in _arguments(schema, root))
+    return sites, defaults
 
 
-def _arguments(schema: GraphQLSchema, root: Any) -> Iterator[tuple[GraphQLInputType, str, ValueNode]]:
+def _arguments(schema: GraphQLSchema, root: Any) -> list[_Site]:
     """(input type, argument name, value) of every field argument under `root`."""
     info = TypeInfo(schema)
-    found: list[tuple[GraphQLInputType, str, ValueNode]] = []
+    found: list[_Site] = []
 
     class Arguments(Visitor):
         def enter_field(self, node: FieldNode, *_: Any) -> None:
@@ -98,7 +114,7 @@ def _arguments(schema: GraphQLSchema, root: Any) -> Iterator[tuple[GraphQLInputT
                     found.append((definition.type, argument.name.value, argument.value))
 
     visit(root, TypeInfoVisitor(info, Arguments()))
-    return iter(found)
+    return found
 
 
 class _Checker:

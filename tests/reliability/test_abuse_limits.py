@@ -1,19 +1,22 @@
 """One client trying to make the service slow, fat or noisy for everyone else (issue 15's audit):
-the query-cost denial of service on PostgreSQL, operation names growing the metrics, and
-malformed input that used to end as masked internal faults."""
+the query-cost denial of service on PostgreSQL, operation names growing the metrics, WebSocket
+floods."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import statistics
 import string
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
-from infra.settings import DEFAULT_QUERY_MAX_COST
+from infra.settings import DEFAULT_QUERY_MAX_COST, Settings
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
 from models.tables import Environment, UpdateRequest
 from schema import schema
@@ -22,7 +25,9 @@ from tests.factories import make_account, make_catalog, make_district, make_toke
 from tests.reliability.support import Row, count, record
 from tests.schema.test_cost_calculator import audit_dos
 from tests.support_graphql import api_client, gid
+from tests.support_live import LiveServer, live_server, ws_client
 from tests.support_sql import count_statements
+from updatedesk.ws_limits import TOO_MANY
 
 pytestmark = [pytest.mark.reliability]
 
@@ -81,14 +86,19 @@ async def test_the_audit_query_is_refused_before_it_runs(postgres_db, request: p
         # Nothing but the token lookup touched the database.
         assert refused_one.count == baseline.count
 
-        async def simple() -> tuple[float, Any]:
+        async def timed(query: str, variables: dict[str, Any] | None = None) -> tuple[float, Any]:
             started = time.perf_counter()
-            body = await client.post(SIMPLE, {"id": gid(district)}, token)
+            body = await client.post(query, variables, token)
             return time.perf_counter() - started, body
 
+        # One at a time: what a refusal costs, and what a simple query costs.
+        refusal_times = [(await timed(dos))[0] for _ in range(20)]
+        simple_times = [(await timed(SIMPLE, {"id": gid(district)}))[0] for _ in range(20)]
+        # All at once: every audit query refused, every simple query answered right.
         started = time.perf_counter()
         answers = await asyncio.gather(
-            *(client.post(dos, token=token) for _ in range(attacks)), *(simple() for _ in range(attacks))
+            *(client.post(dos, token=token) for _ in range(attacks)),
+            *(client.post(SIMPLE, {"id": gid(district)}, token) for _ in range(attacks)),
         )
         elapsed = time.perf_counter() - started
     refused = [
@@ -96,26 +106,25 @@ async def test_the_audit_query_is_refused_before_it_runs(postgres_db, request: p
         for a in answers[:attacks]
         if [e["extensions"]["code"] for e in a["errors"]] == ["QUERY_TOO_COMPLEX"]
     ]
-    simple_answers = answers[attacks:]
     correct = [
         body
-        for _, body in simple_answers
+        for body in answers[attacks:]
         if "errors" not in body
         and body["data"]["district"]["updateRequests"]["totalCount"] == DOS_REQUESTS
         and [e["node"]["id"] for e in body["data"]["district"]["updateRequests"]["edges"]]
         == [gid(UpdateRequest(id=pk)) for pk in newest[:5]]
     ]
-    latencies = sorted(seconds for seconds, _ in simple_answers)
     row = Row("query-cost denial of service (audit query)", "attack", test=request.node.nodeid)
     row.trials = attacks
     row.submitted = 2 * attacks
     row.lost = (attacks - len(refused)) + (attacks - len(correct))
     row.note = (
-        f"{DOS_REQUESTS} requests in one district; {attacks} audit queries (cost {cost}, limit "
-        f"{DEFAULT_QUERY_MAX_COST}) refused QUERY_TOO_COMPLEX with no SQL run, sent together with "
-        f"{attacks} simple queries that all answered correctly (median "
-        f"{latencies[len(latencies) // 2] * 1000:.0f} ms, all {elapsed:.2f} s); the audit measured 92 s "
-        "and 42 MB for one"
+        f"{DOS_REQUESTS} requests in one district; the audit query (cost {cost}, limit "
+        f"{DEFAULT_QUERY_MAX_COST}) is refused QUERY_TOO_COMPLEX with no SQL run in "
+        f"{statistics.median(refusal_times) * 1000:.1f} ms (median of 20; a simple query alone "
+        f"{statistics.median(simple_times) * 1000:.1f} ms); {attacks} audit and {attacks} simple queries "
+        f"sent at once: all refused / all answered correctly in {elapsed:.2f} s. The audit measured "
+        "92 s and 42 MB for one"
     )
     record(row)
     row.assert_clean()
@@ -169,3 +178,42 @@ async def test_operation_names_do_not_grow_the_metrics(db, request: pytest.Fixtu
     record(row)
     assert len(metric_lines(after)) == len(metric_lines(before)), row.note
     assert labels <= allowed and {"viewer", "introspection", "invalid"} <= labels
+
+
+async def test_websocket_floods_are_cut_off(db, request: pytest.FixtureRequest) -> None:
+    """The audit's floods, with the default limits: 20 anonymous sockets each sending a 15 MB
+    `connection_init`, and more sockets from one address than it may hold."""
+    frames, sockets = count(ci=20, full=50), count(ci=120, full=300)
+    settings = Settings(database_url=db.url, ws_init_timeout_seconds=60)
+    cap = settings.ws_max_sockets_per_address
+    big = {"type": "connection_init", "payload": {"pad": "x" * 15_000_000}}
+
+    async def big_frame(server: LiveServer) -> int | None:
+        async with ws_client(server, init=False) as client:
+            with contextlib.suppress(ConnectionClosed):  # the server may close while we still write
+                await client.send(big)
+            code, _ = await client.closed()
+        return code
+
+    async with live_server(settings) as server:
+        codes = await asyncio.gather(*(big_frame(server) for _ in range(frames)))
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(ws_client(server, init=False)) for _ in range(sockets)]
+            outcomes: list[int | str | None] = []
+            for client in clients:
+                try:
+                    await client.ping_pong()
+                    outcomes.append("open")
+                except ConnectionClosed:
+                    outcomes.append((await client.closed())[0])
+    admitted, refused = outcomes.count("open"), outcomes.count(TOO_MANY)
+    row = Row("WebSocket floods (15 MB frames, sockets from one address)", "attack", test=request.node.nodeid)
+    row.trials = 2
+    row.submitted = frames + sockets
+    row.lost = (frames - codes.count(1009)) + abs(admitted - cap) + (sockets - cap - refused)
+    row.note = (
+        f"{frames} sockets sending a 15 MB connection_init: {codes.count(1009)} closed 1009 (limit 1 MiB); "
+        f"{sockets} sockets from one address: {admitted} open, {refused} closed 4429 (cap {cap})"
+    )
+    record(row)
+    row.assert_clean()

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from infra.settings import Settings
 from models.enums import Role
@@ -15,8 +16,9 @@ from tests.factories import make_account, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import GRAPHQL, api_client
 from tests.support_live import live_server, wait_until
+from updatedesk.app import create_app
 from updatedesk.media_types import GRAPHQL_RESPONSE_JSON, JSON, graphql_response_status, negotiate
-from updatedesk.slow_clients import BODY_TIMEOUT_MESSAGE
+from updatedesk.slow_clients import BODY_TIMEOUT_MESSAGE, h11_protocol
 
 
 @pytest.mark.parametrize(
@@ -163,3 +165,27 @@ async def test_a_client_gone_mid_body_is_an_info_line(
     [line] = [r for r in caplog.records if "disconnected before" in r.getMessage()]
     assert line.levelno == logging.INFO and line.exc_info is None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+async def test_the_h11_fallback_has_the_header_deadline_too(db: TestDatabase) -> None:
+    """Without httptools uvicorn speaks HTTP through h11: the same deadline, then the same service."""
+    app = create_app(Settings(database_url=db.url), manage_orm=False)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", http=h11_protocol(0.3))
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await wait_until(lambda: server.started or task.done(), "uvicorn to start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw_request(GRAPHQL, 10, headers_done=False))
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            first, second = (
+                await http.get("/healthz"),
+                await http.get("/healthz"),
+            )  # one kept-alive connection
+        assert first.text == second.text == "ok"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)

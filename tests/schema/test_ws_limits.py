@@ -112,3 +112,27 @@ async def test_subscribe_messages_are_rate_limited(db: TestDatabase) -> None:
         and reason
         and "Too many subscribe messages: at most 3 at once, then 1 per second" in reason
     )
+
+
+async def test_the_document_checks_apply_over_websocket_too(db: TestDatabase) -> None:
+    district = await make_district()
+    token = await make_token(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    costly = (
+        "subscription { updateRequestEvents { updateRequest { district { "
+        "updateRequests(first: 100) { edges { node { history { at } } } } } } } }"
+    )
+    async with live_server(settings(db, query_max_cost=1000)) as server, ws_client(server, token) as client:
+        await client.subscribe("nul", {"d": "x\x00"}, SUBSCRIBE)
+        await client.subscribe("cost", {}, costly)
+        refusals = {}
+        for name in ("nul", "cost"):
+            message = await client.receive_for(name)
+            assert message["type"] == "error", message
+            refusals[name] = message["payload"][0]["extensions"]
+        await client.ping_pong()  # the socket stays open
+    assert refusals["nul"] == {"code": "VALIDATION", "field": "districtId"}
+    assert refusals["cost"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "cost": 1 + 1 + 1 + 1 + 100 * 12,
+        "maxCost": 1000,
+    }

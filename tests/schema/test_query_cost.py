@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from infra.rate_limit import LocalBuckets, RedisBuckets, take
@@ -17,7 +18,7 @@ from tests.factories import make_account, make_district, make_token
 from tests.schema.test_cost_calculator import README_DASHBOARD
 from tests.support import TestDatabase
 from tests.support_graphql import GRAPHQL, gid
-from tests.support_live import live_server
+from tests.support_live import free_port, live_server
 from tests.updatedesk.test_observability import sample
 from tests.workers.conftest import REDIS_URL
 from updatedesk.app import create_app
@@ -129,8 +130,6 @@ async def test_the_budget_is_shared_by_every_process_through_redis(
 
 
 async def test_redis_buckets_follow_the_same_rule(run_id: str) -> None:
-    from redis.asyncio import Redis
-
     client = Redis.from_url(REDIS_URL)
     clock = Clock()
     try:
@@ -162,3 +161,20 @@ def test_take_refills_evenly_and_spends_nothing_when_refused() -> None:
     assert bucket.tokens == 100  # never above capacity
     decision, later = take(bucket, 50.0, 10, capacity=100, per_second=10)  # the clock went back
     assert decision.allowed and later.tokens == 90 and later.at == 100.0
+
+
+async def test_without_redis_the_budget_steps_aside(
+    caller: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis unreachable: operations are served (without the budget) and the cause is logged."""
+    token, _ = caller
+    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    app = create_app(Settings(), manage_orm=False)
+    app.state.cost_budget = RedisBuckets(client, "nowhere:cost", 2000, 2000 / 60)
+    try:
+        async with client_for(app) as http:
+            body = await post(http, token, PAGE, {"n": 1})
+    finally:
+        await client.aclose()
+    assert "errors" not in body
+    assert any("query cost budget unavailable" in r.getMessage() for r in caplog.records)

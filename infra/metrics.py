@@ -17,18 +17,27 @@ from models.tables import Notification, UpdateRequest, WebhookDelivery
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+# GraphQL series are labelled by the operation's root fields (a set the schema closes, plus
+# "introspection" and "invalid"), never by the client's operation name: clients cannot add series.
 GRAPHQL_REQUESTS = Counter(
     "updatedesk_graphql_operations_total",
-    "GraphQL operations by operation name and outcome (ok, error, refused).",
-    ["operation", "outcome"],
+    "GraphQL operations by root field and outcome (ok, error, refused); an operation with several "
+    "root fields counts once under each.",
+    ["root_field", "outcome"],
     registry=REGISTRY,
 )
 GRAPHQL_LATENCY = Histogram(
     "updatedesk_graphql_operation_seconds",
-    "Time to answer a GraphQL operation, by operation name.",
-    ["operation"],
+    "Time to answer a GraphQL operation, by root field.",
+    ["root_field"],
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+GRAPHQL_COST = Histogram(
+    "updatedesk_graphql_operation_cost",
+    "Cost of signed-in GraphQL operations (objects the answer may hold), refused ones included.",
+    registry=REGISTRY,
+    buckets=(10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000),
 )
 HTTP_REQUESTS = Counter(
     "updatedesk_http_requests_total",
@@ -71,15 +80,6 @@ WEBHOOK_OLDEST_DUE = Gauge(
     "How long the longest-waiting due webhook delivery has waited for its attempt (0: none).",
     registry=REGISTRY,
 )
-
-#: Known operation names are bounded by clients; cap label cardinality all the same.
-MAX_OPERATION_NAME = 64
-
-
-def operation_label(name: str | None) -> str:
-    if not name:
-        return "anonymous"
-    return name[:MAX_OPERATION_NAME]
 
 
 async def refresh_database_gauges() -> None:

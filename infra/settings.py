@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.webhooks.retries import DEFAULT_RETRY_SECONDS
@@ -43,6 +43,21 @@ DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
 #: Where worker and scheduler write the liveness heartbeats `updatedesk healthcheck` reads.
 DEFAULT_HEARTBEAT_DIR = Path("/tmp/updatedesk-heartbeat")
+#: Largest cost (objects the answer may hold, see schema/extensions/cost.py) of one operation.
+#: The README's Dashboard costs about 610 and the web page's largest query (a 100-row page with
+#: history) about 2,600: the default leaves them room; the audit's 15-alias query costs millions.
+DEFAULT_QUERY_MAX_COST = 10_000
+#: Cost one account may spend per minute (a token bucket refilled evenly over the minute).
+DEFAULT_QUERY_COST_PER_MINUTE = 200_000
+#: WebSocket sockets one account, and one client address, may hold open on one API process.
+DEFAULT_WS_MAX_SOCKETS_PER_ACCOUNT = 20
+DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS = 100
+#: Subscribe messages one socket may send: a burst of this many, refilled at the rate below.
+DEFAULT_WS_SUBSCRIBE_BURST = 25
+DEFAULT_WS_SUBSCRIBES_PER_SECOND = 5.0
+#: Seconds a client may take to send a request's headers, and then its whole body.
+DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10.0
+DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 30.0
 
 
 class Settings(BaseSettings):
@@ -87,6 +102,25 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     #: Seconds before a failed webhook delivery is tried again (doubling after each failure, 24 h).
     webhook_retry_seconds: float = Field(DEFAULT_RETRY_SECONDS, gt=0)
+    query_max_cost: int = Field(DEFAULT_QUERY_MAX_COST, ge=1)
+    query_cost_per_minute: int = Field(DEFAULT_QUERY_COST_PER_MINUTE, ge=1)
+    ws_max_sockets_per_account: int = Field(DEFAULT_WS_MAX_SOCKETS_PER_ACCOUNT, ge=1)
+    ws_max_sockets_per_address: int = Field(DEFAULT_WS_MAX_SOCKETS_PER_ADDRESS, ge=1)
+    ws_subscribe_burst: int = Field(DEFAULT_WS_SUBSCRIBE_BURST, ge=1)
+    ws_subscribes_per_second: float = Field(DEFAULT_WS_SUBSCRIBES_PER_SECOND, gt=0)
+    http_header_timeout_seconds: float = Field(DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS, gt=0)
+    http_body_timeout_seconds: float = Field(DEFAULT_HTTP_BODY_TIMEOUT_SECONDS, gt=0)
+    #: `/metrics` wants `Authorization: Bearer <this>` when set.
+    metrics_token: SecretStr | None = None
+    #: When set, `serve` also listens here and `/metrics` is answered on this port only.
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _budget_fits_one_operation(self) -> Settings:
+        if self.query_cost_per_minute < self.query_max_cost:
+            # Else an operation under the per-request limit could never run at all.
+            raise ValueError("UPDATEDESK_QUERY_COST_PER_MINUTE must be at least UPDATEDESK_QUERY_MAX_COST")
+        return self
 
     @property
     def tortoise_db_url(self) -> str:

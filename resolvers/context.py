@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from infra.rate_limit import Buckets
 from infra.settings import Settings
 from models.access import Actor
 from models.errors import DomainError
@@ -56,6 +57,8 @@ class GraphQLContext:
     auth_fault: bool = False
     #: The WebSocket `connection_init` payload; strawberry sets it on this attribute.
     connection_params: Mapping[str, Any] | None = None
+    #: Per-account budget of query cost (set by the app; None: no budget, e.g. in unit tests).
+    cost_budget: Buckets | None = None
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,16 +1,19 @@
 """Pages of the update request list: `first` checked, opaque cursors, newest first.
 
 A cursor is an opaque encoding of the last row's (created_at, id): stable while rows are added or
-removed, unlike an offset. What the list holds (visibility, Hide Complete, never the cancelled) is
-the domain's `models.requests.queries.listed_requests`.
+removed, unlike an offset. Only cursors this module encodes decode: a forged one (an id past 32
+bits, a date past the ends of the calendar, another spelling of a real cursor) is VALIDATION on
+`after`. What the list holds (visibility, Hide Complete, never the cancelled) is the domain's
+`models.requests.queries.listed_requests`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from tortoise.queryset import QuerySet
 
@@ -23,6 +26,9 @@ from resolvers.errors import PublicError
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 _CURSOR_PREFIX = "ur1|"
+#: Row ids are 32-bit: a cursor past that is forged (PostgreSQL would refuse the comparison).
+MAX_ROW_ID = 2**31 - 1
+_PK = re.compile(r"[1-9][0-9]{0,9}")
 
 
 @dataclass(frozen=True)
@@ -61,21 +67,29 @@ def check_first(first: int | None, default: int, maximum: int = MAX_PAGE_SIZE) -
 
 
 def encode_cursor(row: UpdateRequest) -> str:
-    text = f"{_CURSOR_PREFIX}{row.created_at.isoformat()}|{row.id}"
+    return _encode(row.created_at, row.id)
+
+
+def _encode(created_at: datetime, pk: int) -> str:
+    text = f"{_CURSOR_PREFIX}{created_at.isoformat()}|{pk}"
     return base64.urlsafe_b64encode(text.encode()).decode("ascii")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
-        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
         if not text.startswith(_CURSOR_PREFIX):
             raise ValueError(cursor)
-        created, _, pk = text[len(_CURSOR_PREFIX) :].rpartition("|")
+        created, _, pk_text = text[len(_CURSOR_PREFIX) :].rpartition("|")
         at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
+        if at.tzinfo is None or not _PK.fullmatch(pk_text) or int(pk_text) > MAX_ROW_ID:
             raise ValueError(cursor)
-        return at, int(pk)
-    except (binascii.Error, UnicodeError, ValueError):
+        at.astimezone(UTC)  # OverflowError for a date past the ends of the calendar in UTC
+        pk = int(pk_text)
+        if _encode(at, pk) != cursor:
+            raise ValueError(cursor)
+        return at, pk
+    except (binascii.Error, UnicodeError, ValueError, OverflowError):
         raise PublicError(
             ErrorCode.VALIDATION, "after is not a cursor from this list; pass an endCursor.", "after"
         ) from None

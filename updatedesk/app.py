@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -36,10 +37,16 @@ from infra.settings import Settings
 from resolvers.context import GraphQLContext
 from schema import schema as default_schema
 from updatedesk.calendar import calendar_routes
+from updatedesk.cost_budget import app_cost_budget, cost_budget_lifespan, local_cost_budget
 from updatedesk.graphiql import graphiql_html, graphiql_routes
-from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
-from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
+from updatedesk.graphiql.page import GRAPHIQL_SECURITY_HEADERS
+from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, readyz
+from updatedesk.live import app_hub, attach_bus, bus_lifespan, server_options
+from updatedesk.media_types import GRAPHQL_RESPONSE_JSON, graphql_response_status, negotiate
+from updatedesk.metrics_access import METRICS_PATH, MetricsPortOnly, listening_sockets, metrics
+from updatedesk.slow_clients import BodyDeadlineMiddleware
 from updatedesk.web import web_routes
+from updatedesk.ws_limits import LimitedTransportWSHandler, SocketCounts
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -52,20 +59,55 @@ LifespanPart = Callable[[Starlette], AbstractAsyncContextManager[Any]]
 
 class UpdatedeskGraphQL(GraphQL):
     """Strawberry's ASGI view with our context, our offline GraphiQL page, JSON-only POSTs, no
-    batches, and sign-in from the WebSocket `connection_init` payload."""
+    batches, sign-in from the WebSocket `connection_init` payload, WebSocket limits
+    (`updatedesk.ws_limits`) and GraphQL-over-HTTP media types (`updatedesk.media_types`)."""
+
+    graphql_transport_ws_handler_class = LimitedTransportWSHandler  # type: ignore[assignment]
 
     def __init__(self, schema: Any, settings: Settings, **options: Any) -> None:
         super().__init__(schema, **options)
         self.settings = settings
+        self.socket_counts = SocketCounts.from_settings(settings)
+        #: Seconds, for the WebSocket subscribe rate (tests may drive it).
+        self.clock: Callable[[], float] = time.monotonic
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:  # type: ignore[override]
         hub = app_hub(request.app)
         if isinstance(request, WebSocket):
-            return GraphQLContext.for_websocket(request, self.settings, hub)
-        return await GraphQLContext.for_http(request, response, self.settings, hub)
+            context = GraphQLContext.for_websocket(request, self.settings, hub)
+        else:
+            context = await GraphQLContext.for_http(request, response, self.settings, hub)
+        context.cost_budget = app_cost_budget(request.app)
+        return context
 
     async def render_graphql_ide(self, request: Request) -> Response:
-        return HTMLResponse(graphiql_html(endpoint=GRAPHQL_PATH, static_prefix=GRAPHIQL_STATIC_PREFIX))
+        return HTMLResponse(
+            graphiql_html(endpoint=GRAPHQL_PATH, static_prefix=GRAPHIQL_STATIC_PREFIX),
+            headers=GRAPHIQL_SECURITY_HEADERS,
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if isinstance(request, Request):
+            sub_response.media_type = negotiate(request.headers.get("accept"))
+            request.state.graphql_sub_response = sub_response  # for process_result
+        return sub_response
+
+    async def process_result(self, request: Request, result: Any) -> Any:
+        body = await super().process_result(request, result)
+        sub_response: Response = request.state.graphql_sub_response
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            status = graphql_response_status(body)
+            if status != 200:
+                body.pop("data", None)  # it never executed: no data entry at all
+                sub_response.status_code = status
+        return body
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
 
     async def parse_http_body(self, request: Any) -> Any:
         if request.method == "POST":
@@ -134,6 +176,7 @@ def create_app(
     (tests, or `updatedesk dev` sharing one ORM with in-process workers). `live=False` leaves out
     the event bus part (then subscriptions answer with an error until a bus is attached)."""
     parts: list[LifespanPart] = [_orm_lifespan(settings)] if manage_orm else []
+    parts.append(cost_budget_lifespan(settings))
     parts.extend(extra_lifespans)
     if live:
         parts.append(bus_lifespan(settings))
@@ -151,16 +194,22 @@ def create_app(
         WebSocketRoute(GRAPHQL_PATH, graphql),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route(METRICS_PATH, metrics, methods=["GET"]),
         *graphiql_routes(GRAPHIQL_STATIC_PREFIX),
         *web_routes(),
         *calendar_routes(),
         *extra_routes,
     ]
-    middleware = [Middleware(RequestContextMiddleware), Middleware(BodySizeLimitMiddleware)]
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(MetricsPortOnly, metrics_port=settings.metrics_port),
+        Middleware(BodySizeLimitMiddleware),
+        Middleware(BodyDeadlineMiddleware, timeout=settings.http_body_timeout_seconds),
+    ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.graphql = graphql
+    app.state.cost_budget = local_cost_budget(settings)
     return app
 
 
@@ -186,12 +235,17 @@ def create_process_app(settings: Settings) -> Starlette:
 
 
 def serve(host: str, port: int, settings: Settings) -> None:
-    """`updatedesk serve`: run the API process under uvicorn."""
-    uvicorn.run(
+    """`updatedesk serve`: run the API process under uvicorn (and its metrics port, if set)."""
+    config = uvicorn.Config(
         create_process_app(settings),
         host=host,
         port=port,
         proxy_headers=True,
         log_config=None,
-        **WS_SERVER_OPTIONS,
+        **server_options(settings),
     )
+    if settings.metrics_token is None and settings.metrics_port is None:
+        logger.info(
+            "/metrics is open on the API port; set UPDATEDESK_METRICS_TOKEN or UPDATEDESK_METRICS_PORT"
+        )
+    uvicorn.Server(config).run(sockets=listening_sockets(config, settings))

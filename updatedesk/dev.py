@@ -15,7 +15,7 @@ from infra.logs import configure_logging
 from infra.settings import Settings
 from updatedesk.app import create_process_app
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
-from updatedesk.live import WS_SERVER_OPTIONS
+from updatedesk.live import server_options
 from updatedesk.web import enable_demo_sign_in
 
 DEV_HOST = "127.0.0.1"
@@ -62,4 +62,4 @@ def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT) -> N
     print(banner(host, port, loaded, logins, settings.database_url), flush=True)
     app = create_process_app(settings)
     enable_demo_sign_in(app, logins)  # dev only: `serve` never offers tokens to the page
-    uvicorn.run(app, host=host, port=port, log_config=None, **WS_SERVER_OPTIONS)
+    uvicorn.run(app, host=host, port=port, log_config=None, **server_options(settings))

@@ -1,6 +1,6 @@
 """HTTP plumbing of the API app: the request-id and metrics middleware, the body size limit, and the
-operational endpoints (/healthz, /readyz, /metrics). All middleware is pure ASGI: nothing is
-buffered, and WebSocket traffic passes through untouched."""
+operational endpoints /healthz and /readyz (/metrics: `updatedesk.metrics_access`). All middleware
+is pure ASGI: nothing is buffered, and WebSocket traffic passes through untouched."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import logging
 from typing import Any
 
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tortoise import connections
 
-from infra.metrics import HTTP_REQUESTS, REGISTRY, refresh_database_gauges
+from infra.metrics import HTTP_REQUESTS
 from infra.request_ids import REQUEST_ID_HEADER, new_request_id
 from infra.settings import Settings
 
@@ -26,6 +25,8 @@ MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE_MESSAGE = f"Request body too large: at most {MAX_BODY_BYTES} bytes."
 #: Paths reported by name in metrics; anything else is "other" so scanners cannot blow up labels.
 KNOWN_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+#: Counted when no answer was sent and nothing failed: the client went away first (nginx's code).
+CLIENT_CLOSED_REQUEST = 499
 #: /readyz gives Redis this long to answer, seconds.
 READY_REDIS_TIMEOUT = 2.0
 
@@ -54,12 +55,15 @@ class RequestContextMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        failed = True
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+                failed = False
             finally:
                 if scope["type"] == "http":
-                    HTTP_REQUESTS.labels(label, str(status["code"] or 500)).inc()
+                    unanswered = 500 if failed else CLIENT_CLOSED_REQUEST
+                    HTTP_REQUESTS.labels(label, str(status["code"] or unanswered)).inc()
 
 
 class BodySizeLimitMiddleware:
@@ -129,8 +133,3 @@ async def readyz(request: Request) -> Response:
             "not ready: " + ", ".join(f"{k} {v}" for k, v in sorted(problems.items())), status_code=503
         )
     return PlainTextResponse("ready")
-
-
-async def metrics(request: Request) -> Response:
-    await refresh_database_gauges()
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

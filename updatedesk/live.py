@@ -9,8 +9,10 @@
   ``bus_lifespan(settings, bus=runtime.bus)``. The part then only exposes that bus: no second
   bus, no second sink, so nothing is published twice.
 - ``app_hub(app)``: the live hub (bus and shared caches) the subscriptions read, or None.
-- ``server_config(app, host, port)``: uvicorn settings for the API: the ``websockets`` protocol
-  implementation (sans-I/O) with per-message compression off (a deflate context costs memory per socket).
+- ``server_config(app, host, port)``: uvicorn settings for the API (``server_options``): the
+  ``websockets`` protocol implementation (sans-I/O) with per-message compression off (a deflate
+  context costs memory per socket), WebSocket messages of at most 1 MiB (closed with 1009 above),
+  and the header time limit of ``updatedesk.slow_clients``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from starlette.applications import Starlette
 from infra.bus import EventBus, RedisBus, install_bus_sink, make_bus
 from infra.settings import Settings
 from resolvers.live.hub import LiveHub
+from updatedesk.http import MAX_BODY_BYTES
+from updatedesk.slow_clients import http_protocol
 
 logger = logging.getLogger("updatedesk.live")
 
@@ -36,7 +40,17 @@ BUS_READY_TIMEOUT_SECONDS = 5.0
 #: uvicorn options every API server uses: the sans-I/O websockets implementation (it waits for
 #: the socket to drain, so a slow reader holds back its own subscriptions, whose bounded queues
 #: then close it, rather than growing a send buffer), and WebSocket compression off by default.
-WS_SERVER_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
+WS_SERVER_OPTIONS: dict[str, Any] = {
+    "ws": "websockets-sansio",
+    "ws_per_message_deflate": False,
+    # As the HTTP body limit: uvicorn's default (16 MiB) let 20 sockets grow the process by 550 MB.
+    "ws_max_size": MAX_BODY_BYTES,
+}
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn options of every API server: WS_SERVER_OPTIONS and the header time limit."""
+    return {**WS_SERVER_OPTIONS, "http": http_protocol(settings.http_header_timeout_seconds)}
 
 
 def attach_bus(app: Starlette, bus: EventBus) -> None:
@@ -91,4 +105,4 @@ def bus_lifespan(
 
 def server_config(app: Starlette, host: str = "127.0.0.1", port: int = 0, **options: Any) -> uvicorn.Config:
     """uvicorn settings for an API server (tests run it with ``uvicorn.Server(config).serve()``)."""
-    return uvicorn.Config(app, host=host, port=port, **{**WS_SERVER_OPTIONS, **options})
+    return uvicorn.Config(app, host=host, port=port, **{**server_options(app.state.settings), **options})

@@ -1,4 +1,5 @@
-"""Schema extensions: sign-in before execution, limits, caches, error masking and logging.
+"""Schema extensions: sign-in before execution, limits (depth, aliases, tokens, directives, cost),
+caches, input checks, error masking and logging.
 
 Extensions are passed as classes or factories, so each request gets fresh instances.
 """
@@ -13,10 +14,10 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
 from schema.extensions.anonymous import AnonymousCallerLimits
+from schema.extensions.guard import DocumentGuard
 from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masking_extension
 from schema.extensions.operation_log import OperationLog
 from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
@@ -24,7 +25,7 @@ from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
 MAX_DEPTH = 10
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
-#: Parsed documents and validation results kept per process.
+#: Parsed documents kept per process.
 DOCUMENT_CACHE_SIZE = 256
 
 
@@ -36,7 +37,7 @@ def default_extensions() -> list[type[SchemaExtension] | Callable[[], SchemaExte
         AnonymousCallerLimits,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        DocumentGuard,  # validation (cached), then input text, cost and cost budget
         RequireSignIn,
         masking_extension,
     ]

@@ -10,9 +10,14 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from infra.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, operation_label
+from infra.metrics import GRAPHQL_COST, GRAPHQL_LATENCY, GRAPHQL_REQUESTS
+from schema.extensions.guard import recorded_cost
+from schema.extensions.root_fields import root_field_labels
 
 logger = structlog.get_logger("updatedesk.operations")
+
+#: The client's operation name is logged (never a metric label), cut to this length.
+MAX_LOGGED_NAME = 64
 
 
 def _outcome(errors: list[GraphQLError] | None) -> str:
@@ -25,7 +30,8 @@ def _outcome(errors: list[GraphQLError] | None) -> str:
 
 
 class OperationLog(SchemaExtension):
-    """Logs `graphql operation` with name, account, duration and outcome; feeds the metrics."""
+    """Logs `graphql operation` with name, root fields, account, cost, duration and outcome; feeds
+    the metrics (by root field)."""
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
@@ -38,18 +44,24 @@ class OperationLog(SchemaExtension):
         if operation_type is OperationType.SUBSCRIPTION:
             return  # a subscription's lifetime is not a latency; it is counted as open sockets
         duration = time.perf_counter() - started
-        name = operation_label(context.operation_name)
+        labels = root_field_labels(context.schema._schema, context.graphql_document, context.operation_name)
         result = context.result
         errors = getattr(result, "errors", None) if result is not None else context.pre_execution_errors
         outcome = _outcome(errors)
+        cost = recorded_cost(context)
         account = getattr(getattr(context.context, "auth", None), "account", None)
-        GRAPHQL_REQUESTS.labels(name, outcome).inc()
-        GRAPHQL_LATENCY.labels(name).observe(duration)
+        for label in labels:
+            GRAPHQL_REQUESTS.labels(label, outcome).inc()
+            GRAPHQL_LATENCY.labels(label).observe(duration)
+        if cost is not None:
+            GRAPHQL_COST.observe(cost)
         logger.info(
             "graphql operation",
-            operation=name,
+            operation=(context.operation_name or "anonymous")[:MAX_LOGGED_NAME],
             operation_type=operation_type.value if operation_type else None,
+            root_fields=labels,
             account_id=getattr(account, "id", None),
+            cost=cost,
             duration_ms=round(duration * 1000, 2),
             outcome=outcome,
         )

@@ -3,7 +3,8 @@
 The real API app (`create_app(Settings(), manage_orm=False)`, sharing the test database's ORM on this event
 loop) runs on uvicorn at 127.0.0.1 on a free port. Headless Chromium, with every non-loopback
 request aborted, loads GET /graphql, pastes a real token into the headers editor, runs
-`{ viewer { account { email } } }` and must see the account's email in the result pane.
+`{ viewer { account { email } } }` and must see the account's email in the result pane, all under
+the page's Content-Security-Policy (no violation reported).
 Set GRAPHIQL_SCREENSHOT=/some/file.png to keep a copy of the screenshot.
 """
 
@@ -31,6 +32,13 @@ from updatedesk.graphiql.page import HEADERS_STORAGE_KEY
 pytestmark = pytest.mark.browser
 
 EMAIL = "tc@lakeside.example"
+#: Collects the page's Content-Security-Policy violations (init scripts run outside the policy).
+CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(event.violatedDirective + " " + event.blockedURI);
+});
+"""
 
 
 @asynccontextmanager
@@ -70,6 +78,13 @@ async def test_graphiql_runs_query_offline(db, tmp_path: Path) -> None:
     async with serve(create_app(Settings(), manage_orm=False)) as base_url, launch_chromium() as browser:
         page = await offline_page(browser)
         page.set_default_timeout(15_000)
+        # The page runs under its Content-Security-Policy: anything it blocks is a defect.
+        await page.add_init_script(CSP_WATCH)
+        console_errors: list[str] = []
+        page.on(
+            "console",
+            lambda message: console_errors.append(message.text) if message.type == "error" else None,
+        )
         await page.set_viewport_size({"width": 1400, "height": 900})
         await page.goto(f"{base_url}/graphql")
         assert await page.title() == "Updatedesk GraphQL"
@@ -111,4 +126,6 @@ async def test_graphiql_runs_query_offline(db, tmp_path: Path) -> None:
             await expect(headers_editor).to_contain_text(token)
 
         assert page.blocked_requests == [], f"page tried to leave the machine: {page.blocked_requests}"
+        assert await page.evaluate("window.__cspViolations") == []
+        assert [text for text in console_errors if "Content Security Policy" in text] == []
         await page.context.close()

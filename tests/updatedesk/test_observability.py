@@ -9,8 +9,9 @@ from tests.support_graphql import api_client
 
 def sample(text: str, name: str, **labels: str) -> float:
     """The value of one Prometheus sample in the text format (0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    pattern = re.compile(rf"^{re.escape(name)}\{{{re.escape(wanted)}\}} (\S+)$", re.M)
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))  # the exposition sorts labels
+    braces = f"{{{wanted}}}" if labels else ""
+    pattern = re.compile(rf"^{re.escape(name)}{re.escape(braces)} (\S+)$", re.M)
     match = pattern.search(text)
     return float(match.group(1)) if match else 0.0
 
@@ -31,10 +32,17 @@ async def test_operation_is_logged_once_and_counted(db):
     assert lines[0]["account_id"] == account.id
     assert lines[0]["outcome"] == "ok"
     assert lines[0]["duration_ms"] >= 0
+    assert lines[0]["root_fields"] == ["viewer"]
+    assert lines[0]["cost"] == 2  # viewer and its account: two objects
+    # Counted by root field, never by the client's operation name.
     counted = "updatedesk_graphql_operations_total"
     assert (
-        sample(after, counted, operation="WhoAmI", outcome="ok")
-        == sample(before, counted, operation="WhoAmI", outcome="ok") + 1
+        sample(after, counted, root_field="viewer", outcome="ok")
+        == sample(before, counted, root_field="viewer", outcome="ok") + 1
+    )
+    assert "WhoAmI" not in after
+    assert sample(after, "updatedesk_graphql_operation_cost_count") == (
+        sample(before, "updatedesk_graphql_operation_cost_count") + 1
     )
 
 
@@ -43,8 +51,8 @@ async def test_unauthenticated_operation_counts_as_refused(db):
         with capture_logs() as logs:
             await client.post("query Anon { viewer { account { email } } }")
     lines = [line for line in logs if line["event"] == "graphql operation"]
-    assert [(line["operation"], line["outcome"], line["account_id"]) for line in lines] == [
-        ("Anon", "refused", None)
+    assert [(line["operation"], line["outcome"], line["account_id"], line["cost"]) for line in lines] == [
+        ("Anon", "refused", None, None)
     ]
 
 

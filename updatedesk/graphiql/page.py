@@ -11,7 +11,23 @@ from __future__ import annotations
 import html
 import json
 
-__all__ = ["DEFAULT_HEADERS", "HEADERS_STORAGE_KEY", "graphiql_html"]
+__all__ = ["DEFAULT_HEADERS", "GRAPHIQL_SECURITY_HEADERS", "HEADERS_STORAGE_KEY", "graphiql_html"]
+
+#: Sent with the page. Scripts and styles only from our own server (the page's script and its
+#: settings are files and data, nothing inline runs), requests only to our own endpoint, and no
+#: framing by other sites (the page holds a token in localStorage). GraphiQL's fonts and icons are
+#: data: URLs inside its stylesheet; CodeMirror and React set element styles from script, which
+#: style-src does not govern.
+GRAPHIQL_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 #: Pre-filled content of the headers editor, so a partner pastes a token once
 #: (the page then keeps it in localStorage, under ``HEADERS_STORAGE_KEY``).
@@ -41,83 +57,24 @@ _TEMPLATE = """\
 <title>Updatedesk GraphQL</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="{prefix}/graphiql.min.css">
-<style>
-  html, body {{ height: 100%; margin: 0; overflow: hidden; }}
-  #graphiql {{ height: 100vh; }}
-  #graphiql > .loading {{ font-family: system-ui, sans-serif; padding: 2rem; }}
-</style>
+<link rel="stylesheet" href="{prefix}/graphiql-page.css">
 </head>
 <body>
 <div id="graphiql"><div class="loading">Loading GraphiQL&hellip;</div></div>
 <noscript>GraphiQL needs JavaScript.</noscript>
+<script type="application/json" id="graphiql-config">{config}</script>
 <script src="{prefix}/react.production.min.js"></script>
 <script src="{prefix}/react-dom.production.min.js"></script>
 <script src="{prefix}/graphiql.min.js"></script>
-<script>
-(function () {{
-  "use strict";
-  var config = {config};
-
-  // POST the operation as JSON to our endpoint, with the headers typed into
-  // GraphiQL's headers editor (GraphiQL passes them parsed in opts.headers).
-  async function fetcher(graphQLParams, opts) {{
-    var headers = Object.assign(
-      {{"Content-Type": "application/json", "Accept": "application/json"}},
-      (opts && opts.headers) || {{}}
-    );
-    var response = await fetch(config.endpoint, {{
-      method: "POST",
-      headers: headers,
-      body: JSON.stringify(graphQLParams),
-      credentials: "same-origin"
-    }});
-    var text = await response.text();
-    try {{
-      return JSON.parse(text);
-    }} catch (e) {{
-      return {{errors: [{{message: "HTTP " + response.status + ": " + text}}]}};
-    }}
-  }}
-
-  // GraphiQL 3 drops its own saved headers on every mount (upstream issue
-  // graphql/graphiql#3369: they survive one reload, not two), so we also keep
-  // the headers under our own localStorage key and hand them back as `headers`.
-  function loadHeaders() {{
-    try {{ return window.localStorage.getItem(config.headersKey); }} catch (e) {{ return null; }}
-  }}
-  function saveHeaders(value) {{
-    try {{ window.localStorage.setItem(config.headersKey, value); }} catch (e) {{ /* private mode */ }}
-  }}
-
-  var props = {{
-    fetcher: fetcher,
-    defaultQuery: config.defaultQuery,
-    defaultHeaders: config.defaultHeaders,
-    onEditHeaders: saveHeaders,
-    isHeadersEditorEnabled: true,
-    shouldPersistHeaders: true,
-    // "headers" opens the editor tools pane on the Headers tab.
-    defaultEditorToolsVisibility: "headers"
-  }};
-  var savedHeaders = loadHeaders();
-  if (savedHeaders !== null) {{
-    props.headers = savedHeaders;
-  }}
-
-  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(React.createElement(GraphiQL, props));
-}})();
-</script>
+<script src="{prefix}/graphiql-init.js"></script>
 </body>
 </html>
 """
 
 
-def _js_literal(value: object) -> str:
-    """JSON-encode ``value`` so it is safe inside an inline ``<script>``.
-
-    ``json.dumps`` already escapes non-ASCII (including U+2028/U+2029).
-    """
+def _json_in_script(value: object) -> str:
+    """JSON-encode ``value`` so it is safe inside a ``<script>`` element: no ``</script>``, no
+    ``<!--`` (``json.dumps`` already escapes non-ASCII, U+2028/U+2029 included)."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -133,4 +90,4 @@ def graphiql_html(endpoint: str = "/graphql", static_prefix: str = "/graphiql-st
         "defaultHeaders": DEFAULT_HEADERS,
         "headersKey": HEADERS_STORAGE_KEY,
     }
-    return _TEMPLATE.format(prefix=prefix, config=_js_literal(config))
+    return _TEMPLATE.format(prefix=prefix, config=_json_in_script(config))

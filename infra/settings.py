@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
@@ -25,6 +25,7 @@ DEFAULT_WORKER_IDLE_WAIT = 0.1
 DEFAULT_WORKER_MAINTENANCE_CHANCE = 1000
 DEFAULT_WORKER_PROCESSES = 1
 DEFAULT_WORKER_THREADS = 4
+DEFAULT_WORKER_METRICS_HOST = "127.0.0.1"
 #: A NOT_STARTED request that no worker began within this many seconds is enqueued again.
 DEFAULT_LOST_JOB_SECONDS = 600.0
 #: Attempts per runbook step before the request is given up as UNABLE_TO_COMPLETE.
@@ -38,6 +39,11 @@ DEFAULT_WS_MAX_SUBSCRIPTIONS = 25
 DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 #: A subscription re-checks its connection's token and district links at most this often (s).
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
+
+#: Variables that hold the service's own secrets: never handed to an operator command.
+SERVICE_SECRET_VARIABLES = frozenset({"DATABASE_URL", "REDIS_URL", "SMTP_URL"})
+#: Prefix of the service's settings; an operator command gets the request's variables of this name.
+SETTINGS_PREFIX = "UPDATEDESK_"
 
 
 class Settings(BaseSettings):
@@ -56,6 +62,9 @@ class Settings(BaseSettings):
     command_version_update: str | None = None
     command_database_refresh: str | None = None
     command_timeout_seconds: float = Field(DEFAULT_COMMAND_TIMEOUT_SECONDS, gt=0)
+    #: Names of further worker variables an operator command may see (comma-separated), on top of
+    #: PATH, HOME, LANG, LC_* and TZ; the service's secrets and settings are refused.
+    command_pass_env: str = ""
     mail_from: str = "Campus Hosting <hosting@updatedesk.invalid>"
     redis_namespace: str = Field(DEFAULT_REDIS_NAMESPACE, min_length=1)
     worker_heartbeat_timeout: float = Field(DEFAULT_WORKER_HEARTBEAT_TIMEOUT, gt=0)
@@ -65,6 +74,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(DEFAULT_WORKER_THREADS, ge=1)
     #: Port of a worker's Prometheus endpoint (worker N of `--processes` uses port + N); unset: none.
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    #: Address the worker's metrics listen on: loopback unless the operator opens it up.
+    worker_metrics_host: str = DEFAULT_WORKER_METRICS_HOST
     lost_job_seconds: float = Field(DEFAULT_LOST_JOB_SECONDS, gt=0)
     step_attempts: int = Field(DEFAULT_STEP_ATTEMPTS, ge=1)
     step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)
@@ -74,6 +85,21 @@ class Settings(BaseSettings):
     ws_max_subscriptions: int = Field(DEFAULT_WS_MAX_SUBSCRIPTIONS, ge=1)
     ws_subscriber_queue: int = Field(DEFAULT_WS_SUBSCRIBER_QUEUE, ge=1)
     ws_auth_recheck_seconds: float = Field(DEFAULT_WS_AUTH_RECHECK_SECONDS, ge=0, le=1.0)
+
+    @field_validator("command_pass_env")
+    @classmethod
+    def _no_service_secrets(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        refused = [n for n in names if n in SERVICE_SECRET_VARIABLES or n.startswith(SETTINGS_PREFIX)]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} belong to the service and are never passed to operator commands"
+            )
+        return ",".join(names)
+
+    @property
+    def command_passed_names(self) -> tuple[str, ...]:
+        return tuple(name for name in self.command_pass_env.split(",") if name)
 
     @property
     def tortoise_db_url(self) -> str:

@@ -201,17 +201,25 @@ def _signal_group(pgid: int, signum: int) -> bool:
     return True
 
 
+async def _group_gone(pgid: int, within: float) -> bool:
+    """Wait up to `within` seconds for the group to have no process left."""
+    deadline = time.monotonic() + within
+    # Nothing signals that a group emptied (its members are not our children): poll.
+    while _signal_group(pgid, 0):
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(GROUP_POLL_SECONDS)
+    return True
+
+
 async def stop_group(process: asyncio.subprocess.Process) -> None:
     """Stop every process of the command's group (the shell may be gone, its children not):
     SIGTERM, up to KILL_GRACE_SECONDS for them to go, then SIGKILL; and reap the shell."""
     pgid = process.pid  # start_new_session: the shell leads its own group
-    if _signal_group(pgid, signal.SIGTERM):
-        deadline = time.monotonic() + KILL_GRACE_SECONDS
-        # Nothing signals that a group emptied (its members are not our children): poll.
-        while _signal_group(pgid, 0) and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(GROUP_POLL_SECONDS)
-        if _signal_group(pgid, signal.SIGKILL):
-            logger.warning("command of process group %s ignored SIGTERM; killed", pgid)
+    if _signal_group(pgid, signal.SIGTERM) and not await _group_gone(pgid, KILL_GRACE_SECONDS):
+        logger.warning("command of process group %s ignored SIGTERM; killing it", pgid)
+        _signal_group(pgid, signal.SIGKILL)
+        await _group_gone(pgid, KILL_GRACE_SECONDS)
     try:
         await asyncio.wait_for(process.wait(), KILL_GRACE_SECONDS)
     except TimeoutError:  # a process that left the group still holds its output open

@@ -43,6 +43,27 @@ async def revoke_token(token: str, now: datetime | None = None) -> bool:
     return updated == 1
 
 
+async def revoke_token_id(token_id: int, now: datetime | None = None) -> bool:
+    """Revoke a token by its id (as `tokens list` shows it); False when unknown or already revoked."""
+    updated = await ApiToken.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=now or utcnow())
+    return updated == 1
+
+
+async def find_token(token_or_id: str) -> ApiToken | None:
+    """A token named by itself (`ud_...`) or by its id."""
+    value = token_or_id.strip()
+    if value.startswith(TOKEN_PREFIX):
+        return await ApiToken.get_or_none(token_hash=hash_token(value))
+    if value.isdecimal():
+        return await ApiToken.get_or_none(id=int(value))
+    return None
+
+
+async def account_tokens(account_id: int) -> list[ApiToken]:
+    """Every token of an account, oldest first (their hashes only: no token can be shown again)."""
+    return await ApiToken.filter(account_id=account_id).order_by("created_at", "id")
+
+
 @dataclass(frozen=True)
 class Authenticated:
     account: Account

@@ -3,6 +3,8 @@ FAILED with an alert for staff, instead of staying PENDING for ever or reaching 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from infra.metrics import ALERTS
@@ -15,7 +17,7 @@ from workers.mail import deliver_notification
 
 
 async def _outbox_row(**values: str) -> Notification:
-    fields = {
+    fields: dict[str, Any] = {
         "recipient": "tc@lakeside.example",
         "subject": "Completed: the update",
         "body": "Done.",

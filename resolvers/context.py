@@ -56,6 +56,8 @@ class GraphQLContext:
     auth_fault: bool = False
     #: The WebSocket `connection_init` payload; strawberry sets it on this attribute.
     connection_params: Mapping[str, Any] | None = None
+    #: WebSocket: when the connection's access was last re-checked (monotonic seconds).
+    rechecked_at: float = float("-inf")
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,9 @@ DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
 DEFAULT_SCHEDULER_INTERVAL = 5.0
 DEFAULT_SIMULATED_STEP_SECONDS = 1.0
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 3600.0
-DEFAULT_TOKEN_DAYS = 365
+#: Default lifetime of an issued token: long enough for a partner integration, short enough that
+#: a forgotten token ends by itself (revoke one at once with `updatedesk tokens revoke`).
+DEFAULT_TOKEN_DAYS = 90
 #: Prefix of every Redis key and channel of one deployment (dramatiq queues, event channel).
 DEFAULT_REDIS_NAMESPACE = "updatedesk"
 #: Seconds without a heartbeat before a worker counts as dead and its jobs are delivered again.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import tempfile
 import threading
@@ -58,7 +59,7 @@ class DatabaseCopyExecutor:
     ) -> None:
         self.inner = inner
         self.timeout_seconds = timeout_seconds
-        self.environment = dict(environment) if environment is not None else inherited_environment({})
+        self.environment = dict(environment if environment is not None else inherited_environment(os.environ))
         self.protected_urls = tuple(protected_urls)
 
     async def run_step(self, job: StepJob, report: ProgressCallback) -> None:
@@ -107,7 +108,8 @@ async def copy_database(
         async with timer:
             await check_distinct(source_url, target_url, site, protected_urls)
             if source_engine is Engine.POSTGRESQL:
-                await copy_postgres(source_url, target_url, report, dict(environment or {}))
+                inherited = environment if environment is not None else inherited_environment(os.environ)
+                await copy_postgres(source_url, target_url, report, dict(inherited))
             else:
                 await copy_sqlite(sqlite_path(source_url), sqlite_path(target_url), report)
     except TimeoutError:

@@ -7,24 +7,50 @@ import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 
 #: Keys whose values are replaced before a log line is written.
 SECRET_KEYS = frozenset(
-    {"token", "authorization", "password", "secret", "api_key", "database_url", "smtp_url"}
+    {"token", "authorization", "password", "secret", "api_key", "database_url", "smtp_url", "redis_url"}
 )
-_URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]+)@", re.I
-)
+#: A URL: a scheme, `://`, then everything up to whitespace (a password holding `@`, quotes or
+#: brackets is still caught whole).
+_URL = re.compile(r"(?i)(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<rest>\S+)")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
-_TOKEN_LIKE = re.compile(r"\bud_[A-Za-z0-9_-]{20,}")
+#: Our API tokens by their prefix (`models.tokens.TOKEN_PREFIX`), wherever they appear.
+_TOKEN_LIKE = re.compile(r"(?<![A-Za-z0-9])ud_[A-Za-z0-9_-]{16,}")
 REDACTED = "[redacted]"
 
 
+def _userinfo(scheme: str, rest: str) -> str:
+    """The `user:password` part at the start of `rest` (after `scheme://`), or ""."""
+    # Up to the last `@` of the URL: a password may hold `@`, `/`, `?` or `#`, which end
+    # urlsplit's netloc early. Hiding too much of a URL in a log is fine; too little is not.
+    candidate, at, _ = rest.rpartition("@")
+    user = candidate.partition(":")[0]
+    if at and ":" in candidate and not any(c in user for c in "/?#"):
+        return candidate
+    try:
+        netloc = urlsplit(f"{scheme}://{rest}").netloc
+    except ValueError:  # e.g. brackets that are no IPv6 address
+        return ""
+    return netloc.rpartition("@")[0]
+
+
+def _redact_url(match: re.Match[str]) -> str:
+    scheme, rest = match["scheme"], match["rest"]
+    userinfo = _userinfo(scheme, rest)
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return match[0]
+    return f"{scheme}://{user}:{REDACTED}{rest[len(userinfo) :]}"
+
+
 def redact_text(text: str) -> str:
-    """Blank passwords in URLs and bearer tokens anywhere in a string."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{REDACTED}@", text)
+    """Blank passwords in URLs, bearer tokens and API tokens anywhere in a string."""
+    text = _URL.sub(_redact_url, text)
     text = _BEARER.sub(lambda m: f"{m[1]}{REDACTED}", text)
     return _TOKEN_LIKE.sub(REDACTED, text)
 
@@ -32,12 +58,19 @@ def redact_text(text: str) -> str:
 def redact_secrets(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
+    """Before rendering: values of secret keys, and secrets inside string values."""
     for key, value in list(event_dict.items()):
         if key.lower() in SECRET_KEYS and value is not None:
             event_dict[key] = REDACTED
         elif isinstance(value, str):
             event_dict[key] = redact_text(value)
     return event_dict
+
+
+def redact_rendered(_logger: Any, _method: str, rendered: Any) -> str:
+    """After rendering: the whole line, so exception text and tracebacks (formatted after the
+    processors above ran) are redacted too."""
+    return redact_text(str(rendered))
 
 
 def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
@@ -64,8 +97,11 @@ def configure_logging(*, json: bool, level: int = logging.INFO) -> None:
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info if json else structlog.processors.ExceptionPrettyPrinter(),
+            # Tracebacks become a field of the line (never printed on the side), then the line is
+            # rendered, then redacted whole.
+            structlog.processors.format_exc_info,
             renderer,
+            redact_rendered,
         ],
     )
     handler = logging.StreamHandler()

@@ -60,6 +60,12 @@ QUEUE_DEPTH = Gauge(
     ["queue"],
     registry=REGISTRY,
 )
+ALERTS = Counter(
+    "updatedesk_alerts_total",
+    "Alerts for the hosting team (each also logged at ERROR as 'alert: ...'), by kind.",
+    ["kind"],
+    registry=REGISTRY,
+)
 REQUESTS_BY_STATUS = Gauge(
     "updatedesk_update_requests", "Update requests (not deleted) by status.", ["status"], registry=REGISTRY
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.webhooks.retries import DEFAULT_RETRY_SECONDS
@@ -17,7 +17,9 @@ DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
 DEFAULT_SCHEDULER_INTERVAL = 5.0
 DEFAULT_SIMULATED_STEP_SECONDS = 1.0
 DEFAULT_COMMAND_TIMEOUT_SECONDS = 3600.0
-DEFAULT_TOKEN_DAYS = 365
+#: Default lifetime of an issued token: long enough for a partner integration, short enough that
+#: a forgotten token ends by itself (revoke one at once with `updatedesk tokens revoke`).
+DEFAULT_TOKEN_DAYS = 90
 #: Prefix of every Redis key and channel of one deployment (dramatiq queues, event channel).
 DEFAULT_REDIS_NAMESPACE = "updatedesk"
 #: Seconds without a heartbeat before a worker counts as dead and its jobs are delivered again.
@@ -28,6 +30,7 @@ DEFAULT_WORKER_IDLE_WAIT = 0.1
 DEFAULT_WORKER_MAINTENANCE_CHANCE = 1000
 DEFAULT_WORKER_PROCESSES = 1
 DEFAULT_WORKER_THREADS = 4
+DEFAULT_WORKER_METRICS_HOST = "127.0.0.1"
 #: A NOT_STARTED request that no worker began within this many seconds is enqueued again.
 DEFAULT_LOST_JOB_SECONDS = 600.0
 #: Attempts per runbook step before the request is given up as UNABLE_TO_COMPLETE.
@@ -59,6 +62,11 @@ DEFAULT_WS_SUBSCRIBES_PER_SECOND = 5.0
 DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 30.0
 
+#: Variables that hold the service's own secrets: never handed to an operator command.
+SERVICE_SECRET_VARIABLES = frozenset({"DATABASE_URL", "REDIS_URL", "SMTP_URL"})
+#: Prefix of the service's settings; an operator command gets the request's variables of this name.
+SETTINGS_PREFIX = "UPDATEDESK_"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UPDATEDESK_", populate_by_name=True, extra="ignore")
@@ -76,6 +84,9 @@ class Settings(BaseSettings):
     command_version_update: str | None = None
     command_database_refresh: str | None = None
     command_timeout_seconds: float = Field(DEFAULT_COMMAND_TIMEOUT_SECONDS, gt=0)
+    #: Names of further worker variables an operator command may see (comma-separated), on top of
+    #: PATH, HOME, LANG, LC_* and TZ; the service's secrets and settings are refused.
+    command_pass_env: str = ""
     mail_from: str = "Campus Hosting <hosting@updatedesk.invalid>"
     redis_namespace: str = Field(DEFAULT_REDIS_NAMESPACE, min_length=1)
     worker_heartbeat_timeout: float = Field(DEFAULT_WORKER_HEARTBEAT_TIMEOUT, gt=0)
@@ -85,6 +96,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(DEFAULT_WORKER_THREADS, ge=1)
     #: Port of a worker's Prometheus endpoint (worker N of `--processes` uses port + N); unset: none.
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+    #: Address the worker's metrics listen on: loopback unless the operator opens it up.
+    worker_metrics_host: str = DEFAULT_WORKER_METRICS_HOST
     lost_job_seconds: float = Field(DEFAULT_LOST_JOB_SECONDS, gt=0)
     step_attempts: int = Field(DEFAULT_STEP_ATTEMPTS, ge=1)
     step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)
@@ -121,6 +134,21 @@ class Settings(BaseSettings):
             # Else an operation under the per-request limit could never run at all.
             raise ValueError("UPDATEDESK_QUERY_COST_PER_MINUTE must be at least UPDATEDESK_QUERY_MAX_COST")
         return self
+
+    @field_validator("command_pass_env")
+    @classmethod
+    def _no_service_secrets(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        refused = [n for n in names if n in SERVICE_SECRET_VARIABLES or n.startswith(SETTINGS_PREFIX)]
+        if refused:
+            raise ValueError(
+                f"{', '.join(refused)} belong to the service and are never passed to operator commands"
+            )
+        return ",".join(names)
+
+    @property
+    def command_passed_names(self) -> tuple[str, ...]:
+        return tuple(name for name in self.command_pass_env.split(",") if name)
 
     @property
     def tortoise_db_url(self) -> str:

@@ -7,6 +7,7 @@ domain, by the API's `canCancel` / `canDelete`, and by the tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -157,9 +158,39 @@ class RequestState(Protocol):
     @property
     def district_id(self) -> int: ...
 
+    @property
+    def automatic(self) -> bool: ...
+
 
 def _unseen(actor: Actor, request: RequestState) -> bool:
     return request.deleted_at is not None or not actor.can_see(request.district_id)
+
+
+@dataclass(frozen=True)
+class CancelRight:
+    """Requests that district contacts may not cancel on their own: `applies` picks them out,
+    `may_cancel` says who still may (staff always may), `refusal` tells the others why."""
+
+    applies: Callable[[RequestState], bool]
+    may_cancel: Callable[[Actor, RequestState], bool]
+    refusal: str
+
+
+def _staff_only(actor: Actor, request: RequestState) -> bool:
+    return actor.is_staff
+
+
+#: DESIGN §1 "People and access": the automatic sandbox update is cancelled by staff only.
+#: (Group rollouts add a line here: their requests are cancelled by staff and by the group's
+#: contacts, `applies=lambda r: r.rollout_id is not None`, `may_cancel` asking the group.)
+CANCEL_RIGHTS: tuple[CancelRight, ...] = (
+    CancelRight(
+        applies=lambda request: request.automatic,
+        may_cancel=_staff_only,
+        refusal="The sandbox follows production: its automatic update can only be cancelled by "
+        "the hosting team. Contact them if it must not run.",
+    ),
+)
 
 
 def cancel_refusal(actor: Actor, request: RequestState) -> DomainError | None:
@@ -168,6 +199,9 @@ def cancel_refusal(actor: Actor, request: RequestState) -> DomainError | None:
         return DomainError(ErrorCode.FORBIDDEN, "Viewers can look at requests but not change them.")
     if _unseen(actor, request):
         return not_found("update request")
+    for right in CANCEL_RIGHTS:
+        if right.applies(request) and not (actor.is_staff or right.may_cancel(actor, request)):
+            return DomainError(ErrorCode.FORBIDDEN, right.refusal, "id")
     if not is_allowed(request.status, S.CANCELLED, actor.mover):
         return DomainError(
             ErrorCode.INVALID_TRANSITION,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -43,6 +44,69 @@ async def revoke_token(token: str, now: datetime | None = None) -> bool:
     return updated == 1
 
 
+async def revoke_token_id(token_id: int, now: datetime | None = None) -> bool:
+    """Revoke a token by its id (as `tokens list` shows it); False when unknown or already revoked."""
+    updated = await ApiToken.filter(id=token_id, revoked_at__isnull=True).update(revoked_at=now or utcnow())
+    return updated == 1
+
+
+async def find_token(token_or_id: str) -> ApiToken | None:
+    """A token named by itself (`ud_...`) or by its id."""
+    value = token_or_id.strip()
+    if value.startswith(TOKEN_PREFIX):
+        return await ApiToken.get_or_none(token_hash=hash_token(value))
+    if value.isdecimal():
+        return await ApiToken.get_or_none(id=int(value))
+    return None
+
+
+async def account_tokens(account_id: int) -> list[ApiToken]:
+    """Every token of an account, oldest first (their hashes only: no token can be shown again)."""
+    return await ApiToken.filter(account_id=account_id).order_by("created_at", "id")
+
+
+#: Why a token no longer signs in, in words a person can act on (short: they are also WebSocket
+#: close reasons, which hold at most 123 bytes).
+UNKNOWN_TOKEN = "The token is unknown. Check it was copied whole, or ask the hosting team for a token."
+REVOKED_TOKEN = "This token was revoked. Ask the hosting team for a new token and sign in again."
+EXPIRED_TOKEN = "This token has expired. Ask the hosting team for a new token and sign in again."
+ACCOUNT_OFF = "This account is deactivated. Ask the hosting team if you need access again."
+#: Token ids asked about in one query by `ended_tokens`.
+TOKEN_CHECK_BATCH = 500
+
+
+def token_refusal(
+    revoked_at: datetime | None, expires_at: datetime | None, account_active: bool, now: datetime
+) -> str | None:
+    """Why a token with these facts does not sign in now, or None when it does."""
+    if revoked_at is not None:
+        return REVOKED_TOKEN
+    if expires_at is not None and expires_at <= now:
+        return EXPIRED_TOKEN
+    if not account_active:
+        return ACCOUNT_OFF
+    return None
+
+
+async def ended_tokens(token_ids: Collection[int], now: datetime | None = None) -> dict[int, str]:
+    """Of these tokens, those that no longer sign in, each with its reason: one query per
+    TOKEN_CHECK_BATCH tokens, however many connections use them."""
+    now = now or utcnow()
+    ids = sorted(set(token_ids))
+    ended: dict[int, str] = {token_id: UNKNOWN_TOKEN for token_id in ids}  # deleted rows stay here
+    for start in range(0, len(ids), TOKEN_CHECK_BATCH):
+        rows = await ApiToken.filter(id__in=ids[start : start + TOKEN_CHECK_BATCH]).values(
+            "id", "revoked_at", "expires_at", "account__active"
+        )
+        for row in rows:
+            refusal = token_refusal(row["revoked_at"], row["expires_at"], row["account__active"], now)
+            if refusal is None:
+                del ended[row["id"]]
+            else:
+                ended[row["id"]] = refusal
+    return ended
+
+
 @dataclass(frozen=True)
 class Authenticated:
     account: Account
@@ -57,11 +121,12 @@ async def authenticate(token: str | None, now: datetime | None = None) -> Authen
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in: send 'Authorization: Bearer <token>'.")
     now = now or utcnow()
     row = await ApiToken.get_or_none(token_hash=hash_token(token)).select_related("account")
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "The token is unknown, expired or revoked.")
+    if row is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, UNKNOWN_TOKEN)
     account = row.account
-    if not account.active:
-        raise DomainError(ErrorCode.UNAUTHENTICATED, "This account is deactivated.")
+    refusal = token_refusal(row.revoked_at, row.expires_at, account.active, now)
+    if refusal is not None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, refusal)
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     if account.role is Role.HOSTING_STAFF:

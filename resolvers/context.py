@@ -59,6 +59,8 @@ class GraphQLContext:
     connection_params: Mapping[str, Any] | None = None
     #: Per-account budget of query cost (set by the app; None: no budget, e.g. in unit tests).
     cost_budget: Buckets | None = None
+    #: WebSocket: when the connection's access was last re-checked (monotonic seconds).
+    rechecked_at: float = float("-inf")
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from infra.db import close_orm, init_orm
 from infra.settings import Settings
 from resolvers.context import GraphQLContext
+from resolvers.live.access import connection_signed_in
 from schema import schema as default_schema
 from updatedesk.calendar import calendar_routes
 from updatedesk.cost_budget import app_cost_budget, cost_budget_lifespan, local_cost_budget
@@ -134,6 +135,7 @@ class UpdatedeskGraphQL(GraphQL):
         if not await context.sign_in_with_params(context.connection_params):
             # strawberry closes the socket with 4403 Forbidden.
             raise ConnectionRejectionError({"message": "A valid token is required in connection_init."})
+        connection_signed_in(context)  # re-checked from now on, and watched while open
         return None
 
 

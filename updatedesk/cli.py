@@ -5,72 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from infra.db import apply_migrations, close_orm, init_orm
-from infra.dbwait import DatabaseUnreachable, retry_until_reachable, say_waiting
 from infra.logs import configure_logging
 from infra.settings import Settings, load_settings
 from models.errors import DomainError
-from models.tables import Account
-from models.tokens import issue_token
-from updatedesk.importer import ImportFileError, import_file
+from updatedesk.commands import CommandError, accounts, importing, tokens
+from updatedesk.importer import ImportFileError
 from workers.heartbeat import ROLES
 
 #: Exit status for a refusal the user can fix (bad file, unknown account, bad argument).
 EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A refusal worth one line on stderr."""
-
-
-async def _with_orm(settings: Settings, work: Callable[[], Awaitable[None]]) -> None:
-    await init_orm(settings)
-    try:
-        await work()
-    finally:
-        await close_orm()
-
-
-async def migrate_command(settings: Settings, wait_seconds: float = 0.0) -> None:
-    async def attempt() -> None:
-        try:
-            await apply_migrations(settings)
-        finally:
-            await close_orm()
-
-    try:
-        await retry_until_reachable(attempt, wait_seconds, on_retry=say_waiting)
-    except DatabaseUnreachable as error:
-        hint = "" if wait_seconds else "; `migrate --wait SECONDS` waits for it to come up"
-        raise CommandError(f"{error}{hint}") from None
-    print("Database is up to date.")
-
-
-async def import_command(settings: Settings, path: Path) -> None:
-    async def work() -> None:
-        counts = await import_file(path)
-        print(f"Imported {path}: {counts.summary()}")
-
-    await _with_orm(settings, work)
-
-
-async def issue_token_command(settings: Settings, email: str, expires_in_days: float | None) -> None:
-    async def work() -> None:
-        account = await Account.get_or_none(email=email.strip().lower())
-        if account is None:
-            raise CommandError(f"no account with e-mail {email}; import it first")
-        if not account.active:
-            raise CommandError(f"the account {email} is deactivated")
-        days = expires_in_days if expires_in_days is not None else settings.token_days
-        print(await issue_token(account, timedelta(days=days)))
-
-    await _with_orm(settings, work)
 
 
 def _seconds(text: str) -> float:
@@ -121,25 +70,50 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="upsert groups, districts, releases, accounts from JSON/YAML"
     )
     importer.add_argument("file", type=Path)
-    tokens = commands.add_parser("tokens", help="manage API tokens")
-    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    importer.add_argument(
+        "--dry-run", action="store_true", help="check and report what would change, write nothing"
+    )
+    token_parser = commands.add_parser("tokens", help="manage API tokens")
+    token_commands = token_parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     issue = token_commands.add_parser("issue", help="print a new token for an account")
     issue.add_argument("email")
     issue.add_argument("--expires-in", type=_positive_days, default=None, metavar="DAYS")
+    listing = token_commands.add_parser("list", help="an account's tokens (never the tokens themselves)")
+    listing.add_argument("email")
+    revoke = token_commands.add_parser("revoke", help="revoke one token; its open connections close")
+    revoke.add_argument("token_or_id", metavar="TOKEN_OR_ID")
+    account_parser = commands.add_parser("accounts", help="switch accounts off and on")
+    account_commands = account_parser.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+    for action, what in (("deactivate", "switch an account off"), ("activate", "switch an account on")):
+        account_commands.add_parser(action, help=what).add_argument("email")
     return parser
 
 
-def run(args: argparse.Namespace, settings: Settings) -> None:
+def _database_command(args: argparse.Namespace, settings: Settings) -> Coroutine[Any, Any, None] | None:
+    """The coroutine of a command that works on the database, or None for a process command."""
     if args.command == "migrate":
-        asyncio.run(migrate_command(settings, args.wait))
+        return importing.migrate(settings, args.wait)
+    if args.command == "import":
+        return importing.import_(settings, args.file, args.dry_run)
+    if args.command == "tokens":
+        if args.tokens_command == "issue":
+            return tokens.issue(settings, args.email, args.expires_in)
+        if args.tokens_command == "list":
+            return tokens.list_tokens(settings, args.email)
+        return tokens.revoke(settings, args.token_or_id)
+    if args.command == "accounts":
+        return accounts.switch(settings, args.email, active=args.accounts_command == "activate")
+    return None
+
+
+def run(args: argparse.Namespace, settings: Settings) -> None:
+    work = _database_command(args, settings)
+    if work is not None:
+        asyncio.run(work)
     elif args.command == "healthcheck":
         from workers.heartbeat import healthcheck
 
         sys.exit(healthcheck(settings, args.role, args.max_age))
-    elif args.command == "import":
-        asyncio.run(import_command(settings, args.file))
-    elif args.command == "tokens":
-        asyncio.run(issue_token_command(settings, args.email, args.expires_in))
     elif args.command == "serve":
         from updatedesk.app import serve
 

@@ -11,7 +11,7 @@ import asyncio
 import uvicorn
 
 from infra.db import apply_migrations, close_orm, init_orm
-from infra.logs import configure_logging
+from infra.logs import configure_logging, redact_text
 from infra.settings import Settings
 from updatedesk.app import create_process_app
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
@@ -41,7 +41,8 @@ def banner(host: str, port: int, loaded: bool, logins: list[DemoLogin], database
     lines = [
         "",
         "Updatedesk (embedded default)",
-        f"  database : {database_url}" + ("  (demo data loaded)" if loaded else ""),
+        # The URL may carry a password (DATABASE_URL set by hand): never print it.
+        f"  database : {redact_text(database_url)}" + ("  (demo data loaded)" if loaded else ""),
         f"  web page : http://{host}:{port}/  (Manage Updates; demo accounts sign in with one click)",
         f"  GraphiQL : {address}",
         '  Paste a token into GraphiQL\'s Headers tab as {"Authorization": "Bearer <token>"}.',

@@ -1,16 +1,17 @@
-"""`updatedesk import FILE`: upsert groups, releases, districts, environments, accounts and
-maintenance windows (`updatedesk.import_windows`).
+"""`updatedesk import [--dry-run] FILE`: upsert groups, releases, districts, environments,
+accounts and maintenance windows (`updatedesk.import_windows`).
 
-The whole file is checked before anything is written, and written in one transaction, so a bad
-file is refused with the path of its bad entry (e.g. `districts[2].environments[0].kind`) and
-nothing is half-written. Importing the same file twice changes nothing.
+The whole file is checked before anything is written (`import_document.check_document`), and
+written in one transaction, so a bad file is refused with the path of its bad entry (e.g.
+`districts[2].environments[0].kind`) and nothing is half-written. Importing the same file twice
+changes nothing. Every role change, district link added or removed and account switched off or on
+is reported; `--dry-run` runs the same import and rolls it back, so it reports exactly what a real
+run would do.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,42 +19,20 @@ import yaml
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from models.enums import EnvironmentKind, GroupKind, HostingModel, Role
 from models.errors import DomainError
 from models.tables import Account, District, Environment, Release, UpdateGroup
-from models.versions import is_valid_version
-from models.windows import zone_info
+from updatedesk.import_document import AccountEntry, DistrictEntry, ImportDocument, check_document
+from updatedesk.import_fields import ImportFileError
+from updatedesk.import_report import ImportReport
 from updatedesk.import_windows import check_windows, write_windows
 
+ModelT = TypeVar("ModelT", bound=Model)
 
-class ImportFileError(Exception):
-    """The file cannot be imported; `path` names the entry at fault."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
+__all__ = ["ImportFileError", "ImportReport", "import_document", "import_file", "load_document"]
 
 
-@dataclass
-class ImportCounts:
-    """How many rows of each kind were created, changed, or already as the file says."""
-
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-
-    def add(self, kind: str, outcome: str, count: int = 1) -> None:
-        per_kind = self.counts.setdefault(kind, {"created": 0, "updated": 0, "unchanged": 0})
-        per_kind[outcome] = per_kind.get(outcome, 0) + count  # "removed": maintenance windows
-
-    def changed(self) -> int:
-        return sum(c["created"] + c["updated"] + c.get("removed", 0) for c in self.counts.values())
-
-    def summary(self) -> str:
-        parts = [
-            f"{kind}: {c['created']} created, {c['updated']} updated, {c['unchanged']} unchanged"
-            + (f", {c['removed']} removed" if "removed" in c else "")
-            for kind, c in sorted(self.counts.items())
-        ]
-        return "; ".join(parts) or "nothing to import"
+class _RollBack(Exception):
+    """Raised at the end of a dry run: the transaction is rolled back, the report kept."""
 
 
 async def _upsert(model: type[ModelT], lookup: dict[str, Any], values: dict[str, Any]) -> tuple[ModelT, str]:
@@ -75,6 +54,8 @@ def load_document(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ImportFileError("", f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ImportFileError("", f"{path} is not UTF-8 text") from error
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as error:
@@ -86,196 +67,75 @@ def load_document(path: Path) -> dict[str, Any]:
     return data
 
 
-# --------------------------------------------------------------------------- checking
+async def _write_district(entry: DistrictEntry, report: ImportReport) -> None:
+    group_row = await UpdateGroup.get(name=entry.update_group) if entry.update_group else None
+    values: dict[str, Any] = {
+        "hosting_model": entry.hosting_model,
+        "update_group_id": group_row.id if group_row else None,
+    }
+    if entry.time_zone:
+        values["time_zone"] = entry.time_zone
+    district, outcome = await _upsert(District, {"name": entry.name}, values)
+    report.add("districts", outcome)
+    for env in entry.environments:
+        env_values: dict[str, Any] = {"current_version": env.current_version, "url": env.url}
+        if env.database_url is not None:
+            env_values["database_url"] = env.database_url
+        _, outcome = await _upsert(Environment, {"district_id": district.id, "kind": env.kind}, env_values)
+        report.add("environments", outcome)
 
 
-def _list(data: dict[str, Any], key: str) -> list[Any]:
-    value = data.get(key) or []
-    if not isinstance(value, list):
-        raise ImportFileError(key, "must be a list")
-    return value
+async def _write_account(entry: AccountEntry, report: ImportReport) -> None:
+    account = await Account.get_or_none(email=entry.email)
+    values: dict[str, Any] = {"name": entry.name, "role": entry.role}
+    if entry.active is not None:
+        values["active"] = entry.active
+    if account is None:
+        account, outcome = await _upsert(Account, {"email": entry.email}, values)
+        report.account_created(entry.email, entry.role)
+        if not account.active:
+            report.switched(entry.email, False)
+    else:
+        old_role, old_active = account.role, account.active
+        account, outcome = await _upsert(Account, {"email": entry.email}, values)
+        if old_role is not account.role:
+            report.role_changed(entry.email, old_role, account.role)
+        if old_active != account.active:
+            report.switched(entry.email, account.active)
+    wanted = {d.name: d for d in await District.filter(name__in=list(entry.districts))}
+    linked = {d.name: d for d in await account.districts.all()}
+    added = sorted(set(wanted) - set(linked))
+    removed = sorted(set(linked) - set(wanted))
+    if added:
+        await account.districts.add(*(wanted[name] for name in added))
+    if removed:
+        await account.districts.remove(*(linked[name] for name in removed))
+    for name in added:
+        report.link_added(entry.email, name)
+    for name in removed:
+        report.link_removed(entry.email, name)
+    if (added or removed) and outcome == "unchanged":
+        outcome = "updated"
+    report.add("accounts", outcome)
 
 
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ImportFileError(path, "must be an object")
-    return value
-
-
-def _text(
-    entry: dict[str, Any], key: str, path: str, *, required: bool = True, limit: int = 320
-) -> str | None:
-    value = entry.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ImportFileError(f"{path}.{key}", "is required")
-        return None
-    if not isinstance(value, str):
-        raise ImportFileError(f"{path}.{key}", "must be a string")
-    if len(value) > limit:
-        raise ImportFileError(f"{path}.{key}", f"is longer than {limit} characters")
-    return value.strip()
-
-
-E = TypeVar("E", GroupKind, HostingModel, EnvironmentKind, Role)
-ModelT = TypeVar("ModelT", bound=Model)
-
-
-def _enum(enum: type[E], entry: dict[str, Any], key: str, path: str) -> E:
-    value = entry.get(key)
-    try:
-        return enum(str(value))
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        raise ImportFileError(f"{path}.{key}", f"'{value}' is not one of {allowed}") from None
-
-
-def _version(entry: dict[str, Any], key: str, path: str) -> str:
-    value = _text(entry, key, path, limit=64)
-    assert value is not None
-    if not is_valid_version(value):
-        raise ImportFileError(f"{path}.{key}", f"'{value}' is not a version like Campus.2435.4")
-    return value
-
-
-def _datetime(entry: dict[str, Any], key: str, path: str) -> datetime:
-    value = _text(entry, key, path, limit=64)
-    assert value is not None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ImportFileError(f"{path}.{key}", f"'{value}' is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        raise ImportFileError(f"{path}.{key}", "must carry a UTC offset, e.g. 2026-10-01T00:00:00Z")
-    return parsed
-
-
-@dataclass(frozen=True)
-class GroupEntry:
-    name: str
-    kind: GroupKind
-
-
-@dataclass(frozen=True)
-class ReleaseEntry:
-    version: str
-    released_at: datetime
-
-
-@dataclass(frozen=True)
-class EnvironmentEntry:
-    kind: EnvironmentKind
-    current_version: str
-    url: str | None
-    database_url: str | None
-
-
-@dataclass(frozen=True)
-class DistrictEntry:
-    name: str
-    hosting_model: HostingModel
-    update_group: str | None
-    time_zone: str | None
-    environments: tuple[EnvironmentEntry, ...]
-
-
-@dataclass(frozen=True)
-class AccountEntry:
-    email: str
-    name: str
-    role: Role
-    districts: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ImportDocument:
-    groups: tuple[GroupEntry, ...]
-    releases: tuple[ReleaseEntry, ...]
-    districts: tuple[DistrictEntry, ...]
-    accounts: tuple[AccountEntry, ...]
-
-
-def check_document(data: dict[str, Any], known_groups: set[str], known_districts: set[str]) -> ImportDocument:
-    """Validate the whole document; refer to groups and districts in the file or the database."""
-    groups = []
-    for i, raw in enumerate(_list(data, "updateGroups")):
-        path = f"updateGroups[{i}]"
-        entry = _object(raw, path)
-        name = _text(entry, "name", path, limit=200)
-        assert name is not None
-        groups.append(GroupEntry(name, _enum(GroupKind, entry, "kind", path)))
-    releases = []
-    for i, raw in enumerate(_list(data, "releases")):
-        path = f"releases[{i}]"
-        entry = _object(raw, path)
-        releases.append(ReleaseEntry(_version(entry, "version", path), _datetime(entry, "releasedAt", path)))
-    group_names = known_groups | {g.name for g in groups}
-    districts = []
-    for i, raw in enumerate(_list(data, "districts")):
-        path = f"districts[{i}]"
-        entry = _object(raw, path)
-        name = _text(entry, "name", path, limit=200)
-        assert name is not None
-        group = _text(entry, "updateGroup", path, required=False, limit=200)
-        if group is not None and group not in group_names:
-            raise ImportFileError(f"{path}.updateGroup", f"no update group named '{group}'")
-        time_zone = _text(entry, "timeZone", path, required=False, limit=64)
-        if time_zone is not None:
-            try:
-                zone_info(time_zone)
-            except Exception:
-                raise ImportFileError(f"{path}.timeZone", f"'{time_zone}' is not an IANA time zone") from None
-        environments = []
-        seen: set[EnvironmentKind] = set()
-        raw_environments = entry.get("environments") or []
-        if not isinstance(raw_environments, list):
-            raise ImportFileError(f"{path}.environments", "must be a list")
-        for j, raw_env in enumerate(raw_environments):
-            env_path = f"{path}.environments[{j}]"
-            env = _object(raw_env, env_path)
-            kind = _enum(EnvironmentKind, env, "kind", env_path)
-            if kind in seen:
-                raise ImportFileError(f"{env_path}.kind", f"a second {kind.value} environment")
-            seen.add(kind)
-            environments.append(
-                EnvironmentEntry(
-                    kind,
-                    _version(env, "currentVersion", env_path),
-                    _text(env, "url", env_path, required=False, limit=500),
-                    _text(env, "databaseUrl", env_path, required=False, limit=1000),
-                )
-            )
-        districts.append(
-            DistrictEntry(
-                name, _enum(HostingModel, entry, "hostingModel", path), group, time_zone, tuple(environments)
-            )
+async def _write(document: ImportDocument, report: ImportReport) -> None:
+    for group in document.groups:
+        _, outcome = await _upsert(UpdateGroup, {"name": group.name}, {"kind": group.kind})
+        report.add("updateGroups", outcome)
+    for release in document.releases:
+        _, outcome = await _upsert(
+            Release, {"version": release.version}, {"released_at": release.released_at}
         )
-    district_names = known_districts | {d.name for d in districts}
-    accounts = []
-    for i, raw in enumerate(_list(data, "accounts")):
-        path = f"accounts[{i}]"
-        entry = _object(raw, path)
-        email = _text(entry, "email", path)
-        assert email is not None
-        if "@" not in email:
-            raise ImportFileError(f"{path}.email", f"'{email}' is not an e-mail address")
-        name = _text(entry, "name", path, limit=200)
-        assert name is not None
-        linked = entry.get("districts") or []
-        if not isinstance(linked, list) or not all(isinstance(d, str) for d in linked):
-            raise ImportFileError(f"{path}.districts", "must be a list of district names")
-        for j, district_name in enumerate(linked):
-            if district_name not in district_names:
-                raise ImportFileError(f"{path}.districts[{j}]", f"no district named '{district_name}'")
-        accounts.append(AccountEntry(email.lower(), name, _enum(Role, entry, "role", path), tuple(linked)))
-    return ImportDocument(tuple(groups), tuple(releases), tuple(districts), tuple(accounts))
+        report.add("releases", outcome)
+    for district in document.districts:
+        await _write_district(district, report)
+    for account in document.accounts:
+        await _write_account(account, report)
 
 
-# --------------------------------------------------------------------------- writing
-
-
-async def import_document(data: dict[str, Any]) -> ImportCounts:
-    """Check, then upsert everything in one transaction."""
+async def import_document(data: dict[str, Any], *, dry_run: bool = False) -> ImportReport:
+    """Check, then upsert everything in one transaction (rolled back under `dry_run`)."""
     known_groups = {str(n) for n in await UpdateGroup.all().values_list("name", flat=True)}
     known_districts = {str(n) for n in await District.all().values_list("name", flat=True)}
     document = check_document(data, known_groups, known_districts)
@@ -283,53 +143,19 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
         windows = check_windows(data)
     except DomainError as error:
         raise ImportFileError(error.field or "", error.message) from None
-    counts = ImportCounts()
-    async with in_transaction():
-        for group in document.groups:
-            _, outcome = await _upsert(UpdateGroup, {"name": group.name}, {"kind": group.kind})
-            counts.add("updateGroups", outcome)
-        for release in document.releases:
-            _, outcome = await _upsert(
-                Release, {"version": release.version}, {"released_at": release.released_at}
-            )
-            counts.add("releases", outcome)
-        for entry in document.districts:
-            group_row = await UpdateGroup.get(name=entry.update_group) if entry.update_group else None
-            values: dict[str, Any] = {
-                "hosting_model": entry.hosting_model,
-                "update_group_id": group_row.id if group_row else None,
-            }
-            if entry.time_zone:
-                values["time_zone"] = entry.time_zone
-            district, outcome = await _upsert(District, {"name": entry.name}, values)
-            counts.add("districts", outcome)
-            for env in entry.environments:
-                env_values: dict[str, Any] = {"current_version": env.current_version, "url": env.url}
-                if env.database_url is not None:
-                    env_values["database_url"] = env.database_url
-                _, outcome = await _upsert(
-                    Environment, {"district_id": district.id, "kind": env.kind}, env_values
-                )
-                counts.add("environments", outcome)
-        for account_entry in document.accounts:
-            account, outcome = await _upsert(
-                Account,
-                {"email": account_entry.email},
-                {"name": account_entry.name, "role": account_entry.role},
-            )
-            wanted = {d.id: d for d in await District.filter(name__in=list(account_entry.districts))}
-            linked = {d.id for d in await account.districts.all()}
-            if set(wanted) != linked:
-                await account.districts.clear()
-                if wanted:
-                    await account.districts.add(*wanted.values())
-                outcome = "updated" if outcome == "unchanged" else outcome
-            counts.add("accounts", outcome)
-        if windows:
-            for outcome, count in (await write_windows(windows)).items():
-                counts.add("maintenanceWindows", outcome, count)
-    return counts
+    report = ImportReport(dry_run=dry_run)
+    try:
+        async with in_transaction():
+            await _write(document, report)
+            if windows:  # a file without the key leaves the windows (and the report) alone
+                for outcome, count in (await write_windows(windows)).items():
+                    report.add("maintenanceWindows", outcome, count)
+            if dry_run:
+                raise _RollBack
+    except _RollBack:
+        pass
+    return report
 
 
-async def import_file(path: Path) -> ImportCounts:
-    return await import_document(load_document(path))
+async def import_file(path: Path, *, dry_run: bool = False) -> ImportReport:
+    return await import_document(load_document(path), dry_run=dry_run)

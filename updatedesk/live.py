@@ -72,6 +72,13 @@ def app_hub(app: Starlette) -> LiveHub | None:
     return getattr(app.state, "hub", None)
 
 
+async def close_hub(app: Starlette) -> None:
+    """Stop what the hub runs (the watch over open sockets' tokens)."""
+    hub = app_hub(app)
+    if hub is not None:
+        await hub.close()
+
+
 def bus_lifespan(
     settings: Settings, bus: EventBus | None = None
 ) -> Callable[[Starlette], AbstractAsyncContextManager[EventBus]]:
@@ -82,7 +89,10 @@ def bus_lifespan(
         shared = bus or app_bus(app)
         if shared is not None:
             attach_bus(app, shared)
-            yield shared
+            try:
+                yield shared
+            finally:
+                await close_hub(app)
             return
         own = make_bus(settings)
         if isinstance(own, RedisBus):
@@ -97,6 +107,7 @@ def bus_lifespan(
             yield own
         finally:
             uninstall()
+            await close_hub(app)
             detach_bus(app)
             await own.close()
 

@@ -12,12 +12,15 @@ class ConfigurationError(WorkerError):
 
 
 class StepFailed(WorkerError):
-    """A runbook step did not succeed; the message is the reason a person can act on."""
+    """A runbook step did not succeed. `reason` is for the district (words a person can act on,
+    never command output, host or role names); `detail` is the technical detail for hosting staff
+    only (command stderr, tool messages), already redacted."""
 
-    def __init__(self, reason: str, *, retryable: bool = True) -> None:
+    def __init__(self, reason: str, *, retryable: bool = True, detail: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
+        self.detail = detail
 
 
 class MailDeliveryError(WorkerError):

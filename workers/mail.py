@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from infra.metrics import ALERTS
 from infra.settings import Settings
 from models.calendars import addressed, method_of
 from models.clock import utcnow
 from models.enums import NotificationState
 from models.tables import Notification
+from models.text import check_address
 from workers.errors import ConfigurationError, MailDeliveryError
 
 logger = logging.getLogger(__name__)
@@ -59,9 +62,11 @@ def parse_smtp_url(url: str) -> SmtpTarget:
 
 
 def build_message(notification: Notification, mail_from: str) -> EmailMessage:
+    """The mail of one outbox row; ValueError when it cannot be one (the recipient is not one
+    address, a header holds a line break)."""
     message = EmailMessage()
     message["From"] = mail_from
-    message["To"] = notification.recipient
+    message["To"] = check_address(notification.recipient)  # one recipient, never a list
     message["Subject"] = notification.subject
     message["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}", domain="updatedesk")
     message.set_content(notification.body)
@@ -95,6 +100,11 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
         return None
     if notification.state in FINAL_STATES:
         return notification.state
+    try:
+        message = build_message(notification, settings.mail_from)
+    except (ValueError, TypeError, MessageError) as error:
+        # Retrying cannot help (a line break in a header, a bad address): fail it for good, loudly.
+        return await _unbuildable(notification, error)
     if not settings.smtp_url:
         await Notification.filter(id=notification_id, state=NotificationState.PENDING).update(
             state=NotificationState.LOGGED
@@ -113,7 +123,7 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
     if claimed != 1:
         return None
     try:
-        await send_message(parse_smtp_url(settings.smtp_url), build_message(notification, settings.mail_from))
+        await send_message(parse_smtp_url(settings.smtp_url), message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
         final = attempt >= MAIL_MAX_ATTEMPTS
         await Notification.filter(id=notification_id).update(
@@ -128,3 +138,18 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
         state=NotificationState.SENT, sent_at=utcnow(), last_error=None
     )
     return NotificationState.SENT
+
+
+async def _unbuildable(notification: Notification, error: Exception) -> NotificationState:
+    await Notification.filter(id=notification.id, state=NotificationState.PENDING).update(
+        state=NotificationState.FAILED, last_error=f"could not build the mail: {error}"[:1000]
+    )
+    ALERTS.labels("mail_unbuildable").inc()
+    logger.error(
+        "alert: mail %s (%s of request %s) could not be built and will not be sent: %s",
+        notification.id,
+        notification.kind.value,
+        notification.update_request_id,
+        error,
+    )
+    return NotificationState.FAILED

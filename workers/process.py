@@ -56,7 +56,7 @@ def worker_main(settings: Settings, threads: int) -> None:
     add_worker_middleware(broker, settings, on_start, on_stop)
     if settings.worker_metrics_port is not None:
         # Jobs by kind and outcome (updatedesk_jobs_total) for Prometheus to scrape.
-        start_http_server(settings.worker_metrics_port, addr="0.0.0.0", registry=REGISTRY)
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host, registry=REGISTRY)
     worker = Worker(broker, worker_timeout=int(settings.worker_idle_wait * 1000), worker_threads=threads)
     stopping = threading.Event()
 

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from infra.logs import redact_text
 from infra.metrics import JOBS
 from infra.settings import Settings
 from models.enums import EnvironmentKind, UpdateKind
@@ -126,6 +127,9 @@ async def _run_request(
         try:
             await _run_step(job, executor, settings, start_percent, step.done_percent)
         except StepFailed as failure:
+            # The detail (command stderr, tool output) is for hosting staff only, never the reason.
+            logger.warning("request %s step %s failed: %s (detail: %s)",
+                           request_id, step.name, failure.reason, failure.detail)  # fmt: skip
             return await _give_up(request_id, failure.reason)
         # The checkpoint and the step's "done" progress: one write.
         if not await execution.finish_step(
@@ -170,7 +174,9 @@ async def _run_step(job: StepJob, executor: Executor, settings: Settings, start:
         except Exception as error:  # an executor bug or a lost dependency: still a step failure
             logger.exception("request %s step %s raised", job.request_id, job.step)
             if attempt == settings.step_attempts:
-                raise StepFailed(f"Step '{job.step_label}' failed unexpectedly: {error}") from error
+                raise StepFailed(
+                    f"Step '{job.step_label}' failed unexpectedly.", detail=redact_text(repr(error))
+                ) from error
         await asyncio.sleep(settings.step_retry_delay)
 
 

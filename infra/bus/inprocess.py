@@ -16,6 +16,11 @@ class EventBus(Protocol):
         self, max_queued: int = DEFAULT_SUBSCRIBER_QUEUE, *, overflow: OverflowPolicy = "drop_oldest"
     ) -> Subscription: ...
 
+    @property
+    def subscriber_count(self) -> int:
+        """Local subscribers listening now."""
+        ...
+
     async def close(self) -> None: ...
 
 

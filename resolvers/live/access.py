@@ -1,7 +1,12 @@
 """A subscriber's access while its subscription runs, and how its socket is closed.
 
+Every operation on a WebSocket re-checks the connection's token, account and district links
+(`recheck_connection`, at most every `ws_auth_recheck_seconds`, shared per token), and the hub
+watches the tokens of idle sockets too (`resolvers.live.sockets`).
+
 Close codes (the whole WebSocket is closed; the reason says why):
-- 4403 "Forbidden": the connection's token stopped being valid (revoked, expired, account off).
+- 4403: the connection's token stopped being valid (revoked, expired, account off); the reason
+  says which and what to do.
 - 1013 "Try Again Later" (`CLOSE_TOO_SLOW`): a subscription fell `ws_subscriber_queue` events
   behind (progress coalesced) and would have lost a status change. Reconnect and subscribe again:
   the SNAPSHOT brings the state back.
@@ -44,6 +49,56 @@ async def close_connection(context: GraphQLContext, code: int, reason: str) -> N
     await asyncio.Future()
 
 
+#: A re-check could not be made (the database did not answer): this operation fails, the
+#: connection keeps its sign-in and the next operation tries again.
+REASON_UNCHECKED = "Your access could not be checked just now; try again in a moment."
+
+
+async def recheck(context: GraphQLContext, interval: float, *, force: bool = False) -> float:
+    """Re-authenticate the connection's token (token, account and district links, read afresh),
+    sharing one lookup per token for `interval` seconds through the process's hub, and adopt the
+    outcome on `context`. A token that no longer signs in closes the socket with 4403 and the
+    reason (this never returns then). Returns when the lookup it used started (monotonic)."""
+    probe = GraphQLContext(context.request, context.settings, context.response, context.hub)
+
+    async def sign_in() -> object:
+        await probe.sign_in_with_params(context.connection_params)
+        return probe
+
+    if context.hub is not None:
+        key = authorization_from_params(context.connection_params) or ""
+        checked_at, result = await context.hub.sign_ins.get(key, sign_in, interval, force=force)
+    else:
+        checked_at, result = time.monotonic(), await sign_in()
+    outcome = cast(GraphQLContext, result)
+    if outcome.auth_fault:
+        raise PublicError(ServiceCode.UNAVAILABLE, REASON_UNCHECKED)
+    context.adopt_sign_in(outcome)
+    if context.auth is None:
+        error = context.auth_error
+        reason = error.message if error is not None else "The token is no longer valid."
+        await close_connection(context, CLOSE_FORBIDDEN, reason)
+    return checked_at
+
+
+async def recheck_connection(context: GraphQLContext) -> None:
+    """Before every operation on a WebSocket (queries and mutations too): the re-check, at most
+    every `ws_auth_recheck_seconds` per connection and shared per token (`recheck`)."""
+    interval = context.settings.ws_auth_recheck_seconds
+    if time.monotonic() - context.rechecked_at >= interval:
+        context.rechecked_at = await recheck(context, interval)
+
+
+def connection_signed_in(context: GraphQLContext) -> None:
+    """After sign-in on a WebSocket (`connection_init`): checked now, and watched by the hub, which
+    closes it within a second of its token being revoked or expiring or its account switched off,
+    even when nothing flows on it."""
+    context.rechecked_at = time.monotonic()
+    websocket, auth = context.request, context.auth
+    if context.hub is not None and isinstance(websocket, WebSocket) and auth is not None:
+        context.hub.sockets.watch(websocket, auth.token_id, context.settings.ws_auth_recheck_seconds)
+
+
 class AccessCheck:
     """The subscriber's current access: re-authenticates the connection's token at most every
     `interval` seconds (the token may be revoked, the district links changed meanwhile). Re-checks
@@ -56,23 +111,8 @@ class AccessCheck:
         self._checked_at = float("-inf")
 
     async def actor(self, *, force: bool = False) -> Actor:
-        now = time.monotonic()
-        if force or now - self._checked_at >= self.interval:
-            context = self.context
-            probe = GraphQLContext(context.request, context.settings, context.response, context.hub)
-
-            async def sign_in() -> object:
-                await probe.sign_in_with_params(context.connection_params)
-                return probe
-
-            key = authorization_from_params(context.connection_params) or ""
-            checked_at, result = await self.hub.sign_ins.get(key, sign_in, self.interval, force=force)
-            context.adopt_sign_in(cast(GraphQLContext, result))
-            if context.auth is None:
-                error = context.auth_error
-                reason = error.message if error is not None else "The token is no longer valid."
-                await close_connection(context, CLOSE_FORBIDDEN, reason)
+        if force or time.monotonic() - self._checked_at >= self.interval:
             # The time of the lookup, not of its reuse: a revoked token is still noticed within
             # `interval` of the revocation.
-            self._checked_at = checked_at
+            self._checked_at = await recheck(self.context, self.interval, force=force)
         return self.context.actor

@@ -1,5 +1,6 @@
 """The live hub of one API process: its event bus, and what its subscribers share (one token
-re-check per token, one row read per event) so one event to N subscribers costs one lookup, not N.
+re-check per token, one row read per event, one watch over the open sockets' tokens) so one event
+to N subscribers costs one lookup, not N.
 The app creates one per bus and hands it to every GraphQL context; nothing here is global."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Generic, TypeVar
 from infra.bus import EventBus
 from models.events import UpdateRequestChanged
 from models.tables import UpdateRequest
+from resolvers.live.sockets import SocketWatch
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -58,6 +60,11 @@ class LiveHub:
         self.event_rows: SharedLookups[UpdateRequestChanged, UpdateRequest | None] = SharedLookups(
             EVENT_ROWS_LIMIT
         )
+        #: Signed-in sockets, closed within a second of their token or account being switched off.
+        self.sockets = SocketWatch()
+
+    async def close(self) -> None:
+        await self.sockets.close()
 
     async def row_for(self, event: UpdateRequestChanged) -> UpdateRequest | None:
         """The request as it is after `event` (deleted and cancelled rows included)."""

@@ -4,17 +4,20 @@ operation that makes it in life, and every other move is refused."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from models.access import SYSTEM, Mover, mover_for_role
+from models.access import SYSTEM, Actor, Mover, mover_for_role
 from models.enums import EnvironmentKind, ErrorCode, Role, UpdateKind, UpdateStatus
 from models.errors import DomainError
 from models.lifecycle import (
     CANCELLABLE_STATUSES,
     MOVES,
     allowed_targets,
+    cancel_refusal,
     check_move,
     find_move,
     is_allowed,
@@ -346,3 +349,33 @@ async def test_a_refresh_walks_the_same_table(db):
     ]
     staging = await Environment.get(district_id=world.district.id, kind=EnvironmentKind.STAGING)
     assert staging.last_refreshed_at == DONE_AT
+
+
+# --------------------------------------------------------------------------- who may cancel what
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A request as the cancel rule sees it."""
+
+    status: UpdateStatus = S.SCHEDULED
+    deleted_at: datetime | None = None
+    district_id: int = 1
+    automatic: bool = False
+
+
+CONTACT = Actor(Mover.REQUESTER, account_id=5, role=Role.TECHNICAL_CONTACT, district_ids=frozenset({1}))
+STAFF = Actor(Mover.STAFF, account_id=6, role=Role.HOSTING_STAFF)
+
+
+def test_the_automatic_sandbox_update_is_cancelled_by_staff_only():
+    automatic = Queued(automatic=True)
+    refusal = cancel_refusal(CONTACT, automatic)
+    assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN
+    assert "hosting team" in refusal.message
+    assert cancel_refusal(STAFF, automatic) is None
+    assert cancel_refusal(CONTACT, Queued()) is None  # the district's own requests: as before
+    # A foreign one is still answered as missing, never as "forbidden".
+    stranger = Actor(Mover.REQUESTER, account_id=7, role=Role.TECHNICAL_CONTACT, district_ids=frozenset())
+    foreign = cancel_refusal(stranger, automatic)
+    assert foreign is not None and foreign.code is ErrorCode.NOT_FOUND

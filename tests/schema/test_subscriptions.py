@@ -43,6 +43,12 @@ from tests.support_live import (
 REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
+async def listening(server: LiveServer, count: int) -> None:
+    """Wait until `count` subscriptions listen on the server's bus. A pong only says the socket
+    was read: a subscription first re-checks the caller's access (a query), then listens."""
+    await wait_until(lambda: server.bus.subscriber_count == count, f"{count} subscriptions to listen")
+
+
 def live_settings(
     db: TestDatabase, run_id: str, *, redis_url: str | None = REDIS_URL, **values: Any
 ) -> Settings:
@@ -126,8 +132,7 @@ async def test_snapshot_then_every_status_through_completed(db: TestDatabase, ru
             "status": "TO_BE_SCHEDULED",
             "district": {"id": gid(scene.lakeside), "name": "Lakeside Public Schools"},
         }
-        await client.ping_pong()
-        await staff.ping_pong()
+        await listening(server, 3)
 
         async def schedule() -> None:
             await schedule_update_request(scene.staff, request.id, now(), override_maintenance_window=True)
@@ -177,7 +182,7 @@ async def test_created_and_removed_on_cancel_and_delete(db: TestDatabase, run_id
         await client.subscribe("district", {"districtId": gid(scene.lakeside)})
         await client.subscribe("done", {"updateRequestId": gid(done)})
         assert (await client.event("done"))["type"] == "SNAPSHOT"
-        await client.ping_pong()
+        await listening(server, 2)
 
         created = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
         event = await client.event("district")
@@ -229,8 +234,9 @@ async def test_foreign_district_events_are_never_delivered(db: TestDatabase, run
         await lakeside.subscribe("all")
         await riverside.subscribe("all")
         await lakeside.subscribe("mine", {"districtId": gid(scene.lakeside)})
-        await lakeside.ping_pong()
-        await riverside.ping_pong()
+        # A pong only says the socket is read; the subscriptions listen once they are on the bus
+        # (each first re-checks the caller's access, which takes a query).
+        await listening(server, 3)
 
         # Interleaved activity in both districts; the last request of each is the sentinel.
         made: dict[int, list[UpdateRequest]] = {scene.lakeside.id: [], scene.riverside.id: []}
@@ -271,7 +277,7 @@ async def test_access_is_checked_per_event(db: TestDatabase, run_id: str) -> Non
             await client.subscribe("district", {"districtId": gid(scene.lakeside)})
             await client.subscribe("all")
             assert (await client.event("one"))["type"] == "SNAPSHOT"
-            await client.ping_pong()
+            await listening(server, 3)
             await scene.lakeside_tc.districts.remove(scene.lakeside)
             await schedule_update_request(scene.staff, request.id, now(),
                                                      override_maintenance_window=True)  # fmt: skip
@@ -289,7 +295,7 @@ async def test_access_is_checked_per_event(db: TestDatabase, run_id: str) -> Non
         token = scene.tokens["riverside"]
         async with ws_client(server, token) as client:
             await client.subscribe("all")
-            await client.ping_pong()
+            await listening(server, 1)
             assert await revoke_token(token)
             await refresh(scene, scene.riverside, EnvironmentKind.STAGING)
             code, reason = await client.closed()
@@ -431,7 +437,7 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
             await client.subscribe("one", {"updateRequestId": gid(request)})
             await client.subscribe("district", {"districtId": gid(scene.lakeside)})
             assert (await client.event("one"))["type"] == "SNAPSHOT"
-            await client.ping_pong()
+            await listening(server, 2)
 
             await redis.stop()
             await wait_until(lambda: not bus.listening.is_set(), "the listener to notice the outage")

@@ -166,6 +166,19 @@ async def test_scheduled_request_runs_to_completion_in_worker_processes(
         )
         _, stderr = await asyncio.wait_for(check.communicate(), WITHIN)
         assert (check.returncode, stderr) == (0, b""), role
+    # Metrics are for the machine's own scraper unless configured otherwise: loopback only.
+    assert listening_addresses(metrics_port) == {"127.0.0.1"}
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses a TCP port listens on, from the kernel's socket table (Linux)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, _, hex_port = local.partition(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(b) for b in reversed(bytes.fromhex(address))))
+    return found
 
 
 CRASHING_STEP = "install_version"

@@ -17,7 +17,7 @@ from models.enums import (
 )
 from models.errors import DomainError
 from models.events import AfterCommit
-from models.lifecycle import may_delete
+from models.lifecycle import may_cancel, may_delete
 from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.moves import record_move
 from models.requests.queries import visible_requests
@@ -123,3 +123,18 @@ async def test_delete_hides_a_completed_request_and_keeps_its_history(db):
     assert (
         await refused(delete_update_request(world.requester_actor, request.id))
     ).code is ErrorCode.NOT_FOUND
+
+
+async def test_district_contacts_cannot_cancel_the_automatic_sandbox_update(db):
+    world = await make_world()
+    request = await world.request_version("Campus.2435.4")
+    await world.drive(request.id, S.COMPLETED)
+    automatic = await UpdateRequest.get(automatic=True)
+    assert automatic.status is S.SCHEDULED
+    assert not may_cancel(world.requester_actor, automatic)
+    error = await refused(cancel_update_request(world.requester_actor, automatic.id, now=DONE_AT))
+    assert error.code is ErrorCode.FORBIDDEN
+    assert await status_of(automatic.id) is S.SCHEDULED
+    assert may_cancel(world.staff_actor, automatic)
+    await cancel_update_request(world.staff_actor, automatic.id, now=DONE_AT)
+    assert await status_of(automatic.id) is S.CANCELLED

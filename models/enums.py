@@ -62,6 +62,8 @@ class ErrorCode(StrEnum):
     VERSION_NOT_NEWER = "VERSION_NOT_NEWER"
     UNKNOWN_VERSION = "UNKNOWN_VERSION"
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    WINDOW_TOO_SHORT = "WINDOW_TOO_SHORT"
 
 
 class EventType(StrEnum):
@@ -85,6 +87,7 @@ class NotificationKind(StrEnum):
     DEFERRED = "DEFERRED"
     UNABLE_TO_COMPLETE = "UNABLE_TO_COMPLETE"
     COMPLETED = "COMPLETED"
+    STAFF_ALERT = "STAFF_ALERT"  # to the hosting team (UPDATEDESK_STAFF_ALERT_EMAIL), not a district
 
 
 #: Roles that act for their linked districts (request, cancel, delete).

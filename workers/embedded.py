@@ -60,7 +60,8 @@ class EmbeddedQueue:
         try:
             await run_request(request_id, self.settings, self.executor)
         except Exception:
-            # The request stays NOT_STARTED / IN_PROGRESS; the scheduler's lost-job pass retries it.
+            # The job stopped renewing its lease: the scheduler's pass finds it lapsed, enqueues the
+            # job again, and gives the request up once its attempts are spent. Nothing is stranded.
             logger.exception("update request %s: job failed", request_id)
         finally:
             self._running_requests.discard(request_id)

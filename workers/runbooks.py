@@ -1,10 +1,16 @@
 """Runbooks: the named steps of each kind of request, run through an executor.
 
-``run_request`` is the whole job of one delivery: claim the request (``begin``), skip the steps
-already checkpointed by an earlier delivery, run the others with progress, checkpoint each, then
-``complete``; a step that still fails after ``step_attempts`` tries ends the request as
-UNABLE_TO_COMPLETE with its reason. A job for a request that is no longer NOT_STARTED or
-IN_PROGRESS is dropped.
+``run_request`` is the whole job of one delivery: claim the request (``begin``, which takes its
+lease), skip the steps already checkpointed by an earlier delivery, run the others with progress,
+checkpoint each, then ``complete``; a step that still fails after ``step_attempts`` tries ends the
+request as UNABLE_TO_COMPLETE: the district reads which step did not succeed, hosting staff read the
+executor's output (``internalDetail``, redacted). A job for a request that is no longer NOT_STARTED
+or IN_PROGRESS, or whose lease another job holds, is dropped.
+
+While the runbook runs, a background task renews the lease every third of its length. When a
+renewal finds the lease gone (the scheduler reclaimed it after this job stalled, or staff gave the
+request up), the runbook is cancelled at once: the job stops without writing anything more, and
+every write it might still attempt carries its lease token and changes nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +21,14 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from infra.logs import redact_text
 from infra.metrics import JOBS
 from infra.settings import Settings
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
-from models.requests import completion, execution
+from models.requests import completion, execution, leases
 from models.requests.queries import Site
+from models.running import RunPolicy, new_lease_token
 from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
 from workers.executors import COPY_STEP, Executor, StepJob, build_executor
@@ -65,7 +73,7 @@ RUNBOOKS: dict[UpdateKind, tuple[Step, ...]] = {
 class Outcome(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
-    DROPPED = "DROPPED"  # not ours to run (cancelled, finished, or stopped by staff)
+    DROPPED = "DROPPED"  # not ours to run (cancelled, finished, stopped by staff, lease lost)
 
 
 def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
@@ -95,12 +103,56 @@ async def _run_request(
     request_id: int, settings: Settings, executor: Executor | None, kind: list[str]
 ) -> Outcome:
     executor = executor or build_executor(settings)
-    claimed = await execution.begin(request_id)
+    policy = settings.run_policy
+    token = new_lease_token()
+    claimed = await execution.begin(request_id, token=token, policy=policy)
     if claimed is None:
-        logger.info("request %s is not ready to run; job dropped", request_id)
+        logger.info("request %s is not ready to run, or another job holds it; job dropped", request_id)
         return Outcome.DROPPED
     request, site = claimed
     kind[0] = request.kind.value
+    body = asyncio.ensure_future(_run_steps(request, site, executor, settings, token))
+    keeper = asyncio.ensure_future(_keep_lease(request_id, token, policy))
+    try:
+        await asyncio.wait({body, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # This job is being stopped (the worker shuts down): let the next job begin at once.
+        await _stop(body)
+        with contextlib.suppress(Exception):
+            await leases.release_lease(request_id, token)
+        raise
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+    if body.done():
+        return body.result()
+    await _stop(body)
+    logger.warning("request %s: this job lost its lease to another; stopped without finishing", request_id)
+    return Outcome.DROPPED
+
+
+async def _stop(task: asyncio.Future[Outcome]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def _keep_lease(request_id: int, token: str, policy: RunPolicy) -> None:
+    """Renew the lease well before it lapses; return as soon as it is found lost."""
+    while True:
+        await asyncio.sleep(policy.renew_every_seconds)
+        try:
+            if not await leases.renew_lease(request_id, token, policy):
+                return
+        except Exception:  # the database is briefly away: keep working, try again next time
+            logger.exception("request %s: could not renew the lease; trying again", request_id)
+
+
+async def _run_steps(
+    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, token: str
+) -> Outcome:
+    request_id = request.id
     district, environment = site.district, site.environment
     source_url = await _source_database_url(request, site)
     # The checkpoints as begin() read them: the compare-and-set of each finish_step.
@@ -124,9 +176,9 @@ async def _run_request(
             target_database_url=environment.database_url,
         )
         try:
-            await _run_step(job, executor, settings, start_percent, step.done_percent)
+            await _run_step(job, executor, settings, start_percent, step.done_percent, token)
         except StepFailed as failure:
-            return await _give_up(request_id, failure.reason)
+            return await _give_up(request_id, step, failure.reason, token)
         # The checkpoint and the step's "done" progress: one write.
         if not await execution.finish_step(
             request_id,
@@ -135,6 +187,7 @@ async def _run_request(
             f"{step.label}: done",
             known_steps=checkpoints,
             district_id=district.id,
+            lease_token=token,
         ):
             logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
             return Outcome.DROPPED
@@ -142,19 +195,21 @@ async def _run_request(
             checkpoints.append(step.name)
         start_percent = step.done_percent
     try:
-        await completion.complete(request_id)
+        await completion.complete(request_id, lease_token=token, policy=settings.run_policy)
     except DomainError as error:
         logger.info("request %s could not be completed by the worker: %s", request_id, error)
         return Outcome.DROPPED
     return Outcome.COMPLETED
 
 
-async def _run_step(job: StepJob, executor: Executor, settings: Settings, start: int, end: int) -> None:
+async def _run_step(
+    job: StepJob, executor: Executor, settings: Settings, start: int, end: int, token: str
+) -> None:
     """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
 
     for attempt in range(1, settings.step_attempts + 1):
         try:
-            await _attempt_step(job, executor, start, end)
+            await _attempt_step(job, executor, start, end, token)
             return
         except StepFailed as failure:
             if not failure.retryable or attempt == settings.step_attempts:
@@ -174,7 +229,7 @@ async def _run_step(job: StepJob, executor: Executor, settings: Settings, start:
         await asyncio.sleep(settings.step_retry_delay)
 
 
-async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) -> None:
+async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, token: str) -> None:
     """One try of a step. Its "starting" progress is written only once the step has run for
     STARTING_GRACE_SECONDS or reports progress of its own: an instant step writes none."""
     starting: asyncio.Task[bool] | None = None
@@ -184,7 +239,12 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         if starting is None:
             starting = asyncio.ensure_future(
                 execution.report_progress(
-                    job.request_id, start, job.step, f"{job.step_label}...", district_id=job.district_id
+                    job.request_id,
+                    start,
+                    job.step,
+                    f"{job.step_label}...",
+                    district_id=job.district_id,
+                    lease_token=token,
                 )
             )
         return starting
@@ -193,7 +253,12 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         await announce()  # in order: "starting" is never written after the step's own progress
         overall = start + (end - start) * max(0, min(100, percent)) // 100
         await execution.report_progress(
-            job.request_id, overall, job.step, message or job.step_label, district_id=job.district_id
+            job.request_id,
+            overall,
+            job.step,
+            message or job.step_label,
+            district_id=job.district_id,
+            lease_token=token,
         )
 
     work = asyncio.ensure_future(executor.run_step(job, report))
@@ -210,9 +275,15 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
                     await task
 
 
-async def _give_up(request_id: int, reason: str) -> Outcome:
+async def _give_up(request_id: int, step: Step, detail: str, token: str) -> Outcome:
+    """The district reads which step did not succeed; the executor's own words (command output,
+    exception text) go, redacted, to hosting staff only."""
+    reason = (
+        f'The step "{step.label}" could not be completed. The site is back online, and Campus '
+        "Hosting has the details and will contact you about the next step."
+    )
     try:
-        await completion.fail(request_id, reason)
+        await completion.fail(request_id, reason, detail=redact_text(detail), lease_token=token)
     except DomainError as error:
         logger.info("request %s could not be marked unable to complete: %s", request_id, error)
         return Outcome.DROPPED

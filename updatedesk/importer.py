@@ -17,9 +17,10 @@ import yaml
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.clock import utcnow
 from models.enums import EnvironmentKind, GroupKind, HostingModel, Role
 from models.tables import Account, District, Environment, Release, UpdateGroup
-from models.versions import is_valid_version
+from models.versions import is_not_newer, is_valid_version, parse_version
 from models.windows import zone_info
 
 
@@ -276,6 +277,7 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
     known_districts = {str(n) for n in await District.all().values_list("name", flat=True)}
     document = check_document(data, known_groups, known_districts)
     counts = ImportCounts()
+    now = utcnow()
     async with in_transaction():
         for group in document.groups:
             _, outcome = await _upsert(UpdateGroup, {"name": group.name}, {"kind": group.kind})
@@ -285,7 +287,7 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
                 Release, {"version": release.version}, {"released_at": release.released_at}
             )
             counts.add("releases", outcome)
-        for entry in document.districts:
+        for i, entry in enumerate(document.districts):
             group_row = await UpdateGroup.get(name=entry.update_group) if entry.update_group else None
             values: dict[str, Any] = {
                 "hosting_model": entry.hosting_model,
@@ -295,10 +297,12 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
                 values["time_zone"] = entry.time_zone
             district, outcome = await _upsert(District, {"name": entry.name}, values)
             counts.add("districts", outcome)
-            for env in entry.environments:
+            for j, env in enumerate(entry.environments):
                 env_values: dict[str, Any] = {"current_version": env.current_version, "url": env.url}
                 if env.database_url is not None:
                     env_values["database_url"] = env.database_url
+                path = f"districts[{i}].environments[{j}].currentVersion"
+                env_values.update(await _version_change(district.id, env, path, now))
                 _, outcome = await _upsert(
                     Environment, {"district_id": district.id, "kind": env.kind}, env_values
                 )
@@ -318,6 +322,18 @@ async def import_document(data: dict[str, Any]) -> ImportCounts:
                 outcome = "updated" if outcome == "unchanged" else outcome
             counts.add("accounts", outcome)
     return counts
+
+
+async def _version_change(
+    district_id: int, env: EnvironmentEntry, path: str, now: datetime
+) -> dict[str, Any]:
+    """A site may move forward (recording when), never back: refused naming the entry."""
+    row = await Environment.get_or_none(district_id=district_id, kind=env.kind)
+    if row is None or parse_version(row.current_version) == parse_version(env.current_version):
+        return {}
+    if is_not_newer(env.current_version, row.current_version):
+        raise ImportFileError(path, f"{env.current_version} is older than the site's {row.current_version}")
+    return {"version_updated_at": now}
 
 
 async def import_file(path: Path) -> ImportCounts:

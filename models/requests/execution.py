@@ -92,9 +92,9 @@ async def take_lease(request: UpdateRequest, token: str, policy: RunPolicy, now:
     """Take the lease of a running request that has no holder, counting one try. A job that then
     dies before moving the request leaves a lease that lapses: the scheduler counts it against the
     request's attempts, so a job that always fails at its start cannot loop forever."""
-    taken = await UpdateRequest.filter(
-        id=request.id, status=request.status, lease_token__isnull=True
-    ).update(attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0)
+    taken = await UpdateRequest.filter(id=request.id, status=request.status, lease_token__isnull=True).update(
+        attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0
+    )
     if taken != 1:
         return False
     await request.refresh_from_db(fields=["attempts", "completed_steps", "lease_token", "lease_expires_at"])

@@ -7,7 +7,7 @@ connections, many times."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -41,10 +41,11 @@ PAIRS = [
 RUNNING = (S.NOT_STARTED, S.IN_PROGRESS)
 
 
-async def run_spans(request_id: int) -> list[tuple[object, object]]:
+async def run_spans(request_id: int) -> list[tuple[datetime, datetime]]:
     """(dispatched, ended) of each run of a request, from its history."""
     rows = await StatusChange.filter(update_request_id=request_id).order_by("id")
-    spans, opened = [], None
+    spans: list[tuple[datetime, datetime]] = []
+    opened: datetime | None = None
     for row in rows:
         if row.to_status is S.NOT_STARTED:
             opened = row.at

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
@@ -40,7 +41,9 @@ async def _due_requests(count: int, *, one_site: bool = False) -> list[int]:
     await District.bulk_create(
         [District(name=f"{prefix} {i}", hosting_model=HostingModel.ASP_HOSTED) for i in range(sites)]
     )
-    district_ids = await District.filter(name__startswith=prefix).order_by("id").values_list("id", flat=True)
+    district_ids = cast(
+        list[int], await District.filter(name__startswith=prefix).order_by("id").values_list("id", flat=True)
+    )
     await Environment.bulk_create(
         [
             Environment(district_id=d, kind=EnvironmentKind.PRODUCTION, current_version="Campus.2435.2")
@@ -66,7 +69,7 @@ async def _due_requests(count: int, *, one_site: bool = False) -> list[int]:
             for i in range(count)
         ]
     )
-    return list(await UpdateRequest.filter(scheduled_start=start).values_list("id", flat=True))
+    return cast(list[int], await UpdateRequest.filter(scheduled_start=start).values_list("id", flat=True))
 
 
 @pytest.mark.reliability

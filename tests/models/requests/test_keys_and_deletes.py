@@ -107,8 +107,8 @@ async def test_district_facing_words_never_name_a_request_by_number(db):
     await world.drive(newer.id, S.COMPLETED)  # completes the older one and brings the sandbox along
     await world.drive(refresh.id, S.UNABLE_TO_COMPLETE)
     words = [duplicate.message, second_refresh.message]
-    words += [m for m in await StatusChange.all().values_list("message", flat=True) if m]
-    words += [m for m in await UpdateRequest.all().values_list("status_message", flat=True) if m]
+    words += [str(m) for m in await StatusChange.all().values_list("message", flat=True) if m]
+    words += [str(m) for m in await UpdateRequest.all().values_list("status_message", flat=True) if m]
     for mail in await Notification.all():
         words += [mail.subject, mail.body]
     assert len(words) > 10 and older.target_version == "Campus.2435.3"

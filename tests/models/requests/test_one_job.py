@@ -29,7 +29,7 @@ async def holder(world: World, kind: E) -> int | None:
 
 async def blocker(request_id: int) -> int | None:
     request = await UpdateRequest.get(id=request_id).select_related("environment")
-    return await claims.blocker_id(request, request.environment.kind)  # type: ignore[attr-defined]
+    return await claims.blocker_id(request, request.environment.kind)
 
 
 @pytest.mark.parametrize("target", [E.SANDBOX, E.STAGING])

@@ -99,7 +99,7 @@ async def test_a_late_scheduler_re_slots_instead_of_starting_outside_the_window(
     assert len({m.recipient for m in mails}) == 1 and len(mails) == 2
     assert mails[-1].calendar is not None
     event = next(iter(Calendar.from_ical(mails[-1].calendar).walk("VEVENT")))
-    assert (int(event["sequence"]), event.decoded("dtstart")) == (1, NEXT_OPENING)
+    assert (event.decoded("sequence"), event.decoded("dtstart")) == (1, NEXT_OPENING)
     # Next week it starts.
     assert await dispatch(request.id, now=NEXT_OPENING)
 

@@ -104,55 +104,77 @@ async def _run_request(
 ) -> Outcome:
     executor = executor or build_executor(settings)
     policy = settings.run_policy
-    token = new_lease_token()
-    claimed = await execution.begin(request_id, token=token, policy=policy)
+    lease = Lease(new_lease_token())
+    claimed = await execution.begin(request_id, token=lease.token, policy=policy)
     if claimed is None:
         logger.info("request %s is not ready to run, or another job holds it; job dropped", request_id)
         return Outcome.DROPPED
     request, site = claimed
     kind[0] = request.kind.value
-    body = asyncio.ensure_future(_run_steps(request, site, executor, settings, token))
-    keeper = asyncio.ensure_future(_keep_lease(request_id, token, policy))
+    keeper = asyncio.ensure_future(_keep_lease(request_id, lease, policy))
     try:
-        await asyncio.wait({body, keeper}, return_when=asyncio.FIRST_COMPLETED)
+        return await _run_steps(request, site, executor, settings, lease)
     except asyncio.CancelledError:
         # This job is being stopped (the worker shuts down): let the next job begin at once.
-        await _stop(body)
         with contextlib.suppress(Exception):
-            await leases.release_lease(request_id, token)
+            await leases.release_lease(request_id, lease.token)
         raise
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-    if body.done():
-        return body.result()
-    await _stop(body)
-    logger.warning("request %s: this job lost its lease to another; stopped without finishing", request_id)
-    return Outcome.DROPPED
 
 
-async def _stop(task: asyncio.Future[Outcome]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+class LeaseLost(Exception):
+    """This job's lease was taken over: stop without touching the request."""
 
 
-async def _keep_lease(request_id: int, token: str, policy: RunPolicy) -> None:
-    """Renew the lease well before it lapses; return as soon as it is found lost."""
+class Lease:
+    """This job's hold on its request. When a renewal finds it gone, only the executor's running
+    step is cancelled (a command killed, a copy stopped): never a database transaction half-way,
+    which on SQLite would leave the connection locked. Every later write fails on the token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.lost = False
+        self.work: asyncio.Future[None] | None = None
+
+    def lose(self) -> None:
+        self.lost = True
+        if self.work is not None and not self.work.done():
+            self.work.cancel()
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost
+
+
+async def _keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:
+    """Renew the lease well before it lapses; on finding it lost, stop the job's step and end."""
     while True:
         await asyncio.sleep(policy.renew_every_seconds)
         try:
-            if not await leases.renew_lease(request_id, token, policy):
+            if not await leases.renew_lease(request_id, lease.token, policy):
+                logger.warning("request %s: this job lost its lease to another; stopping", request_id)
+                lease.lose()
                 return
         except Exception:  # the database is briefly away: keep working, try again next time
             logger.exception("request %s: could not renew the lease; trying again", request_id)
 
 
 async def _run_steps(
-    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, token: str
+    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, lease: Lease
 ) -> Outcome:
-    request_id = request.id
+    try:
+        return await _steps(request, site, executor, settings, lease)
+    except LeaseLost:
+        return Outcome.DROPPED
+
+
+async def _steps(
+    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, lease: Lease
+) -> Outcome:
+    request_id, token = request.id, lease.token
     district, environment = site.district, site.environment
     source_url = await _source_database_url(request, site)
     # The checkpoints as begin() read them: the compare-and-set of each finish_step.
@@ -176,7 +198,7 @@ async def _run_steps(
             target_database_url=environment.database_url,
         )
         try:
-            await _run_step(job, executor, settings, start_percent, step.done_percent, token)
+            await _run_step(job, executor, settings, start_percent, step.done_percent, lease)
         except StepFailed as failure:
             return await _give_up(request_id, step, failure.reason, token)
         # The checkpoint and the step's "done" progress: one write.
@@ -203,14 +225,17 @@ async def _run_steps(
 
 
 async def _run_step(
-    job: StepJob, executor: Executor, settings: Settings, start: int, end: int, token: str
+    job: StepJob, executor: Executor, settings: Settings, start: int, end: int, lease: Lease
 ) -> None:
     """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
 
     for attempt in range(1, settings.step_attempts + 1):
+        lease.check()
         try:
-            await _attempt_step(job, executor, start, end, token)
+            await _attempt_step(job, executor, start, end, lease)
             return
+        except LeaseLost:
+            raise
         except StepFailed as failure:
             if not failure.retryable or attempt == settings.step_attempts:
                 raise
@@ -229,10 +254,11 @@ async def _run_step(
         await asyncio.sleep(settings.step_retry_delay)
 
 
-async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, token: str) -> None:
+async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, lease: Lease) -> None:
     """One try of a step. Its "starting" progress is written only once the step has run for
     STARTING_GRACE_SECONDS or reports progress of its own: an instant step writes none."""
     starting: asyncio.Task[bool] | None = None
+    token = lease.token
 
     def announce() -> asyncio.Task[bool]:
         nonlocal starting
@@ -262,12 +288,18 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, 
         )
 
     work = asyncio.ensure_future(executor.run_step(job, report))
+    lease.work = work
     try:
         done, _ = await asyncio.wait({work}, timeout=STARTING_GRACE_SECONDS)
         if not done:
             await announce()
         await work
+    except asyncio.CancelledError:
+        if lease.lost and work.cancelled():
+            raise LeaseLost from None  # the step was stopped because the lease is gone
+        raise
     finally:
+        lease.work = None
         for task in (work, starting):
             if task is not None and not task.done():
                 task.cancel()

@@ -26,6 +26,11 @@ from models.validation import MAX_MESSAGE_LENGTH, check_text
 
 #: Staff may schedule "now"; a start further in the past than this is a mistake.
 SCHEDULE_PAST_TOLERANCE = timedelta(minutes=5)
+#: What the history says of a start staff scheduled against the window rules.
+OVERRIDE_MESSAGES = {
+    ErrorCode.OUTSIDE_MAINTENANCE_WINDOW: "Scheduled outside the maintenance window by staff override.",
+    ErrorCode.WINDOW_TOO_SHORT: "Scheduled by staff override to run past the end of the maintenance window.",
+}
 
 
 async def schedule_update_request(
@@ -56,7 +61,7 @@ async def schedule_update_request(
         if conflict is not None and not override_maintenance_window:
             raise DomainError(conflict, conflict_message(conflict, start, rules), "start")
         overridden = conflict is not None
-        message = "Scheduled outside the maintenance window by staff override." if overridden else None
+        message = OVERRIDE_MESSAGES.get(conflict) if conflict is not None else None
         await record_move(
             request,
             UpdateStatus.SCHEDULED,

@@ -80,7 +80,7 @@ class Queue:
 
 async def test_a_long_runbook_keeps_its_lease_by_renewing_it(db: support.TestDatabase) -> None:
     """Six steps of 0.15 s under a 0.3 s lease: without renewals the scheduler would reclaim it."""
-    scene = await make_scene()
+    scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))  # no sandbox to follow
     settings = settings_for(db, simulated_step_seconds=0.15, lease_seconds=0.3)
     async with embedded_runtime(settings) as runtime:
         request = await request_and_schedule(scene)

@@ -9,8 +9,8 @@ or IN_PROGRESS, or whose lease another job holds, is dropped.
 
 While the runbook runs, a background task renews the lease every third of its length. When a
 renewal finds the lease gone (the scheduler reclaimed it after this job stalled, or staff gave the
-request up), the runbook is cancelled at once: the job stops without writing anything more, and
-every write it might still attempt carries its lease token and changes nothing.
+request up), the executor's running step is cancelled at once and the job ends: every write it
+might still attempt carries its lease token and changes nothing.
 """
 
 from __future__ import annotations

@@ -54,6 +54,13 @@ JOBS = Counter(
     ["kind", "outcome"],
     registry=REGISTRY,
 )
+STAFF_ALERTS = Counter(
+    "updatedesk_staff_alerts_total",
+    "Alerts for the hosting team by reason (given_up: a request whose leases lapsed; "
+    "job_not_begun: dispatched work no worker began).",
+    ["reason"],
+    registry=REGISTRY,
+)
 QUEUE_DEPTH = Gauge(
     "updatedesk_queue_depth",
     "Jobs waiting: dispatched requests not begun, mails not sent.",

@@ -5,12 +5,14 @@ object is passed explicitly to whatever needs it. Nothing reads the environment 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.running import DEFAULT_EXPECTED_MINUTES, DEFAULT_LEASE_SECONDS, RunPolicy
 from models.webhooks.retries import DEFAULT_RETRY_SECONDS
 
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
@@ -31,8 +33,6 @@ DEFAULT_WORKER_MAINTENANCE_CHANCE = 1000
 DEFAULT_WORKER_PROCESSES = 1
 DEFAULT_WORKER_THREADS = 4
 DEFAULT_WORKER_METRICS_HOST = "127.0.0.1"
-#: A NOT_STARTED request that no worker began within this many seconds is enqueued again.
-DEFAULT_LOST_JOB_SECONDS = 600.0
 #: Attempts per runbook step before the request is given up as UNABLE_TO_COMPLETE.
 DEFAULT_STEP_ATTEMPTS = 3
 DEFAULT_STEP_RETRY_DELAY = 5.0
@@ -98,8 +98,13 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(None, ge=1, le=65535)
     #: Address the worker's metrics listen on: loopback unless the operator opens it up.
     worker_metrics_host: str = DEFAULT_WORKER_METRICS_HOST
-    lost_job_seconds: float = Field(DEFAULT_LOST_JOB_SECONDS, gt=0)
     step_attempts: int = Field(DEFAULT_STEP_ATTEMPTS, ge=1)
+    #: Expected duration of window-bound work: it starts only if this much of its window is left.
+    expected_minutes: float = Field(DEFAULT_EXPECTED_MINUTES, gt=0)
+    #: Lease of a started request; its worker renews it, the scheduler reclaims it once it lapses.
+    lease_seconds: float = Field(DEFAULT_LEASE_SECONDS, gt=0)
+    #: Alerts for the hosting team (lapsed leases given up) are mailed here; always logged.
+    staff_alert_email: str | None = None
     step_retry_delay: float = Field(DEFAULT_STEP_RETRY_DELAY, ge=0)
     token_days: int = Field(DEFAULT_TOKEN_DAYS, gt=0)
     log_json: bool = True
@@ -153,6 +158,16 @@ class Settings(BaseSettings):
     @property
     def tortoise_db_url(self) -> str:
         return normalize_database_url(self.database_url)
+
+    @property
+    def run_policy(self) -> RunPolicy:
+        """What the domain needs of these settings to run work safely."""
+        return RunPolicy(
+            expected_duration=timedelta(minutes=self.expected_minutes),
+            lease=timedelta(seconds=self.lease_seconds),
+            attempts=self.step_attempts,
+            staff_alert_email=self.staff_alert_email or None,
+        )
 
     @property
     def embedded(self) -> bool:

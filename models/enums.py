@@ -62,6 +62,8 @@ class ErrorCode(StrEnum):
     VERSION_NOT_NEWER = "VERSION_NOT_NEWER"
     UNKNOWN_VERSION = "UNKNOWN_VERSION"
     DUPLICATE_REQUEST = "DUPLICATE_REQUEST"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    WINDOW_TOO_SHORT = "WINDOW_TOO_SHORT"
 
 
 class NotifyPreference(StrEnum):
@@ -96,6 +98,7 @@ class NotificationKind(StrEnum):
     CANCELLED = "CANCELLED"  # carries the calendar cancellation of a withdrawn invitation
     SUPERSEDED = "SUPERSEDED"  # replaced by a newer request: its invitation is cancelled
     WEBHOOK_DEACTIVATED = "WEBHOOK_DEACTIVATED"  # to a webhook's owner: its endpoint failed 24 h
+    STAFF_ALERT = "STAFF_ALERT"  # to the hosting team (UPDATEDESK_STAFF_ALERT_EMAIL), not a district
 
 
 class WebhookDeliveryState(StrEnum):

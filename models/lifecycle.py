@@ -64,7 +64,15 @@ MOVES: tuple[Move, ...] = tuple(
             SYSTEM,
         ),
         *_moves((S.NEW_VERSION_REQUESTED,), (S.COMPLETED,), SYSTEM),
+        # The newer request was cancelled (system), or staff take one back into the queue.
+        *_moves((S.NEW_VERSION_REQUESTED,), (S.TO_BE_SCHEDULED,), SYSTEM, STAFF),
+        # Cannot start now (window, blackout): the system moves it to the next start that fits.
+        *_moves((S.SCHEDULED, S.NOT_STARTED), (S.SCHEDULED,), SYSTEM),
+        # Already on the target version or newer when picked up: completed without running.
+        *_moves((S.NOT_STARTED,), (S.COMPLETED,), SYSTEM),
         *_moves((S.NOT_STARTED, S.IN_PROGRESS), (S.UNABLE_TO_COMPLETE,), STAFF, message_required=True),
+        # Lease lapsed and attempts spent.
+        *_moves((S.NOT_STARTED, S.IN_PROGRESS), (S.UNABLE_TO_COMPLETE,), SYSTEM),
         # A job that cannot even begin (say its environment vanished) fails from NOT_STARTED.
         *_moves((S.NOT_STARTED,), (S.UNABLE_TO_COMPLETE,), WORKER),
         *_moves((S.UNABLE_TO_COMPLETE,), (S.TO_BE_SCHEDULED,), STAFF),

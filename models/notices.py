@@ -64,7 +64,7 @@ def calendar_entry(facts: RequestFacts, sequence: int, stamped_at: datetime) -> 
     return CalendarEntry(
         uid=invitation_uid(facts.id),
         summary=f"Campus Hosting: {describe_work(facts)}",
-        description=f"Update request {facts.id} is scheduled by Campus Hosting.",
+        description=f"Campus Hosting has scheduled {describe_work(facts)}.",
         start=facts.scheduled_start,
         end=facts.scheduled_start + DEFAULT_INVITATION_DURATION,
         time_zone=facts.time_zone,
@@ -86,14 +86,13 @@ def compose_invitation(facts: RequestFacts) -> str | None:
 def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
     work = describe_work(facts)
     reason = f"\n\nMessage from Campus Hosting:\n{facts.message}\n" if facts.message else "\n"
-    footer = f"\nRequest number: {facts.id}\n"
     if kind is NotificationKind.SCHEDULED:
         assert facts.scheduled_start is not None
         when = local_time_text(facts.scheduled_start, facts.time_zone)
         return Notice(
             kind,
             f"Scheduled: {work} on {when}",
-            f"Campus Hosting has scheduled {work} for {when}.{reason}{footer}",
+            f"Campus Hosting has scheduled {work} for {when}.{reason}",
             compose_invitation(facts),
         )
     if kind in (NotificationKind.CANCELLED, NotificationKind.SUPERSEDED):
@@ -102,7 +101,7 @@ def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
         return Notice(
             kind,
             f"Cancelled: {work} on {when}",
-            f"{work[0].upper()}{work[1:]} will not take place on {when}: it {why}.{reason}{footer}",
+            f"{work[0].upper()}{work[1:]} will not take place on {when}: it {why}.{reason}",
             compose_invitation(facts),
         )
     if kind is NotificationKind.PENDING_INPUT:
@@ -110,14 +109,14 @@ def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
             kind,
             f"Input needed: {work}",
             f"Campus Hosting needs input before {work} can proceed. "
-            f"Please contact Campus Hosting so that work may proceed.{reason}{footer}",
+            f"Please contact Campus Hosting so that work may proceed.{reason}",
             compose_invitation(facts),
         )
     if kind is NotificationKind.DEFERRED:
         return Notice(
             kind,
             f"Deferred: {work}",
-            f"{work[0].upper()}{work[1:]} is on hold until further notice.{reason}{footer}",
+            f"{work[0].upper()}{work[1:]} is on hold until further notice.{reason}",
             compose_invitation(facts),
         )
     if kind is NotificationKind.UNABLE_TO_COMPLETE:
@@ -125,6 +124,6 @@ def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
             kind,
             f"Could not be completed: {work}",
             f"An issue prevented {work} from being completed.{reason}"
-            f"Campus Hosting will tell you what is needed to resolve it.{footer}",
+            f"Campus Hosting will tell you what is needed to resolve it.",
         )
-    return Notice(kind, f"Completed: {work}", f"{work[0].upper()}{work[1:]} is complete.{reason}{footer}")
+    return Notice(kind, f"Completed: {work}", f"{work[0].upper()}{work[1:]} is complete.{reason}")

@@ -39,6 +39,26 @@ class OpenRequest:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """What a request asks for: what an idempotency key is bound to."""
+
+    district_id: int
+    kind: UpdateKind
+    environment: EnvironmentKind
+    target_version: str | None
+
+
+def check_replay(earlier: Asked, now_asked: Asked) -> None:
+    """An idempotency key replays only the very request it made; refuse it for anything else."""
+    if earlier != now_asked:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "This idempotencyKey was already used for a different request. Send a new key for a new request.",
+            "idempotencyKey",
+        )
+
+
+@dataclass(frozen=True)
 class RequestPlan:
     """What creating the request entails: older requests it supersedes."""
 
@@ -137,7 +157,7 @@ def _plan_version_update(
         if other.target_version and parse_version(other.target_version) >= wanted:
             raise DomainError(
                 ErrorCode.DUPLICATE_REQUEST,
-                f"Request {other.id} already asks for {other.target_version} on this environment.",
+                f"An open request already asks for {other.target_version} on this site.",
                 "targetVersion",
             )
         if other.status in SUPERSEDABLE_STATUSES:
@@ -169,7 +189,7 @@ def _plan_refresh(
         if other.kind is UpdateKind.DATABASE_REFRESH and other.status in OPEN_STATUSES:
             raise DomainError(
                 ErrorCode.DUPLICATE_REQUEST,
-                f"Request {other.id} already asks for a refresh of this environment.",
+                "An open request already asks for a refresh of this site.",
                 "environment",
             )
     return RequestPlan()

@@ -68,3 +68,8 @@ def version_sort_key(text: str) -> tuple[int, ...]:
     if match is None:
         return (-1,)
     return parse_version(text)._key()
+
+
+def is_not_newer(target: str, current: str) -> bool:
+    """Whether installing `target` over `current` would not move forward (same or older)."""
+    return parse_version(target) <= parse_version(current, "currentVersion")

@@ -7,10 +7,12 @@ from datetime import datetime
 
 import strawberry
 
+from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.lifecycle import may_cancel, may_delete
 from models.requests import requesting, rollout, staff, withdrawing
 from models.requests.queries import listed_requests
+from models.running import blocker_of, claimed_kinds
 from models.tables import UpdateRequest
 from resolvers.access import visible_district, visible_request
 from resolvers.context import GraphQLContext
@@ -31,9 +33,11 @@ async def update_requests(
     hide_completed: bool | None,
     first: int | None,
     after: str | None,
+    include_deleted: bool = False,
 ) -> Page:
     """Requests the caller may see, newest first. A district id that is unknown, malformed or
-    outside the caller's districts lists nothing, as for a district without requests."""
+    outside the caller's districts lists nothing, as for a district without requests.
+    `include_deleted` lists deleted requests too, for hosting staff only (ignored for others)."""
     context.require_auth()
     pk: int | None = None
     if district_id is not None:
@@ -49,6 +53,7 @@ async def update_requests(
         hide_completed=hide_completed,
         first=first,
         after=after,
+        include_deleted=include_deleted,
     )
 
 
@@ -61,6 +66,7 @@ async def list_page(
     hide_completed: bool | None,
     first: int | None,
     after: str | None,
+    include_deleted: bool = False,
 ) -> Page:
     """A page of the list, for a district the caller already sees (or all its districts). Without
     `hide_completed` the caller's saved "Hide Complete" choice applies."""
@@ -71,6 +77,7 @@ async def list_page(
         district_id=district_id,
         statuses=statuses,
         kinds=kinds,
+        include_deleted=include_deleted,
     )
     return await page_of(context, query, first=first, after=after)
 
@@ -81,6 +88,31 @@ def can_cancel(context: GraphQLContext, row: UpdateRequest) -> bool:
 
 def can_delete(context: GraphQLContext, row: UpdateRequest) -> bool:
     return may_delete(context.actor, row)
+
+
+def internal_detail(context: GraphQLContext, row: UpdateRequest) -> str | None:
+    """Technical detail (command output, exception text) is for hosting staff only."""
+    return row.internal_detail if context.actor.is_staff else None
+
+
+async def waiting_for(context: GraphQLContext, row: UpdateRequest) -> UpdateRequest | None:
+    """For a due SCHEDULED request: the request holding an environment it needs (its own site;
+    for a refresh, also production). Read through the loaders: one query per list, not per row."""
+    if (
+        row.status is not UpdateStatus.SCHEDULED
+        or row.scheduled_start is None
+        or row.scheduled_start > utcnow()
+    ):
+        return None
+    environments = await context.loaders.environments_of_district.load(row.district_id)
+    by_kind = {environment.kind: environment for environment in environments}
+    own = next((e for e in environments if e.id == row.environment_id), None)
+    if own is None:
+        return None
+    holders = [
+        by_kind[kind].running_request_id for kind in claimed_kinds(row.kind, own.kind) if kind in by_kind
+    ]
+    return await visible_request(context, blocker_of(row.id, holders))
 
 
 async def request_update(
@@ -126,6 +158,7 @@ async def schedule_update_request(
         require_id(id, "UpdateRequest", "update request"),
         start,
         override_maintenance_window=override_maintenance_window,
+        policy=context.settings.run_policy,
     )
 
 

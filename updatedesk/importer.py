@@ -12,6 +12,7 @@ run would do.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,9 +20,17 @@ import yaml
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from models.clock import utcnow
 from models.errors import DomainError
 from models.tables import Account, District, Environment, Release, UpdateGroup
-from updatedesk.import_document import AccountEntry, DistrictEntry, ImportDocument, check_document
+from models.versions import is_not_newer, parse_version
+from updatedesk.import_document import (
+    AccountEntry,
+    DistrictEntry,
+    EnvironmentEntry,
+    ImportDocument,
+    check_document,
+)
 from updatedesk.import_fields import ImportFileError
 from updatedesk.import_report import ImportReport
 from updatedesk.import_windows import check_windows, write_windows
@@ -67,7 +76,19 @@ def load_document(path: Path) -> dict[str, Any]:
     return data
 
 
-async def _write_district(entry: DistrictEntry, report: ImportReport) -> None:
+async def _version_change(
+    district_id: int, env: EnvironmentEntry, path: str, now: datetime
+) -> dict[str, Any]:
+    """A site may move forward (recording when), never back: refused naming the entry."""
+    row = await Environment.get_or_none(district_id=district_id, kind=env.kind)
+    if row is None or parse_version(row.current_version) == parse_version(env.current_version):
+        return {}
+    if is_not_newer(env.current_version, row.current_version):
+        raise ImportFileError(path, f"{env.current_version} is older than the site's {row.current_version}")
+    return {"version_updated_at": now}
+
+
+async def _write_district(index: int, entry: DistrictEntry, report: ImportReport, now: datetime) -> None:
     group_row = await UpdateGroup.get(name=entry.update_group) if entry.update_group else None
     values: dict[str, Any] = {
         "hosting_model": entry.hosting_model,
@@ -77,10 +98,12 @@ async def _write_district(entry: DistrictEntry, report: ImportReport) -> None:
         values["time_zone"] = entry.time_zone
     district, outcome = await _upsert(District, {"name": entry.name}, values)
     report.add("districts", outcome)
-    for env in entry.environments:
+    for env_index, env in enumerate(entry.environments):
         env_values: dict[str, Any] = {"current_version": env.current_version, "url": env.url}
         if env.database_url is not None:
             env_values["database_url"] = env.database_url
+        path = f"districts[{index}].environments[{env_index}].currentVersion"
+        env_values.update(await _version_change(district.id, env, path, now))
         _, outcome = await _upsert(Environment, {"district_id": district.id, "kind": env.kind}, env_values)
         report.add("environments", outcome)
 
@@ -128,8 +151,9 @@ async def _write(document: ImportDocument, report: ImportReport) -> None:
             Release, {"version": release.version}, {"released_at": release.released_at}
         )
         report.add("releases", outcome)
-    for district in document.districts:
-        await _write_district(district, report)
+    now = utcnow()
+    for index, district in enumerate(document.districts):
+        await _write_district(index, district, report, now)
     for account in document.accounts:
         await _write_account(account, report)
 

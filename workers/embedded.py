@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 #: Retry delays of a mail the SMTP server refused: first wait (doubled each time) and ceiling.
 MAIL_RETRY_DELAY = 5.0
 MAIL_RETRY_DELAY_MAX = 300.0
+#: On close, running jobs get this long to finish before they are cancelled: a job cancelled while
+#: it opens a transaction would leave the one SQLite connection locked (Tortoise takes the lock
+#: before BEGIN and gives it back only on leaving the block it never entered).
+CLOSE_GRACE_SECONDS = 3.0
 
 
 class EmbeddedQueue:
@@ -41,8 +45,17 @@ class EmbeddedQueue:
         self._timers: set[asyncio.TimerHandle] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._closing = False
+
+    def stop_accepting(self) -> None:
+        """Shutting down: start no more runbooks or webhook jobs. A request dispatched now keeps its
+        lease, which lapses, and the scheduler enqueues it again after the next start."""
+        self._closing = True
 
     async def enqueue_update_request(self, request_id: int) -> None:
+        if self._closing:
+            logger.info("shutting down: update request %s is left for the next start", request_id)
+            return
         if request_id in self._running_requests:
             return  # this process is already running it; a second runner would repeat steps
         self._running_requests.add(request_id)
@@ -64,6 +77,8 @@ class EmbeddedQueue:
         self._timers.add(handle)
 
     def _start_webhook(self, webhook_id: int) -> None:
+        if self._closing:
+            return  # its deliveries stay due; the scheduler's sweep enqueues them after the next start
         if webhook_id in self._running_webhooks:
             self._webhooks_again.add(webhook_id)
             return
@@ -99,7 +114,8 @@ class EmbeddedQueue:
         try:
             await run_request(request_id, self.settings, self.executor)
         except Exception:
-            # The request stays NOT_STARTED / IN_PROGRESS; the scheduler's lost-job pass retries it.
+            # The job stopped renewing its lease: the scheduler's pass finds it lapsed, enqueues the
+            # job again, and gives the request up once its attempts are spent. Nothing is stranded.
             logger.exception("update request %s: job failed", request_id)
         finally:
             self._running_requests.discard(request_id)
@@ -128,11 +144,15 @@ class EmbeddedQueue:
             while self._tasks:
                 await self._idle.wait()
 
-    async def close(self) -> None:
-        """Cancel running jobs (a redelivery after restart resumes them from their checkpoints)."""
+    async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
+        """Let running jobs finish for `grace` seconds, then cancel the rest (their leases lapse and
+        the next start resumes them from their checkpoints; webhook deliveries stay due)."""
+        self.stop_accepting()
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        with contextlib.suppress(TimeoutError):
+            await self.wait_idle(grace)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

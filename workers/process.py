@@ -16,13 +16,12 @@ from infra.bus import RedisBus, install_bus_sink
 from infra.db import close_orm, init_orm
 from infra.metrics import REGISTRY
 from infra.settings import Settings
-from models.enums import UpdateStatus
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
 from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
-from workers.scheduler import Scheduler
+from workers.scheduler import WAKING_STATUSES, Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +107,9 @@ async def scheduler_main(settings: Settings) -> None:
 
 
 async def _wake_on_scheduled(bus: RedisBus, scheduler: Scheduler) -> None:
-    """Requests scheduled by other processes (staff "now", automatic sandbox updates) start at once."""
+    """Requests scheduled by other processes (staff "now", automatic sandbox updates), or waiting
+    for a site another process just freed, start at once."""
     async with bus.subscribe() as events:
         async for event in events:
-            if event.status is UpdateStatus.SCHEDULED:
+            if event.status in WAKING_STATUSES:
                 scheduler.wake()

@@ -1,10 +1,16 @@
 """Runbooks: the named steps of each kind of request, run through an executor.
 
-``run_request`` is the whole job of one delivery: claim the request (``begin``), skip the steps
-already checkpointed by an earlier delivery, run the others with progress, checkpoint each, then
-``complete``; a step that still fails after ``step_attempts`` tries ends the request as
-UNABLE_TO_COMPLETE with its reason. A job for a request that is no longer NOT_STARTED or
-IN_PROGRESS is dropped.
+``run_request`` is the whole job of one delivery: claim the request (``begin``, which takes its
+lease), skip the steps already checkpointed by an earlier delivery, run the others with progress,
+checkpoint each, then ``complete``; a step that still fails after ``step_attempts`` tries ends the
+request as UNABLE_TO_COMPLETE: the district reads which step did not succeed, hosting staff read the
+executor's output (``internalDetail``, redacted). A job for a request that is no longer NOT_STARTED
+or IN_PROGRESS, or whose lease another job holds, is dropped.
+
+While the runbook runs, a background task renews the lease every third of its length. When a
+renewal finds the lease gone (the scheduler reclaimed it after this job stalled, or staff gave the
+request up), the executor's running step is cancelled at once and the job ends: every write it
+might still attempt carries its lease token and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ from infra.metrics import JOBS
 from infra.settings import Settings
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
-from models.requests import completion, execution
+from models.requests import completion, execution, leases
 from models.requests.queries import Site
+from models.running import RunPolicy, new_lease_token
 from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
 from workers.executors import COPY_STEP, Executor, StepJob, build_executor
@@ -66,7 +73,7 @@ RUNBOOKS: dict[UpdateKind, tuple[Step, ...]] = {
 class Outcome(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
-    DROPPED = "DROPPED"  # not ours to run (cancelled, finished, or stopped by staff)
+    DROPPED = "DROPPED"  # not ours to run (cancelled, finished, stopped by staff, lease lost)
 
 
 def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
@@ -96,12 +103,78 @@ async def _run_request(
     request_id: int, settings: Settings, executor: Executor | None, kind: list[str]
 ) -> Outcome:
     executor = executor or build_executor(settings)
-    claimed = await execution.begin(request_id)
+    policy = settings.run_policy
+    lease = Lease(new_lease_token())
+    claimed = await execution.begin(request_id, token=lease.token, policy=policy)
     if claimed is None:
-        logger.info("request %s is not ready to run; job dropped", request_id)
+        logger.info("request %s is not ready to run, or another job holds it; job dropped", request_id)
         return Outcome.DROPPED
     request, site = claimed
     kind[0] = request.kind.value
+    keeper = asyncio.ensure_future(_keep_lease(request_id, lease, policy))
+    try:
+        return await _run_steps(request, site, executor, settings, lease)
+    except asyncio.CancelledError:
+        # This job is being stopped (the worker shuts down): let the next job begin at once.
+        with contextlib.suppress(Exception):
+            await leases.release_lease(request_id, lease.token)
+        raise
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+
+
+class LeaseLost(Exception):
+    """This job's lease was taken over: stop without touching the request."""
+
+
+class Lease:
+    """This job's hold on its request. When a renewal finds it gone, only the executor's running
+    step is cancelled (a command killed, a copy stopped): never a database transaction half-way,
+    which on SQLite would leave the connection locked. Every later write fails on the token."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.lost = False
+        self.work: asyncio.Future[None] | None = None
+
+    def lose(self) -> None:
+        self.lost = True
+        if self.work is not None and not self.work.done():
+            self.work.cancel()
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost
+
+
+async def _keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:
+    """Renew the lease well before it lapses; on finding it lost, stop the job's step and end."""
+    while True:
+        await asyncio.sleep(policy.renew_every_seconds)
+        try:
+            if not await leases.renew_lease(request_id, lease.token, policy):
+                logger.warning("request %s: this job lost its lease to another; stopping", request_id)
+                lease.lose()
+                return
+        except Exception:  # the database is briefly away: keep working, try again next time
+            logger.exception("request %s: could not renew the lease; trying again", request_id)
+
+
+async def _run_steps(
+    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, lease: Lease
+) -> Outcome:
+    try:
+        return await _steps(request, site, executor, settings, lease)
+    except LeaseLost:
+        return Outcome.DROPPED
+
+
+async def _steps(
+    request: UpdateRequest, site: Site, executor: Executor, settings: Settings, lease: Lease
+) -> Outcome:
+    request_id, token = request.id, lease.token
     district, environment = site.district, site.environment
     source_url = await _source_database_url(request, site)
     # The checkpoints as begin() read them: the compare-and-set of each finish_step.
@@ -125,12 +198,12 @@ async def _run_request(
             target_database_url=environment.database_url,
         )
         try:
-            await _run_step(job, executor, settings, start_percent, step.done_percent)
+            await _run_step(job, executor, settings, start_percent, step.done_percent, lease)
         except StepFailed as failure:
-            # The detail (command stderr, tool output) is for hosting staff only, never the reason.
-            logger.warning("request %s step %s failed: %s (detail: %s)",
-                           request_id, step.name, failure.reason, failure.detail)  # fmt: skip
-            return await _give_up(request_id, failure.reason)
+            # What went wrong in staff's words (the step, the exit status) and the executor's own
+            # output are technical detail for hosting staff; the district reads which step failed.
+            detail = failure.reason if failure.detail is None else f"{failure.reason} {failure.detail}"
+            return await _give_up(request_id, step, detail, token)
         # The checkpoint and the step's "done" progress: one write.
         if not await execution.finish_step(
             request_id,
@@ -139,6 +212,7 @@ async def _run_request(
             f"{step.label}: done",
             known_steps=checkpoints,
             district_id=district.id,
+            lease_token=token,
         ):
             logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
             return Outcome.DROPPED
@@ -146,20 +220,25 @@ async def _run_request(
             checkpoints.append(step.name)
         start_percent = step.done_percent
     try:
-        await completion.complete(request_id)
+        await completion.complete(request_id, lease_token=token, policy=settings.run_policy)
     except DomainError as error:
         logger.info("request %s could not be completed by the worker: %s", request_id, error)
         return Outcome.DROPPED
     return Outcome.COMPLETED
 
 
-async def _run_step(job: StepJob, executor: Executor, settings: Settings, start: int, end: int) -> None:
+async def _run_step(
+    job: StepJob, executor: Executor, settings: Settings, start: int, end: int, lease: Lease
+) -> None:
     """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
 
     for attempt in range(1, settings.step_attempts + 1):
+        lease.check()
         try:
-            await _attempt_step(job, executor, start, end)
+            await _attempt_step(job, executor, start, end, lease)
             return
+        except LeaseLost:
+            raise
         except StepFailed as failure:
             if not failure.retryable or attempt == settings.step_attempts:
                 raise
@@ -180,17 +259,23 @@ async def _run_step(job: StepJob, executor: Executor, settings: Settings, start:
         await asyncio.sleep(settings.step_retry_delay)
 
 
-async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) -> None:
+async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, lease: Lease) -> None:
     """One try of a step. Its "starting" progress is written only once the step has run for
     STARTING_GRACE_SECONDS or reports progress of its own: an instant step writes none."""
     starting: asyncio.Task[bool] | None = None
+    token = lease.token
 
     def announce() -> asyncio.Task[bool]:
         nonlocal starting
         if starting is None:
             starting = asyncio.ensure_future(
                 execution.report_progress(
-                    job.request_id, start, job.step, f"{job.step_label}...", district_id=job.district_id
+                    job.request_id,
+                    start,
+                    job.step,
+                    f"{job.step_label}...",
+                    district_id=job.district_id,
+                    lease_token=token,
                 )
             )
         return starting
@@ -199,16 +284,27 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         await announce()  # in order: "starting" is never written after the step's own progress
         overall = start + (end - start) * max(0, min(100, percent)) // 100
         await execution.report_progress(
-            job.request_id, overall, job.step, message or job.step_label, district_id=job.district_id
+            job.request_id,
+            overall,
+            job.step,
+            message or job.step_label,
+            district_id=job.district_id,
+            lease_token=token,
         )
 
     work = asyncio.ensure_future(executor.run_step(job, report))
+    lease.work = work
     try:
         done, _ = await asyncio.wait({work}, timeout=STARTING_GRACE_SECONDS)
         if not done:
             await announce()
         await work
+    except asyncio.CancelledError:
+        if lease.lost and work.cancelled():
+            raise LeaseLost from None  # the step was stopped because the lease is gone
+        raise
     finally:
+        lease.work = None
         for task in (work, starting):
             if task is not None and not task.done():
                 task.cancel()
@@ -216,9 +312,15 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
                     await task
 
 
-async def _give_up(request_id: int, reason: str) -> Outcome:
+async def _give_up(request_id: int, step: Step, detail: str, token: str) -> Outcome:
+    """The district reads which step did not succeed; the executor's own words (command output,
+    exception text) go, redacted, to hosting staff only."""
+    reason = (
+        f'The step "{step.label}" could not be completed. The site is back online, and Campus '
+        "Hosting has the details and will contact you about the next step."
+    )
     try:
-        await completion.fail(request_id, reason)
+        await completion.fail(request_id, reason, detail=redact_text(detail), lease_token=token)
     except DomainError as error:
         logger.info("request %s could not be marked unable to complete: %s", request_id, error)
         return Outcome.DROPPED

@@ -55,6 +55,7 @@ async def embedded_runtime(
     try:
         yield runtime
     finally:
+        queue.stop_accepting()  # before the scheduler's last pass, which may still dispatch
         scheduler.stop()
         if task is not None:
             await task

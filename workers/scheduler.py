@@ -1,6 +1,8 @@
 """The dispatch loop: due SCHEDULED requests go to NOT_STARTED (compare-and-set, so several
-schedulers never dispatch one request twice) and their jobs are enqueued; NOT_STARTED requests
-whose job was lost are enqueued again, as are lost mail and webhook jobs."""
+schedulers never dispatch one request twice, nor two requests on one site) and their jobs are
+enqueued; requests whose lease lapsed are enqueued again, or given up once their attempts are
+spent, which the hosting team is told of (mailed to UPDATEDESK_STAFF_ALERT_EMAIL when set, always
+logged and counted in updatedesk_staff_alerts_total); lost mail and webhook jobs are enqueued again."""
 
 from __future__ import annotations
 
@@ -11,21 +13,22 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
+from infra.metrics import STAFF_ALERTS
 from infra.settings import Settings
 from models.clock import utcnow
 from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
-from models.requests import dispatch
+from models.requests import dispatch, leases
 from models.tables import Notification
 from workers.queue import JobQueue
 from workers.webhooks import sweep_webhooks
 
 logger = logging.getLogger(__name__)
 
-#: Requests claimed per query of one pass; a pass repeats until nothing is due.
+#: Due requests read per page of one pass; a pass goes through every due request once.
 DISPATCH_BATCH = 100
-#: Bound on the batches of one pass, so one pass always ends.
-MAX_BATCHES_PER_PASS = 100
+#: Events after which a pass may find work to start: something was scheduled, or a site came free.
+WAKING_STATUSES = frozenset({UpdateStatus.SCHEDULED, UpdateStatus.COMPLETED, UpdateStatus.UNABLE_TO_COMPLETE})
 #: An outbox mail never attempted this long after it was written lost its job (say the process
 #: died between commit and enqueue): enqueue it again. The mail actor's claim stops a double send.
 OUTBOX_STALE_SECONDS = 120
@@ -33,22 +36,47 @@ OUTBOX_SWEEP_BATCH = 200
 
 
 async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
-    """One pass: dispatch and enqueue everything due; re-enqueue lost jobs. Returns enqueued ids."""
+    """One pass: dispatch and enqueue everything due; reclaim lapsed leases. Returns enqueued ids."""
+    policy = settings.run_policy
     enqueued: list[int] = []
-    for _ in range(MAX_BATCHES_PER_PASS):
-        won = await dispatch.dispatch_due(now, limit=DISPATCH_BATCH)
+    async for won in dispatch.dispatch_pages(now, DISPATCH_BATCH, policy):
         for request_id in won:
             await queue.enqueue_update_request(request_id)
         enqueued.extend(won)
-        if not won:
-            break
-    lost = await dispatch.reclaim_lost_jobs(timedelta(seconds=settings.lost_job_seconds), now)
-    for request_id in lost:
-        logger.warning("update request %s: job lost (NOT_STARTED too long); enqueued again", request_id)
-        await queue.enqueue_update_request(request_id)
+    enqueued.extend(await reclaim_pass(queue, settings, now))
     await sweep_outbox(queue, now)
     await sweep_webhooks(queue, now)
-    return enqueued + lost
+    return enqueued
+
+
+async def reclaim_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
+    """Lapsed leases: enqueue the job again, or (attempts spent) give the request up. Returns the
+    ids enqueued again."""
+    policy = settings.run_policy
+    requeued: list[int] = []
+    for item in await leases.reclaim_lapsed(policy, now):
+        if item.outcome is leases.Reclaim.REQUEUED:
+            logger.warning(
+                "update request %s: lease lapsed (%s, %s jobs began it); enqueued again",
+                item.request_id,
+                item.status.value,
+                item.attempts,
+            )
+            await queue.enqueue_update_request(item.request_id)
+            requeued.append(item.request_id)
+            if item.alert:
+                await leases.alert_staff(item.request_id, item.alert, policy)
+        if item.alert:
+            staff_alert(
+                "job_not_begun" if item.outcome is leases.Reclaim.REQUEUED else "given_up", item.alert
+            )
+    return requeued
+
+
+def staff_alert(reason: str, text: str) -> None:
+    """Every alert for the hosting team is logged and counted, mailed or not."""
+    STAFF_ALERTS.labels(reason).inc()
+    logger.error("staff alert (%s): %s", reason, text)
 
 
 async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int]:
@@ -105,10 +133,11 @@ class Scheduler:
 
     def install_wake_sink(self) -> Callable[[], None]:
         """Wake for every request that becomes SCHEDULED in this process (staff scheduling "now",
-        the automatic sandbox update), so it need not wait for the next interval."""
+        the automatic sandbox update) or stops running (its site is free for the next request), so
+        it need not wait for the next interval."""
 
         async def on_event(event: UpdateRequestChanged) -> None:
-            if event.status is UpdateStatus.SCHEDULED:
+            if event.status in WAKING_STATUSES:
                 self.wake()
 
         add_event_sink(on_event)

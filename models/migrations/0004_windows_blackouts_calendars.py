@@ -10,7 +10,7 @@ from tortoise import fields
 from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_seed_maintenance_window')]
+    dependencies = [('models', '0003_running_safely')]
 
     initial = False
 

@@ -85,6 +85,6 @@ class Migration(migrations.Migration):
         ops.AlterField(
             model_name='Notification',
             name='kind',
-            field=fields.CharEnumField(description='SCHEDULED: SCHEDULED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCOMPLETED: COMPLETED\nCANCELLED: CANCELLED\nSUPERSEDED: SUPERSEDED\nWEBHOOK_DEACTIVATED: WEBHOOK_DEACTIVATED', enum_type=NotificationKind, max_length=30),
+            field=fields.CharEnumField(description='SCHEDULED: SCHEDULED\nPENDING_INPUT: PENDING_INPUT\nDEFERRED: DEFERRED\nUNABLE_TO_COMPLETE: UNABLE_TO_COMPLETE\nCOMPLETED: COMPLETED\nCANCELLED: CANCELLED\nSUPERSEDED: SUPERSEDED\nWEBHOOK_DEACTIVATED: WEBHOOK_DEACTIVATED\nSTAFF_ALERT: STAFF_ALERT', enum_type=NotificationKind, max_length=30),
         ),
     ]

@@ -1,31 +1,61 @@
 """The end of a request's run: completed (the environment gets its version or refresh time,
 superseded requests complete with it, production brings the sandbox along) or given up; either
-way the site comes back online."""
+way the site comes back online and the environments it held are free for the next request.
+
+No version is ever installed over a newer one: a version update whose target the site already runs
+(or has passed) when a worker picks it up completes without running, and completing never lowers
+an environment's version.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM, WORKER
 from models.clock import utcnow
-from models.enums import OPEN_STATUSES, EnvironmentKind, UpdateKind, UpdateStatus
+from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.errors import not_found
 from models.events import AfterCommit, deliver
+from models.requests import claims
 from models.requests.moves import record_move
-from models.requests.queries import load_with_site
-from models.requests.requesting import insert_request
+from models.requests.queries import Site, load_with_site
+from models.requests.sandbox import follow_with_sandbox
+from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import Environment, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH
-from models.versions import parse_version
+from models.versions import is_not_newer
+from models.words import request_phrase
+
+#: What a district reads when a run failed and the worker gave no words of its own.
+DEFAULT_FAILURE_MESSAGE = (
+    "The work could not be completed. Campus Hosting has been told and will contact you."
+)
+#: Longest technical detail kept for staff.
+MAX_DETAIL_LENGTH = 8000
 
 
-async def complete(request_id: int, now: datetime | None = None) -> UpdateRequest:
+def _held_by(lease_token: str | None) -> dict[str, Any]:
+    return {} if lease_token is None else {"lease_token": lease_token}
+
+
+def _lease_cleared() -> dict[str, Any]:
+    return {"lease_token": None, "lease_expires_at": None}
+
+
+async def complete(
+    request_id: int,
+    now: datetime | None = None,
+    *,
+    lease_token: str | None = None,
+    policy: RunPolicy = DEFAULT_POLICY,
+) -> UpdateRequest:
     """Finish a running request: the environment gets its new version or refresh time and comes
     back online; requests it superseded complete with it; a production update brings the sandbox
-    along with an automatic update."""
+    along with an automatic update. With `lease_token`, only the job holding it may."""
     now = now or utcnow()
     after = AfterCommit()
     async with in_transaction():
@@ -41,34 +71,74 @@ async def complete(request_id: int, now: datetime | None = None) -> UpdateReques
             after,
             now=now,
             site=site,
+            where=_held_by(lease_token),
             completed_at=now,
             progress_percent=100,
             progress_at=now,
             progress_step=request.progress_step or "done",
+            **_lease_cleared(),
         )
-        # This UPDATE locks the environment row (after the request row, as everywhere), so
-        # back_online needs no separate lock.
+        await claims.release(request, environment.kind)
         if request.kind is UpdateKind.VERSION_UPDATE and request.target_version:
-            await Environment.filter(id=environment.id).update(
-                current_version=request.target_version, version_updated_at=now
-            )
+            current = (await Environment.get(id=environment.id)).current_version
+            if not current or not is_not_newer(request.target_version, current):
+                await Environment.filter(id=environment.id).update(
+                    current_version=request.target_version, version_updated_at=now
+                )
         else:
             await Environment.filter(id=environment.id).update(last_refreshed_at=now)
-        await back_online(environment.id, request.id, locked=True)
         if request.kind is UpdateKind.VERSION_UPDATE:
             # Only a version update supersedes (models.validation plans supersession for those
             # alone), so a refresh has nothing to complete with it and skips the query.
-            await _complete_superseded([request.id], request.id, after, now)
+            await complete_superseded([request.id], request, site, after, now)
         if request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION:
-            await _follow_with_sandbox(request, after, now)
+            await follow_with_sandbox(request, after, now, policy)
     await deliver(after)
     return request
 
 
-async def _complete_superseded(
-    newer_ids: Iterable[int], root_id: int, after: AfterCommit, now: datetime
+def already_there(request: UpdateRequest, site: Site) -> bool:
+    """A version update whose target is not newer than what its site runs now."""
+    return (
+        request.kind is UpdateKind.VERSION_UPDATE
+        and bool(request.target_version)
+        and bool(site.environment.current_version)
+        and is_not_newer(request.target_version or "", site.environment.current_version)
+    )
+
+
+async def complete_without_running(
+    request: UpdateRequest, site: Site, now: datetime, after: AfterCommit
+) -> None:
+    """NOT_STARTED -> COMPLETED by the system, saying why; nothing is installed. The requests it
+    superseded complete with it; what it held is released. Inside the caller's transaction."""
+    running = site.environment.current_version
+    message = (
+        f"Nothing was installed: the {site.environment.kind.value.lower()} site already runs "
+        f"{running}, which is not older than {request.target_version}."
+    )
+    await record_move(
+        request,
+        UpdateStatus.COMPLETED,
+        SYSTEM,
+        after,
+        now=now,
+        site=site,
+        message=message,
+        completed_at=now,
+        **_lease_cleared(),
+    )
+    await claims.release(request, site.environment.kind)
+    await complete_superseded([request.id], request, site, after, now)
+
+
+async def complete_superseded(
+    newer_ids: Iterable[int], root: UpdateRequest, site: Site, after: AfterCommit, now: datetime
 ) -> None:
     """Complete, transitively, every request superseded by one of `newer_ids`."""
+    message = (
+        f"Completed together with {request_phrase(root.kind, site.environment.kind, root.target_version)}."
+    )
     frontier = list(newer_ids)
     while frontier:
         older = await UpdateRequest.filter(
@@ -77,80 +147,43 @@ async def _complete_superseded(
         frontier = []
         for request in older:
             await record_move(
-                request,
-                UpdateStatus.COMPLETED,
-                SYSTEM,
-                after,
-                message=f"Completed under the newer request {root_id}.",
-                now=now,
-                completed_at=now,
+                request, UpdateStatus.COMPLETED, SYSTEM, after, message=message, now=now, completed_at=now
             )
             frontier.append(request.id)
 
 
-async def _follow_with_sandbox(production_request: UpdateRequest, after: AfterCommit, now: datetime) -> None:
-    """Create and schedule (for now) the automatic sandbox update to production's new version."""
-    sandbox = await Environment.get_or_none(
-        district_id=production_request.district_id, kind=EnvironmentKind.SANDBOX
-    )
-    target = production_request.target_version
-    if sandbox is None or target is None:
-        return
-    if parse_version(sandbox.current_version, "currentVersion") >= parse_version(target):
-        return
-    open_sandbox_updates = await UpdateRequest.filter(
-        environment_id=sandbox.id,
-        kind=UpdateKind.VERSION_UPDATE,
-        status__in=list(OPEN_STATUSES),
-        deleted_at__isnull=True,
-    )
-    if any(
-        r.target_version and parse_version(r.target_version) >= parse_version(target)
-        for r in open_sandbox_updates
-    ):
-        return
-    note = f"The sandbox follows production (request {production_request.id})."
-    request = await insert_request(
-        SYSTEM,
-        after,
-        now,
-        kind=UpdateKind.VERSION_UPDATE,
-        district_id=production_request.district_id,
-        environment_id=sandbox.id,
-        target_version=target,
-        automatic=True,
-        notes=note,
-    )
-    await record_move(
-        request, UpdateStatus.SCHEDULED, SYSTEM, after, message=note, now=now, scheduled_start=now
-    )
+async def fail(
+    request_id: int,
+    reason: str,
+    now: datetime | None = None,
+    *,
+    detail: str | None = None,
+    lease_token: str | None = None,
+) -> UpdateRequest:
+    """A runbook gave up: UNABLE_TO_COMPLETE; the site comes back online.
 
-
-async def fail(request_id: int, reason: str, now: datetime | None = None) -> UpdateRequest:
-    """A runbook gave up: UNABLE_TO_COMPLETE with a reason a person can act on; site back online."""
+    `reason` is what the district reads (a person's words, no command output); `detail` is the
+    technical text (already redacted by the caller) that only hosting staff read."""
     now = now or utcnow()
-    reason = (reason or "The update could not be completed.")[:MAX_MESSAGE_LENGTH]
+    reason = (reason or DEFAULT_FAILURE_MESSAGE)[:MAX_MESSAGE_LENGTH]
     after = AfterCommit()
     async with in_transaction():
-        request = await UpdateRequest.get_or_none(id=request_id)
-        if request is None:
+        loaded = await load_with_site(request_id, include_deleted=True)
+        if loaded is None:
             raise not_found("update request")
-        await record_move(request, UpdateStatus.UNABLE_TO_COMPLETE, WORKER, after, message=reason, now=now)
-        await back_online(request.environment_id, request.id)
+        request, site = loaded
+        await record_move(
+            request,
+            UpdateStatus.UNABLE_TO_COMPLETE,
+            WORKER,
+            after,
+            message=reason,
+            now=now,
+            site=site,
+            where=_held_by(lease_token),
+            internal_detail=detail[:MAX_DETAIL_LENGTH] if detail else None,
+            **_lease_cleared(),
+        )
+        await claims.release(request, site.environment.kind)
     await deliver(after)
     return request
-
-
-async def back_online(environment_id: int, finished_id: int, *, locked: bool = False) -> None:
-    """The environment comes back online when `finished_id` stops running, unless another request
-    on it is still IN_PROGRESS. Locking the environment row first serializes two requests
-    finishing at once, so neither leaves it offline on the strength of the other's old status.
-    `locked`: this transaction already wrote (so locked) the environment row."""
-    if not locked:
-        await Environment.filter(id=environment_id).select_for_update().first()
-    busy = (
-        await UpdateRequest.filter(environment_id=environment_id, status=UpdateStatus.IN_PROGRESS)
-        .exclude(id=finished_id)
-        .exists()
-    )
-    await Environment.filter(id=environment_id).update(online=not busy)

@@ -1,11 +1,19 @@
-"""The scheduler's side: due SCHEDULED requests move to NOT_STARTED (a compare-and-set, so several
-schedulers never dispatch one request twice), and jobs that were lost are claimed again."""
+"""The scheduler's side: due SCHEDULED requests move to NOT_STARTED, each holding its environment
+and a lease it must be begun within (a compare-and-set on the request, a conditional claim of the
+environment: several schedulers never dispatch one request twice, nor two requests on one site).
+
+Before that, window-bound work is re-checked: a request that can no longer start in time to finish
+inside its window is re-slotted instead (models.requests.slots). A due request whose site is held
+by another stays SCHEDULED and is tried again on the next pass.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import cast
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.access import DISPATCHER
@@ -13,68 +21,103 @@ from models.clock import utcnow
 from models.enums import UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, deliver
+from models.requests import claims
 from models.requests.moves import record_move
+from models.requests.queries import load_with_site
+from models.requests.slots import cannot_start, reslot, start_rules
+from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import UpdateRequest
 
+logger = logging.getLogger(__name__)
 
-async def dispatch(request_id: int, now: datetime | None = None) -> bool:
-    """Move one due SCHEDULED request to NOT_STARTED. False when another dispatcher won, or it is
-    no longer due (rescheduled, cancelled)."""
+#: Bound on the pages of one pass, so a pass always ends.
+MAX_PAGES = 100
+
+
+async def dispatch(request_id: int, now: datetime | None = None, policy: RunPolicy = DEFAULT_POLICY) -> bool:
+    """Move one due SCHEDULED request to NOT_STARTED. False when it is not dispatched: another
+    dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, or it could no
+    longer start inside its window and was re-slotted."""
     now = now or utcnow()
     after = AfterCommit()
     try:
         async with in_transaction():
-            request = await UpdateRequest.get_or_none(id=request_id, deleted_at__isnull=True)
+            loaded = await load_with_site(request_id)
+            if loaded is None:
+                return False
+            request, site = loaded
             if (
-                request is None
-                or request.status is not UpdateStatus.SCHEDULED
+                request.status is not UpdateStatus.SCHEDULED
                 or request.scheduled_start is None
                 or request.scheduled_start > now
             ):
                 return False
-            await record_move(
-                request, UpdateStatus.NOT_STARTED, DISPATCHER, after, now=now, dispatched_at=now
-            )
-    except DomainError:
+            rules = await start_rules(request, site.district, policy)
+            if cannot_start(request, rules, now):
+                # Re-slotted even while its site is busy: waiting would not bring its window back.
+                await reslot(request, site, rules, now, after)
+                dispatched = False
+            elif await claims.blocker_id(request, site.environment.kind) is not None:
+                return False  # a cheap look first; the claim below is what decides
+            else:
+                await record_move(
+                    request,
+                    UpdateStatus.NOT_STARTED,
+                    DISPATCHER,
+                    after,
+                    now=now,
+                    site=site,
+                    dispatched_at=now,
+                    lease_token=None,
+                    lease_expires_at=now + policy.begin_within(0),
+                    reclaims=0,
+                    attempts=0,  # tries of this run; earlier ones only re-slotted it
+                )
+                await claims.claim(request, site.environment.kind)
+                dispatched = True
+    except (DomainError, claims.EnvironmentBusy):
         return False
     await deliver(after)
-    return True
+    return dispatched
 
 
-async def due_request_ids(now: datetime | None = None, limit: int = 100) -> list[int]:
+async def due_request_ids(
+    now: datetime | None = None, limit: int = 100, after: tuple[datetime, int] | None = None
+) -> list[tuple[datetime, int]]:
+    """Due SCHEDULED requests as (start, id), in start order, after the key `after` (a page)."""
     now = now or utcnow()
-    ids = (
-        await UpdateRequest.filter(
-            status=UpdateStatus.SCHEDULED, scheduled_start__lte=now, deleted_at__isnull=True
-        )
-        .order_by("scheduled_start", "id")
-        .limit(limit)
-        .values_list("id", flat=True)
+    query = UpdateRequest.filter(
+        status=UpdateStatus.SCHEDULED, scheduled_start__lte=now, deleted_at__isnull=True
     )
-    return cast(list[int], list(ids))
+    if after is not None:
+        start, pk = after
+        query = query.filter(Q(scheduled_start__gt=start) | Q(scheduled_start=start, id__gt=pk))
+    rows = await query.order_by("scheduled_start", "id").limit(limit).values_list("scheduled_start", "id")
+    return [(start, pk) for start, pk in rows]
 
 
-async def dispatch_due(now: datetime | None = None, limit: int = 100) -> list[int]:
-    """One dispatcher pass: every due request this dispatcher won, in start order."""
+async def dispatch_pages(
+    now: datetime | None = None, limit: int = 100, policy: RunPolicy = DEFAULT_POLICY
+) -> AsyncIterator[list[int]]:
+    """Every due request once, a page at a time; yields the ids this dispatcher won on each page.
+
+    Pages are keyed on (start, id), not re-read from the top: requests left waiting for a busy
+    site never hide the ones behind them."""
     now = now or utcnow()
-    return [request_id for request_id in await due_request_ids(now, limit) if await dispatch(request_id, now)]
+    key: tuple[datetime, int] | None = None
+    for _ in range(MAX_PAGES):
+        page = await due_request_ids(now, limit, key)
+        if not page:
+            return
+        key = page[-1]
+        yield [pk for _, pk in page if await dispatch(pk, now, policy)]
 
 
-async def reclaim_lost_jobs(
-    stale_after: timedelta, now: datetime | None = None, limit: int = 100
+async def dispatch_due(
+    now: datetime | None = None, limit: int = 100, policy: RunPolicy = DEFAULT_POLICY
 ) -> list[int]:
-    """NOT_STARTED requests whose job nobody began within `stale_after`: claim them again (a
-    compare-and-set on `dispatched_at`, so one scheduler re-enqueues each) and return their ids."""
-    now = now or utcnow()
-    cutoff = now - stale_after
-    rows = await UpdateRequest.filter(
-        status=UpdateStatus.NOT_STARTED, dispatched_at__lt=cutoff, deleted_at__isnull=True
-    ).limit(limit)
-    reclaimed = []
-    for row in rows:
-        won = await UpdateRequest.filter(
-            id=row.id, status=UpdateStatus.NOT_STARTED, dispatched_at=row.dispatched_at
-        ).update(dispatched_at=now)
-        if won == 1:
-            reclaimed.append(row.id)
-    return reclaimed
+    """One dispatcher pass: every due request this dispatcher won, in start order."""
+    won: list[int] = []
+    async for page in dispatch_pages(now, limit, policy):
+        won.extend(page)
+    return won

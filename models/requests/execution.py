@@ -1,11 +1,13 @@
 """The worker's side of a request while it runs: claim it (begin), report progress, and
-checkpoint finished runbook steps so a redelivered job resumes after them."""
+checkpoint finished runbook steps so a redelivered job resumes after them. Every write of a job
+carries its lease token: a job that lost its lease to another changes nothing."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, cast
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.access import WORKER
@@ -13,50 +15,90 @@ from models.clock import utcnow
 from models.enums import EventType, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
+from models.requests import claims
+from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import Site, load_with_site
+from models.requests.slots import cannot_start, reslot, start_rules
+from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
 from models.tables import Environment, UpdateRequest
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
 
 
-async def begin(request_id: int, now: datetime | None = None) -> tuple[UpdateRequest, Site] | None:
-    """Claim a dispatched request for work: NOT_STARTED -> IN_PROGRESS, environment offline.
+async def begin(
+    request_id: int,
+    now: datetime | None = None,
+    *,
+    token: str | None = None,
+    policy: RunPolicy = DEFAULT_POLICY,
+) -> tuple[UpdateRequest, Site] | None:
+    """Claim a dispatched request for the job holding `token`: take its lease (a try, counted in
+    `attempts`), then NOT_STARTED -> IN_PROGRESS with the environment offline; or, for an
+    IN_PROGRESS request whose lapsed lease the scheduler reclaimed, take it over to resume after
+    its checkpoints.
 
-    A redelivered job finds it IN_PROGRESS already and resumes; a job for a request in any other
-    status (cancelled meanwhile, finished by an earlier delivery) gets None and should be dropped.
-    Returns the request with its district and environment, which the runbook needs.
+    None when the job must be dropped: another job holds the lease (this one is a duplicate and
+    touches nothing), the request is in any other status (cancelled meanwhile, finished by an
+    earlier delivery), or it was not started because of what begin checks first: a version update
+    whose target the site already runs completes without running, and window-bound work that can
+    no longer finish inside its window is re-slotted. Returns the request with its district and
+    environment, which the runbook needs.
     """
     now = now or utcnow()
+    token = token or new_lease_token()
     loaded = await load_with_site(request_id)
     if loaded is None:
         return None
     request, site = loaded
-    if request.status is UpdateStatus.IN_PROGRESS:
-        await UpdateRequest.filter(id=request_id).update(attempts=request.attempts + 1)
-        request.attempts += 1
-        return request, site
-    if request.status is not UpdateStatus.NOT_STARTED:
+    if request.status not in RUNNING_STATUSES or not await take_lease(request, token, policy, now):
         return None
+    if request.status is UpdateStatus.IN_PROGRESS:
+        return request, site
     after = AfterCommit()
     try:
         async with in_transaction():
-            await record_move(
-                request,
-                UpdateStatus.IN_PROGRESS,
-                WORKER,
-                after,
-                now=now,
-                started_at=now,
-                attempts=request.attempts + 1,
-                **no_progress(),
-            )
-            await Environment.filter(id=request.environment_id).update(online=False)
-    except DomainError:
+            rules = await start_rules(request, site.district, policy)
+            if already_there(request, site):
+                await complete_without_running(request, site, now, after)
+                started = False
+            elif cannot_start(request, rules, now):
+                await reslot(request, site, rules, now, after)
+                started = False
+            else:
+                await record_move(
+                    request,
+                    UpdateStatus.IN_PROGRESS,
+                    WORKER,
+                    after,
+                    now=now,
+                    site=site,
+                    where={"lease_token": token},
+                    started_at=now,
+                    **no_progress(),
+                )
+                # Dispatch claimed the site; claiming again (a no-op then) keeps begin safe on its own.
+                await claims.claim(request, site.environment.kind)
+                await Environment.filter(id=request.environment_id).update(online=False)
+                started = True
+    except (DomainError, claims.EnvironmentBusy):
         return None
     await deliver(after)
-    return request, site
+    return (request, site) if started else None
+
+
+async def take_lease(request: UpdateRequest, token: str, policy: RunPolicy, now: datetime) -> bool:
+    """Take the lease of a running request that has no holder, counting one try. A job that then
+    dies before moving the request leaves a lease that lapses: the scheduler counts it against the
+    request's attempts, so a job that always fails at its start cannot loop forever."""
+    taken = await UpdateRequest.filter(id=request.id, status=request.status, lease_token__isnull=True).update(
+        attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0
+    )
+    if taken != 1:
+        return False
+    await request.refresh_from_db(fields=["attempts", "completed_steps", "lease_token", "lease_expires_at"])
+    return True
 
 
 def progress_report(percent: int, step: str, message: str | None, now: datetime) -> ProgressReport:
@@ -90,14 +132,16 @@ async def report_progress(
     now: datetime | None = None,
     *,
     district_id: int | None = None,
+    lease_token: str | None = None,
 ) -> bool:
-    """Store the latest progress of a running request and publish it. False if it is not running.
+    """Store the latest progress of a running request and publish it. False if it is not running
+    (or, with `lease_token`, no longer held by that job).
 
     `district_id` (the request's, which a runbook already knows) saves the lookup for the event."""
     report = progress_report(percent, step, message, now or utcnow())
-    updated = await UpdateRequest.filter(id=request_id, status=UpdateStatus.IN_PROGRESS).update(
-        **progress_columns(report)
-    )
+    updated = await UpdateRequest.filter(
+        id=request_id, status=UpdateStatus.IN_PROGRESS, **_held_by(lease_token)
+    ).update(**progress_columns(report))
     if updated != 1:
         return False
     await _publish_progress(request_id, district_id, report)
@@ -113,10 +157,12 @@ async def finish_step(
     *,
     known_steps: list[str] | None = None,
     district_id: int | None = None,
+    lease_token: str | None = None,
 ) -> bool:
     """Checkpoint a runbook step and store its "done" progress in one write; publish the progress.
 
-    False if the request stopped running (nothing is written then). With `known_steps` (the
+    False if the request stopped running, or the job holding `lease_token` lost its lease (nothing
+    is written then). With `known_steps` (the
     checkpoints the caller read and has written since) the write is one UPDATE that is also a
     compare-and-set on those checkpoints and on IN_PROGRESS; if another delivery changed them
     meanwhile, the checkpoint is merged under a row lock instead, so none is ever lost."""
@@ -127,7 +173,10 @@ async def finish_step(
         steps = list(known_steps) if step in known_steps else [*known_steps, step]
         written = (
             await UpdateRequest.filter(
-                id=request_id, status=UpdateStatus.IN_PROGRESS, completed_steps=list(known_steps)
+                id=request_id,
+                status=UpdateStatus.IN_PROGRESS,
+                completed_steps=list(known_steps),
+                **_held_by(lease_token),
             ).update(completed_steps=steps, **columns)
             == 1
         )
@@ -136,6 +185,8 @@ async def finish_step(
             request = await UpdateRequest.filter(id=request_id).select_for_update().first()
             if request is None or request.status is not UpdateStatus.IN_PROGRESS:
                 return False
+            if lease_token is not None and request.lease_token != lease_token:
+                return False
             steps = list(request.completed_steps or [])
             if step not in steps:
                 steps.append(step)
@@ -143,3 +194,7 @@ async def finish_step(
             district_id = request.district_id
     await _publish_progress(request_id, district_id, report)
     return True
+
+
+def _held_by(lease_token: str | None) -> dict[str, Any]:
+    return {} if lease_token is None else {"lease_token": lease_token}

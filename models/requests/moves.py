@@ -4,6 +4,7 @@ other gets INVALID_TRANSITION. The event and the mails it causes leave after the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +28,22 @@ async def record_move(
     message: str | None = None,
     override_recorded: bool = False,
     site: Site | None = None,
+    where: Mapping[str, Any] | None = None,
     **changes: Any,
 ) -> UpdateRequest:
     """Compare-and-set `request` from its loaded status to `target` and write the history row.
 
-    Must run inside a transaction. `changes` are further columns written by the same UPDATE;
-    `site`, when the caller has it, saves the mail composer reading district and environment.
+    Must run inside a transaction. `changes` are further columns written by the same UPDATE (the
+    staff-only `internal_detail` belongs to one move, like the message: cleared unless given);
+    `where` adds conditions to the compare-and-set (a worker's lease token); `site`, when the
+    caller has it, saves the mail composer reading district and environment.
     """
     source = request.status
     check_move(source, target, actor.mover, message)
-    updated = await UpdateRequest.filter(id=request.id, status=source, deleted_at__isnull=True).update(
-        status=target, status_message=message, updated_at=now, **changes
-    )
+    changes.setdefault("internal_detail", None)
+    updated = await UpdateRequest.filter(
+        id=request.id, status=source, deleted_at__isnull=True, **(where or {})
+    ).update(status=target, status_message=message, updated_at=now, **changes)
     if updated != 1:
         current = await UpdateRequest.filter(id=request.id).values_list("status", flat=True)
         raise invalid_transition(str(current[0]) if current else source.value, target.value)

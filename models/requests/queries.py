@@ -64,9 +64,14 @@ def listed_requests(
     district_id: int | None = None,
     statuses: list[UpdateStatus] | None = None,
     kinds: list[UpdateKind] | None = None,
+    include_deleted: bool = False,
 ) -> QuerySet[UpdateRequest]:
-    """The requests a list shows: visible, never cancelled, completed ones hidden on request."""
-    query = visible_requests(actor).exclude(status__in=list(NEVER_LISTED))
+    """The requests a list shows: visible, never cancelled, completed ones hidden on request.
+    Deleted ones too when hosting staff ask (`include_deleted`; ignored for everyone else)."""
+    if include_deleted and actor.is_staff:
+        query = UpdateRequest.exclude(status__in=list(NEVER_LISTED))
+    else:
+        query = visible_requests(actor).exclude(status__in=list(NEVER_LISTED))
     if district_id is not None:
         query = query.filter(district_id=district_id)
     if statuses is not None:

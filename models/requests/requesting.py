@@ -11,16 +11,19 @@ from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM, Actor, require_writer
 from models.clock import utcnow
-from models.enums import OPEN_STATUSES, EnvironmentKind, EventType, UpdateKind, UpdateStatus
-from models.errors import not_found
+from models.enums import OPEN_STATUSES, EnvironmentKind, ErrorCode, EventType, UpdateKind, UpdateStatus
+from models.errors import DomainError, not_found
 from models.events import AfterCommit, UpdateRequestChanged, deliver
 from models.requests.moves import record_move
+from models.requests.queries import related
 from models.tables import District, Environment, Release, StatusChange, UpdateRequest
 from models.validation import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_NOTES_LENGTH,
+    Asked,
     OpenRequest,
     check_preferred_start,
+    check_replay,
     check_text,
     plan_new_request,
 )
@@ -49,8 +52,9 @@ async def request_update(
         target_version = target_version.strip() or None
     check_preferred_start(preferred_start, now)
 
+    asked = Asked(district_id, kind, environment, target_version)
     if idempotency_key and actor.account_id is not None:
-        earlier = await _by_idempotency_key(actor.account_id, idempotency_key)
+        earlier = await replay(actor, idempotency_key, asked)
         if earlier is not None:
             return earlier
 
@@ -72,7 +76,7 @@ async def request_update(
     except IntegrityError:
         # Two submissions with one idempotency key raced; the other one committed first.
         if idempotency_key and actor.account_id is not None:
-            earlier = await _by_idempotency_key(actor.account_id, idempotency_key)
+            earlier = await replay(actor, idempotency_key, asked)
             if earlier is not None:
                 return earlier
         raise
@@ -80,8 +84,26 @@ async def request_update(
     return request
 
 
-async def _by_idempotency_key(account_id: int, key: str) -> UpdateRequest | None:
-    return await UpdateRequest.get_or_none(requested_by_id=account_id, idempotency_key=key)
+async def replay(actor: Actor, key: str, asked: Asked) -> UpdateRequest | None:
+    """The request this account already made with `key`, if the same input asks for it again.
+
+    A replay is a read: a request the caller can no longer see (district link removed, deleted)
+    is NOT_FOUND. The same key with another district, kind, environment or version is refused:
+    a key names one request, never "whatever was asked first"."""
+    earlier = (
+        await UpdateRequest.filter(requested_by_id=actor.account_id, idempotency_key=key)
+        .select_related("environment")
+        .first()
+    )
+    if earlier is None:
+        return None
+    if earlier.deleted_at is not None or not actor.can_see(earlier.district_id):
+        raise DomainError(
+            ErrorCode.NOT_FOUND, "No request you can see was made with this idempotencyKey.", "idempotencyKey"
+        )
+    environment = related(earlier, "environment", Environment)
+    check_replay(Asked(earlier.district_id, earlier.kind, environment.kind, earlier.target_version), asked)
+    return earlier
 
 
 async def create_request(
@@ -107,7 +129,9 @@ async def create_request(
     if idempotency_key and actor.account_id is not None:
         # A submission with the same key may have committed while this one waited for the lock:
         # answer with it, rather than refusing this one as its duplicate.
-        earlier = await _by_idempotency_key(actor.account_id, idempotency_key)
+        earlier = await replay(
+            actor, idempotency_key, Asked(district_id, kind, environment_kind, target_version)
+        )
         if earlier is not None:
             return earlier
     environments = {env.kind: env for env in await Environment.filter(district_id=district_id)}
@@ -147,16 +171,25 @@ async def create_request(
         idempotency_key=idempotency_key,
     )
     superseded = {row.id: row for row in open_rows}
+    message = (
+        f"A newer version, {target_version}, was asked for on this site; "
+        "this update will be completed together with it."
+    )
     for older_id in plan.supersede_ids:
-        await record_move(
-            superseded[older_id],
-            UpdateStatus.NEW_VERSION_REQUESTED,
-            SYSTEM,
-            after,
-            message=f"A newer version was requested in request {request.id}.",
-            now=now,
-            superseded_by_id=request.id,
-        )
+        try:
+            await record_move(
+                superseded[older_id],
+                UpdateStatus.NEW_VERSION_REQUESTED,
+                SYSTEM,
+                after,
+                message=message,
+                now=now,
+                superseded_by_id=request.id,
+            )
+        except DomainError:
+            # It was dispatched meanwhile (the district lock does not stop the scheduler): it runs,
+            # and the new request waits for the site. Nothing to supersede, nothing to refuse.
+            continue
     return request
 
 

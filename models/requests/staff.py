@@ -1,5 +1,6 @@
-"""What the hosting team does to a request: schedule it (inside a maintenance window unless they
-override), and move it along the lifecycle (defer, ask for input, give up, try again)."""
+"""What the hosting team does to a request: schedule it (inside a maintenance window, with time to
+finish before it ends, unless they override), and move it along the lifecycle (defer, ask for
+input, give up, try again, take a superseded request back into the queue)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,26 @@ from tortoise.transactions import in_transaction
 
 from models.access import Actor, require_staff
 from models.clock import utcnow
-from models.enums import ErrorCode, HostingModel, UpdateKind, UpdateStatus
+from models.enums import ErrorCode, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, deliver
 from models.lifecycle import check_move
-from models.maintenance import windows_of
-from models.requests.completion import back_online
+from models.requests import claims
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import get_visible_request
-from models.tables import District, UpdateRequest
+from models.requests.slots import start_rules
+from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
+from models.schedule import conflict_message, start_conflict
+from models.tables import District, Environment, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH, check_text
-from models.windows import describe_windows, is_inside_windows, next_slots
 
 #: Staff may schedule "now"; a start further in the past than this is a mistake.
 SCHEDULE_PAST_TOLERANCE = timedelta(minutes=5)
+#: What the history says of a start staff scheduled against the window rules.
+OVERRIDE_MESSAGES = {
+    ErrorCode.OUTSIDE_MAINTENANCE_WINDOW: "Scheduled outside the maintenance window by staff override.",
+    ErrorCode.WINDOW_TOO_SHORT: "Scheduled by staff override to run past the end of the maintenance window.",
+}
 
 
 async def schedule_update_request(
@@ -33,8 +40,11 @@ async def schedule_update_request(
     *,
     override_maintenance_window: bool = False,
     now: datetime | None = None,
+    policy: RunPolicy = DEFAULT_POLICY,
 ) -> UpdateRequest:
-    """Staff: set the start of a request (SCHEDULED), inside a maintenance window unless overridden."""
+    """Staff: set the start of a request (SCHEDULED). Window-bound work must start inside a
+    maintenance window with its expected duration left before the window ends, unless overridden;
+    the override is recorded in the history and kept through every later re-check."""
     require_staff(actor)
     now = now or utcnow()
     if start.tzinfo is None:
@@ -46,8 +56,12 @@ async def schedule_update_request(
         request = await get_visible_request(actor, request_id)
         check_move(request.status, UpdateStatus.SCHEDULED, actor.mover)
         district = await District.get(id=request.district_id)
-        overridden = await _check_window(request, district, start, override_maintenance_window)
-        message = "Scheduled outside the maintenance window by staff override." if overridden else None
+        rules = await start_rules(request, district, policy)
+        conflict = start_conflict(start, rules)
+        if conflict is not None and not override_maintenance_window:
+            raise DomainError(conflict, conflict_message(conflict, start, rules), "start")
+        overridden = conflict is not None
+        message = OVERRIDE_MESSAGES.get(conflict) if conflict is not None else None
         await record_move(
             request,
             UpdateStatus.SCHEDULED,
@@ -61,28 +75,6 @@ async def schedule_update_request(
         )
     await deliver(after)
     return request
-
-
-async def _check_window(request: UpdateRequest, district: District, start: datetime, override: bool) -> bool:
-    """Whether the schedule needed the staff override; raise if it needs one and has none."""
-    if (
-        request.kind is not UpdateKind.VERSION_UPDATE
-        or district.hosting_model is not HostingModel.CAMPUS_CLOUD
-    ):
-        return False
-    windows = await windows_of(district.hosting_model)
-    if not windows or is_inside_windows(start, windows):
-        return False
-    if override:
-        return True
-    upcoming = next_slots(start, windows, 1)
-    hint = f" The next window starts {upcoming[0].start.isoformat()}." if upcoming else ""
-    raise DomainError(
-        ErrorCode.OUTSIDE_MAINTENANCE_WINDOW,
-        f"Version updates of Campus Cloud districts start inside the maintenance window "
-        f"({describe_windows(windows)}).{hint} Staff may override.",
-        "start",
-    )
 
 
 async def set_update_request_status(
@@ -110,16 +102,26 @@ async def set_update_request_status(
                 "This request has no future start time; use scheduleUpdateRequest to give one.",
                 "status",
             )
-        was_running = request.status is UpdateStatus.IN_PROGRESS
+        was_running = request.status in RUNNING_STATUSES
         if status is UpdateStatus.TO_BE_SCHEDULED and request.status is UpdateStatus.UNABLE_TO_COMPLETE:
             # Try again from the start: forget the failed attempt's checkpoints and progress.
             changes.update(
-                completed_steps=[], attempts=0, started_at=None, dispatched_at=None, **no_progress()
+                completed_steps=[],
+                attempts=0,
+                reclaims=0,
+                started_at=None,
+                dispatched_at=None,
+                **no_progress(),
             )
+        if request.status is UpdateStatus.NEW_VERSION_REQUESTED:
+            changes["superseded_by_id"] = None  # back in the queue on its own
+        if was_running:
+            changes.update(lease_token=None, lease_expires_at=None)  # its job, if alive, stops
         await record_move(request, status, actor, after, message=message, now=now, **changes)
-        if was_running and status is UpdateStatus.UNABLE_TO_COMPLETE:
+        if was_running:
             # After the compare-and-set: rows are locked request first, then environment, as
             # complete() and fail() do, so the two cannot deadlock.
-            await back_online(request.environment_id, request.id)
+            environment = await Environment.get(id=request.environment_id)
+            await claims.release(request, environment.kind)
     await deliver(after)
     return request

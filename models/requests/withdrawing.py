@@ -1,5 +1,11 @@
 """Withdrawing work: cancel a request that has not begun, delete (hide) a completed one. Whether
-the actor may is asked of `models.lifecycle`; the row and its history stay for the audit."""
+the actor may is asked of `models.lifecycle`; the row and its history stay for the audit, and a
+delete records who and when.
+
+Cancelling a request that superseded others undoes the supersession: each request it superseded
+returns to TO_BE_SCHEDULED (a system move saying why). Those it superseded in turn stay under it,
+now that it is open again, so a chain unwinds one link per cancel and nothing is left waiting on
+a cancelled request."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from models.access import Actor, require_writer
+from models.access import SYSTEM, Actor, require_writer
 from models.clock import utcnow
 from models.enums import EventType, UpdateStatus
 from models.errors import not_found
@@ -27,8 +33,34 @@ async def cancel_update_request(actor: Actor, request_id: int, now: datetime | N
         request = await get_visible_request(actor, request_id)
         check_cancel(actor, request)
         await record_move(request, UpdateStatus.CANCELLED, actor, after, now=now)
+        await return_superseded(request, after, now)
     await deliver(after)
     return request
+
+
+async def return_superseded(cancelled: UpdateRequest, after: AfterCommit, now: datetime) -> list[int]:
+    """Every request waiting to be completed under `cancelled` goes back to TO_BE_SCHEDULED.
+    Runs after the cancel's compare-and-set, so rows are locked newer first, as completion does."""
+    returned = []
+    rows = await UpdateRequest.filter(
+        superseded_by_id=cancelled.id, status=UpdateStatus.NEW_VERSION_REQUESTED, deleted_at__isnull=True
+    ).order_by("id")
+    message = (
+        f"The newer request for {cancelled.target_version} was cancelled, "
+        "so this update is back in the queue to be scheduled."
+    )
+    for older in rows:
+        await record_move(
+            older,
+            UpdateStatus.TO_BE_SCHEDULED,
+            SYSTEM,
+            after,
+            message=message,
+            now=now,
+            superseded_by_id=None,
+        )
+        returned.append(older.id)
+    return returned
 
 
 async def delete_update_request(actor: Actor, request_id: int, now: datetime | None = None) -> UpdateRequest:
@@ -39,10 +71,11 @@ async def delete_update_request(actor: Actor, request_id: int, now: datetime | N
     check_delete(actor, request)
     updated = await UpdateRequest.filter(
         id=request.id, status__in=list(DELETABLE_STATUSES), deleted_at__isnull=True
-    ).update(deleted_at=now)
+    ).update(deleted_at=now, deleted_by_id=actor.account_id)
     if updated != 1:
         raise not_found("update request")
     request.deleted_at = now
+    request.deleted_by_id = actor.account_id
     event = UpdateRequestChanged(EventType.REMOVED, request.id, request.district_id, request.status, now)
     await deliver(AfterCommit(events=[event]))
     return request

@@ -58,6 +58,11 @@ class Environment(Model):
     version_updated_at = fields.DatetimeField(null=True)
     last_refreshed_at = fields.DatetimeField(null=True)
     online = fields.BooleanField(default=True)
+    # One job per environment: the request that holds this site while it is NOT_STARTED or
+    # IN_PROGRESS (a refresh also holds its district's production). Taken and released with
+    # conditional UPDATEs in models/requests/claims.py; a plain id, so the two tables need no
+    # foreign keys pointing at each other.
+    running_request_id = fields.IntField(null=True)
     # Staff-only: where this site's database lives, for real refresh copies. Never exposed.
     database_url = fields.CharField(max_length=1000, null=True)
 

@@ -29,7 +29,7 @@ class UpdateRequest(Model):
     window_override = fields.BooleanField(default=False)
     started_at = fields.DatetimeField(null=True)
     completed_at = fields.DatetimeField(null=True)
-    dispatched_at = fields.DatetimeField(null=True)  # when it went NOT_STARTED (lost-job detection)
+    dispatched_at = fields.DatetimeField(null=True)  # when it last went NOT_STARTED
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     requested_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
@@ -39,12 +39,19 @@ class UpdateRequest(Model):
     automatic = fields.BooleanField(default=False)
     notes = fields.TextField(null=True)
     status_message: str | None = fields.TextField(null=True)
+    # Technical detail of the last move (exception text, command output, lapsed leases): hosting
+    # staff only, never in a district's mail or status message.
+    internal_detail: str | None = fields.TextField(null=True)
     superseded_by: fields.ForeignKeyNullableRelation[UpdateRequest] = fields.ForeignKeyField(
         "models.UpdateRequest", related_name="supersedes", null=True, on_delete=fields.SET_NULL
     )
     superseded_by_id: int | None
     idempotency_key = fields.CharField(max_length=200, null=True)
     deleted_at = fields.DatetimeField(null=True)  # soft delete: hidden from lists, kept for audit
+    deleted_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
+        "models.Account", related_name="deleted_requests", null=True, on_delete=fields.SET_NULL
+    )
+    deleted_by_id: int | None
     # Latest progress, so a new subscriber or a list sees it without the event stream.
     progress_percent = fields.SmallIntField(null=True)
     progress_step = fields.CharField(max_length=100, null=True)
@@ -52,7 +59,15 @@ class UpdateRequest(Model):
     progress_at = fields.DatetimeField(null=True)
     # Runbook checkpoint: names of finished steps, so a redelivered job resumes after them.
     completed_steps: fields.Field[list[str]] = fields.JSONField(default=list)
+    # Jobs that began this request (took its lease); after UPDATEDESK_STEP_ATTEMPTS of them lost
+    # it, the request is given up.
     attempts = fields.SmallIntField(default=0)
+    # The lease (models/requests/leases.py): which job holds the request and until when. A
+    # dispatched request has no holder yet and a time to begin by; a running job renews it.
+    lease_token = fields.CharField(max_length=36, null=True)
+    lease_expires_at = fields.DatetimeField(null=True)
+    # Lapsed leases reclaimed since a job last began it (doubles the time to begin, alerts staff).
+    reclaims = fields.SmallIntField(default=0)
 
     class Meta:
         table = "update_request"
@@ -61,6 +76,7 @@ class UpdateRequest(Model):
             Index(fields=("district_id", "status", "created_at")),
             Index(fields=("status", "scheduled_start")),
             Index(fields=("environment_id", "status")),
+            Index(fields=("status", "lease_expires_at")),
             Index(fields=("created_at",)),
         )
 

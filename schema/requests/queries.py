@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 
@@ -28,6 +28,12 @@ class RequestQueries:
         hide_completed: bool | None = None,
         first: int | None = 50,
         after: str | None = None,
+        include_deleted: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="Also list deleted requests (hosting staff only; ignored for others)."
+            ),
+        ] = False,
     ) -> UpdateRequestConnection:
         page = await requests.update_requests(
             info.context,
@@ -37,5 +43,6 @@ class RequestQueries:
             hide_completed=hide_completed,
             first=first,
             after=after,
+            include_deleted=bool(include_deleted),
         )
         return as_connection(page)

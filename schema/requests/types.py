@@ -76,6 +76,7 @@ class UpdateRequestType(Node):
     notes: str | None
     status_message: str | None
     window_override: bool
+    deleted_at: datetime | None
     is_type_of = staticmethod(rows_of(UpdateRequestRow))
 
     @strawberry.field
@@ -111,6 +112,26 @@ class UpdateRequestType(Node):
     @strawberry.field(description="Every status move, oldest first.")
     async def history(self, root: Parent[UpdateRequestRow], info: Info) -> list[StatusChange]:
         return cast(list[StatusChange], await info.context.loaders.history.load(root.id))
+
+    @strawberry.field(
+        description="The request whose run keeps this due request waiting (it holds the site this "
+        "one needs; for a refresh also production)."
+    )
+    async def waiting_for(self, root: Parent[UpdateRequestRow], info: Info) -> UpdateRequestType | None:
+        return cast(UpdateRequestType | None, await requests.waiting_for(info.context, root))
+
+    @strawberry.field(
+        description="Technical detail of the last status change (command output, exception text); "
+        "hosting staff only, null for everyone else."
+    )
+    def internal_detail(self, root: Parent[UpdateRequestRow], info: Info) -> str | None:
+        return requests.internal_detail(info.context, root)
+
+    @strawberry.field(description="Who deleted this request (hosting staff list deleted requests).")
+    async def deleted_by(
+        self, root: Parent[UpdateRequestRow], info: Info
+    ) -> Annotated[AccountType, strawberry.lazy("schema.accounts.types")] | None:
+        return await related_account(info.context, root.deleted_by_id)
 
     @strawberry.field(description="Whether the caller may cancel this request now.")
     def can_cancel(self, root: Parent[UpdateRequestRow], info: Info) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,12 +24,16 @@ from models.lifecycle import (
 )
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch
-from models.requests.execution import begin
+from models.requests.execution import begin, take_lease
+from models.requests.leases import reclaim_lapsed
 from models.requests.staff import schedule_update_request
+from models.running import RunPolicy
 from models.tables import Environment, StatusChange, UpdateRequest
 from tests.models.scenario import DONE_AT, IN_WINDOW, IN_WINDOW_NEXT_WEEK, RUN_AT, T0, history, make_world
 
 S = UpdateStatus
+#: Thursday 03:00 CST: inside the window, with only 30 of the expected 60 minutes left.
+TOO_LATE = IN_WINDOW + timedelta(hours=2)
 R, ST, D, W, SY = Mover.REQUESTER, Mover.STAFF, Mover.DISPATCHER, Mover.WORKER, Mover.SYSTEM
 NEW = None
 
@@ -56,8 +60,16 @@ DESIGN_LINES: list[tuple[set[S | None], set[S], set[Mover], bool]] = [
     ({S.TO_BE_SCHEDULED, S.SCHEDULED, S.PENDING_INPUT, S.DEFERRED}, {S.NEW_VERSION_REQUESTED}, {SY}, False),
     # NEW_VERSION_REQUESTED --newer one completes--> COMPLETED
     ({S.NEW_VERSION_REQUESTED}, {S.COMPLETED}, {SY}, False),
+    # NEW_VERSION_REQUESTED --newer one cancelled (system), or staff--> TO_BE_SCHEDULED
+    ({S.NEW_VERSION_REQUESTED}, {S.TO_BE_SCHEDULED}, {SY, ST}, False),
+    # SCHEDULED | NOT_STARTED --cannot start now: window, blackout (system)--> SCHEDULED
+    ({S.SCHEDULED, S.NOT_STARTED}, {S.SCHEDULED}, {SY}, False),
+    # NOT_STARTED --already on the target version or newer (system)--> COMPLETED
+    ({S.NOT_STARTED}, {S.COMPLETED}, {SY}, False),
     # NOT_STARTED | IN_PROGRESS --staff, message required--> UNABLE_TO_COMPLETE
     ({S.NOT_STARTED, S.IN_PROGRESS}, {S.UNABLE_TO_COMPLETE}, {ST}, True),
+    # NOT_STARTED | IN_PROGRESS --lease lapsed, attempts spent (system)--> UNABLE_TO_COMPLETE
+    ({S.NOT_STARTED, S.IN_PROGRESS}, {S.UNABLE_TO_COMPLETE}, {SY}, False),
     # UNABLE_TO_COMPLETE --staff--> TO_BE_SCHEDULED (try again)
     ({S.UNABLE_TO_COMPLETE}, {S.TO_BE_SCHEDULED}, {ST}, False),
 ]
@@ -265,7 +277,12 @@ async def _make_move(world, source, target, mover) -> int:
     if source is S.NEW_VERSION_REQUESTED:
         older = await w.request_version("Campus.2435.3")
         newer = await w.request_version("Campus.2435.4")
-        await w.drive(newer.id, S.COMPLETED)
+        if target is S.COMPLETED:
+            await w.drive(newer.id, S.COMPLETED)
+        elif mover is SY:
+            await w.cancel(newer.id)  # the newer one cancelled: the older one is back in the queue
+        else:
+            await w.set_status(older.id, target, "Hosting staff take it back into the queue.")
         return older.id
     request = await w.request_version("Campus.2435.4")
     # A resume to SCHEDULED needs a start time, so pause from SCHEDULED in that case.
@@ -280,6 +297,22 @@ async def _make_move(world, source, target, mover) -> int:
         await complete(request.id, now=DONE_AT)
     elif target is S.UNABLE_TO_COMPLETE and mover is W:
         await fail(request.id, "The runbook could not reach the site.", now=DONE_AT)
+    elif target is S.UNABLE_TO_COMPLETE and mover is SY:
+        # Every job that took it lost its lease: the scheduler gives it up.
+        once = RunPolicy(attempts=1)
+        if source is S.NOT_STARTED:  # a job took the lease and died before starting it
+            assert await take_lease(await UpdateRequest.get(id=request.id), "dead-job", once, RUN_AT)
+        reclaimed = await reclaim_lapsed(once, now=DONE_AT + timedelta(hours=1))
+        assert [r.request_id for r in reclaimed] == [request.id]
+    elif (source, target, mover) == (S.NOT_STARTED, S.COMPLETED, SY):
+        # The site got the version meanwhile (an import says so): picked up, nothing to install.
+        await Environment.filter(id=request.environment_id).update(current_version=request.target_version)
+        assert await begin(request.id, now=RUN_AT) is None
+    elif (source, target, mover) == (S.SCHEDULED, S.SCHEDULED, SY):
+        # The scheduler comes too late: no hour left in the window, so it moves to the next one.
+        assert not await dispatch(request.id, now=TOO_LATE)
+    elif (source, target, mover) == (S.NOT_STARTED, S.SCHEDULED, SY):
+        assert await begin(request.id, now=TOO_LATE) is None
     elif target is S.SCHEDULED and source in (S.TO_BE_SCHEDULED, S.SCHEDULED):
         await schedule_update_request(w.staff_actor, request.id, IN_WINDOW_NEXT_WEEK, now=T0)
     elif mover is ST:

@@ -146,7 +146,8 @@ def test_requests_that_began_are_not_superseded(status):
 def test_same_or_older_than_an_open_request_is_a_duplicate(status, open_version):
     error = refusal(open_requests=[version_update(7, status, open_version)])
     assert (error.code, error.field) == (ErrorCode.DUPLICATE_REQUEST, "targetVersion")
-    assert "7" in error.message
+    # Named for people by what it asks for, never by its database number (7).
+    assert error.message == f"An open request already asks for {open_version} on this site."
 
 
 @pytest.mark.parametrize("status", [S.COMPLETED, S.CANCELLED, S.UNABLE_TO_COMPLETE, S.NEW_VERSION_REQUESTED])

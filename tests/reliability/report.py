@@ -86,6 +86,7 @@ ELSEWHERE = """
 | internal faults masked ("Unexpected error.") and logged with the traceback | 1 test | `tests/schema/test_http_and_limits.py` |
 | WebSocket without or with a bad token (4403), protocol abuse (4400/4401/4406/4408/4409/4429), slow subscriber (1013) | 11 tests | `tests/schema/test_subscription_protocol.py` |
 | worker killed mid-step, finished by another without repeating steps | 1 test | `tests/workers/test_processes.py` |
+| worker killed past its retries: given up when its lease lapses, site online, staff alerted | 1 test | `tests/workers/test_processes.py` |
 """  # noqa: E501
 
 FOUND = """

@@ -31,8 +31,8 @@ async def test_redis_restarted_while_requests_run(
     postgres_db: support.TestDatabase, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """A worker and a scheduler on a private Redis; it is killed and started again (empty: no
-    persistence) while requests are queued and running. Lost jobs come back through the scheduler's
-    lost-job sweep; every request completes, once, with lifecycle moves only."""
+    persistence) while requests are queued and running. Lost jobs come back when the scheduler
+    finds their leases lapsed; every request completes, once, with lifecycle moves only."""
     rounds, per_round = count(1, 5), 6
     staff = await staff_actor()
     row = Row("Redis restarted during runs", "fault", test=request.node.nodeid)
@@ -46,7 +46,7 @@ async def test_redis_restarted_while_requests_run(
             "UPDATEDESK_SIMULATED_STEP_SECONDS": "0.1",
             "UPDATEDESK_SCHEDULER_INTERVAL": "0.2",
             "UPDATEDESK_STEP_RETRY_DELAY": "0",
-            "UPDATEDESK_LOST_JOB_SECONDS": "3",
+            "UPDATEDESK_LEASE_SECONDS": "2",
             "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "2",
             "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",
             "UPDATEDESK_LOG_JSON": "false",

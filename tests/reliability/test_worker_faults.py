@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from models.enums import UpdateStatus
-from models.tables import UpdateRequest
+from models.enums import NotificationKind, UpdateStatus
+from models.tables import Environment, Notification, UpdateRequest
 from tests.reliability.scenario import scheduled_request, staff_actor
 from tests.reliability.support import Row, broken_chains, count, illegal_moves, record
 from tests.support_live import wait_until
@@ -61,6 +61,8 @@ def worker_env(command: str) -> dict[str, str]:
         "UPDATEDESK_COMMAND_VERSION_UPDATE": command,
         "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "1.5",
         "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",
+        # A dead worker's request is found by its lapsed lease (the scheduler), not by the broker.
+        "UPDATEDESK_LEASE_SECONDS": "1",
     }
 
 
@@ -87,13 +89,14 @@ async def judge(row: Row, ids: list[int], directory: Path) -> None:
 async def test_worker_sigkill_mid_runbook(
     processes: Processes, api: Runtime, tmp_path: Path, request
 ) -> None:
-    """The worker (and the command it runs) dies mid-step; a fresh worker takes the job over once
-    the dead one's heartbeat expires and resumes after the last checkpoint."""
+    """The worker (and the command it runs) dies mid-step; its lease lapses, the scheduler enqueues
+    the job again, and a fresh worker resumes after the last checkpoint."""
     trials = count(3, 50)
     rng = random.Random(8)
     staff = await staff_actor()
     env = worker_env(operator_script(tmp_path, strike_seconds=60))
     worker = processes.start("worker", "--threads", "1", **env)
+    processes.start("scheduler", **env)
     row = Row("worker SIGKILL mid-runbook", "fault", note="SIGKILL of the worker and its step command")
     row.test = request.node.nodeid
     ids: list[int] = []
@@ -101,8 +104,7 @@ async def test_worker_sigkill_mid_runbook(
         scheduled = await scheduled_request(staff)
         ids.append(scheduled.id)
         (tmp_path / f"strike-{scheduled.id}").write_text(rng.choice(STEPS))
-        assert await dispatch_pass(api.queue, api.settings) == [scheduled.id]
-        striking = tmp_path / f"striking-{scheduled.id}"
+        striking = tmp_path / f"striking-{scheduled.id}"  # the scheduler process dispatches it
 
         await wait_until(striking.exists, "the worker to reach the chosen step", DEADLINE)
         # The machine dies: the worker and the operator command it was running.
@@ -177,3 +179,92 @@ async def count_trial(row: Row, request_id: int, fault_at: float) -> None:
         row.recovery.append(time.monotonic() - fault_at)
     else:
         row.stuck += 1
+
+
+def hanging_script(directory: Path) -> str:
+    """The operator command of the lease trial: the install step hangs every time (its pid and
+    request appended to hanging.log); the other steps finish at once."""
+    script = directory / "hanging.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$UPDATEDESK_STEP" = install_version ]; then\n'
+        f'  echo "$UPDATEDESK_REQUEST_ID $$" >> {directory}/hanging.log\n'
+        "  exec sleep 60\n"
+        "fi\n"
+    )
+    return f"sh {script}"
+
+
+def hanging(directory: Path, request_id: int) -> list[int]:
+    log = directory / "hanging.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [int(pid) for r, pid in (line.split() for line in lines) if int(r) == request_id]
+
+
+async def test_lease_lapsed_past_the_attempts_gives_the_request_up(
+    processes: Processes, api: Runtime, tmp_path: Path, request
+) -> None:
+    """Every worker that takes the request is killed mid-step (machine lost, OOM, retries spent):
+    nothing renews the lease. After UPDATEDESK_STEP_ATTEMPTS jobs the scheduler gives the request
+    up: UNABLE_TO_COMPLETE, its site online and free, district and staff told. Recovery = the last
+    kill to the request given up (one lease plus at most one scheduler pass)."""
+    trials = count(2, 10)
+    attempts = 2
+    staff = await staff_actor()
+    env = {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": hanging_script(tmp_path),
+        "UPDATEDESK_LEASE_SECONDS": "1",
+        "UPDATEDESK_STEP_ATTEMPTS": str(attempts),
+        "UPDATEDESK_STAFF_ALERT_EMAIL": "oncall@hosting.example",
+    }
+    processes.start("scheduler", **env)
+    row = Row("lease lapsed", "fault", note="", test=request.node.nodeid)
+    ids: list[int] = []
+    for _ in range(trials):
+        scheduled = await scheduled_request(staff)
+        ids.append(scheduled.id)
+        row.trials += 1
+        row.submitted += 1
+        for attempt in range(1, attempts + 1):
+            worker = processes.start("worker", "--threads", "1", **env)
+
+            def reached(expected: int = attempt, request_id: int = scheduled.id) -> bool:
+                return len(hanging(tmp_path, request_id)) >= expected
+
+            await wait_until(reached, f"worker {attempt} to hang mid-step", DEADLINE)
+            worker.kill()
+            worker.wait()
+            killed_at = time.monotonic()
+            os.killpg(os.getpgid(hanging(tmp_path, scheduled.id)[-1]), signal.SIGKILL)
+        if await ended_within(scheduled.id, UpdateStatus.UNABLE_TO_COMPLETE, DEADLINE):
+            row.recovery.append(time.monotonic() - killed_at)
+        else:
+            row.stuck += 1
+    for request_id in ids:
+        failed = await UpdateRequest.get(id=request_id)
+        site = await Environment.get(id=failed.environment_id)
+        told = await Notification.filter(
+            update_request_id=request_id, kind=NotificationKind.UNABLE_TO_COMPLETE
+        )
+        alerted = await Notification.filter(update_request_id=request_id, kind=NotificationKind.STAFF_ALERT)
+        stranded = not site.online or site.running_request_id is not None
+        if failed.status is not UpdateStatus.UNABLE_TO_COMPLETE or stranded or not told or not alerted:
+            row.lost += 1
+        row.duplicated += max(0, failed.attempts - attempts)
+    row.illegal = len(await illegal_moves(ids)) + len(await broken_chains(ids))
+    row.note = (
+        f"{attempts} workers killed mid-step per request, 1 s lease; lost = not given up, site offline or "
+        "still held, district or staff not told; duplicated = jobs beyond the attempts"
+    )
+    record(row)
+    row.assert_clean()
+
+
+async def ended_within(request_id: int, status: UpdateStatus, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (await UpdateRequest.get(id=request_id)).status is status:
+            return True
+        await asyncio.sleep(POLL_SECONDS)
+    return False

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from models.access import Actor
-from models.enums import EnvironmentKind, Role, UpdateKind
+from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind
 from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request
 from models.tables import District, UpdateRequest
@@ -25,9 +25,13 @@ class Scene:
 
 async def make_scene(
     environments: tuple[EnvironmentKind, ...] = (EnvironmentKind.PRODUCTION, EnvironmentKind.SANDBOX),
+    hosting_model: HostingModel = HostingModel.ASP_HOSTED,
 ) -> Scene:
+    """ASP-hosted by default: not bound to maintenance windows, so the automatic sandbox update
+    follows production at once whatever the wall clock of the test run says (a Campus Cloud
+    sandbox update waits for the next Thursday window; the domain tests cover that with a clock)."""
     await make_catalog()
-    district = await make_district(environments=environments)
+    district = await make_district(environments=environments, hosting_model=hosting_model)
     requester = await make_account(Role.TECHNICAL_CONTACT, [district])
     staff = await make_account(Role.HOSTING_STAFF, email="staff@hosting.example")
     return Scene(district, await actor_of(requester), await actor_of(staff), requester.email)

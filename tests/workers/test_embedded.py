@@ -9,7 +9,14 @@ import pytest
 from icalendar import Calendar
 
 from infra.settings import Settings
-from models.enums import EnvironmentKind, EventType, NotificationState, UpdateKind, UpdateStatus
+from models.enums import (
+    EnvironmentKind,
+    EventType,
+    NotificationKind,
+    NotificationState,
+    UpdateKind,
+    UpdateStatus,
+)
 from models.events import UpdateRequestChanged
 from models.notices import invitation_uid
 from models.tables import Environment, Notification, UpdateRequest
@@ -130,12 +137,14 @@ async def test_failing_command_ends_unable_to_complete_with_stderr_tail(
         request = await request_and_schedule(scene)
         await wait_until(lambda: _is(request.id, UpdateStatus.UNABLE_TO_COMPLETE), WITHIN, "the failure")
     failed = await UpdateRequest.get(id=request.id)
-    assert failed.status_message is not None
-    assert "exit status 3" in failed.status_message
-    assert "Install the new version" in failed.status_message
-    # The command's output names internal paths: staff detail (logged), never the district's reason.
-    assert "/srv/campus" not in failed.status_message
-    assert any("disk full on /srv/campus" in r.getMessage() for r in caplog.records)
+    # The district reads which step did not succeed, in words; the command's own output is for
+    # hosting staff only (internalDetail).
+    assert failed.status_message is not None and "Install the new version" in failed.status_message
+    assert "disk full" not in failed.status_message and "exit status" not in failed.status_message
+    assert failed.internal_detail is not None
+    assert "disk full on /srv/campus" in failed.internal_detail and "exit status 3" in failed.internal_detail
+    mails = await Notification.filter(update_request_id=request.id, kind=NotificationKind.UNABLE_TO_COMPLETE)
+    assert mails and all("disk full" not in m.body and "exit status" not in m.body for m in mails)
     assert failed.completed_steps == ["backup", "stop_site"]
     assert (await Environment.get(id=failed.environment_id)).online
 
@@ -152,9 +161,9 @@ async def test_command_past_its_time_limit_is_killed_and_fails(
         request = await request_and_schedule(scene)
         await wait_until(lambda: _is(request.id, UpdateStatus.UNABLE_TO_COMPLETE), WITHIN, "the time limit")
     failed = await UpdateRequest.get(id=request.id)
-    assert failed.status_message is not None and "time limit" in failed.status_message
-    assert "still migrating" not in failed.status_message
-    assert any("still migrating" in r.getMessage() for r in caplog.records)
+    assert failed.internal_detail is not None and "time limit" in failed.internal_detail
+    assert "still migrating" in failed.internal_detail
+    assert failed.status_message is not None and "still migrating" not in failed.status_message
 
 
 async def test_command_gets_request_details_and_reports_progress(

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from infra.settings import Settings
-from models.enums import EventType, NotificationState, UpdateStatus
+from models.enums import EventType, NotificationKind, NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged
 from models.tables import Environment, Notification, UpdateRequest
 from tests import support
@@ -26,7 +26,6 @@ from tests.workers.conftest import REDIS_URL, Mailbox, wait_until
 from tests.workers.scenario import TARGET_VERSION, make_scene, request_and_schedule
 from workers.runbooks import VERSION_UPDATE_STEPS
 from workers.runtime import Runtime, api_runtime
-from workers.scheduler import dispatch_pass
 
 pytestmark = pytest.mark.slow
 WITHIN = 30.0
@@ -202,6 +201,8 @@ def _operator_script(tmp_path: Path) -> tuple[str, Path, Path]:
 async def test_a_killed_worker_s_request_is_finished_by_another_without_repeating_steps(
     processes: Processes, api: Runtime, tmp_path: Path
 ) -> None:
+    """The worker (and the command it runs) dies mid-step: its lease lapses, the scheduler process
+    enqueues the job again, and a new worker resumes after the last checkpoint."""
     scene = await make_scene()
     command, log, mark = _operator_script(tmp_path)
     crash_env = {
@@ -209,10 +210,11 @@ async def test_a_killed_worker_s_request_is_finished_by_another_without_repeatin
         "UPDATEDESK_COMMAND_VERSION_UPDATE": command,
         "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "1.5",
         "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",
+        "UPDATEDESK_LEASE_SECONDS": "1",
     }
     first = processes.start("worker", "--threads", "1", **crash_env)
+    processes.start("scheduler", **crash_env)
     request = await request_and_schedule(scene)
-    assert await dispatch_pass(api.queue, api.settings) == [request.id]
 
     async def hanging() -> bool:
         return mark.exists()
@@ -232,3 +234,58 @@ async def test_a_killed_worker_s_request_is_finished_by_another_without_repeatin
     assert log.read_text().splitlines() == [step.name for step in VERSION_UPDATE_STEPS]
     finished = await UpdateRequest.get(id=request.id)
     assert finished.attempts == 2
+
+
+async def test_a_worker_killed_past_its_retries_is_given_up_when_its_lease_lapses(
+    processes: Processes, api: Runtime, tmp_path: Path
+) -> None:
+    """Issue 12: a request whose job died after its retries stayed IN_PROGRESS and its site offline.
+    Real worker and scheduler processes, a 1 s lease and two attempts: each worker that takes the
+    request is killed mid-step; the scheduler re-enqueues once, then gives the request up."""
+    scene = await make_scene()
+    pids = tmp_path / "hanging.pids"
+    script = tmp_path / "operator.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$UPDATEDESK_STEP" = {CRASHING_STEP} ]; then echo $$ >> {pids}; exec sleep 60; fi\n'
+        'echo "PROGRESS 50 working"\n'
+    )
+    env = {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": f"sh {script}",
+        "UPDATEDESK_LEASE_SECONDS": "1",
+        "UPDATEDESK_STEP_ATTEMPTS": "2",
+        "UPDATEDESK_STAFF_ALERT_EMAIL": "oncall@hosting.example",
+    }
+    processes.start("scheduler", **env)
+    request = await request_and_schedule(scene)
+    for attempt in (1, 2):
+        worker = processes.start("worker", "--threads", "1", **env)
+
+        async def hanging(expected: int = attempt) -> bool:
+            return pids.exists() and len(pids.read_text().split()) >= expected
+
+        await wait_until(hanging, WITHIN, f"worker {attempt} to hang in {CRASHING_STEP}")
+        worker.kill()
+        worker.wait()
+        os.killpg(os.getpgid(int(pids.read_text().split()[-1])), signal.SIGKILL)
+
+    async def given_up() -> bool:
+        return (await UpdateRequest.get(id=request.id)).status is UpdateStatus.UNABLE_TO_COMPLETE
+
+    async def describe() -> str:
+        row = await UpdateRequest.get(id=request.id)
+        return f"status {row.status}, attempts {row.attempts}, lease {row.lease_expires_at}"
+
+    await wait_until(given_up, WITHIN, "the scheduler to give the request up", describe)
+    failed = await UpdateRequest.get(id=request.id)
+    assert (failed.attempts, failed.completed_steps) == (2, ["backup", "stop_site"])
+    assert failed.internal_detail is not None and "UPDATEDESK_STEP_ATTEMPTS=2" in failed.internal_detail
+    production = await Environment.get(id=failed.environment_id)
+    assert (production.online, production.running_request_id) == (True, None)
+    # (A slow worker start may also have brought a "not begun" alert: the workers were down.)
+    alerts = await Notification.filter(update_request_id=request.id, kind=NotificationKind.STAFF_ALERT)
+    given_up_alerts = [a for a in alerts if "could not be completed" in a.subject]
+    assert [a.recipient for a in given_up_alerts] == ["oncall@hosting.example"]
+    told = Notification.filter(update_request_id=request.id, kind=NotificationKind.UNABLE_TO_COMPLETE)
+    assert await told.exists()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from infra.settings import Settings
-from models.enums import EnvironmentKind, NotificationKind, UpdateKind, UpdateStatus
-from models.tables import Environment, Notification, UpdateRequest
+from models.enums import EnvironmentKind, HostingModel, NotificationKind, UpdateKind, UpdateStatus
+from models.tables import District, Environment, Notification, UpdateRequest
 from tests import support
-from tests.factories import make_district
+from tests.factories import unique
 from tests.reliability.support import Row, count, record
 from workers.scheduler import OUTBOX_STALE_SECONDS, dispatch_pass, sweep_outbox
 
@@ -36,25 +37,43 @@ class RecordingQueue:
         self.webhooks.append(webhook_id)
 
 
-async def _due_requests(count: int) -> None:
-    district = await make_district(environments=[EnvironmentKind.PRODUCTION])
-    environment = await Environment.get(district_id=district.id)
+async def _due_requests(count: int, *, one_site: bool = False) -> list[int]:
+    """`count` due version updates, each on its own site (one job per environment), or all on one.
+    ASP-hosted, so the wall clock of the run never puts them outside a maintenance window."""
+    sites = 1 if one_site else count
+    prefix = unique("Due")
+    await District.bulk_create(
+        [District(name=f"{prefix} {i}", hosting_model=HostingModel.ASP_HOSTED) for i in range(sites)]
+    )
+    district_ids = cast(
+        list[int], await District.filter(name__startswith=prefix).order_by("id").values_list("id", flat=True)
+    )
+    await Environment.bulk_create(
+        [
+            Environment(district_id=d, kind=EnvironmentKind.PRODUCTION, current_version="Campus.2435.2")
+            for d in district_ids
+        ]
+    )
+    environments = await Environment.filter(district_id__in=list(district_ids)).values_list(
+        "id", "district_id"
+    )
     start = datetime.now(UTC) - timedelta(minutes=1)
     await UpdateRequest.bulk_create(
         [
             UpdateRequest(
                 kind=UpdateKind.VERSION_UPDATE,
                 status=UpdateStatus.SCHEDULED,
-                district_id=district.id,
-                environment_id=environment.id,
+                district_id=environments[i % sites][1],
+                environment_id=environments[i % sites][0],
                 target_version="Campus.2435.4",
                 scheduled_start=start,
                 created_at=start,
                 updated_at=start,
             )
-            for _ in range(count)
+            for i in range(count)
         ]
     )
+    return cast(list[int], await UpdateRequest.filter(scheduled_start=start).values_list("id", flat=True))
 
 
 @pytest.mark.reliability
@@ -72,15 +91,16 @@ async def test_two_schedulers_dispatch_each_due_request_exactly_once(
     record(Row("two schedulers", "race", DUE_REQUESTS, DUE_REQUESTS, note=note, test=request.node.nodeid))
 
 
-async def test_a_lost_job_is_enqueued_again(db: support.TestDatabase) -> None:
+async def test_a_job_not_begun_within_its_lease_is_enqueued_again(db: support.TestDatabase) -> None:
     await _due_requests(1)
-    settings = Settings(database_url=db.url, lost_job_seconds=60)
+    settings = Settings(database_url=db.url, lease_seconds=60)
     queue = RecordingQueue()
     [request_id] = await dispatch_pass(queue, settings)
-    assert await dispatch_pass(queue, settings) == []  # not lost yet
+    assert await dispatch_pass(queue, settings) == []  # its lease has not lapsed yet
     later = datetime.now(UTC) + timedelta(minutes=2)
     assert await dispatch_pass(queue, settings, later) == [request_id]
     assert queue.update_requests == [request_id, request_id]
+    assert await dispatch_pass(queue, settings, later) == []  # reclaimed once, by one pass
 
 
 async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.TestDatabase) -> None:

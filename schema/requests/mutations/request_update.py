@@ -24,8 +24,16 @@ class RequestUpdateInput:
     preferred_start: datetime | None = None
     notes: str | None = None
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Sending the same key again returns the first request instead of a new one."
+        default=None,
+        description="Sending the same key again with the same input returns the first request "
+        "instead of a new one; the same key with different input is refused (IDEMPOTENCY_KEY_REUSED).",
     )
+
+
+#: The inputs of requestUpdate: a refusal names one of these, or no field at all.
+INPUT_FIELDS = frozenset(
+    {"districtId", "kind", "environment", "targetVersion", "preferredStart", "notes", "idempotencyKey"}
+)
 
 
 async def request_update(info: Info, input: RequestUpdateInput) -> UpdateRequestPayload:
@@ -41,5 +49,9 @@ async def request_update(info: Info, input: RequestUpdateInput) -> UpdateRequest
             idempotency_key=input.idempotency_key,
         )
     except DomainError as error:
+        if error.field not in INPUT_FIELDS:
+            # A refusal about something the caller did not send (say the status of another
+            # request that moved meanwhile) must not point at a field the mutation has not got.
+            error = DomainError(error.code, error.message, None)
         return UpdateRequestPayload.refused(error)
     return UpdateRequestPayload.ok(row)

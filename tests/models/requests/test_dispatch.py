@@ -14,7 +14,7 @@ from models.enums import (
     UpdateStatus,
 )
 from models.errors import DomainError
-from models.requests.dispatch import dispatch, dispatch_due, reclaim_lost_jobs
+from models.requests.dispatch import dispatch, dispatch_due
 from models.tables import Environment, UpdateRequest
 from tests.models.scenario import (
     IN_WINDOW,
@@ -22,7 +22,6 @@ from tests.models.scenario import (
     World,
     history,
     make_world,
-    status_of,
 )
 
 S = UpdateStatus
@@ -59,15 +58,3 @@ async def test_reschedule_moves_the_due_time(db):
     assert await dispatch_due(now=IN_WINDOW) == []
     assert await dispatch_due(now=IN_WINDOW_NEXT_WEEK) == [request.id]
     assert [t for _, t, _ in await history(request.id)].count(S.SCHEDULED) == 2
-
-
-async def test_reclaim_lost_jobs_claims_each_once(db):
-    world = await make_world()
-    request = await world.request_version()
-    await world.drive(request.id, S.NOT_STARTED)
-    assert await reclaim_lost_jobs(timedelta(minutes=10), now=IN_WINDOW + timedelta(minutes=5)) == []
-    later = IN_WINDOW + timedelta(minutes=11)
-    assert await reclaim_lost_jobs(timedelta(minutes=10), now=later) == [request.id]
-    assert await reclaim_lost_jobs(timedelta(minutes=10), now=later) == []
-    assert (await UpdateRequest.get(id=request.id)).dispatched_at == later
-    assert await status_of(request.id) is S.NOT_STARTED

@@ -43,12 +43,18 @@ async def finished_steps(request_id: int) -> list[str]:
     return list((await UpdateRequest.get(id=request_id)).completed_steps)
 
 
-async def test_begin_is_idempotent_for_redelivered_jobs(db):
+async def test_a_redelivered_job_touches_nothing_while_another_holds_the_lease(db):
     world = await make_world()
     request = await world.request_version()
     await world.drive(request.id, S.IN_PROGRESS)
-    again = await begin(request.id, now=RUN_AT)
-    assert again is not None and again[0].attempts == 2
+    held = await UpdateRequest.get(id=request.id)
+    assert await begin(request.id, now=RUN_AT) is None
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.attempts, stored.lease_token, stored.lease_expires_at) == (
+        1,
+        held.lease_token,
+        held.lease_expires_at,
+    )
     assert [t for _, t, _ in await history(request.id)].count(S.IN_PROGRESS) == 1
     cancelled = await world.request_refresh()
     await world.cancel(cancelled.id)

@@ -281,9 +281,10 @@ async def test_same_key_same_account_returns_the_first_request(db):
     first = await world.request_version(idempotency_key="form-42")
     again = await world.request_version(idempotency_key="form-42")
     assert again.id == first.id
-    # Even when the repeated call differs (a retried form after the user changed a field).
-    other = await world.request_refresh(idempotency_key="form-42")
-    assert other.id == first.id
+    # A key is bound to what it asked for: different input with it is refused, not answered with
+    # the first request (issue 12).
+    error = await refused(world.request_refresh(idempotency_key="form-42"))
+    assert (error.code, error.field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
     assert await UpdateRequest.all().count() == 1
     assert await StatusChange.all().count() == 1
 

@@ -1,0 +1,82 @@
+"""One job per environment: a request holds the environments it needs (`models.running.claimed_kinds`)
+from dispatch until it stops running, through a column on each environment row.
+
+A claim is one conditional UPDATE, `SET running_request_id = :id WHERE id = :env AND
+running_request_id IS NULL`: of two schedulers or workers racing for one site exactly one sets it
+(PostgreSQL makes the second UPDATE wait for the first's row lock and then re-reads the column;
+SQLite runs one write transaction at a time). No check-then-act, no SELECT FOR UPDATE.
+
+Rows are taken and released after the request's own row and production before the target, the
+same order everywhere, so transactions never wait on each other in a circle.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from tortoise.expressions import Q
+
+from models.enums import EnvironmentKind
+from models.running import blocker_of, claimed_kinds
+from models.tables import Environment, UpdateRequest
+
+
+class EnvironmentBusy(Exception):
+    """Raised inside the claiming transaction (so that a partial claim is rolled back)."""
+
+    def __init__(self, blocker_id: int | None) -> None:
+        super().__init__(f"environment held by request {blocker_id}")
+        self.blocker_id = blocker_id
+
+
+async def needed_environment_ids(request: UpdateRequest, kind: EnvironmentKind) -> list[int]:
+    """Ids of the environments `request` (on an environment of `kind`) holds while it runs."""
+    kinds = claimed_kinds(request.kind, kind)
+    if len(kinds) == 1:
+        return [request.environment_id]
+    rows = await Environment.filter(district_id=request.district_id, kind__in=list(kinds)).values_list(
+        "kind", "id"
+    )
+    by_kind = {EnvironmentKind(k): cast(int, i) for k, i in rows}
+    return [by_kind[k] for k in kinds if k in by_kind]
+
+
+async def claim(request: UpdateRequest, kind: EnvironmentKind) -> None:
+    """Take every environment `request` needs, or raise EnvironmentBusy naming the holder.
+
+    Must run inside the transaction that moves the request, which rolls back on EnvironmentBusy.
+    Holding one already (a request that was re-slotted and dispatched again) counts as taken.
+    """
+    for environment_id in await needed_environment_ids(request, kind):
+        taken = await Environment.filter(id=environment_id, running_request_id__isnull=True).update(
+            running_request_id=request.id
+        )
+        if taken == 1:
+            continue
+        holders = await Environment.filter(id=environment_id).values_list("running_request_id", flat=True)
+        holder = cast(int | None, holders[0]) if holders else None
+        if holder != request.id:
+            raise EnvironmentBusy(holder)
+
+
+async def release(request: UpdateRequest, kind: EnvironmentKind) -> None:
+    """Give back what `request` holds; its own site comes back online. Only rows it holds change,
+    so releasing twice, or releasing what was never claimed, does nothing."""
+    for environment_id in await needed_environment_ids(request, kind):
+        if environment_id != request.environment_id:
+            await Environment.filter(id=environment_id, running_request_id=request.id).update(
+                running_request_id=None
+            )
+            continue
+        # Its own site: also when nobody holds it (a request started before claims existed), as
+        # nothing else can be running on it then.
+        await Environment.filter(
+            Q(running_request_id=request.id) | Q(running_request_id__isnull=True), id=environment_id
+        ).update(running_request_id=None, online=True)
+
+
+async def blocker_id(request: UpdateRequest, kind: EnvironmentKind) -> int | None:
+    """The request holding an environment that `request` needs (for `waitingFor`), if any."""
+    ids = await needed_environment_ids(request, kind)
+    rows = dict(await Environment.filter(id__in=ids).values_list("id", "running_request_id"))
+    return blocker_of(request.id, [cast(int | None, rows.get(i)) for i in ids])

@@ -1,0 +1,199 @@
+"""Leases: nothing stays NOT_STARTED or IN_PROGRESS without someone answering for it.
+
+- Dispatch gives a request a lease with no holder: a job must begin it before the lease lapses.
+- A job's `begin` takes the lease with its own token, counting a try in `attempts`
+  (models.requests.execution), and renews it while it works (`renew_lease`, from a background task
+  of the worker). Its checkpoints, progress and end all require its token: a job whose lease was
+  taken over stops without side effects.
+- The scheduler finds lapsed leases (`reclaim_lapsed`): the job is enqueued again with a fresh
+  lease and no holder, so the next job resumes after the last checkpoint. A request whose lease
+  `policy.attempts` jobs took and lost becomes UNABLE_TO_COMPLETE (a system move, from NOT_STARTED
+  when every job died before starting it): its site comes back online, the district is told, and
+  staff are alerted.
+
+A job that never reached `begin` costs the request nothing: it may only be waiting behind other
+work in the queue (a Thursday-night backlog), and failing the request for that would be wrong. It
+is enqueued again with twice the time to begin each time (up to a bound; the copies are dropped by
+`begin`), and staff are alerted once when it has not begun after `policy.attempts` re-enqueues.
+Window-bound work that waited too long for its window is re-slotted at begin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
+from models.access import SYSTEM
+from models.clock import utcnow
+from models.enums import UpdateStatus
+from models.errors import DomainError
+from models.events import AfterCommit, deliver
+from models.requests import claims
+from models.requests.alerts import describe_for_staff, queue_staff_alert
+from models.requests.moves import record_move
+from models.requests.queries import Site, load_with_site
+from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
+from models.tables import UpdateRequest
+
+#: Lapsed leases handled per query; a scheduler pass handles one batch.
+RECLAIM_BATCH = 100
+
+
+class Reclaim(StrEnum):
+    REQUEUED = "REQUEUED"  # enqueue the job again
+    GAVE_UP = "GAVE_UP"  # attempts spent: UNABLE_TO_COMPLETE
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    """One lapsed lease this scheduler won, and what became of the request."""
+
+    request_id: int
+    outcome: Reclaim
+    status: UpdateStatus  # when the lapse was found
+    attempts: int
+    reclaims: int
+    #: A sentence for the hosting team when they must hear of it; None for a routine re-enqueue.
+    alert: str | None = None
+
+
+def _same(name: str, value: Any) -> dict[str, Any]:
+    return {f"{name}__isnull": True} if value is None else {name: value}
+
+
+def _unchanged(row: UpdateRequest) -> dict[str, Any]:
+    """Compare-and-set conditions: the lease is still the lapsed one this scheduler read."""
+    return {**_same("lease_expires_at", row.lease_expires_at), **_same("lease_token", row.lease_token)}
+
+
+async def renew_lease(
+    request_id: int, token: str, policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None
+) -> bool:
+    """Extend the lease of the job holding `token`. False: the job lost it (reclaimed by the
+    scheduler, or the request stopped running) and must stop without touching anything."""
+    expires = (now or utcnow()) + policy.lease
+    updated = await UpdateRequest.filter(
+        id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
+    ).update(lease_expires_at=expires)
+    return updated == 1
+
+
+async def release_lease(request_id: int, token: str, now: datetime | None = None) -> bool:
+    """A job that stops before the end (its process is shutting down) lets the next one begin at
+    once: the lease keeps no holder and lapses now."""
+    updated = await UpdateRequest.filter(
+        id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
+    ).update(lease_token=None, lease_expires_at=now or utcnow())
+    return updated == 1
+
+
+async def lapsed(now: datetime, limit: int = RECLAIM_BATCH) -> list[UpdateRequest]:
+    """Running requests whose lease lapsed (or that have none), oldest lapse first."""
+    return (
+        await UpdateRequest.filter(status__in=list(RUNNING_STATUSES), deleted_at__isnull=True)
+        .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+        .order_by("lease_expires_at", "id")
+        .limit(limit)
+    )
+
+
+async def reclaim_lapsed(
+    policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None, limit: int = RECLAIM_BATCH
+) -> list[Reclaimed]:
+    """One scheduler pass over lapsed leases; each is won by exactly one scheduler (a compare-
+    and-set on the lease it read). Returns what this scheduler did; REQUEUED ones must be enqueued."""
+    now = now or utcnow()
+    done: list[Reclaimed] = []
+    for row in await lapsed(now, limit):
+        if row.attempts >= policy.attempts:
+            outcome = await _give_up(row, policy, now)
+        else:
+            outcome = await _requeue(row, policy, now)
+        if outcome is not None:
+            done.append(outcome)
+    return done
+
+
+async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:
+    reclaims = row.reclaims + 1
+    holder = "a job held it" if row.lease_token else "no job had begun it"
+    detail = (
+        f"Lease lapsed at {_at(row.lease_expires_at)} ({holder}; {row.attempts} of {policy.attempts} "
+        f"tries used); enqueued again ({reclaims} time(s) since a job last took it)."
+    )
+    won = await UpdateRequest.filter(id=row.id, status=row.status, **_unchanged(row)).update(
+        lease_token=None,
+        lease_expires_at=now + policy.begin_within(reclaims),
+        reclaims=reclaims,
+        internal_detail=detail,
+    )
+    if won != 1:
+        return None
+    alert = None
+    if reclaims == policy.attempts:  # once: the workers are down, or far behind
+        alert = f"request {row.id} has not begun after {reclaims} re-enqueues; are the workers running?"
+    return Reclaimed(row.id, Reclaim.REQUEUED, row.status, row.attempts, reclaims, alert)
+
+
+async def _give_up(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:
+    after = AfterCommit()
+    message = (
+        f"The work could not be carried out: it stopped {row.attempts} times without finishing. The "
+        "site is back online, and Campus Hosting has been told and will contact you about the next step."
+    )
+    detail = (
+        f"Lease lapsed at {_at(row.lease_expires_at)}; {row.attempts} jobs took this request and "
+        f"none finished (UPDATEDESK_STEP_ATTEMPTS={policy.attempts}). Last checkpoints: "
+        f"{', '.join(row.completed_steps or []) or 'none'}."
+    )
+    try:
+        async with in_transaction():
+            loaded = await load_with_site(row.id)
+            if loaded is None:
+                return None
+            request, site = loaded
+            request.status = row.status  # the status the lapse was found in: the compare-and-set's
+            await record_move(
+                request,
+                UpdateStatus.UNABLE_TO_COMPLETE,
+                SYSTEM,
+                after,
+                now=now,
+                message=message,
+                site=site,
+                where=_unchanged(row),
+                internal_detail=detail,
+                lease_token=None,
+                lease_expires_at=None,
+            )
+            await claims.release(request, site.environment.kind)
+            alert = f"{describe_for_staff(request, site)} was given up: {detail}"
+            after.notification_ids.extend(await _alert_mail(request, site, alert, policy))
+    except DomainError:
+        return None  # another scheduler, or the job itself, got there first
+    await deliver(after)
+    return Reclaimed(row.id, Reclaim.GAVE_UP, row.status, row.attempts, row.reclaims, alert)
+
+
+async def _alert_mail(request: UpdateRequest, site: Site, alert: str, policy: RunPolicy) -> list[int]:
+    subject = f"{describe_for_staff(request, site)} could not be completed"
+    return await queue_staff_alert(request, site, subject, alert, policy)
+
+
+async def alert_staff(request_id: int, alert: str, policy: RunPolicy) -> None:
+    """Mail an alert about a request outside any move (a job that does not begin)."""
+    loaded = await load_with_site(request_id, include_deleted=True)
+    if loaded is None:
+        return
+    request, site = loaded
+    ids = await queue_staff_alert(request, site, f"{describe_for_staff(request, site)} waits", alert, policy)
+    await deliver(AfterCommit(notification_ids=ids))
+
+
+def _at(instant: datetime | None) -> str:
+    return instant.isoformat() if instant else "(no lease)"

@@ -1,0 +1,76 @@
+"""Sandbox follows production: when a production version update completes, the system creates an
+automatic update of the district's sandbox to the same version, placed in the first slot where it
+fits (now, when the current window still has room), superseding older open sandbox updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.access import SYSTEM
+from models.enums import OPEN_STATUSES, SUPERSEDABLE_STATUSES, EnvironmentKind, UpdateKind, UpdateStatus
+from models.events import AfterCommit
+from models.notices import local_time_text
+from models.requests.moves import record_move
+from models.requests.requesting import insert_request
+from models.requests.slots import start_rules
+from models.running import RunPolicy
+from models.schedule import next_start
+from models.tables import District, Environment, UpdateRequest
+from models.versions import is_not_newer
+
+
+async def follow_with_sandbox(
+    production_request: UpdateRequest, after: AfterCommit, now: datetime, policy: RunPolicy
+) -> UpdateRequest | None:
+    """Create and schedule the automatic sandbox update to production's new version (inside the
+    caller's transaction). None when the sandbox needs none: it has or is already asked for it."""
+    sandbox = await Environment.get_or_none(
+        district_id=production_request.district_id, kind=EnvironmentKind.SANDBOX
+    )
+    target = production_request.target_version
+    if sandbox is None or target is None or is_not_newer(target, sandbox.current_version):
+        return None
+    open_updates = await UpdateRequest.filter(
+        environment_id=sandbox.id,
+        kind=UpdateKind.VERSION_UPDATE,
+        status__in=list(OPEN_STATUSES),
+        deleted_at__isnull=True,
+    ).order_by("id")
+    if any(r.target_version and is_not_newer(target, r.target_version) for r in open_updates):
+        return None  # an open update already brings the sandbox to this version or a newer one
+    note = f"The sandbox follows production, which was updated to {target}."
+    request = await insert_request(
+        SYSTEM,
+        after,
+        now,
+        kind=UpdateKind.VERSION_UPDATE,
+        district_id=production_request.district_id,
+        environment_id=sandbox.id,
+        target_version=target,
+        automatic=True,
+        notes=note,
+    )
+    superseded = f"The sandbox will be updated to the newer {target} instead, together with this update."
+    for older in open_updates:
+        if older.status in SUPERSEDABLE_STATUSES:
+            await record_move(
+                older,
+                UpdateStatus.NEW_VERSION_REQUESTED,
+                SYSTEM,
+                after,
+                message=superseded,
+                now=now,
+                superseded_by_id=request.id,
+            )
+    district = await District.get(id=production_request.district_id)
+    start = next_start(now, await start_rules(request, district, policy))
+    if start is None:
+        return request  # no window is long enough: it waits TO_BE_SCHEDULED for staff
+    message = note
+    if start != now:
+        when = local_time_text(start, district.time_zone)
+        message = f"{note} It is scheduled for {when}, the first time it fits in the maintenance window."
+    await record_move(
+        request, UpdateStatus.SCHEDULED, SYSTEM, after, message=message, now=now, scheduled_start=start
+    )
+    return request

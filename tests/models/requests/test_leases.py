@@ -1,0 +1,188 @@
+"""Nothing stranded (issue 12, item 4): a started request is leased by the job running it; the
+scheduler reclaims lapsed leases, enqueues the job again, and gives the request up once its
+attempts are spent: UNABLE_TO_COMPLETE, site online, district and staff told.
+Injected clocks; against a real database, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
+from models.errors import DomainError
+from models.requests.completion import complete, fail
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin, finish_step, report_progress, take_lease
+from models.requests.leases import Reclaim, reclaim_lapsed, release_lease, renew_lease
+from models.running import RunPolicy
+from models.tables import Environment, Notification, StatusChange, UpdateRequest
+from tests.models.scenario import IN_WINDOW, RUN_AT, World, make_world, status_of
+
+S = UpdateStatus
+LEASE = timedelta(seconds=60)
+POLICY = RunPolicy(lease=LEASE, attempts=2, staff_alert_email="oncall@hosting.example")
+
+
+async def running(world: World) -> UpdateRequest:
+    """A production version update whose job began at RUN_AT with token 'first-job'."""
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    assert await begin(request.id, now=RUN_AT, token="first-job", policy=POLICY) is not None
+    return await UpdateRequest.get(id=request.id)
+
+
+async def test_dispatch_leases_the_request_for_a_job_to_begin(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.lease_token, stored.lease_expires_at, stored.attempts) == (None, IN_WINDOW + LEASE, 0)
+    # Not lapsed yet: nothing to reclaim.
+    assert await reclaim_lapsed(POLICY, now=IN_WINDOW + LEASE - timedelta(seconds=1)) == []
+
+
+async def test_a_job_renews_its_lease_and_only_its_own(db):
+    world = await make_world()
+    request = await running(world)
+    assert (request.lease_token, request.lease_expires_at, request.attempts) == (
+        "first-job",
+        RUN_AT + LEASE,
+        1,
+    )
+    later = RUN_AT + timedelta(seconds=50)
+    assert await renew_lease(request.id, "first-job", POLICY, later)
+    assert not await renew_lease(request.id, "someone-else", POLICY, later)
+    assert (await UpdateRequest.get(id=request.id)).lease_expires_at == later + LEASE
+    assert await reclaim_lapsed(POLICY, now=RUN_AT + LEASE + timedelta(seconds=1)) == []  # renewed
+
+
+async def test_a_lapsed_lease_is_reclaimed_once_and_the_next_job_resumes(db):
+    world = await make_world()
+    request = await running(world)
+    assert await finish_step(request.id, "backup", 15, known_steps=[], lease_token="first-job")
+    lapsed_at = RUN_AT + LEASE + timedelta(seconds=1)
+    first, second = await reclaim_lapsed(POLICY, now=lapsed_at), await reclaim_lapsed(POLICY, now=lapsed_at)
+    assert [(r.request_id, r.outcome, r.alert) for r in first] == [(request.id, Reclaim.REQUEUED, None)]
+    assert second == []  # one scheduler wins each lapse
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.lease_token, stored.reclaims) == (S.IN_PROGRESS, None, 1)
+    assert stored.internal_detail is not None and "Lease lapsed" in stored.internal_detail
+    # The next job takes it over and resumes after the checkpoint; the old one can change nothing.
+    resumed = await begin(request.id, now=lapsed_at, token="second-job", policy=POLICY)
+    assert resumed is not None and resumed[0].completed_steps == ["backup"] and resumed[0].attempts == 2
+    assert await begin(request.id, now=lapsed_at, token="duplicate", policy=POLICY) is None
+    assert not await renew_lease(request.id, "first-job", POLICY, lapsed_at)
+    assert not await report_progress(request.id, 50, "install", lease_token="first-job")
+    assert not await finish_step(request.id, "install", 60, known_steps=["backup"], lease_token="first-job")
+    assert not await finish_step(request.id, "install", 60, lease_token="first-job")
+    for ending in (
+        complete(request.id, lease_token="first-job"),
+        fail(request.id, "x", lease_token="first-job"),
+    ):
+        try:
+            await ending
+        except DomainError:
+            pass
+        else:
+            raise AssertionError("a job that lost its lease ended the request")
+    assert await status_of(request.id) is S.IN_PROGRESS
+    await complete(request.id, now=lapsed_at + timedelta(minutes=5), lease_token="second-job")
+    assert await status_of(request.id) is S.COMPLETED
+
+
+async def test_attempts_spent_the_request_is_given_up_and_everyone_told(db):
+    """Issue 12: a request whose job died after its retries stayed IN_PROGRESS, its site offline."""
+    world = await make_world()
+    request = await running(world)
+    assert not (await Environment.get(id=request.environment_id)).online
+    now = RUN_AT + LEASE + timedelta(seconds=1)
+    assert [r.outcome for r in await reclaim_lapsed(POLICY, now=now)] == [Reclaim.REQUEUED]
+    assert await begin(request.id, now=now, token="second-job", policy=POLICY) is not None
+    now += LEASE + timedelta(seconds=1)
+    [given_up] = await reclaim_lapsed(POLICY, now=now)
+    assert (given_up.outcome, given_up.attempts) == (Reclaim.GAVE_UP, 2)
+    assert given_up.alert is not None and f"request {request.id}" in given_up.alert
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.lease_token, stored.lease_expires_at) == (S.UNABLE_TO_COMPLETE, None, None)
+    assert stored.status_message is not None and "2 times" in stored.status_message
+    assert stored.internal_detail is not None and "UPDATEDESK_STEP_ATTEMPTS=2" in stored.internal_detail
+    change = await StatusChange.filter(update_request_id=request.id).order_by("-id").first()
+    assert change is not None and (change.from_status, change.actor) == (S.IN_PROGRESS, "SYSTEM")
+    production = await Environment.get(id=request.environment_id)
+    assert (production.online, production.running_request_id) == (True, None)
+    district_mail = await Notification.get(
+        update_request_id=request.id, kind=NotificationKind.UNABLE_TO_COMPLETE
+    )
+    assert district_mail.recipient == world.requester.email
+    assert "lapsed" not in district_mail.body and "UPDATEDESK" not in district_mail.body
+    assert "2 times" in district_mail.body  # the district hears what happened, in words
+    staff_mail = await Notification.get(update_request_id=request.id, kind=NotificationKind.STAFF_ALERT)
+    assert staff_mail.recipient == "oncall@hosting.example" and "UPDATEDESK_STEP_ATTEMPTS" in staff_mail.body
+    assert not await renew_lease(request.id, "second-job", POLICY, now)  # the job, if alive, stops
+
+
+async def test_without_an_alert_address_staff_alerts_are_not_mailed(db):
+    world = await make_world()
+    request = await running(world)
+    quiet = RunPolicy(lease=LEASE, attempts=1)
+    [given_up] = await reclaim_lapsed(quiet, now=RUN_AT + LEASE + timedelta(seconds=1))
+    assert given_up.outcome is Reclaim.GAVE_UP and given_up.alert is not None
+    assert not await Notification.filter(kind=NotificationKind.STAFF_ALERT).exists()
+    assert await status_of(request.id) is S.UNABLE_TO_COMPLETE
+
+
+async def test_a_job_that_dies_at_its_start_every_time_is_given_up_from_not_started(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    now = IN_WINDOW
+    for attempt in range(POLICY.attempts):
+        assert await take_lease(await UpdateRequest.get(id=request.id), f"job-{attempt}", POLICY, now)
+        now += LEASE + timedelta(seconds=1)
+        [reclaimed] = await reclaim_lapsed(POLICY, now=now)
+    assert reclaimed.outcome is Reclaim.GAVE_UP and reclaimed.status is S.NOT_STARTED
+    assert await status_of(request.id) is S.UNABLE_TO_COMPLETE
+    assert (await Environment.get(id=request.environment_id)).running_request_id is None
+
+
+async def test_a_job_waiting_in_a_backlog_is_never_given_up(db):
+    """A dispatched job no worker has reached yet costs the request nothing: enqueued again with
+    twice the time to begin, and staff are alerted once."""
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    now, alerts, waits = IN_WINDOW, [], []
+    for _ in range(6):
+        expires = (await UpdateRequest.get(id=request.id)).lease_expires_at
+        assert expires is not None
+        now = expires + timedelta(seconds=1)
+        [reclaimed] = await reclaim_lapsed(POLICY, now=now)
+        assert reclaimed.outcome is Reclaim.REQUEUED
+        alerts.append(reclaimed.alert is not None)
+        stored = await UpdateRequest.get(id=request.id)
+        assert stored.lease_expires_at is not None
+        waits.append(round((stored.lease_expires_at - now) / LEASE))
+    assert waits == [2, 4, 8, 16, 16, 16]
+    assert alerts == [False, True, False, False, False, False]
+    assert await status_of(request.id) is S.NOT_STARTED
+    assert await begin(request.id, now=now, token="finally", policy=POLICY) is not None
+
+
+async def test_a_stopping_job_releases_its_lease_for_the_next_one(db):
+    world = await make_world()
+    request = await running(world)
+    assert await release_lease(request.id, "first-job", RUN_AT + timedelta(seconds=5))
+    assert await begin(request.id, now=RUN_AT + timedelta(seconds=6), token="next", policy=POLICY) is not None
+
+
+async def test_staff_giving_up_a_running_request_ends_its_lease(db):
+    world = await make_world()
+    request = await running(world)
+    await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
+    assert not await renew_lease(request.id, "first-job", POLICY, RUN_AT)
+    assert await reclaim_lapsed(POLICY, now=RUN_AT + timedelta(days=1)) == []
+    environment = await Environment.get(district_id=world.district.id, kind=EnvironmentKind.PRODUCTION)
+    assert (environment.online, environment.running_request_id) == (True, None)

@@ -1,0 +1,102 @@
+"""Never backwards (issue 12, item 3): a version update whose target the site already runs (or has
+passed) when a worker picks it up completes without running, saying so; completing never lowers a
+version; the automatic sandbox update supersedes older open sandbox updates.
+Against a real database, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from models.enums import EnvironmentKind, UpdateStatus
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin
+from models.tables import Environment, StatusChange, UpdateRequest
+from tests.models.scenario import DONE_AT, IN_WINDOW, RUN_AT, World, make_world, status_of
+
+S = UpdateStatus
+E = EnvironmentKind
+
+
+async def site(world: World, kind: E) -> Environment:
+    return await Environment.get(district_id=world.district.id, kind=kind)
+
+
+async def test_a_resumed_older_sandbox_update_does_not_downgrade_the_sandbox(db):
+    """Issue 12: a resumed older sandbox update took the sandbox from 2439.1 back to 2435.9."""
+    world = await make_world()
+    first = await world.request_version("Campus.2435.9")
+    await world.drive(first.id, S.COMPLETED)  # production 2435.9; the sandbox follows (automatic)
+    older_sandbox = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+    assert older_sandbox.target_version == "Campus.2435.9"
+    assert await dispatch(older_sandbox.id, now=DONE_AT)  # dispatched, then its job is lost
+    await Environment.filter(id=older_sandbox.environment_id).update(current_version="Campus.2439.1")
+    assert await begin(older_sandbox.id, now=DONE_AT + timedelta(minutes=1)) is None
+    finished = await UpdateRequest.get(id=older_sandbox.id)
+    assert finished.status is S.COMPLETED
+    assert finished.status_message is not None and "already runs Campus.2439.1" in finished.status_message
+    change = await StatusChange.filter(update_request_id=older_sandbox.id).order_by("-id").first()
+    assert change is not None and (change.from_status, change.to_status, change.actor) == (
+        S.NOT_STARTED,
+        S.COMPLETED,
+        "SYSTEM",
+    )
+    sandbox = await site(world, E.SANDBOX)
+    assert (sandbox.current_version, sandbox.running_request_id, sandbox.online) == (
+        "Campus.2439.1",
+        None,
+        True,
+    )
+
+
+async def test_completion_never_lowers_a_version(db):
+    world = await make_world()
+    request = await world.request_version("Campus.2435.4", environment=E.STAGING)
+    await world.drive(request.id, S.IN_PROGRESS)
+    await Environment.filter(district_id=world.district.id, kind=E.STAGING).update(
+        current_version="Campus.2439.1"
+    )
+    await complete(request.id, now=DONE_AT)
+    assert (await site(world, E.STAGING)).current_version == "Campus.2439.1"
+
+
+async def test_requests_superseded_by_one_completed_without_running_complete_with_it(db):
+    world = await make_world()
+    older = await world.request_version("Campus.2435.3")
+    newer = await world.request_version("Campus.2435.4")
+    await world.schedule(newer.id)
+    assert await dispatch(newer.id, now=IN_WINDOW)
+    await Environment.filter(district_id=world.district.id, kind=E.PRODUCTION).update(
+        current_version="Campus.2435.9"
+    )
+    assert await begin(newer.id, now=RUN_AT) is None
+    assert (await status_of(newer.id), await status_of(older.id)) == (S.COMPLETED, S.COMPLETED)
+    # Nothing was installed on production, so the sandbox is not asked to follow.
+    assert not await UpdateRequest.filter(district_id=world.district.id, automatic=True).exists()
+
+
+async def test_the_automatic_sandbox_update_supersedes_older_open_sandbox_updates(db):
+    world = await make_world()
+    first = await world.request_version("Campus.2435.4")
+    await world.drive(first.id, S.COMPLETED)
+    older_sandbox = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+    assert older_sandbox.status is S.SCHEDULED  # waiting for its turn
+    second = await world.request_version("Campus.2435.9")
+    await world.schedule(second.id, DONE_AT + timedelta(minutes=10))
+    assert await dispatch(second.id, now=DONE_AT + timedelta(minutes=10))
+    assert await begin(second.id, now=DONE_AT + timedelta(minutes=11)) is not None
+    await complete(second.id, now=DONE_AT + timedelta(minutes=20))
+    newer_sandbox = await UpdateRequest.get(
+        district_id=world.district.id, automatic=True, target_version="Campus.2435.9"
+    )
+    older_sandbox = await UpdateRequest.get(id=older_sandbox.id)
+    assert (older_sandbox.status, older_sandbox.superseded_by_id) == (
+        S.NEW_VERSION_REQUESTED,
+        newer_sandbox.id,
+    )
+    assert newer_sandbox.status is S.SCHEDULED
+    assert await dispatch(newer_sandbox.id, now=DONE_AT + timedelta(minutes=21))
+    assert await begin(newer_sandbox.id, now=DONE_AT + timedelta(minutes=22)) is not None
+    await complete(newer_sandbox.id, now=DONE_AT + timedelta(minutes=30))
+    assert await status_of(older_sandbox.id) is S.COMPLETED
+    assert (await site(world, E.SANDBOX)).current_version == "Campus.2435.9"

@@ -1,0 +1,137 @@
+"""One job per environment (issue 12, item 1): a request holds its site, a refresh also production,
+from dispatch until it stops running; another due request for it stays SCHEDULED until then.
+Against a real database, on both backends."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from models.enums import EnvironmentKind, HostingModel, UpdateStatus
+from models.requests import claims
+from models.requests.completion import complete, fail
+from models.requests.dispatch import dispatch, dispatch_due
+from models.requests.execution import begin
+from models.requests.leases import reclaim_lapsed
+from models.running import RunPolicy
+from models.tables import Environment, UpdateRequest
+from tests.factories import make_request
+from tests.models.scenario import DONE_AT, IN_WINDOW, RUN_AT, World, make_world, status_of
+
+S = UpdateStatus
+E = EnvironmentKind
+
+
+async def holder(world: World, kind: E) -> int | None:
+    return (await Environment.get(district_id=world.district.id, kind=kind)).running_request_id
+
+
+async def blocker(request_id: int) -> int | None:
+    request = await UpdateRequest.get(id=request_id).select_related("environment")
+    return await claims.blocker_id(request, request.environment.kind)
+
+
+@pytest.mark.parametrize("target", [E.SANDBOX, E.STAGING])
+@pytest.mark.parametrize("production_at", [S.NOT_STARTED, S.IN_PROGRESS])
+async def test_a_refresh_waits_while_production_is_version_updated(db, target, production_at):
+    """Issue 12: a sandbox refresh copied production while production was mid-upgrade."""
+    world = await make_world()
+    update = await world.request_version()
+    refresh = await world.request_refresh(target)
+    await world.drive(update.id, production_at)
+    await world.schedule(refresh.id)
+    assert not await dispatch(refresh.id, now=RUN_AT)
+    assert await status_of(refresh.id) is S.SCHEDULED
+    assert await blocker(refresh.id) == update.id
+    if production_at is S.NOT_STARTED:
+        assert await begin(update.id, now=RUN_AT) is not None
+    await complete(update.id, now=DONE_AT)
+    assert await blocker(refresh.id) is None
+    assert await dispatch(refresh.id, now=DONE_AT)
+    assert (await holder(world, E.PRODUCTION), await holder(world, target)) == (refresh.id, refresh.id)
+
+
+async def test_production_is_not_version_updated_while_a_refresh_copies_it(db):
+    world = await make_world()
+    refresh = await world.request_refresh(E.SANDBOX)
+    update = await world.request_version()
+    await world.drive(refresh.id, S.IN_PROGRESS)
+    await world.schedule(update.id)
+    assert not await dispatch(update.id, now=RUN_AT)
+    assert await blocker(update.id) == refresh.id
+    await complete(refresh.id, now=RUN_AT + timedelta(minutes=5))
+    assert await dispatch(update.id, now=RUN_AT + timedelta(minutes=5))
+
+
+async def test_refreshes_of_sandbox_and_staging_take_turns_copying_production(db):
+    world = await make_world()
+    sandbox = await world.request_refresh(E.SANDBOX)
+    staging = await world.request_refresh(E.STAGING)
+    await world.schedule(sandbox.id)
+    await world.schedule(staging.id)
+    assert await dispatch_due(now=RUN_AT) == [sandbox.id]
+    assert await blocker(staging.id) == sandbox.id
+    assert await begin(sandbox.id, now=RUN_AT) is not None
+    await fail(sandbox.id, "The copy did not finish.", now=DONE_AT)
+    assert await dispatch_due(now=DONE_AT) == [staging.id]
+
+
+async def test_other_districts_and_other_sites_do_not_wait(db):
+    world = await make_world()
+    other = await make_world()
+    update = await world.request_version()
+    preview = await world.request_version(environment=E.PREVIEW)
+    elsewhere = await other.request_version()
+    await world.drive(update.id, S.IN_PROGRESS)
+    for request in (preview, elsewhere):
+        await world.schedule(request.id)
+    assert sorted(await dispatch_due(now=RUN_AT)) == sorted([preview.id, elsewhere.id])
+
+
+@pytest.mark.parametrize("ending", ["complete", "fail", "staff", "lease"])
+async def test_every_end_of_a_run_frees_its_sites(db, ending):
+    world = await make_world()
+    refresh = await world.request_refresh(E.STAGING)
+    await world.drive(refresh.id, S.IN_PROGRESS)
+    assert (await holder(world, E.PRODUCTION), await holder(world, E.STAGING)) == (refresh.id, refresh.id)
+    if ending == "complete":
+        await complete(refresh.id, now=DONE_AT)
+    elif ending == "fail":
+        await fail(refresh.id, "The copy did not finish.", now=DONE_AT)
+    elif ending == "staff":
+        await world.set_status(refresh.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+    else:
+        assert await reclaim_lapsed(RunPolicy(attempts=1), now=DONE_AT + timedelta(hours=1))
+    assert await status_of(refresh.id) in (S.COMPLETED, S.UNABLE_TO_COMPLETE)
+    assert (await holder(world, E.PRODUCTION), await holder(world, E.STAGING)) == (None, None)
+    assert (await Environment.get(district_id=world.district.id, kind=E.STAGING)).online
+
+
+async def test_begin_refuses_a_site_held_by_another_request(db):
+    """Dispatch claims; begin claims again, so a request that reached NOT_STARTED without its claim
+    (written before claims existed) cannot start on a busy site."""
+    world = await make_world(hosting_model=HostingModel.ASP_HOSTED)
+    running = await world.request_version()
+    await world.drive(running.id, S.IN_PROGRESS)
+    legacy = await make_request(world.district, status=S.NOT_STARTED, scheduled_start=IN_WINDOW)
+    assert await begin(legacy.id, now=RUN_AT) is None
+    assert await status_of(legacy.id) is S.NOT_STARTED
+    assert await holder(world, E.PRODUCTION) == running.id
+
+
+async def test_requests_waiting_for_a_busy_site_do_not_hide_the_ones_behind_them(db):
+    """Dispatch pages on (start, id): a page full of waiting requests is passed, not re-read."""
+    world = await make_world(hosting_model=HostingModel.ASP_HOSTED)
+    other = await make_world(hosting_model=HostingModel.ASP_HOSTED)
+    running = await world.request_version()
+    await world.drive(running.id, S.IN_PROGRESS)
+    waiting = [
+        await make_request(
+            world.district, status=S.SCHEDULED, scheduled_start=IN_WINDOW - timedelta(minutes=i)
+        )
+        for i in range(1, 6)
+    ]
+    free = await make_request(other.district, status=S.SCHEDULED, scheduled_start=IN_WINDOW)
+    assert await dispatch_due(now=RUN_AT, limit=2) == [free.id]
+    assert {await status_of(r.id) for r in waiting} == {S.SCHEDULED}

@@ -1,0 +1,200 @@
+"""Leases in the workers (issue 12, item 4): the runbook renews its lease while it works; a job
+whose lease another took stops without side effects; an embedded job that raises does not strand
+its request; the scheduler's give-up reaches the hosting team (log, metric, mail). On both
+backends."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from infra.metrics import STAFF_ALERTS
+from infra.settings import Settings
+from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
+from models.requests import leases
+from models.requests.execution import begin
+from models.tables import Environment, Notification, UpdateRequest
+from tests import support
+from tests.workers.conftest import wait_until
+from tests.workers.scenario import make_scene, request_and_schedule
+from workers import runbooks
+from workers.executors import ProgressCallback, StepJob
+from workers.runbooks import Outcome, run_request
+from workers.runtime import embedded_runtime
+from workers.scheduler import dispatch_pass
+
+WITHIN = 15.0
+S = UpdateStatus
+
+
+def settings_for(db: support.TestDatabase, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": db.url,
+        "simulated_step_seconds": 0,
+        "scheduler_interval": 0.05,
+        "step_retry_delay": 0,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def status_of(request_id: int) -> UpdateStatus:
+    return (await UpdateRequest.get(id=request_id)).status
+
+
+class HoldingExecutor:
+    """Finishes every step at once, except `hold`, which waits until released (or cancelled)."""
+
+    def __init__(self, hold: str) -> None:
+        self.hold = hold
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = False
+        self.steps: list[str] = []
+
+    async def run_step(self, job: StepJob, report: ProgressCallback) -> None:
+        if job.step == self.hold:
+            self.reached.set()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        self.steps.append(job.step)
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.update_requests: list[int] = []
+
+    async def enqueue_update_request(self, request_id: int) -> None:
+        self.update_requests.append(request_id)
+
+    async def enqueue_notification(self, notification_id: int) -> None:
+        return None
+
+    async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        return None
+
+
+async def test_a_long_runbook_keeps_its_lease_by_renewing_it(db: support.TestDatabase) -> None:
+    """Six steps of 0.15 s under a 0.3 s lease: without renewals the scheduler would reclaim it."""
+    scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))  # no sandbox to follow
+    settings = settings_for(db, simulated_step_seconds=0.15, lease_seconds=0.3)
+    async with embedded_runtime(settings) as runtime:
+        request = await request_and_schedule(scene)
+
+        async def done() -> bool:
+            return await status_of(request.id) is S.COMPLETED
+
+        await wait_until(done, WITHIN, "the update")
+        assert runtime.embedded_queue is not None
+        await runtime.embedded_queue.wait_idle(WITHIN)
+    finished = await UpdateRequest.get(id=request.id)
+    assert (finished.attempts, finished.reclaims, finished.lease_token) == (1, 0, None)
+
+
+async def test_a_job_whose_lease_was_taken_stops_without_side_effects(db: support.TestDatabase) -> None:
+    scene = await make_scene()
+    # Renewals every second: none lands between the reclaim's read and its compare-and-set.
+    settings = settings_for(db, lease_seconds=3)
+    request = await request_and_schedule(scene)
+    queue = Queue()
+    assert await dispatch_pass(queue, settings) == [request.id]
+    executor = HoldingExecutor("install_version")
+    job = asyncio.create_task(run_request(request.id, settings, executor))
+    await asyncio.wait_for(executor.reached.wait(), WITHIN)
+    # The job looks dead to the scheduler (say its machine stalled): its lease is reclaimed.
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    [reclaimed] = await leases.reclaim_lapsed(settings.run_policy, later)
+    assert reclaimed.outcome is leases.Reclaim.REQUEUED
+    assert await asyncio.wait_for(job, WITHIN) is Outcome.DROPPED
+    assert executor.cancelled and executor.steps == ["backup", "stop_site"]
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.completed_steps, stored.lease_token) == (
+        S.IN_PROGRESS,
+        ["backup", "stop_site"],
+        None,
+    )
+    # The next job resumes where the first stopped, and finishes.
+    resumed = HoldingExecutor("none")
+    assert await run_request(request.id, settings, resumed) is Outcome.COMPLETED
+    assert resumed.steps == ["install_version", "migrate_schema", "start_site", "verify"]
+
+
+async def test_an_embedded_job_that_raises_does_not_strand_its_request(
+    db: support.TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 12: an embedded job that raised left the request IN_PROGRESS and its site offline."""
+    scene = await make_scene()
+    calls: list[int] = []
+
+    async def broken(request_id: int, **kwargs: object) -> UpdateRequest:
+        calls.append(request_id)
+        raise RuntimeError("the database connection was reset")
+
+    monkeypatch.setattr(runbooks.completion, "complete", broken)
+    settings = settings_for(db, lease_seconds=0.2, step_attempts=2)
+    async with embedded_runtime(settings) as runtime:
+        request = await request_and_schedule(scene)
+
+        async def given_up() -> bool:
+            return await status_of(request.id) is S.UNABLE_TO_COMPLETE
+
+        await wait_until(given_up, WITHIN, "the lapsed lease to be given up")
+        assert runtime.embedded_queue is not None
+        await runtime.embedded_queue.wait_idle(WITHIN)
+    assert calls == [request.id, request.id]  # two jobs took it, each raised
+    failed = await UpdateRequest.get(id=request.id)
+    assert failed.attempts == 2 and failed.internal_detail is not None
+    production = await Environment.get(district_id=scene.district.id, kind=EnvironmentKind.PRODUCTION)
+    assert (production.online, production.running_request_id) == (True, None)
+
+
+async def test_a_given_up_request_alerts_the_hosting_team(
+    db: support.TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    scene = await make_scene()
+    settings = settings_for(db, lease_seconds=60, step_attempts=1, staff_alert_email="oncall@hosting.example")
+    request = await request_and_schedule(scene)
+    queue = Queue()
+    assert await dispatch_pass(queue, settings) == [request.id]
+    assert await begin(request.id, token="dead-worker", policy=settings.run_policy) is not None
+    before = STAFF_ALERTS.labels("given_up")._value.get()
+    with caplog.at_level(logging.ERROR, logger="workers.scheduler"):
+        await dispatch_pass(queue, settings, datetime.now(UTC) + timedelta(minutes=5))
+    assert await status_of(request.id) is S.UNABLE_TO_COMPLETE
+    assert STAFF_ALERTS.labels("given_up")._value.get() == before + 1
+    assert any(f"request {request.id}" in r.getMessage() for r in caplog.records)
+    mail = await Notification.get(kind=NotificationKind.STAFF_ALERT)
+    assert mail.recipient == "oncall@hosting.example" and str(request.id) in mail.subject
+
+
+async def test_the_district_reads_words_and_staff_read_the_redacted_output(
+    db: support.TestDatabase, tmp_path: Path
+) -> None:
+    scene = await make_scene()
+    script = tmp_path / "operator.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        'if [ "$UPDATEDESK_STEP" = backup ]; then\n'
+        '  echo "pg_dump: could not connect to postgres://backup:s3cret-pw@db.internal/campus" >&2; exit 2\n'
+        "fi\n"
+    )
+    settings = settings_for(db, executor="command", command_version_update=f"sh {script}", step_attempts=1)
+    async with embedded_runtime(settings):
+        request = await request_and_schedule(scene)
+
+        async def failed() -> bool:
+            return await status_of(request.id) is S.UNABLE_TO_COMPLETE
+
+        await wait_until(failed, WITHIN, "the failure")
+    stored = await UpdateRequest.get(id=request.id)
+    assert stored.status_message is not None and "Back up the site" in stored.status_message
+    assert "pg_dump" not in stored.status_message
+    assert stored.internal_detail is not None and "could not connect" in stored.internal_detail
+    assert "s3cret-pw" not in stored.internal_detail

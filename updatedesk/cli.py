@@ -19,6 +19,7 @@ from models.errors import DomainError
 from models.tables import Account
 from models.tokens import issue_token
 from updatedesk.importer import ImportFileError, import_file
+from updatedesk.refusals import CommandRefused
 from workers.heartbeat import ROLES
 
 #: Exit status for a refusal the user can fix (bad file, unknown account, bad argument).
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run everything in one process on the embedded default")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--reset", action="store_true", help="start over: delete the SQLite file first")
     serve = commands.add_parser("serve", help="run an API process")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -121,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
         "import", help="upsert groups, districts, releases, accounts from JSON/YAML"
     )
     importer.add_argument("file", type=Path)
+    bootstrap = commands.add_parser(
+        "bootstrap", help="load the demo (or FILE) into an empty database; print a staff token"
+    )
+    bootstrap.add_argument("file", type=Path, nargs="?", help="a catalog in the format of `import`")
+    bootstrap.add_argument("--expires-in", type=_positive_days, default=None, metavar="DAYS")
     tokens = commands.add_parser("tokens", help="manage API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     issue = token_commands.add_parser("issue", help="print a new token for an account")
@@ -138,6 +145,10 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
         sys.exit(healthcheck(settings, args.role, args.max_age))
     elif args.command == "import":
         asyncio.run(import_command(settings, args.file))
+    elif args.command == "bootstrap":
+        from updatedesk.bootstrap import bootstrap_command
+
+        asyncio.run(bootstrap_command(settings, args.file, args.expires_in))
     elif args.command == "tokens":
         asyncio.run(issue_token_command(settings, args.email, args.expires_in))
     elif args.command == "serve":
@@ -158,7 +169,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "dev":
         from updatedesk.dev import run_dev
 
-        run_dev(settings, args.host, args.port)
+        run_dev(settings, args.host, args.port, reset=args.reset)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -166,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = load_settings()
         run(args, settings)
-    except (CommandError, ImportFileError, DomainError) as error:
+    except (CommandError, CommandRefused, ImportFileError, DomainError) as error:
         print(f"updatedesk: error: {error}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     except ValidationError as error:

@@ -66,7 +66,7 @@ def reset_database(database_url: str) -> list[Path]:
     for candidate in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
         if candidate.exists():
             candidate.unlink()
-            deleted.append(candidate)
+            deleted.append(candidate.resolve())
     return deleted
 
 

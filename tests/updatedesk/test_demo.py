@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from models.access import Mover
@@ -48,7 +49,7 @@ async def test_demo_has_a_request_in_every_status_each_with_a_true_history(db):
         # Made through the domain: created TO_BE_SCHEDULED, every later move one the lifecycle
         # allows to the actor recorded, each from where the one before ended, in time order.
         assert history[0].from_status is None and history[0].to_status is UpdateStatus.TO_BE_SCHEDULED
-        for before, move in zip(history, history[1:], strict=False):
+        for before, move in itertools.pairwise(history):
             assert move.from_status is before.to_status
             assert move.at >= before.at
             check_move(move.from_status, move.to_status, Mover(move.actor), move.message)

@@ -64,7 +64,7 @@ subscription Watch {
   updateRequestEvents {
     type at
     progress { percent step message }
-    updateRequest { kind status targetVersion district { name } environment { kind } }
+    updateRequest { id kind status targetVersion district { name } environment { kind } }
   }
 }
 """

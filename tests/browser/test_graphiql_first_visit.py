@@ -64,7 +64,7 @@ async def graphiql(
     await page.locator(QUERY_EDITOR).wait_for()
     try:
         yield page, posts
-        assert page.blocked_requests == [], page.blocked_requests  # type: ignore[attr-defined]
+        assert page.blocked_requests == [], page.blocked_requests
         assert await page.evaluate("window.__cspViolations") == []
     finally:
         await page.context.close()

@@ -243,9 +243,10 @@ def runtime_lifespan(settings: Settings) -> LifespanPart:
     return part
 
 
-def create_process_app(settings: Settings) -> Starlette:
-    """The app as a real process runs it: ORM, runtime (queue, bus, scheduler when embedded)."""
-    return create_app(settings, extra_lifespans=[runtime_lifespan(settings)])
+def create_process_app(settings: Settings, after_runtime: Sequence[LifespanPart] = ()) -> Starlette:
+    """The app as a real process runs it: ORM, runtime (queue, bus, scheduler when embedded), then
+    `after_runtime` (parts that need the runtime, in `app.state.runtime`)."""
+    return create_app(settings, extra_lifespans=[runtime_lifespan(settings), *after_runtime])
 
 
 def serve(host: str, port: int, settings: Settings) -> None:

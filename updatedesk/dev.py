@@ -8,18 +8,23 @@ demo (it deletes the SQLite file: dev only, so no confirmation is asked).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import uvicorn
+from starlette.applications import Starlette
 
 from infra.db import apply_migrations, close_orm, init_orm
 from infra.logs import configure_logging
 from infra.settings import Settings
 from models.clock import utcnow
-from models.tables import District
-from updatedesk.app import create_process_app
+from models.enums import NotificationState
+from models.tables import District, Notification
+from updatedesk.app import LifespanPart, create_process_app
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
 from updatedesk.demo.examples import Example, examples
 from updatedesk.demo.world import LAKESIDE, STAFF_EMAIL
@@ -41,6 +46,8 @@ class DevStart:
     loaded: bool
     logins: list[DemoLogin]
     examples: list[Example] = field(default_factory=list)
+    #: The mails the demo's history wrote, for the mail worker once it runs.
+    demo_mail_ids: list[int] = field(default_factory=list)
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -82,6 +89,9 @@ async def prepare(settings: Settings, now: datetime | None = None) -> DevStart:
         now = now or utcnow()
         loaded = await load_demo_if_empty(now)
         start = DevStart(loaded, await issue_demo_tokens())
+        if loaded:
+            pending = Notification.filter(state=NotificationState.PENDING, attempts=0).order_by("id")
+            start.demo_mail_ids = cast(list[int], list(await pending.values_list("id", flat=True)))
         lakeside = await District.get_or_none(name=LAKESIDE)
         if lakeside is not None:
             start.examples = examples(lakeside.id, now)
@@ -121,6 +131,20 @@ def banner(host: str, port: int, start: DevStart, database_url: str) -> str:
     return "\n".join(lines)
 
 
+def send_demo_mail(mail_ids: list[int]) -> LifespanPart:
+    """Hand the demo's mails to the process's queue once it runs (logged without SMTP_URL), as
+    any mail is after its commit: the demo was written before the queue existed, and the outbox
+    sweep would otherwise take them two minutes later as jobs that were lost."""
+
+    @asynccontextmanager
+    async def part(app: Starlette) -> AsyncIterator[None]:
+        for mail_id in mail_ids:
+            await app.state.runtime.queue.enqueue_notification(mail_id)
+        yield
+
+    return part
+
+
 def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT, *, reset: bool = False) -> None:
     # One process, no external services: whatever REDIS_URL says, dev runs the embedded queue and bus.
     settings = settings.model_copy(update={"redis_url": None})
@@ -130,6 +154,6 @@ def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT, *, r
             print(f"dev --reset: deleted {path}", flush=True)
     start = asyncio.run(prepare(settings))
     print(banner(host, port, start, settings.database_url), flush=True)
-    app = create_process_app(settings)
+    app = create_process_app(settings, after_runtime=[send_demo_mail(start.demo_mail_ids)])
     enable_demo_sign_in(app, start.logins)  # dev only: `serve` never offers tokens to the page
     uvicorn.run(app, host=host, port=port, log_config=None, **server_options(settings))

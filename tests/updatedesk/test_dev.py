@@ -8,10 +8,11 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,6 +227,15 @@ async def test_dev_reset_starts_over_and_its_three_examples_work(tmp_path: Path)
         staff = dev.tokens["hosting@provider.example"]
         names = {d["name"] for d in (await gql(http, staff, "{ districts { name } }"))["districts"]}
         assert "Before Reset" not in names and "Lakeside Public Schools" in names
+
+        # The mails of the demo's history go out (here: logged) as soon as the queue runs, not
+        # minutes later as "lost" jobs of the outbox sweep.
+        def mail_states() -> list[str]:
+            with closing(sqlite3.connect(tmp_path / "updatedesk.sqlite3")) as database:
+                return [state for (state,) in database.execute("SELECT state FROM notification")]
+
+        assert mail_states()
+        await wait_until(lambda: set(mail_states()) == {"LOGGED"}, "the demo's mails to be logged", within=20)
 
         refresh, update, watch = example_links(dev.banner)
         assert "subscription Watch" in watch[0]

@@ -22,10 +22,13 @@ NEWEST_VERSION = "Campus.2439.1"
 #: What to paste into the variables once the first operation of an example has answered.
 PASTE_HERE = "<paste the id the first operation returned>"
 
-REFRESH = """# Lakeside's production data into its staging site. Run AskForRefresh, copy the id it
-# returns into the variables as "request", then run StartNow.
+REFRESH = """# Copy Lakeside's production data into its staging
+# site. Run AskForRefresh, copy the id it returns into
+# the variables as "request", then run StartNow.
 mutation AskForRefresh($district: ID!) {
-  requestUpdate(input: {districtId: $district, kind: DATABASE_REFRESH, environment: STAGING}) {
+  requestUpdate(input: {
+    districtId: $district, kind: DATABASE_REFRESH, environment: STAGING
+  }) {
     updateRequest { id status }
     errors { code message field }
   }
@@ -39,32 +42,41 @@ mutation StartNow($request: ID!, $start: DateTime!) {
 }
 """
 
-VERSION_UPDATE_NOW = """# Lakeside's production site to a new version, now: Campus Cloud updates start in the
-# maintenance window unless staff override it. Run AskForUpdate, copy the id it returns
+VERSION_UPDATE_NOW = """# Update Lakeside's production site now. Campus Cloud
+# updates start in the maintenance window unless staff
+# override it. Run AskForUpdate, copy the id it returns
 # into the variables as "request", then run StartNow.
 mutation AskForUpdate($district: ID!, $version: String!) {
-  requestUpdate(input: {districtId: $district, kind: VERSION_UPDATE, environment: PRODUCTION,
-                        targetVersion: $version}) {
+  requestUpdate(input: {
+    districtId: $district, kind: VERSION_UPDATE,
+    environment: PRODUCTION, targetVersion: $version
+  }) {
     updateRequest { id status }
     errors { code message field }
   }
 }
 
 mutation StartNow($request: ID!, $start: DateTime!) {
-  scheduleUpdateRequest(id: $request, start: $start, overrideMaintenanceWindow: true) {
+  scheduleUpdateRequest(
+    id: $request, start: $start, overrideMaintenanceWindow: true
+  ) {
     updateRequest { id status scheduledStart }
     errors { code message field }
   }
 }
 """
 
-WATCH = """# Every change to the requests you may see, live (over the WebSocket). Keep it running
-# and try the other examples in another browser tab.
+WATCH = """# Every change to the requests you may see, live (over
+# the WebSocket). Keep it running and try the other
+# examples in another browser tab.
 subscription Watch {
   updateRequestEvents {
     type at
     progress { percent step message }
-    updateRequest { id kind status targetVersion district { name } environment { kind } }
+    updateRequest {
+      id kind status targetVersion
+      district { name } environment { kind }
+    }
   }
 }
 """

@@ -49,27 +49,34 @@ HEADERS_STORAGE_KEY = "updatedesk:graphiql:headers"
 DEFAULT_QUERY = """\
 # Updatedesk GraphQL API
 #
-# 1. In the Headers tab below, replace <paste your token here>
-#    with your API token (`updatedesk tokens issue EMAIL`; `updatedesk dev`
-#    prints demo tokens). This browser remembers it, and the schema
-#    loads for the Docs panel and autocompletion (the refresh button at
-#    the bottom left loads it again).
-# 2. Press Run (Ctrl-Enter) to see your districts, their sites and your
-#    latest requests.
-# 3. Subscriptions run too: try
-#    subscription { updateRequestEvents { type at updateRequest { id status } } }
+# 1. In the Headers tab below, replace
+#    <paste your token here> with your API token
+#    (`updatedesk tokens issue EMAIL`; `updatedesk dev`
+#    prints demo tokens). This browser keeps it, and
+#    the schema loads for Docs and autocompletion
+#    (the refresh button at the bottom left loads it
+#    again).
+# 2. Press Run (Ctrl-Enter): your districts, their
+#    sites and your latest requests.
+# 3. Subscriptions run too, for example:
+#    subscription { updateRequestEvents {
+#      type at updateRequest { id status } } }
 
 query Overview {
   viewer { account { name email role } }
   districts {
     id name hostingModel
-    environments { kind currentVersion versionUpdatedAt lastRefreshedAt online }
+    environments {
+      kind currentVersion versionUpdatedAt
+      lastRefreshedAt online
+    }
   }
   updateRequests(first: 10) {
     totalCount
     edges {
       node {
-        id kind status targetVersion scheduledStart statusMessage
+        id kind status targetVersion
+        scheduledStart statusMessage
         district { name } environment { kind }
         progress { percent step message }
       }

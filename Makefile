@@ -1,12 +1,14 @@
 # Every target installs what it needs first, so each works on a fresh machine.
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
+# Extra arguments of `updatedesk dev`, e.g. `make dev DEV_ARGS=--reset` to start over.
+DEV_ARGS ?=
 
 .PHONY: help uv install install-runtime dev test test-fast lint format schema bench reliability services
 
 help:
 	@echo "make dev          run the service on the embedded default (SQLite, in-process queue);"
-	@echo "                  installs only the runtime dependencies"
+	@echo "                  installs only the runtime dependencies; DEV_ARGS=--reset starts over"
 	@echo "make test         run the whole test suite on SQLite and PostgreSQL"
 	@echo "make test-fast    SQLite only, no slow or browser tests, stop at the first failure"
 	@echo "make lint         ruff check, ruff format --check, mypy"
@@ -30,7 +32,7 @@ services:
 	@bash .ci/services.sh
 
 dev: install-runtime
-	$(UV) run --no-sync updatedesk dev
+	$(UV) run --no-sync updatedesk dev $(DEV_ARGS)
 
 test: install services
 	@bash .ci/install-chromium.sh >/dev/null

@@ -23,7 +23,9 @@ from workers.mail import parse_smtp_url
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
-APP_SERVICES = ("migrate", "api", "worker", "scheduler")
+APP_SERVICES = ("migrate", "bootstrap", "api", "worker", "scheduler")
+#: Run once and exit; what waits on them waits for their exit status.
+ONE_SHOT_APP_SERVICES = ("migrate", "bootstrap")
 LONG_RUNNING_APP_SERVICES = ("api", "worker", "scheduler")
 #: Services that publish a host port: the one address, and mailpit's web page.
 PUBLISHING = {"lb", "mailpit"}
@@ -91,7 +93,15 @@ def test_caddyfile_routes_graphql_probes_and_graphiql_to_every_api_replica():
     site = _site(8000)
     [matcher] = [d for d in site.block if d.name == "@api"]
     assert matcher.tokens[1] == "path"
-    assert set(matcher.tokens[2:]) == {"/graphql", "/healthz", "/readyz", "/", "/graphiql-static/*"}
+    assert set(matcher.tokens[2:]) == {
+        "/graphql",
+        "/healthz",
+        "/readyz",
+        "/",
+        "/graphiql-static/*",
+        "/web/*",  # the page's modules, and GraphiQL's WebSocket client for subscriptions
+        "/calendar/*",  # calendar feeds
+    }
     # Matched by path alone (no method or header condition), so the WebSocket upgrade of
     # `/graphql` takes this route too, and Caddy's reverse_proxy carries upgrades as they are.
     routes = {tuple(d.tokens): d for d in site.find("handle")}
@@ -123,8 +133,9 @@ def test_api_listens_where_the_balancer_sends_and_balancer_health_port_matches()
 
 def test_every_long_running_service_has_a_healthcheck():
     for name, spec in COMPOSE["services"].items():
-        if name == "migrate":
+        if name in ONE_SHOT_APP_SERVICES:
             assert spec["restart"] == "no"  # runs once; its exit status is what others wait on
+            assert "healthcheck" not in spec, name
             continue
         assert "healthcheck" in spec, name
         assert healthcheck_command(name), name
@@ -152,6 +163,19 @@ def test_migrate_waits_for_the_database_and_the_others_wait_for_migrate():
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"
+
+
+def test_bootstrap_runs_once_after_migrate_and_loads_the_demo():
+    bootstrap = service("bootstrap")
+    args = parses(bootstrap["command"])
+    # No file: the demo world into an empty database; a staff token in `docker compose logs`.
+    assert (args.command, args.file) == ("bootstrap", None)
+    assert bootstrap["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert bootstrap["restart"] == "no"
+    assert "ports" not in bootstrap
+    readme = (ROOT / "README.md").read_text()
+    assert "docker compose logs bootstrap" in readme
+    assert "updatedesk tokens issue" in readme  # how to get another token later
 
 
 # --------------------------------------------------------------------------- commands and variables

@@ -23,6 +23,7 @@ from tests.support_live import WITHIN, LiveServer, free_port, live_server, wait_
 ROOT = Path(__file__).resolve().parent.parent
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 STATIC = ROOT / "updatedesk" / "graphiql" / "static"
+WEB_STATIC = ROOT / "updatedesk" / "web" / "static"
 
 pytestmark = pytest.mark.skipif(
     shutil.which("caddy") is None,
@@ -94,6 +95,14 @@ async def test_http_routes_pass_through_and_the_rest_stays_at_the_balancer(db, r
         asset = await http.get("/graphiql-static/graphiql.min.css")
         assert asset.status_code == 200
         assert asset.content == (STATIC / "graphiql.min.css").read_bytes()
+        # The Manage Updates page and its modules (GraphiQL loads graphql-ws from there too).
+        assert (await http.get("/")).status_code == 200
+        module = await http.get("/web/vendor/graphql-ws/client.js")
+        assert module.status_code == 200
+        assert module.content == (WEB_STATIC / "vendor" / "graphql-ws" / "client.js").read_bytes()
+        unknown_feed = await http.get("/calendar/not-a-secret.ics")
+        # The app's own 404 (it stamps every answer with a request id), not the balancer's.
+        assert unknown_feed.status_code == 404 and "x-request-id" in unknown_feed.headers
 
         answer = await http.post(
             "/graphql",
@@ -106,6 +115,7 @@ async def test_http_routes_pass_through_and_the_rest_stays_at_the_balancer(db, r
 
         metrics = await http.get("/metrics")  # per replica: scraped inside the network, not here
         assert (metrics.status_code, metrics.text) == (404, "Not Found")
+        assert "x-request-id" not in metrics.headers  # answered by Caddy itself
 
 
 async def test_websocket_subscription_through_the_balancer(db, run_id, tmp_path):

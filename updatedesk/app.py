@@ -43,16 +43,19 @@ from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.graphiql.page import GRAPHIQL_SECURITY_HEADERS
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, readyz
 from updatedesk.live import app_hub, attach_bus, bus_lifespan, server_options
-from updatedesk.media_types import GRAPHQL_RESPONSE_JSON, graphql_response_status, negotiate
+from updatedesk.media_types import GRAPHQL_RESPONSE_JSON, graphql_response_status, negotiate, prefers_html
 from updatedesk.metrics_access import METRICS_PATH, MetricsPortOnly, listening_sockets, metrics
 from updatedesk.slow_clients import BodyDeadlineMiddleware
 from updatedesk.web import web_routes
+from updatedesk.web.routes import STATIC_PREFIX as WEB_STATIC_PREFIX
 from updatedesk.ws_limits import LimitedTransportWSHandler, SocketCounts
 
 logger = logging.getLogger("updatedesk.app")
 
 GRAPHQL_PATH = "/graphql"
 GRAPHIQL_STATIC_PREFIX = "/graphiql-static"
+#: The graphql-ws client the web page vendors; GraphiQL loads it for subscriptions.
+GRAPHQL_WS_CLIENT_MODULE = f"{WEB_STATIC_PREFIX}/vendor/graphql-ws/client.js"
 
 #: A lifespan part: given the app, an async context manager that runs for the app's lifetime.
 LifespanPart = Callable[[Starlette], AbstractAsyncContextManager[Any]]
@@ -81,9 +84,20 @@ class UpdatedeskGraphQL(GraphQL):
         context.cost_budget = app_cost_budget(request.app)
         return context
 
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # With `?query=`, a browser opening a link gets GraphiQL filled in, anyone else the answer
+        # (queries only, as before). Without, strawberry's rule: HTML for text/html or */*.
+        if request.method == "GET" and request.query_params.get("query") is not None:
+            return prefers_html(request.headers.get("accept"))
+        return super().should_render_graphql_ide(request)
+
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(
-            graphiql_html(endpoint=GRAPHQL_PATH, static_prefix=GRAPHIQL_STATIC_PREFIX),
+            graphiql_html(
+                endpoint=GRAPHQL_PATH,
+                static_prefix=GRAPHIQL_STATIC_PREFIX,
+                ws_client_module=GRAPHQL_WS_CLIENT_MODULE,
+            ),
             headers=GRAPHIQL_SECURITY_HEADERS,
         )
 
@@ -231,9 +245,10 @@ def runtime_lifespan(settings: Settings) -> LifespanPart:
     return part
 
 
-def create_process_app(settings: Settings) -> Starlette:
-    """The app as a real process runs it: ORM, runtime (queue, bus, scheduler when embedded)."""
-    return create_app(settings, extra_lifespans=[runtime_lifespan(settings)])
+def create_process_app(settings: Settings, after_runtime: Sequence[LifespanPart] = ()) -> Starlette:
+    """The app as a real process runs it: ORM, runtime (queue, bus, scheduler when embedded), then
+    `after_runtime` (parts that need the runtime, in `app.state.runtime`)."""
+    return create_app(settings, extra_lifespans=[runtime_lifespan(settings), *after_runtime])
 
 
 def serve(host: str, port: int, settings: Settings) -> None:

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run everything in one process on the embedded default")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--reset", action="store_true", help="start over: delete the SQLite file first")
     serve = commands.add_parser("serve", help="run an API process")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument(
         "--dry-run", action="store_true", help="check and report what would change, write nothing"
     )
+    bootstrap = commands.add_parser(
+        "bootstrap", help="load the demo (or FILE) into an empty database; print a staff token"
+    )
+    bootstrap.add_argument("file", type=Path, nargs="?", help="a catalog in the format of `import`")
+    bootstrap.add_argument("--expires-in", type=_positive_days, default=None, metavar="DAYS")
     token_parser = commands.add_parser("tokens", help="manage API tokens")
     token_commands = token_parser.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     issue = token_commands.add_parser("issue", help="print a new token for an account")
@@ -95,6 +101,10 @@ def _database_command(args: argparse.Namespace, settings: Settings) -> Coroutine
         return importing.migrate(settings, args.wait)
     if args.command == "import":
         return importing.import_(settings, args.file, args.dry_run)
+    if args.command == "bootstrap":
+        from updatedesk.bootstrap import bootstrap_command
+
+        return bootstrap_command(settings, args.file, args.expires_in)
     if args.command == "tokens":
         if args.tokens_command == "issue":
             return tokens.issue(settings, args.email, args.expires_in)
@@ -132,7 +142,7 @@ def run(args: argparse.Namespace, settings: Settings) -> None:
     elif args.command == "dev":
         from updatedesk.dev import run_dev
 
-        run_dev(settings, args.host, args.port)
+        run_dev(settings, args.host, args.port, reset=args.reset)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

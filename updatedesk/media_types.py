@@ -16,6 +16,7 @@ from typing import Any
 
 JSON = "application/json"
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+HTML = "text/html"
 #: Media ranges that mean "anything": answered in JSON, the spec's legacy default.
 _WILDCARDS = frozenset({"*/*", "application/*"})
 #: Message of a masked internal fault (schema.extensions.masking.MASKED_MESSAGE; not imported:
@@ -43,6 +44,21 @@ def negotiate(accept: str | None) -> str:
         if best is None or candidate[:2] > best[:2]:
             best = candidate
     return best[2] if best else JSON
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether a client asks for HTML before any JSON: a browser opening a link (`text/html,…,
+    */*;q=0.8`), never curl or `fetch` (`*/*`) nor a GraphQL client (`application/json`)."""
+    html = 0.0
+    other = 0.0
+    for part in (accept or "").split(","):
+        media_range, *parameters = (item.strip() for item in part.split(";"))
+        media_range = media_range.lower()
+        if media_range == HTML:
+            html = max(html, _quality(parameters))
+        elif media_range in (JSON, GRAPHQL_RESPONSE_JSON) or media_range in _WILDCARDS:
+            other = max(other, _quality(parameters))
+    return html > other
 
 
 def _quality(parameters: list[str]) -> float:

@@ -103,6 +103,10 @@ async def test_graphiql_runs_query_offline(db, tmp_path: Path) -> None:
         await query_editor.click()
         await page.keyboard.press("Control+A")
         await page.keyboard.insert_text("{ viewer { account { email } } }")
+        # GraphiQL reads the operations of a changed document after a short debounce; a person
+        # never presses Run before it, a script can: wait until the prefilled "Overview" is gone.
+        editor = "document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror"
+        await page.wait_for_function(f"() => {editor}.operationName === null")
 
         await page.locator("button.graphiql-execute-button").click()
         result = page.locator("section.result-window")

@@ -4,15 +4,19 @@ The whole seed path happens there: request, staff schedules, live progress, comp
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
+import sqlite3
+import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -35,12 +39,12 @@ class DevProcess:
 
 
 @asynccontextmanager
-async def dev_process(directory: Path) -> AsyncIterator[DevProcess]:
+async def dev_process(directory: Path, *args: str) -> AsyncIterator[DevProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
     env.update(UPDATEDESK_SIMULATED_STEP_SECONDS="0.02", UPDATEDESK_SCHEDULER_INTERVAL="0.2")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "updatedesk.cli", "dev", "--port", str(port),
+        sys.executable, "-m", "updatedesk.cli", "dev", "--port", str(port), *args,
         cwd=directory, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
@@ -49,12 +53,14 @@ async def dev_process(directory: Path) -> AsyncIterator[DevProcess]:
     drain: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(STARTUP_SECONDS):
-            while "hosting@provider.example" not in tokens or "tc@lakeside.example" not in tokens:
+            # The banner ends with the examples; every line of it is read before the test goes on.
+            while not banner or not banner[-1].lstrip().startswith("3. "):
                 line = (await process.stdout.readline()).decode()
                 assert line, "updatedesk dev exited early:\n" + "".join(banner)
                 banner.append(line)
                 if match := TOKEN_LINE.match(line.rstrip("\n")):
                     tokens[match["email"]] = match["token"]
+            banner.append((await process.stdout.readline()).decode())  # the third example's link
         drain = asyncio.create_task(_drain(process.stdout))
         dev = DevProcess(process, port, tokens, banner)
         async with httpx.AsyncClient(base_url=dev.url) as http:
@@ -145,11 +151,118 @@ async def test_dev_serves_graphiql_and_runs_the_seed_path(tmp_path: Path) -> Non
             http,
             contact,
             """query($d: ID!) { district(id: $d) { environments { kind currentVersion }
-                 updateRequests(first: 10) { edges { node { automatic environment { kind } } } } } }""",
+                 updateRequests(first: 10) {
+                   edges { node { automatic targetVersion environment { kind } } } } } }""",
             d=districts[0]["id"],
         )
         district = environments["district"]
         production = next(e for e in district["environments"] if e["kind"] == "PRODUCTION")
         assert production["currentVersion"] == "Campus.2435.4"
-        automatic = [e["node"] for e in district["updateRequests"]["edges"] if e["node"]["automatic"]]
+        # The sandbox follows production (the demo's own automatic update, weeks old, aside).
+        automatic = [
+            e["node"]
+            for e in district["updateRequests"]["edges"]
+            if e["node"]["automatic"] and e["node"]["targetVersion"] == "Campus.2435.4"
+        ]
         assert [a["environment"]["kind"] for a in automatic] == ["SANDBOX"]
+
+
+def example_links(banner: list[str]) -> list[tuple[str, dict[str, object]]]:
+    """The (document, variables) of each GraphiQL link the banner offers, in order."""
+    found = []
+    for line in banner:
+        text = line.strip()
+        if text.startswith("http://") and "/graphql?" in text:
+            parameters = parse_qs(urlsplit(text).query)
+            variables = json.loads(parameters["variables"][0]) if "variables" in parameters else {}
+            found.append((parameters["query"][0], variables))
+    return found
+
+
+async def run_example(http: httpx.AsyncClient, token: str, document: str, variables: dict) -> dict:
+    """As a person would in GraphiQL: the first operation, its id into the variables, StartNow."""
+    asked_name, start_name = re.findall(r"^mutation (\w+)", document, re.MULTILINE)
+    asked = await gql_operation(http, token, document, asked_name, variables)
+    payload = next(iter(asked.values()))
+    assert payload["errors"] == [], payload
+    variables = {
+        **variables,
+        "request": payload["updateRequest"]["id"],
+        "start": datetime.now(UTC).isoformat(),
+    }
+    started = await gql_operation(http, token, document, start_name, variables)
+    return next(iter(started.values()))
+
+
+async def gql_operation(
+    http: httpx.AsyncClient, token: str, document: str, name: str, variables: dict
+) -> dict:
+    response = await http.post(
+        "/graphql",
+        json={"query": document, "operationName": name, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def test_dev_reset_starts_over_and_its_three_examples_work(tmp_path: Path) -> None:
+    # A dev database with something of its own in it, which --reset must drop.
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"districts": [{"name": "Before Reset", "hostingModel": "ASP_HOSTED"}]}))
+    for command in (["bootstrap"], ["import", str(extra)]):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "updatedesk.cli", *command],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    async with dev_process(tmp_path, "--reset") as dev, httpx.AsyncClient(base_url=dev.url) as http:
+        text = "".join(dev.banner)
+        assert f"dev --reset: deleted {tmp_path / 'updatedesk.sqlite3'}" in text
+        assert "(demo data loaded)" in text
+        staff = dev.tokens["hosting@provider.example"]
+        names = {d["name"] for d in (await gql(http, staff, "{ districts { name } }"))["districts"]}
+        assert "Before Reset" not in names and "Lakeside Public Schools" in names
+
+        # The mails of the demo's history go out (here: logged) as soon as the queue runs, not
+        # minutes later as "lost" jobs of the outbox sweep.
+        def mail_states() -> list[str]:
+            with closing(sqlite3.connect(tmp_path / "updatedesk.sqlite3")) as database:
+                return [state for (state,) in database.execute("SELECT state FROM notification")]
+
+        assert mail_states()
+        await wait_until(lambda: set(mail_states()) == {"LOGGED"}, "the demo's mails to be logged", within=20)
+
+        refresh, update, watch = example_links(dev.banner)
+        assert "subscription Watch" in watch[0]
+        async with ws_client(LiveServer(app=None, port=dev.port), staff) as ws:  # type: ignore[arg-type]
+            await ws.subscribe("watch", query=watch[0])
+            await ws.ping_pong()
+            refreshed = await run_example(http, staff, *refresh)
+            assert refreshed["errors"] == [] and refreshed["updateRequest"]["status"] == "SCHEDULED"
+            # Now, outside the window or in it: with the override, staff's start is accepted.
+            updated = await run_example(http, staff, *update)
+            assert updated["errors"] == [] and updated["updateRequest"]["status"] == "SCHEDULED"
+            # The subscription sees both run to the end.
+            finished: set[str] = set()
+            wanted = {refreshed["updateRequest"]["id"], updated["updateRequest"]["id"]}
+            while not wanted <= finished:
+                event = await ws.event("watch", within=30)
+                if event["updateRequest"]["status"] == "COMPLETED" and event["type"] == "STATUS_CHANGED":
+                    finished.add(event["updateRequest"]["id"])
+
+
+def test_dev_reset_never_drops_a_server_database(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SMTP_URL")}
+    env["DATABASE_URL"] = "postgresql://updatedesk@127.0.0.1:1/updatedesk"  # refused before connecting
+    result = subprocess.run(
+        [sys.executable, "-m", "updatedesk.cli", "dev", "--reset"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "never drops" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -66,9 +66,10 @@ async def test_production_under_another_spelling_is_refused_through_the_runbook(
     sandbox_url = _respell(production, scheme="postgresql", host="localhost", port=False)
     request = await _refresh_sandbox(postgres_db, scene, production, sandbox_url)
     assert request.status is UpdateStatus.UNABLE_TO_COMPLETE
-    assert request.status_message is not None
-    assert "production's own database" in request.status_message
+    assert request.status_message is not None and "Copy the data" in request.status_message
     assert "localhost" not in request.status_message and "5432" not in request.status_message
+    # Why, for hosting staff: the target is production's own database.
+    assert request.internal_detail is not None and "production's own database" in request.internal_detail
     assert await _rows(production) == [ROW]  # untouched: no pg_restore --clean ran against it
 
 

@@ -84,6 +84,7 @@ class EventType(StrEnum):
 
 class NotificationState(StrEnum):
     PENDING = "PENDING"  # waiting for the mail actor
+    SENDING = "SENDING"  # an attempt is talking to the SMTP server now (claimed_at says since when)
     SENT = "SENT"  # accepted by the SMTP server
     LOGGED = "LOGGED"  # no SMTP_URL configured: kept in the outbox and logged
     FAILED = "FAILED"  # retries exhausted

@@ -9,6 +9,7 @@ from the sender to the recipient so that mail clients apply it to the calendar.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.message import EmailMessage
@@ -16,6 +17,7 @@ from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from tortoise.expressions import Q
 
 from infra.metrics import ALERTS
 from infra.settings import Settings
@@ -31,6 +33,8 @@ logger = logging.getLogger(__name__)
 #: Sending attempts per mail before it is marked FAILED.
 MAIL_MAX_ATTEMPTS = 5
 SMTP_TIMEOUT_SECONDS = 30.0
+#: A send still SENDING this long after its claim is taken for dead (its worker stopped mid-send).
+SENDING_STALE_AFTER = timedelta(seconds=SMTP_TIMEOUT_SECONDS * 2)
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 FINAL_STATES = frozenset({NotificationState.SENT, NotificationState.LOGGED, NotificationState.FAILED})
 
@@ -115,11 +119,17 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
             notification.subject,
         )
         return NotificationState.LOGGED
-    # Claim this attempt: of two deliveries of one mail, one sends.
+    # Claim this attempt: of two deliveries of one mail, one sends. The claim holds while the send
+    # is in flight (SENDING), so a second delivery arriving meanwhile sends nothing; a claim left by
+    # a worker that died mid-send goes stale and the mail is tried again (at least once).
     attempt = notification.attempts + 1
+    now = utcnow()
     claimed = await Notification.filter(
-        id=notification_id, state=NotificationState.PENDING, attempts=notification.attempts
-    ).update(attempts=attempt)
+        Q(state=NotificationState.PENDING)
+        | Q(state=NotificationState.SENDING, claimed_at__lt=now - SENDING_STALE_AFTER),
+        id=notification_id,
+        attempts=notification.attempts,
+    ).update(attempts=attempt, state=NotificationState.SENDING, claimed_at=now)
     if claimed != 1:
         return None
     try:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
 
+from tortoise.expressions import Q
+
 from infra.metrics import STAFF_ALERTS
 from infra.settings import Settings
 from models.clock import utcnow
@@ -20,6 +22,7 @@ from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.requests import dispatch, leases
 from models.tables import Notification
+from workers.mail import SENDING_STALE_AFTER
 from workers.queue import JobQueue
 from workers.webhooks import sweep_webhooks
 
@@ -80,10 +83,15 @@ def staff_alert(reason: str, text: str) -> None:
 
 
 async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int]:
-    """Enqueue again the outbox mails whose job was lost; returns their ids."""
-    cutoff = (now or utcnow()) - timedelta(seconds=OUTBOX_STALE_SECONDS)
+    """Enqueue again the outbox mails whose job was lost (never tried, or left SENDING by a worker
+    that died mid-send); returns their ids."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=OUTBOX_STALE_SECONDS)
     stale = (
-        await Notification.filter(state=NotificationState.PENDING, attempts=0, created_at__lt=cutoff)
+        await Notification.filter(
+            Q(state=NotificationState.PENDING, attempts=0, created_at__lt=cutoff)
+            | Q(state=NotificationState.SENDING, claimed_at__lt=now - SENDING_STALE_AFTER)
+        )
         .order_by("id")
         .limit(OUTBOX_SWEEP_BATCH)
         .values_list("id", flat=True)

@@ -25,6 +25,9 @@ class Notification(Model):
     calendar = fields.TextField(null=True)  # iCalendar invitation, for scheduled mails
     state = fields.CharEnumField(NotificationState, max_length=20, default=NotificationState.PENDING)
     attempts = fields.SmallIntField(default=0)
+    #: When the attempt now SENDING claimed the mail: a claim much older than an SMTP exchange can
+    #: take means its worker died mid-send, and the mail may be tried again.
+    claimed_at = fields.DatetimeField(null=True)
     last_error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)

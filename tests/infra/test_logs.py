@@ -85,7 +85,10 @@ def test_dev_banner_prints_no_database_password():
     from updatedesk.dev import DevStart, banner
 
     text = banner(
-        "127.0.0.1", 8000, DevStart(loaded=False, logins=[]), f"postgresql://app:{PASSWORD}@db.internal/campus"
+        "127.0.0.1",
+        8000,
+        DevStart(loaded=False, logins=[]),
+        f"postgresql://app:{PASSWORD}@db.internal/campus",
     )
     assert "s3cr" not in text
     assert f"postgresql://app:{REDACTED}@db.internal/campus" in text

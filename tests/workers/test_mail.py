@@ -12,6 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from infra.settings import Settings
+from models.clock import utcnow
 from models.enums import NotificationKind, NotificationState
 from models.tables import Notification
 from tests import support
@@ -25,6 +26,7 @@ from workers.mail import (
     deliver_notification,
     parse_smtp_url,
 )
+from workers.scheduler import sweep_outbox
 
 MAIL_FROM = "Campus Hosting <hosting@updatedesk.test>"
 CALENDAR = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
@@ -243,3 +245,92 @@ async def test_two_deliveries_that_read_the_same_attempt_send_once(
     assert sorted(outcomes, key=str) == [None, NotificationState.SENT]
     assert len(mailbox.received()) == 1
     assert (await Notification.get(id=notification.id)).attempts == 1
+
+
+class HeldServer:
+    """Accepts mail, but holds each DATA until the test lets it go (a send in flight)."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.messages = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10)
+        self.messages += 1
+        return "250 OK"
+
+
+@pytest.fixture
+def held_smtp() -> Iterator[tuple[str, HeldServer]]:
+    port = free_port()
+    handler = HeldServer()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", handler
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+async def test_a_delivery_arriving_while_another_sends_sends_nothing(
+    db: support.TestDatabase, held_smtp: tuple[str, HeldServer]
+) -> None:
+    url, server = held_smtp
+    notification = await _pending()
+    settings = _settings(url)
+    first = asyncio.create_task(deliver_notification(notification.id, settings))
+    # The first delivery is talking to the server now (its DATA is held there).
+    await asyncio.get_running_loop().run_in_executor(None, server.arrived.wait, 10)
+    sending = await Notification.get(id=notification.id)
+    assert (sending.state, sending.attempts) == (NotificationState.SENDING, 1)
+    assert sending.claimed_at is not None
+    # A second delivery of the same mail (a redelivered job, the outbox sweep) finds it claimed.
+    assert await deliver_notification(notification.id, settings) is None
+    server.release.set()
+    assert await first is NotificationState.SENT
+    assert server.messages == 1
+    stored = await Notification.get(id=notification.id)
+    assert (stored.state, stored.attempts) == (NotificationState.SENT, 1)
+
+
+async def test_a_send_left_in_flight_by_a_dead_worker_is_tried_again_once_stale(
+    db: support.TestDatabase, mailbox: Mailbox
+) -> None:
+    notification = await _pending()
+    claimed = utcnow() - mail.SENDING_STALE_AFTER / 2
+    await Notification.filter(id=notification.id).update(
+        state=NotificationState.SENDING, attempts=1, claimed_at=claimed
+    )
+    settings = _settings(mailbox.url)
+    # Still fresh: it may yet finish; nothing is sent twice.
+    assert await deliver_notification(notification.id, settings) is None
+    assert mailbox.received() == []
+    await Notification.filter(id=notification.id).update(claimed_at=claimed - mail.SENDING_STALE_AFTER)
+    assert await deliver_notification(notification.id, settings) is NotificationState.SENT
+    assert len(mailbox.received()) == 1
+    assert (await Notification.get(id=notification.id)).attempts == 2
+
+
+async def test_the_outbox_sweep_enqueues_a_send_left_in_flight(db: support.TestDatabase) -> None:
+    fresh, stale, never_tried = await _pending(), await _pending(), await _pending()
+    now = utcnow()
+    await Notification.filter(id=fresh.id).update(state=NotificationState.SENDING, attempts=1, claimed_at=now)
+    await Notification.filter(id=stale.id).update(
+        state=NotificationState.SENDING, attempts=1, claimed_at=now - 2 * mail.SENDING_STALE_AFTER
+    )
+
+    class Queue:
+        def __init__(self) -> None:
+            self.notifications: list[int] = []
+
+        async def enqueue_notification(self, notification_id: int) -> None:
+            self.notifications.append(notification_id)
+
+    queue = Queue()
+    # `never_tried` is too young to count as lost: only the stale send comes back.
+    assert await sweep_outbox(queue, now) == [stale.id]  # type: ignore[arg-type]
+    assert queue.notifications == [stale.id]
+    assert never_tried.id not in queue.notifications

@@ -3,19 +3,23 @@ through the lifecycle using only the public domain operations (never by writing 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from models.access import Actor
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind, UpdateStatus
+from models.errors import DomainError
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.requests.withdrawing import cancel_update_request
-from models.tables import Account, District, StatusChange, UpdateGroup, UpdateRequest
+from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district
 
 S = UpdateStatus
@@ -157,3 +161,15 @@ async def history(request_id: int) -> list[tuple[UpdateStatus | None, UpdateStat
 
 async def status_of(request_id: int) -> UpdateStatus:
     return (await UpdateRequest.get(id=request_id)).status
+
+
+async def refused(awaitable: Awaitable[Any]) -> DomainError:
+    """The refusal an operation raised (the test fails if it raised none)."""
+    with pytest.raises(DomainError) as caught:
+        await awaitable
+    return caught.value
+
+
+async def environment(world: World, kind: EnvironmentKind = EnvironmentKind.PRODUCTION) -> Environment:
+    """The world's site of that kind, as it is now."""
+    return await Environment.get(district_id=world.district.id, kind=kind)

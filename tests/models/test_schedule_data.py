@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from models.access import Actor
 from models.blackouts import BlackoutScope, blackouts_over, create_blackout, delete_blackout, facts_of
 from models.blackouts import visible_blackouts as visible
 from models.enums import ErrorCode, HostingModel, Role
-from models.errors import DomainError
 from models.maintenance import (
     all_rules,
     check_rule,
@@ -30,6 +28,7 @@ from models.maintenance import (
 )
 from models.tables import Blackout, MaintenanceWindow
 from tests.factories import actor_of, make_account, make_district, make_group
+from tests.models.scenario import refused
 from tests.support import create_postgres_database, drop_postgres_database
 
 NOW = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)  # Monday 09:00 CST
@@ -39,12 +38,6 @@ ASP = HostingModel.ASP_HOSTED
 
 async def staff() -> Actor:
     return await actor_of(await make_account(Role.HOSTING_STAFF))
-
-
-async def refused(awaitable) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
 
 
 # --------------------------------------------------------------------- windows

@@ -4,9 +4,7 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -17,33 +15,23 @@ from models.enums import (
     UpdateKind,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.execution import begin
-from models.tables import Environment, StatusChange, UpdateRequest
+from models.tables import StatusChange, UpdateRequest
 from tests.models.scenario import (
     DONE_AT,
     OUTSIDE_WINDOW,
     RUN_AT,
-    World,
+    environment,
     history,
     make_world,
+    refused,
     status_of,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 @pytest.mark.parametrize("source", [S.TO_BE_SCHEDULED, S.NOT_STARTED, S.COMPLETED])

@@ -3,39 +3,23 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
-
-import pytest
 
 from models.enums import (
     EnvironmentKind,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.requests.dispatch import dispatch, dispatch_due
-from models.tables import Environment, UpdateRequest
+from models.tables import UpdateRequest
 from tests.models.scenario import (
     IN_WINDOW,
     IN_WINDOW_NEXT_WEEK,
-    World,
     history,
     make_world,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 async def test_dispatch_only_when_due(db):

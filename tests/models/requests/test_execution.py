@@ -3,40 +3,23 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
-import pytest
-
 from models.enums import (
     EnvironmentKind,
     EventType,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.events import add_event_sink, remove_event_sink
 from models.requests.completion import fail
 from models.requests.execution import begin, finish_step, report_progress
-from models.tables import Environment, UpdateRequest
+from models.tables import UpdateRequest
 from tests.models.scenario import (
     RUN_AT,
-    World,
     history,
     make_world,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 async def finished_steps(request_id: int) -> list[str]:

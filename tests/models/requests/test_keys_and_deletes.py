@@ -5,29 +5,20 @@ Against a real database, on both backends."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
-from typing import Any
 
 import pytest
 
 from models.enums import EnvironmentKind, ErrorCode, Role, UpdateStatus
-from models.errors import DomainError
 from models.requests.queries import listed_requests
 from models.requests.withdrawing import delete_update_request
 from models.tables import Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of
-from tests.models.scenario import T0, make_world
+from tests.models.scenario import T0, make_world, refused
 
 S = UpdateStatus
 E = EnvironmentKind
 #: How a database number would show in words meant for people.
 NUMBERED = re.compile(r"(?i)\brequest\s*(?:number|no\.?|#)?\s*:?\s*\d+")
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
 
 
 @pytest.mark.parametrize(

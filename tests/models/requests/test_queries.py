@@ -3,40 +3,23 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
-import pytest
-
 from models.enums import (
     EnvironmentKind,
     ErrorCode,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.lifecycle import may_cancel
 from models.requests.queries import get_visible_request, visible_requests
 from models.requests.withdrawing import cancel_update_request, delete_update_request
-from models.tables import Environment
 from tests.models.scenario import (
     T0,
-    World,
     make_world,
+    refused,
     status_of,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 async def test_visible_requests_follow_the_actors_districts(db):

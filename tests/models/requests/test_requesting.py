@@ -4,9 +4,7 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
@@ -19,7 +17,6 @@ from models.enums import (
     UpdateKind,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.lifecycle import may_cancel, may_delete
 from models.requests.dispatch import dispatch_due
 from models.requests.queries import get_visible_request
@@ -31,24 +28,14 @@ from tests.factories import actor_of, make_account, make_catalog, make_district,
 from tests.models.scenario import (
     IN_WINDOW,
     T0,
-    World,
     history,
     make_world,
+    refused,
     status_of,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 async def test_group_managed_district_refuses_a_version_update(db):

@@ -3,11 +3,6 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
-import pytest
-
 from models.enums import (
     EnvironmentKind,
     ErrorCode,
@@ -15,27 +10,16 @@ from models.enums import (
     Role,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.requests.rollout import roll_out_to_group
-from models.tables import Environment, UpdateRequest
+from models.tables import UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_group
 from tests.models.scenario import (
     T0,
-    World,
+    refused,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 async def test_staff_roll_out_to_a_group(db):

@@ -4,9 +4,7 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import pytest
 
@@ -17,32 +15,22 @@ from models.enums import (
     Role,
     UpdateStatus,
 )
-from models.errors import DomainError
 from models.maintenance import upcoming_slots
 from models.requests.staff import schedule_update_request, set_update_request_status
-from models.tables import Environment, MaintenanceWindow, StatusChange, UpdateRequest
+from models.tables import MaintenanceWindow, StatusChange, UpdateRequest
 from tests.factories import make_district
 from tests.models.scenario import (
     IN_WINDOW,
     OUTSIDE_WINDOW,
     T0,
-    World,
+    environment,
     make_world,
+    refused,
     status_of,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 @pytest.mark.parametrize("source", [S.TO_BE_SCHEDULED, S.SCHEDULED])

@@ -6,22 +6,18 @@ Injected clocks; against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import pytest
 from icalendar import Calendar
 
 from models.enums import EnvironmentKind, ErrorCode, HostingModel, NotificationKind, UpdateStatus
-from models.errors import DomainError
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.staff import schedule_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
-from tests.models.scenario import IN_WINDOW, T0, World, make_world, status_of
+from tests.models.scenario import IN_WINDOW, T0, World, make_world, refused, status_of
 
 S = UpdateStatus
 #: Thursday 2026-11-05 00:30 CST, when the seeded window opens (06:30 UTC), and next week's opening.
@@ -31,12 +27,6 @@ NEXT_OPENING = OPENS + timedelta(days=7)
 TOO_LATE = OPENS + timedelta(hours=2, minutes=30)
 #: Thursday 09:00 CST: the late scheduler of issue 12.
 THURSDAY_MORNING = datetime(2026, 11, 5, 15, 0, tzinfo=UTC)
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
 
 
 async def last_change(request_id: int) -> StatusChange:

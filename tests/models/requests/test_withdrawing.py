@@ -4,9 +4,6 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any
-
 import pytest
 from tortoise.transactions import in_transaction
 
@@ -22,29 +19,19 @@ from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.moves import record_move
 from models.requests.queries import visible_requests
 from models.requests.withdrawing import cancel_update_request, delete_update_request
-from models.tables import Environment, StatusChange, UpdateRequest
+from models.tables import StatusChange, UpdateRequest
 from tests.models.scenario import (
     DONE_AT,
     IN_WINDOW,
     T0,
-    World,
     history,
     make_world,
+    refused,
     status_of,
 )
 
 S = UpdateStatus
 E = EnvironmentKind
-
-
-async def refused(awaitable: Awaitable[Any]) -> DomainError:
-    with pytest.raises(DomainError) as caught:
-        await awaitable
-    return caught.value
-
-
-async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
-    return await Environment.get(district_id=world.district.id, kind=kind)
 
 
 @pytest.mark.parametrize("source", [S.NOT_STARTED, S.IN_PROGRESS, S.COMPLETED, S.PENDING_INPUT])

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import re
-import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +22,8 @@ from typing import Any
 import httpx
 
 from tests.support import create_postgres_database, drop_postgres_database
-from tests.support_live import free_port, wait_until
+from tests.support_live import free_port
+from tests.support_processes import drain, stop, until_healthy
 
 STARTUP_SECONDS = 60
 #: Simulated runbook steps last this long: a refresh (4 steps) stays In Progress ~1.6 s, long
@@ -120,7 +120,7 @@ async def dev_server(directory: Path, backend: str) -> AsyncIterator[WebServer]:
         cwd=directory, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     assert process.stdout is not None
-    drain: asyncio.Task[None] | None = None
+    reader: asyncio.Task[None] | None = None
     try:
         tokens: dict[str, str] = {}
         lines: list[str] = []
@@ -131,34 +131,16 @@ async def dev_server(directory: Path, backend: str) -> AsyncIterator[WebServer]:
                 lines.append(line)
                 if match := TOKEN_LINE.match(line.rstrip("\n")):
                     tokens[match["email"]] = match["token"]
-        drain = asyncio.create_task(_drain(process.stdout))
+        reader = asyncio.create_task(drain(process.stdout))
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_until(healthy, "updatedesk dev to answer", within=STARTUP_SECONDS)
+            await until_healthy(http, "updatedesk dev to answer", within=STARTUP_SECONDS)
             yield WebServer(url, backend, tokens, http)
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if drain is not None:
-            drain.cancel()
+        await stop(process)
+        if reader is not None:
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await drain
+                await reader
         if database_url:
             await drop_postgres_database(database_url)
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,7 +19,8 @@ from models.enums import Role, UpdateStatus
 from models.tables import Account, District, UpdateRequest
 from tests.support import create_postgres_database, drop_postgres_database, selected_backends
 from tests.support_graphql import api_client
-from tests.support_live import free_port, wait_until
+from tests.support_live import free_port
+from tests.support_processes import stop, until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 DESIGN_EXAMPLE = Path(__file__).with_name("design-example.json")
@@ -115,22 +115,10 @@ async def api_process(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     )  # fmt: skip
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_until(healthy, "updatedesk serve to answer", within=STARTUP_SECONDS)
+            await until_healthy(http, "updatedesk serve to answer", within=STARTUP_SECONDS)
             yield http
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        await stop(process)
 
 
 @pytest.mark.parametrize("backend", selected_backends())

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.support_live import LiveServer, free_port, wait_until, ws_client
+from tests.support_processes import drain, stop, until_healthy
 
 STARTUP_SECONDS = 60
 TOKEN_LINE = re.compile(r"^\s+(?P<role>[A-Z_]+)\s+(?P<email>\S+@\S+)\s+(?P<token>ud_\S+)$")
@@ -50,7 +50,7 @@ async def dev_process(directory: Path, *args: str) -> AsyncIterator[DevProcess]:
     assert process.stdout is not None
     banner: list[str] = []
     tokens: dict[str, str] = {}
-    drain: asyncio.Task[None] | None = None
+    reader: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(STARTUP_SECONDS):
             # The banner ends with the examples; every line of it is read before the test goes on.
@@ -61,33 +61,15 @@ async def dev_process(directory: Path, *args: str) -> AsyncIterator[DevProcess]:
                 if match := TOKEN_LINE.match(line.rstrip("\n")):
                     tokens[match["email"]] = match["token"]
             banner.append((await process.stdout.readline()).decode())  # the third example's link
-        drain = asyncio.create_task(_drain(process.stdout))
+        reader = asyncio.create_task(drain(process.stdout))
         dev = DevProcess(process, port, tokens, banner)
         async with httpx.AsyncClient(base_url=dev.url) as http:
-
-            async def healthy() -> bool:
-                try:
-                    return (await http.get("/healthz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_until(healthy, "updatedesk dev to answer", within=STARTUP_SECONDS)
+            await until_healthy(http, "updatedesk dev to answer", within=STARTUP_SECONDS)
         yield dev
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 20)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-    if drain is not None:
-        drain.cancel()
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
+        await stop(process)
+    if reader is not None:
+        reader.cancel()
 
 
 async def gql(http: httpx.AsyncClient, token: str, query: str, **variables: object) -> dict:

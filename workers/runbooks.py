@@ -122,6 +122,7 @@ async def _run_request(
             target_version=request.target_version,
             source_database_url=source_url,
             target_database_url=environment.database_url,
+            history_seq=request.history_seq,
         )
         try:
             await _run_step(job, executor, settings, start_percent, step.done_percent)
@@ -135,6 +136,7 @@ async def _run_request(
             f"{step.label}: done",
             known_steps=checkpoints,
             district_id=district.id,
+            sequence=request.history_seq,
         ):
             logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
             return Outcome.DROPPED
@@ -184,8 +186,9 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         if starting is None:
             starting = asyncio.ensure_future(
                 execution.report_progress(
-                    job.request_id, start, job.step, f"{job.step_label}...", district_id=job.district_id
-                )
+                    job.request_id, start, job.step, f"{job.step_label}...",
+                    district_id=job.district_id, sequence=job.history_seq,
+                )  # fmt: skip
             )
         return starting
 
@@ -193,8 +196,9 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         await announce()  # in order: "starting" is never written after the step's own progress
         overall = start + (end - start) * max(0, min(100, percent)) // 100
         await execution.report_progress(
-            job.request_id, overall, job.step, message or job.step_label, district_id=job.district_id
-        )
+            job.request_id, overall, job.step, message or job.step_label,
+            district_id=job.district_id, sequence=job.history_seq,
+        )  # fmt: skip
 
     work = asyncio.ensure_future(executor.run_step(job, report))
     try:

@@ -72,13 +72,25 @@ def progress_columns(report: ProgressReport) -> dict[str, Any]:
     }
 
 
-async def _publish_progress(request_id: int, district_id: int | None, report: ProgressReport) -> None:
-    if district_id is None:
-        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", flat=True)
-        district_id = cast(int, rows[0])
+def _running(request_id: int, sequence: int | None) -> dict[str, Any]:
+    """The filter of a write that only a running request takes (and, with `sequence`, only the
+    run that the IN_PROGRESS move with that history sequence began)."""
+    running: dict[str, Any] = {"id": request_id, "status": UpdateStatus.IN_PROGRESS}
+    if sequence is not None:
+        running["history_seq"] = sequence
+    return running
+
+
+async def _publish_progress(
+    request_id: int, district_id: int | None, sequence: int | None, report: ProgressReport
+) -> None:
+    if district_id is None or sequence is None:
+        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", "history_seq")
+        district_id, sequence = cast(tuple[int, int], rows[0])
     event = UpdateRequestChanged(
-        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report
-    )
+        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report,
+        sequence=sequence,
+    )  # fmt: skip
     await deliver(AfterCommit(events=[event]))
 
 
@@ -90,17 +102,17 @@ async def report_progress(
     now: datetime | None = None,
     *,
     district_id: int | None = None,
+    sequence: int | None = None,
 ) -> bool:
     """Store the latest progress of a running request and publish it. False if it is not running.
 
-    `district_id` (the request's, which a runbook already knows) saves the lookup for the event."""
+    `district_id` and `sequence` (the request's district and the history sequence of its
+    IN_PROGRESS move, which a runbook already knows) save the lookup for the event record."""
     report = progress_report(percent, step, message, now or utcnow())
-    updated = await UpdateRequest.filter(id=request_id, status=UpdateStatus.IN_PROGRESS).update(
-        **progress_columns(report)
-    )
+    updated = await UpdateRequest.filter(**_running(request_id, sequence)).update(**progress_columns(report))
     if updated != 1:
         return False
-    await _publish_progress(request_id, district_id, report)
+    await _publish_progress(request_id, district_id, sequence, report)
     return True
 
 
@@ -113,6 +125,7 @@ async def finish_step(
     *,
     known_steps: list[str] | None = None,
     district_id: int | None = None,
+    sequence: int | None = None,
 ) -> bool:
     """Checkpoint a runbook step and store its "done" progress in one write; publish the progress.
 
@@ -126,9 +139,9 @@ async def finish_step(
     if known_steps is not None:
         steps = list(known_steps) if step in known_steps else [*known_steps, step]
         written = (
-            await UpdateRequest.filter(
-                id=request_id, status=UpdateStatus.IN_PROGRESS, completed_steps=list(known_steps)
-            ).update(completed_steps=steps, **columns)
+            await UpdateRequest.filter(**_running(request_id, sequence), completed_steps=list(known_steps)).update(
+                completed_steps=steps, **columns
+            )
             == 1
         )
     if not written:
@@ -136,10 +149,12 @@ async def finish_step(
             request = await UpdateRequest.filter(id=request_id).select_for_update().first()
             if request is None or request.status is not UpdateStatus.IN_PROGRESS:
                 return False
+            if sequence is not None and request.history_seq != sequence:
+                return False
             steps = list(request.completed_steps or [])
             if step not in steps:
                 steps.append(step)
             await UpdateRequest.filter(id=request_id).update(completed_steps=steps, **columns)
-            district_id = request.district_id
-    await _publish_progress(request_id, district_id, report)
+            district_id, sequence = request.district_id, request.history_seq
+    await _publish_progress(request_id, district_id, sequence, report)
     return True

@@ -53,6 +53,9 @@ class UpdateRequest(Model):
     # Runbook checkpoint: names of finished steps, so a redelivered job resumes after them.
     completed_steps: fields.Field[list[str]] = fields.JSONField(default=list)
     attempts = fields.SmallIntField(default=0)
+    # Number of history rows: each move advances it in its compare-and-set, and event records
+    # carry it so subscribers get one request's events in history order.
+    history_seq = fields.IntField(default=0)
 
     class Meta:
         table = "update_request"

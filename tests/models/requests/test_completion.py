@@ -46,6 +46,7 @@ async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
     return await Environment.get(district_id=world.district.id, kind=kind)
 
 
+@pytest.mark.parametrize("source", [S.TO_BE_SCHEDULED, S.NOT_STARTED, S.COMPLETED])
 async def test_worker_cannot_complete_what_is_not_running(db, source):
     world = await make_world()
     request = await world.request_version()
@@ -102,6 +103,7 @@ async def test_in_progress_takes_the_site_offline_and_completion_brings_it_back(
     assert (stored.completed_at, stored.progress_percent) == (DONE_AT, 100)
 
 
+@pytest.mark.parametrize("ending", ["complete", "fail", "staff"])
 async def test_site_stays_offline_while_another_request_on_it_runs(db, ending):
     world = await make_world()
     update = await world.request_version(environment=E.STAGING)
@@ -188,6 +190,7 @@ async def test_production_update_brings_an_automatic_sandbox_update(db):
     assert await UpdateRequest.filter(automatic=True).count() == 1
 
 
+@pytest.mark.parametrize("target", [E.STAGING, E.PREVIEW])
 async def test_other_environments_do_not_bring_a_sandbox_update(db, target):
     world = await make_world()
     request = await world.request_version(environment=target)

@@ -66,6 +66,14 @@ async def test_group_managed_district_may_ask_for_a_refresh(db):
     assert refresh.status is S.TO_BE_SCHEDULED
 
 
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        (UpdateKind.VERSION_UPDATE, E.STAGING),
+        (UpdateKind.VERSION_UPDATE, E.PREVIEW),
+        (UpdateKind.DATABASE_REFRESH, E.STAGING),
+    ],
+)
 async def test_asp_hosted_district_without_staging_or_preview(db, kind, target):
     world = await make_world(hosting_model=HostingModel.ASP_HOSTED, environments=(E.PRODUCTION, E.SANDBOX))
     error = await refused(
@@ -87,12 +95,14 @@ async def test_sandbox_version_update_is_refused(db):
     assert (error.code, error.field) == (ErrorCode.VALIDATION, "environment")
 
 
+@pytest.mark.parametrize("target", [E.PRODUCTION, E.PREVIEW])
 async def test_refresh_of_production_or_preview_is_refused(db, target):
     world = await make_world()
     error = await refused(world.request_refresh(target))
     assert (error.code, error.field) == (ErrorCode.VALIDATION, "environment")
 
 
+@pytest.mark.parametrize("version", [None, "", "   "])
 async def test_version_update_without_target_version(db, version):
     world = await make_world()
     error = await refused(world.request_version(version))
@@ -121,6 +131,7 @@ async def test_unknown_version(db):
     assert (error.code, error.field) == (ErrorCode.UNKNOWN_VERSION, "targetVersion")
 
 
+@pytest.mark.parametrize("version", ["Campus.2435.2", "Campus.2435.1"])
 async def test_version_not_newer(db, version):
     world = await make_world()
     await make_catalog(["Campus.2435.1"])
@@ -137,6 +148,7 @@ async def test_version_not_newer_is_numeric(db):
     assert (await world.request_version("Campus.2435.10")).status is S.TO_BE_SCHEDULED
 
 
+@pytest.mark.parametrize("again", ["Campus.2435.4", "Campus.2435.3"])
 async def test_same_or_older_version_while_one_is_open(db, again):
     world = await make_world()
     first = await world.request_version("Campus.2435.4")

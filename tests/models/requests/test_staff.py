@@ -14,6 +14,7 @@ from models.enums import (
     EnvironmentKind,
     ErrorCode,
     HostingModel,
+    Role,
     UpdateStatus,
 )
 from models.errors import DomainError
@@ -44,6 +45,8 @@ async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
     return await Environment.get(district_id=world.district.id, kind=kind)
 
 
+@pytest.mark.parametrize("source", [S.TO_BE_SCHEDULED, S.SCHEDULED])
+@pytest.mark.parametrize("target", [S.PENDING_INPUT, S.DEFERRED])
 async def test_pausing_needs_a_message(db, source, target):
     world = await make_world()
     request = await world.request_version()
@@ -56,6 +59,7 @@ async def test_pausing_needs_a_message(db, source, target):
     assert await status_of(request.id) is target
 
 
+@pytest.mark.parametrize("source", [S.NOT_STARTED, S.IN_PROGRESS])
 async def test_staff_giving_up_needs_a_message(db, source):
     world = await make_world()
     request = await world.request_version()
@@ -197,6 +201,7 @@ async def test_staff_schedule_of_a_missing_request_is_not_found(db):
     assert error.code is ErrorCode.NOT_FOUND
 
 
+@pytest.mark.parametrize("role", [Role.TECHNICAL_CONTACT, Role.STATE_CONTACT, Role.PARTNER, Role.ESA])
 async def test_only_staff_schedule_and_set_statuses(db, role):
     world = await make_world(requester_role=role)
     request = await world.request_version()

@@ -47,6 +47,7 @@ async def environment(world: World, kind: E = E.PRODUCTION) -> Environment:
     return await Environment.get(district_id=world.district.id, kind=kind)
 
 
+@pytest.mark.parametrize("source", [S.NOT_STARTED, S.IN_PROGRESS, S.COMPLETED, S.PENDING_INPUT])
 async def test_cannot_cancel_once_pulled_from_the_queue(db, source):
     world = await make_world()
     request = await world.request_version()
@@ -58,6 +59,7 @@ async def test_cannot_cancel_once_pulled_from_the_queue(db, source):
     assert all(t is not S.CANCELLED for _, t, _ in await history(request.id))
 
 
+@pytest.mark.parametrize("source", [S.TO_BE_SCHEDULED, S.SCHEDULED, S.IN_PROGRESS, S.CANCELLED])
 async def test_only_completed_requests_can_be_deleted(db, source):
     world = await make_world()
     request = await world.request_version()

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.bus import EventBus
 from infra.settings import Settings
+from resolvers.live.hub import LiveHub
 from updatedesk.app import LifespanPart, create_app
 from updatedesk.live import server_config
 
@@ -61,6 +62,11 @@ class LiveServer:
     def bus(self) -> EventBus:
         bus: EventBus = self.app.state.bus
         return bus
+
+    @property
+    def hub(self) -> LiveHub:
+        hub: LiveHub = self.app.state.hub
+        return hub
 
 
 async def wait_until(

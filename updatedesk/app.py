@@ -38,6 +38,8 @@ from schema import schema as default_schema
 from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
 from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
+from updatedesk.live_documents import LiveDocuments
+from updatedesk.ws import LiveTransportWSHandler, forbidden_reason
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -52,9 +54,12 @@ class UpdatedeskGraphQL(GraphQL):
     """Strawberry's ASGI view with our context, our offline GraphiQL page, JSON-only POSTs, no
     batches, and sign-in from the WebSocket `connection_init` payload."""
 
+    graphql_transport_ws_handler_class = LiveTransportWSHandler  # type: ignore[assignment]
+
     def __init__(self, schema: Any, settings: Settings, **options: Any) -> None:
         super().__init__(schema, **options)
         self.settings = settings
+        self.live_documents = LiveDocuments(self.schema)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:  # type: ignore[override]
         hub = app_hub(request.app)
@@ -88,8 +93,8 @@ class UpdatedeskGraphQL(GraphQL):
 
     async def on_ws_connect(self, context: GraphQLContext) -> dict[str, object] | None:  # type: ignore[override]
         if not await context.sign_in_with_params(context.connection_params):
-            # strawberry closes the socket with 4403 Forbidden.
-            raise ConnectionRejectionError({"message": "A valid token is required in connection_init."})
+            # The handler closes the socket with 4403 and this message as the reason.
+            raise ConnectionRejectionError({"message": forbidden_reason(context)})
         return None
 
 

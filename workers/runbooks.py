@@ -186,9 +186,13 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int) 
         if starting is None:
             starting = asyncio.ensure_future(
                 execution.report_progress(
-                    job.request_id, start, job.step, f"{job.step_label}...",
-                    district_id=job.district_id, sequence=job.history_seq,
-                )  # fmt: skip
+                    job.request_id,
+                    start,
+                    job.step,
+                    f"{job.step_label}...",
+                    district_id=job.district_id,
+                    sequence=job.history_seq,
+                )
             )
         return starting
 

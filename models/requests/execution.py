@@ -139,9 +139,9 @@ async def finish_step(
     if known_steps is not None:
         steps = list(known_steps) if step in known_steps else [*known_steps, step]
         written = (
-            await UpdateRequest.filter(**_running(request_id, sequence), completed_steps=list(known_steps)).update(
-                completed_steps=steps, **columns
-            )
+            await UpdateRequest.filter(
+                **_running(request_id, sequence), completed_steps=list(known_steps)
+            ).update(completed_steps=steps, **columns)
             == 1
         )
     if not written:

@@ -62,7 +62,15 @@ async def record_move(
     kind = EventType.REMOVED if target in NEVER_LISTED else EventType.STATUS_CHANGED
     after.events.append(
         UpdateRequestChanged(
-            kind, request.id, request.district_id, target, now, stored_progress(request), source, sequence, message
+            kind,
+            request.id,
+            request.district_id,
+            target,
+            now,
+            stored_progress(request),
+            source,
+            sequence,
+            message,
         )
     )
     if target in NOTIFYING_STATUSES:

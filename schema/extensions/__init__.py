@@ -10,7 +10,6 @@ from collections.abc import Callable
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -19,6 +18,7 @@ from strawberry.extensions import (
 from schema.extensions.anonymous import AnonymousCallerLimits
 from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masking_extension
 from schema.extensions.operation_log import OperationLog
+from schema.extensions.parsing import SafeParserCache
 from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
 
 MAX_DEPTH = 10
@@ -32,7 +32,7 @@ def default_extensions() -> list[type[SchemaExtension] | Callable[[], SchemaExte
     return [
         OperationLog,  # first, so its duration covers parsing, validation and execution
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: SafeParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         AnonymousCallerLimits,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

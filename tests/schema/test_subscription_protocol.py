@@ -12,7 +12,7 @@ from infra.settings import Settings
 from models.enums import EventType, Role, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from models.tables import District, UpdateRequest
-from resolvers.live.access import CLOSE_TOO_SLOW
+from resolvers.live.outbox import CLOSE_TOO_SLOW
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import gid
@@ -63,18 +63,30 @@ async def test_4408_when_connection_init_does_not_come_in_time() -> None:
         assert await client.closed() == (4408, "Connection initialisation timeout")
 
 
-async def test_4401_on_subscribe_before_the_ack() -> None:
+async def test_4401_on_subscribe_before_the_ack_says_what_to_do() -> None:
     async with live_server(settings()) as server, ws_client(server) as client:
         await client.subscribe("1")
-        assert await client.closed() == (4401, "Unauthorized")
+        code, reason = await client.closed()
+        assert code == 4401
+        assert reason == "Unauthorized: send connection_init and wait for connection_ack before subscribing."
 
 
-async def test_4403_without_a_valid_token(db: TestDatabase) -> None:
+async def test_4403_without_a_valid_token_says_why(db: TestDatabase) -> None:
+    expected = {
+        "none": 'Forbidden: connection_init must carry {"Authorization": "Bearer <token>"}.',
+        "unknown": "Forbidden: The token is unknown, expired or revoked. Reconnect with a valid token.",
+        "basic": "Forbidden: Sign in: send 'Authorization: Bearer <token>'. Reconnect with a valid token.",
+    }
+    payloads = {
+        "none": {},
+        "unknown": {"Authorization": "Bearer ud_not-a-token"},
+        "basic": {"Authorization": "Basic x"},
+    }
     async with live_server(settings(db)) as server:
-        for payload in ({}, {"Authorization": "Bearer ud_not-a-token"}, {"Authorization": "Basic x"}):
+        for name, payload in payloads.items():
             async with ws_client(server) as client:
                 await client.send({"type": "connection_init", "payload": payload})
-                assert await client.closed() == (4403, "Forbidden")
+                assert await client.closed() == (4403, expected[name])
 
 
 async def test_4406_for_any_other_subprotocol() -> None:
@@ -111,9 +123,9 @@ async def test_ping_pong_and_complete_in_both_directions(db: TestDatabase) -> No
 
         # Client -> server complete: the operation stops and leaves the bus.
         await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
+        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
         await client.send({"id": "all", "type": "complete"})
-        await wait_until(lambda: bus.subscriber_count == 0, "the completed subscription to leave the bus")
+        await wait_until(lambda: server.hub.member_count == 0, "the completed subscription to leave the bus")
         await bus.publish(status_changed(request))
         await client.ping_pong()
         assert client.unread() == []
@@ -125,7 +137,7 @@ async def test_ping_pong_and_complete_in_both_directions(db: TestDatabase) -> No
         await bus.publish(status_changed(request, EventType.REMOVED))
         assert (await client.event("one"))["type"] == "REMOVED"
         assert await client.receive_for("one") == {"id": "one", "type": "complete"}
-        await wait_until(lambda: bus.subscriber_count == 0, "the finished subscription to leave the bus")
+        await wait_until(lambda: server.hub.member_count == 0, "the finished subscription to leave the bus")
 
         # A query over the socket is answered once, then completed.
         await client.subscribe("q", query=PING_QUERY)
@@ -153,7 +165,7 @@ async def test_subscriptions_per_connection_are_capped(db: TestDatabase) -> None
         await client.send({"id": "1", "type": "complete"})
         await client.ping_pong()
         await client.subscribe("4")
-        await wait_until(lambda: in_process_bus(server).subscriber_count == 2, "two subscriptions")
+        await wait_until(lambda: server.hub.member_count == 2, "two subscriptions")
 
 
 async def test_errors_of_the_subscription_are_messages_not_closes(db: TestDatabase) -> None:
@@ -181,7 +193,7 @@ async def test_progress_is_coalesced_and_status_changes_kept(db: TestDatabase) -
     ):
         bus = in_process_bus(server)
         await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
+        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
         # A burst: the subscription reads nothing until it is over.
         for percent in range(10, 100, 10):
             await bus.publish(
@@ -211,7 +223,7 @@ async def test_a_subscriber_that_cannot_keep_up_is_closed_1013(db: TestDatabase)
     ):
         bus = in_process_bus(server)
         await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
+        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
         for _ in range(5):  # status changes are never dropped: the third one does not fit
             await bus.publish(status_changed(request))
         code, reason = await client.closed()

@@ -1,0 +1,130 @@
+"""What one WebSocket has yet to send: a bounded queue of ready frames, sent in order by a
+writer task that exists only while there is something to send (an idle socket costs no task).
+
+Frames are text already rendered (the same payload text for every socket of a render group).
+A PROGRESS frame replaces the queued, unsent PROGRESS frame of the same operation and request
+(the request row keeps the latest progress anyway). A socket whose queue would grow past
+`limit` is closed with 1013 rather than lose a status change; the client reconnects and resumes
+from its last cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from starlette.websockets import WebSocket
+
+logger = logging.getLogger("updatedesk.subscriptions")
+
+CLOSE_TOO_SLOW = 1013
+REASON_TOO_SLOW = (
+    "Too slow: events came faster than this connection read them. Resubscribe with `after`: last cursor."
+)
+#: A WebSocket close reason may hold at most this many bytes (RFC 6455).
+CLOSE_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to what a close frame can carry."""
+    encoded = text.encode()
+    if len(encoded) <= CLOSE_REASON_BYTES:
+        return text
+    return encoded[: CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+#: A frame's coalescing key: (operation id, request id).
+FrameKey = tuple[str, int]
+
+
+class _Frame:
+    __slots__ = ("key", "progress", "text")
+
+    def __init__(self, text: str, key: FrameKey | None, progress: bool) -> None:
+        self.text = text
+        self.key = key
+        self.progress = progress
+
+
+class Outbox:
+    def __init__(self, websocket: WebSocket, limit: int, on_closed: Callable[[], None] | None = None) -> None:
+        self.websocket = websocket
+        self.limit = limit
+        self._frames: deque[_Frame] = deque()
+        #: The newest queued frame per key (PROGRESS ones are replaced in place).
+        self._newest: dict[FrameKey, _Frame] = {}
+        self._writer: asyncio.Task[None] | None = None
+        self._on_closed = on_closed
+        self.closed = False
+        self.coalesced = 0
+
+    def push(self, text: str, key: FrameKey | None = None, *, progress: bool = False) -> bool:
+        """Queue a frame; False when the socket is closed (or was just closed for falling behind)."""
+        if self.closed:
+            return False
+        if key is not None:
+            newest = self._newest.get(key)
+            if progress and newest is not None and newest.progress:
+                newest.text = text
+                self.coalesced += 1
+                return True
+        if len(self._frames) >= self.limit:
+            logger.warning(
+                "subscriptions: socket closed, %s frames queued and it did not keep up", self.limit
+            )
+            self.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
+            return False
+        frame = _Frame(text, key, progress)
+        self._frames.append(frame)
+        if key is not None:
+            self._newest[key] = frame
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        return True
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    async def _write(self) -> None:
+        frames = self._frames
+        try:
+            while frames:
+                frame = frames.popleft()
+                if frame.key is not None and self._newest.get(frame.key) is frame:
+                    del self._newest[frame.key]
+                await self.websocket.send_text(frame.text)
+        except Exception:  # the socket went away: nothing more to send on it
+            self._gone()
+        finally:
+            self._writer = None
+
+    def close(self, code: int, reason: str) -> None:
+        """Drop what is queued and close the socket with `code` and `reason`."""
+        if self.closed:
+            return
+        self._gone()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
+        asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def abandon(self) -> None:
+        """The socket is gone: drop what is queued, take nothing more."""
+        if not self.closed:
+            self._gone()
+        if self._writer is not None:
+            self._writer.cancel()
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):  # already closed
+            await self.websocket.close(code=code, reason=close_reason(reason))
+
+    def _gone(self) -> None:
+        self.closed = True
+        self._frames.clear()
+        self._newest.clear()
+        if self._on_closed is not None:
+            self._on_closed()

@@ -202,10 +202,12 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server of our own on a free loopback port, to stop and start at will."""
+    """A redis-server of our own on a free loopback port, to stop and start at will. `persistent`:
+    with an append-only file, so that its data survives a restart (fsync on every write)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -221,7 +223,8 @@ class PrivateRedis:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
             "--dir", str(self.directory),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -246,8 +249,8 @@ class PrivateRedis:
 
 
 @asynccontextmanager
-async def private_redis(directory: Path) -> AsyncIterator[PrivateRedis]:
-    redis = PrivateRedis(directory)
+async def private_redis(directory: Path, *, persistent: bool = False) -> AsyncIterator[PrivateRedis]:
+    redis = PrivateRedis(directory, persistent=persistent)
     await redis.start()
     try:
         yield redis

@@ -21,7 +21,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from infra.bus.fanout import DEFAULT_SUBSCRIBER_QUEUE, Fanout, Gap, OverflowPolicy, Subscription
-from infra.bus.ordering import Order, append_in_order
+from infra.bus.ordering import HOLD_SECONDS, Order, append_in_order
 from infra.bus.records import STREAM_START, EventRecord
 from infra.bus.stream import EventStream, FollowState, follow
 from models.events import UpdateRequestChanged
@@ -43,8 +43,14 @@ class RecordListener(Protocol):
 
 
 class StreamBus:
-    def __init__(self, stream: AppendableStream) -> None:
+    #: Whether local subscribers get their events from the reading loop (else `publish` hands
+    #: them over itself: the in-process bus, whose writer and reader are one process).
+    fanout_on_read = True
+
+    def __init__(self, stream: AppendableStream, *, hold_seconds: float = HOLD_SECONDS) -> None:
         self.stream = stream
+        #: How long a record waits for its predecessor (`infra.bus.ordering`).
+        self.hold_seconds = hold_seconds
         self._fanout = Fanout()
         self._listeners: list[RecordListener] = []
         self._reader: asyncio.Task[None] | None = None
@@ -77,7 +83,7 @@ class StreamBus:
         async def attempt(force: bool) -> tuple[Order, str | None]:
             return await stream.append(event, force)
 
-        record_id = await append_in_order(attempt)
+        record_id = await append_in_order(attempt, self.hold_seconds)
         if record_id is not None:
             self._appends += 1
             if self._appends % TRIM_EVERY == 1:
@@ -122,8 +128,9 @@ class StreamBus:
                 for listener in list(self._listeners):
                     await self._call(listener.on_gap(item))
                 continue
-            for record in item:
-                self._fanout.deliver(record.event)
+            if self.fanout_on_read:
+                for record in item:
+                    self._fanout.deliver(record.event)
             for listener in list(self._listeners):
                 await self._call(listener.on_records(item))
 

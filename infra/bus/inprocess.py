@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from infra.bus.base import RecordListener, StreamBus
-from infra.bus.fanout import DEFAULT_SUBSCRIBER_QUEUE, OverflowPolicy, Subscription
 from infra.bus.memory import MemoryStream
+from infra.bus.ordering import HOLD_SECONDS
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 
 #: What API processes, workers and the scheduler hold: either bus.
@@ -15,20 +15,21 @@ EventBus = StreamBus
 
 class InProcessBus(StreamBus):
     """Events stay inside this process (the embedded default): an in-memory stream with the
-    same record ids, order and retention as Redis, kept while the process runs. It starts
-    reading on first use."""
+    same record ids, order and retention as Redis, kept while the process runs. Local
+    subscribers get each event as it is published; listeners (the live hub) from the reading
+    loop, which starts when the first one is added."""
 
     stream: MemoryStream
+    fanout_on_read = False
 
-    def __init__(self, stream: MemoryStream | None = None) -> None:
-        super().__init__(stream or MemoryStream())
+    def __init__(self, stream: MemoryStream | None = None, *, hold_seconds: float = HOLD_SECONDS) -> None:
+        super().__init__(stream or MemoryStream(), hold_seconds=hold_seconds)
 
-    def subscribe(
-        self, max_queued: int = DEFAULT_SUBSCRIBER_QUEUE, *, overflow: OverflowPolicy = "drop_oldest"
-    ) -> Subscription:
-        subscription = super().subscribe(max_queued, overflow=overflow)
-        self._start_reading()
-        return subscription
+    async def publish(self, event: UpdateRequestChanged) -> str | None:
+        record_id = await super().publish(event)
+        if record_id is not None:
+            self._fanout.deliver(event)  # at once, in stream order: one process writes and reads
+        return record_id
 
     def add_listener(self, listener: RecordListener) -> None:
         super().add_listener(listener)

@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
 
 from infra.bus.base import StreamBus
+from infra.bus.ordering import HOLD_SECONDS
 from infra.bus.redis_stream import RedisStream
 from infra.bus.stream import READ_BLOCK_SECONDS, RETAIN_ENTRIES, RETAIN_SECONDS
 
@@ -67,6 +68,7 @@ class RedisBus(StreamBus):
         *,
         retain_entries: int = RETAIN_ENTRIES,
         retain_seconds: float = RETAIN_SECONDS,
+        hold_seconds: float = HOLD_SECONDS,
     ) -> None:
         self._client = redis_client(url)
         self._reader_client = reader_client(url)
@@ -77,7 +79,8 @@ class RedisBus(StreamBus):
                 reader=self._reader_client,
                 retain_entries=retain_entries,
                 retain_seconds=retain_seconds,
-            )
+            ),
+            hold_seconds=hold_seconds,
         )
 
     async def trim(self, newest_id: str) -> None:

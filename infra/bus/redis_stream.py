@@ -133,5 +133,5 @@ class RedisStream:
         old: Any = await self._client.xrange(self.key, "-", f"({cutoff}-0", count=min(excess, TRIM_BATCH))
         if not old:
             return 0
-        removed: int = await self._client.xtrim(self.key, minid=next_id(_text(old[-1][0])))
+        removed: int = await self._client.xtrim(self.key, minid=next_id(_text(old[-1][0])), approximate=False)
         return removed

@@ -43,6 +43,14 @@ subscription Events($districtId: ID, $updateRequestId: ID) {{
   updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId) {{ {EVENT_FIELDS} }}
 }}
 """
+#: The events with what a resuming client keeps: the cursor, and the move each event records.
+RESUMABLE = """
+subscription Resumable($districtId: ID, $updateRequestId: ID, $after: String) {
+  updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId, after: $after) {
+    type at cursor fromStatus toStatus progress { percent } updateRequest { id status }
+  }
+}
+"""
 
 
 @dataclass

@@ -244,3 +244,20 @@ async def test_websocket_compression_is_off() -> None:
         assert "permessage-deflate" in (request.headers.get("Sec-WebSocket-Extensions") or "")
         assert response.headers.get("Sec-WebSocket-Extensions") is None
         assert client.connection.subprotocol == "graphql-transport-ws"
+
+
+async def test_a_syntax_error_is_answered_with_an_error_message(db: TestDatabase) -> None:
+    token = await staff_token()
+    async with live_server(settings(db)) as server, ws_client(server, token) as client:
+        for operation, query in (
+            ("subscription", "subscription { updateRequestEvents { type "),
+            ("query", "query { viewer { account { email } "),
+            ("tokens", "subscription { updateRequestEvents { " + "type " * 3000 + "} }"),
+        ):
+            await client.subscribe(operation, query=query)
+            message = await client.receive_for(operation)
+            assert message["type"] == "error", message
+            assert message["payload"][0]["message"].startswith("Syntax Error"), message
+        await client.ping_pong()  # the socket stays open
+        await client.subscribe("fine")
+        await wait_until(lambda: server.hub.member_count == 1, "a valid subscription after the errors")

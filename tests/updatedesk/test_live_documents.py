@@ -28,7 +28,10 @@ def test_role_and_district_fields_are_shared() -> None:
 
 
 def test_account_dependent_and_unknown_fields_are_per_account() -> None:
-    preference = "subscription { updateRequestEvents { updateRequest { district { updateRequests { totalCount } } } } }"
+    preference = (
+        "subscription { updateRequestEvents { updateRequest { "
+        "district { updateRequests { totalCount } } } } }"
+    )
     assert shape(preference)[0]
     assert shape(
         "subscription { updateRequestEvents { updateRequest { requestedBy { districts { id } } } } }"

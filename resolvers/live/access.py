@@ -10,7 +10,10 @@ Protocol codes of graphql-transport-ws (4400, 4401, 4406, 4408, 4409, 4429) come
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import cast
 
 from models.access import Actor
@@ -26,7 +29,7 @@ REASON_TOKEN_GONE = "The token is no longer valid: sign in again and reconnect w
 class AccessCheck:
     """The connection's current access: its token re-authenticated at most every `interval`
     seconds (it may be revoked, the district links changed meanwhile). Re-checks of one token
-    are shared by every connection of the process using it (`sign_ins`)."""
+    are shared by every connection of the process using it (`sign_ins`, and `refresh_all`)."""
 
     def __init__(
         self, context: GraphQLContext, sign_ins: SharedLookups[str, object], interval: float
@@ -40,6 +43,11 @@ class AccessCheck:
         return (now if now is not None else time.monotonic()) - self.checked_at >= self.interval
 
     @property
+    def key(self) -> str:
+        """The token's Authorization value: re-checks are shared by it."""
+        return authorization_from_params(self.context.connection_params) or ""
+
+    @property
     def actor(self) -> Actor | None:
         auth = self.context.auth
         return auth.actor if auth is not None else None
@@ -50,10 +58,8 @@ class AccessCheck:
         error = self.context.auth_error
         return f"{error.message.rstrip('.')}: sign in again and reconnect." if error else REASON_TOKEN_GONE
 
-    async def refresh(self, *, force: bool = False) -> Actor | None:
-        """Re-check the token if due (or `force`); the actor, or None when it is no longer valid."""
-        if not force and not self.stale():
-            return self.actor
+    async def lookup(self, *, force: bool = False) -> tuple[float, object]:
+        """The shared re-check of this connection's token: (when it started, its outcome)."""
         context = self.context
         probe = GraphQLContext(context.request, context.settings, context.response, context.hub)
 
@@ -61,10 +67,32 @@ class AccessCheck:
             await probe.sign_in_with_params(context.connection_params)
             return probe
 
-        key = authorization_from_params(context.connection_params) or ""
-        checked_at, result = await self.sign_ins.get(key, sign_in, self.interval, force=force)
-        context.adopt_sign_in(cast(GraphQLContext, result))
+        return await self.sign_ins.get(self.key, sign_in, self.interval, force=force)
+
+    def adopt(self, checked_at: float, outcome: object) -> None:
+        self.context.adopt_sign_in(cast(GraphQLContext, outcome))
         # The time of the lookup, not of its reuse: a revoked token is still noticed within
         # `interval` of the revocation.
         self.checked_at = checked_at
+
+    async def refresh(self, *, force: bool = False) -> Actor | None:
+        """Re-check the token if due (or `force`); the actor, or None when it is no longer valid."""
+        if force or self.stale():
+            self.adopt(*await self.lookup(force=force))
         return self.actor
+
+
+async def refresh_all(checks: Iterable[AccessCheck], *, force: bool = False) -> None:
+    """Re-check every due connection (all with `force`): one lookup per token, however many
+    connections use it."""
+    now = time.monotonic()
+    by_token: defaultdict[str, list[AccessCheck]] = defaultdict(list)
+    for check in checks:
+        if force or check.stale(now):
+            by_token[check.key].append(check)
+    if not by_token:
+        return
+    outcomes = await asyncio.gather(*(group[0].lookup(force=force) for group in by_token.values()))
+    for group, (checked_at, outcome) in zip(by_token.values(), outcomes, strict=True):
+        for check in group:
+            check.adopt(checked_at, outcome)

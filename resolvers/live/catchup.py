@@ -1,7 +1,7 @@
 """A subscription's start: what it is owed before live events, sent before them.
 
 - no `after`: with `updateRequestId`, a SNAPSHOT of the request (taken after joining, so no
-  change falls between); otherwise nothing.
+  change falls between; live records the snapshot already shows are skipped); otherwise nothing.
 - `after` whose record the stream still keeps: every record after it up to the position the
   subscription joined at that it may see, rendered through its group (shared with other
   subscribers catching up from the same place), in stream order.
@@ -31,6 +31,12 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
     if after is not None and await hub.stream.retains(after):
         frames, ends = await _missed(hub, member, after, joined_at)
     elif after is not None or group.scope.request_id is not None:
+        # Records up to the stream's newest are in the state the snapshot reads: later live ones
+        # only follow it (and the snapshot's cursor says so).
+        newest = await hub.stream.last_id()
+        if newest is not None and id_key(newest) > id_key(joined_at):
+            member.skip_through = max(member.skip_through or (0, 0), id_key(newest))
+            cursor = public_cursor(newest)
         since = id_time(after) if after is not None else None
         for event, payload in await snapshots(hub, group, since, cursor, taken):
             frames.append(member.next_frame(payload))

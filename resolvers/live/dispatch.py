@@ -22,10 +22,10 @@ from models.clock import utcnow
 from models.enums import EventType
 from models.requests.queries import changed_since
 from models.tables import UpdateRequest
-from resolvers.live.access import CLOSE_FORBIDDEN
+from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
 from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
-from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup, visibility_of
-from resolvers.live.outbox import close_reason
+from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
+from resolvers.live.outbox import Outbox, close_reason
 from resolvers.live.scope import lost_sight
 
 #: After a gap, requests changed this long before the gap began are resent too (clock skew
@@ -47,20 +47,20 @@ async def check_access(hub: HubView, groups: Iterable[RenderGroup], *, force: bo
     those whose token is gone (4403), move or end those whose access changed."""
     members = [member for group in groups for member in group if not member.gone]
     connections: dict[LiveConnection, None] = {member.connection: None for member in members}
-    due = [connection for connection in connections if force or connection.access.stale()]
-    if due:
-        await asyncio.gather(*(connection.access.refresh(force=force) for connection in due))
+    await refresh_all((connection.access for connection in connections), force=force)
     for member in members:
-        actor = member.connection.access.actor
+        connection = member.connection
+        actor = connection.access.actor
         if actor is None:
-            member.connection.outbox.close(CLOSE_FORBIDDEN, close_reason(member.connection.access.reason))
+            connection.outbox.close(CLOSE_FORBIDDEN, close_reason(connection.access.reason))
             continue
         group = member.group
+        visibility = connection.visibility(actor, group.document.per_account)
+        if visibility is group.visibility or visibility == group.visibility:
+            continue
         if not group.scope.visible_to(actor):
             hub.end(member, error_frame(member))
-            continue
-        visibility = visibility_of(actor, group.document.per_account)
-        if visibility != group.visibility:
+        else:
             hub.regroup(member, visibility)
 
 
@@ -88,15 +88,23 @@ async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
             if event is not None:
                 jobs.append((record, group, event))
     payloads = await asyncio.gather(*(hub.render(group, event, record.id) for record, group, event in jobs))
+    touched: dict[Outbox, None] = {}
     for (record, group, event), payload in zip(jobs, payloads, strict=True):
-        send(hub, group, event, payload, record.id)
+        send(hub, group, event, payload, record.id, touched)
+    for outbox in touched:  # the whole batch is queued: now it goes out
+        outbox.flush()
 
 
 def send(
-    hub: HubView, group: RenderGroup, event: LiveEvent, payload: str, record_id: str | None = None
+    hub: HubView,
+    group: RenderGroup,
+    event: LiveEvent,
+    payload: str,
+    record_id: str | None = None,
+    touched: dict[Outbox, None] | None = None,
 ) -> None:
     """Hand one rendered event to every member of `group` (a single-request subscription ends
-    after its REMOVED)."""
+    after its REMOVED); with `touched`, only queue it and note the outboxes to flush."""
     key = id_key(record_id) if record_id is not None else None
     request_id = event.update_request.id
     progress = event.type is EventType.PROGRESS
@@ -106,7 +114,9 @@ def send(
             key is not None and member.skip_through is not None and key <= member.skip_through
         ):
             continue
-        member.deliver(payload, request_id, progress=progress)
+        member.deliver(payload, request_id, progress=progress, flush=touched is None)
+        if touched is not None:
+            touched[member.connection.outbox] = None
         if ends:
             hub.end(member)
 

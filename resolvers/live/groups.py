@@ -74,10 +74,21 @@ class GroupKey:
 class LiveConnection:
     """What the subscriptions of one socket share: its context, outbox and access re-check."""
 
+    __slots__ = ("_visibility", "access", "context", "outbox")
+
     def __init__(self, context: GraphQLContext, outbox: Outbox, access: AccessCheck) -> None:
         self.context = context
         self.outbox = outbox
         self.access = access
+        self._visibility: tuple[Actor, Visibility, Visibility] | None = None
+
+    def visibility(self, actor: Actor, per_account: bool) -> Visibility:
+        """The visibility class of `actor` (kept while the re-checks return the same actor)."""
+        known = self._visibility
+        if known is None or known[0] is not actor:
+            known = (actor, visibility_of(actor, False), visibility_of(actor, True))
+            self._visibility = known
+        return known[2] if per_account else known[1]
 
 
 @dataclass
@@ -121,10 +132,14 @@ class Member:
     def next_frame(self, payload: str) -> str:
         return self.prefix + payload + "}"
 
-    def deliver(self, payload: str, request_id: int | None = None, *, progress: bool = False) -> None:
-        self.send(self.next_frame(payload), request_id, progress=progress)
+    def deliver(
+        self, payload: str, request_id: int | None = None, *, progress: bool = False, flush: bool = True
+    ) -> None:
+        self.send(self.next_frame(payload), request_id, progress=progress, flush=flush)
 
-    def send(self, text: str, request_id: int | None = None, *, progress: bool = False) -> None:
+    def send(
+        self, text: str, request_id: int | None = None, *, progress: bool = False, flush: bool = True
+    ) -> None:
         if self.gone:
             return
         key = (self.operation_id, request_id) if request_id is not None else None
@@ -133,7 +148,7 @@ class Member:
             if len(self.buffer) > self.connection.outbox.limit:
                 self.connection.outbox.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
             return
-        self.connection.outbox.push(text, key, progress=progress)
+        self.connection.outbox.push(text, key, progress=progress, flush=flush)
 
     def go_live(self, frames: list[str]) -> None:
         """Send the catch-up `frames`, then what came live meanwhile; from now on frames go out."""

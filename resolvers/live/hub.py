@@ -19,7 +19,7 @@ from models.access import Actor
 from models.events import UpdateRequestChanged
 from resolvers.live.dispatch import deliver_records, resynchronise
 from resolvers.live.events import LiveEvent
-from resolvers.live.groups import GroupKey, LiveSlot, Member, RenderGroup, Visibility, visibility_of
+from resolvers.live.groups import GroupKey, LiveSlot, Member, RenderGroup, Visibility
 from resolvers.live.lookups import SharedLookups
 from resolvers.live.scope import EventScope
 
@@ -57,7 +57,7 @@ class LiveHub:
     async def join(self, slot: LiveSlot, scope: EventScope, actor: Actor) -> tuple[Member, str]:
         """Add the subscription to its render group; (member, the position it joined at)."""
         async with self.lock:
-            member = self._add(slot, scope, visibility_of(actor, slot.document.per_account))
+            member = self._add(slot, scope, slot.connection.visibility(actor, slot.document.per_account))
             OPEN_SUBSCRIPTIONS.inc()
             return member, self.position
 

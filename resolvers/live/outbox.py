@@ -1,5 +1,5 @@
-"""What one WebSocket has yet to send: a bounded queue of ready frames, sent in order by a
-writer task that exists only while there is something to send (an idle socket costs no task).
+"""What one WebSocket has yet to send: a bounded queue of ready frames, sent in order: in place
+while the socket takes them (`eager`), by a writer task only while the socket makes it wait.
 
 Frames are text already rendered (the same payload text for every socket of a render group).
 A PROGRESS frame replaces the queued, unsent PROGRESS frame of the same operation and request
@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable
 
 from starlette.websockets import WebSocket
+
+from resolvers.live import eager
 
 logger = logging.getLogger("updatedesk.subscriptions")
 
@@ -61,8 +63,12 @@ class Outbox:
         self.closed = False
         self.coalesced = 0
 
-    def push(self, text: str, key: FrameKey | None = None, *, progress: bool = False) -> bool:
-        """Queue a frame; False when the socket is closed (or was just closed for falling behind)."""
+    def push(
+        self, text: str, key: FrameKey | None = None, *, progress: bool = False, flush: bool = True
+    ) -> bool:
+        """Queue a frame and (`flush`) send what the socket takes; False when the socket is closed
+        (or was just closed for falling behind). The hub queues a whole batch of records before it
+        flushes: a socket more than `limit` frames behind at that point is too slow."""
         if self.closed:
             return False
         if key is not None:
@@ -81,25 +87,37 @@ class Outbox:
         self._frames.append(frame)
         if key is not None:
             self._newest[key] = frame
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write())
+        if flush:
+            self.flush()
         return True
 
     def __len__(self) -> int:
         return len(self._frames)
 
-    async def _write(self) -> None:
+    def flush(self) -> None:
+        """Send the queued frames in order, in place while the socket takes them; from the first
+        that must wait on, in a writer task."""
         frames = self._frames
-        try:
-            while frames:
-                frame = frames.popleft()
-                if frame.key is not None and self._newest.get(frame.key) is frame:
-                    del self._newest[frame.key]
-                await self.websocket.send_text(frame.text)
-        except Exception:  # the socket went away: nothing more to send on it
+        while frames and not self.closed and self._writer is None:
+            frame = frames.popleft()
+            if frame.key is not None and self._newest.get(frame.key) is frame:
+                del self._newest[frame.key]
+            try:
+                writer = eager.start(self.websocket.send_text(frame.text))
+            except Exception:  # the socket went away: nothing more to send on it
+                self._gone()
+                return
+            if writer is not None:
+                self._writer = writer
+                writer.add_done_callback(self._written)
+                return
+
+    def _written(self, writer: asyncio.Task[None]) -> None:
+        self._writer = None
+        if writer.cancelled() or writer.exception() is not None:
             self._gone()
-        finally:
-            self._writer = None
+            return
+        self.flush()
 
     def close(self, code: int, reason: str) -> None:
         """Drop what is queued and close the socket with `code` and `reason`."""

@@ -51,6 +51,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = new_request_id(_header(scope, REQUEST_ID_HEADER))
+        if scope["type"] == "websocket":
+            # A WebSocket lives long and sends many frames: they pass through unwrapped.
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, send)
+            return
         path = scope.get("path", "")
         label = path if path in KNOWN_PATHS else "other"
         status: dict[str, Any] = {"code": 0}
@@ -66,8 +71,7 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
-                if scope["type"] == "http":
-                    HTTP_REQUESTS.labels(label, str(status["code"] or 500)).inc()
+                HTTP_REQUESTS.labels(label, str(status["code"] or 500)).inc()
 
 
 class BodySizeLimitMiddleware:

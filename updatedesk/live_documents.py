@@ -166,7 +166,9 @@ class LiveDocuments:
         self.schema = schema
         self._parsed = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._parse)
 
-    def _parse(self, query: str, operation_name: str | None) -> tuple[DocumentNode, DocumentShape] | None:
+    def _parse(
+        self, query: str, operation_name: str | None
+    ) -> tuple[DocumentNode, DocumentShape, str] | None:
         try:
             document = parse(query, max_tokens=MAX_TOKENS)
         except GraphQLError:
@@ -174,7 +176,7 @@ class LiveDocuments:
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation is not OperationType.SUBSCRIPTION:
             return None
-        return document, shape_of(self.schema._schema, document)
+        return document, shape_of(self.schema._schema, document), f"{operation_name or ''}\n{query}"
 
     def get(self, query: object, operation_name: object, variables: object) -> SubscriptionDocument | None:
         if not isinstance(query, str) or not (operation_name is None or isinstance(operation_name, str)):
@@ -182,7 +184,7 @@ class LiveDocuments:
         parsed = self._parsed(query, operation_name)
         if parsed is None:
             return None
-        document, shape = parsed
+        document, shape, key = parsed
         values = variables if isinstance(variables, dict) else {}
         shaping = {name: value for name, value in values.items() if name not in shape.after_variables}
         try:
@@ -190,6 +192,6 @@ class LiveDocuments:
         except (TypeError, ValueError):
             return None
         return SubscriptionDocument(
-            self.schema, document, f"{operation_name or ''}\n{query}", operation_name, values, variables_key,
+            self.schema, document, key, operation_name, values, variables_key,
             shape.per_account, shape.request_fields,
         )  # fmt: skip

@@ -77,6 +77,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             return
         if self.connection_init_timeout_task:
             self.connection_init_timeout_task.cancel()
+            self.connection_init_timeout_task = None  # cancelled: nothing to keep per socket
         payload = message.get("payload", {})
         if not isinstance(payload, dict):
             await self.websocket.close(code=4400, reason="Invalid connection init payload")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -77,7 +77,7 @@ async def follow(
     count: int = READ_BATCH,
     block: float = READ_BLOCK_SECONDS,
     state: FollowState | None = None,
-) -> AsyncIterator[list[EventRecord] | Gap]:
+) -> AsyncGenerator[list[EventRecord] | Gap, None]:
     """Batches of records after `after` (None: from the newest record on), forever.
 
     After an outage the records written since come first, then one ``Gap(since=<loss>)``."""

@@ -31,6 +31,8 @@ class AccessCheck:
     seconds (it may be revoked, the district links changed meanwhile). Re-checks of one token
     are shared by every connection of the process using it (`sign_ins`, and `refresh_all`)."""
 
+    __slots__ = ("_key", "checked_at", "context", "interval", "sign_ins")
+
     def __init__(
         self, context: GraphQLContext, sign_ins: SharedLookups[str, object], interval: float
     ) -> None:
@@ -38,14 +40,21 @@ class AccessCheck:
         self.sign_ins = sign_ins
         self.interval = interval
         self.checked_at = float("-inf")
+        self._key: str | None = None
 
     def stale(self, now: float | None = None) -> bool:
         return (now if now is not None else time.monotonic()) - self.checked_at >= self.interval
 
     @property
     def key(self) -> str:
-        """The token's Authorization value: re-checks are shared by it."""
-        return authorization_from_params(self.context.connection_params) or ""
+        """The token's Authorization value: re-checks are shared by it (fixed once the socket
+        has sent connection_init)."""
+        if self._key is None:
+            params = self.context.connection_params
+            if params is None:
+                return ""
+            self._key = authorization_from_params(params) or ""
+        return self._key
 
     @property
     def actor(self) -> Actor | None:

@@ -51,11 +51,18 @@ class _Frame:
         self.progress = progress
 
 
+#: The queue of every socket with nothing to send (never appended to: a queue is made on demand).
+_EMPTY: deque[_Frame] = deque(maxlen=0)
+
+
 class Outbox:
+    # One per open socket: slots, and the queue exists only while something waits in it.
+    __slots__ = ("_frames", "_newest", "_on_closed", "_writer", "closed", "coalesced", "limit", "websocket")
+
     def __init__(self, websocket: WebSocket, limit: int, on_closed: Callable[[], None] | None = None) -> None:
         self.websocket = websocket
         self.limit = limit
-        self._frames: deque[_Frame] = deque()
+        self._frames: deque[_Frame] = _EMPTY
         #: The newest queued frame per key (PROGRESS ones are replaced in place).
         self._newest: dict[FrameKey, _Frame] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -84,6 +91,8 @@ class Outbox:
             self.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
             return False
         frame = _Frame(text, key, progress)
+        if self._frames is _EMPTY:
+            self._frames = deque()
         self._frames.append(frame)
         if key is not None:
             self._newest[key] = frame
@@ -111,6 +120,8 @@ class Outbox:
                 self._writer = writer
                 writer.add_done_callback(self._written)
                 return
+        if not self._frames:
+            self._frames = _EMPTY
 
     def _written(self, writer: asyncio.Task[None]) -> None:
         self._writer = None
@@ -142,7 +153,7 @@ class Outbox:
 
     def _gone(self) -> None:
         self.closed = True
-        self._frames.clear()
+        self._frames = _EMPTY
         self._newest.clear()
         if self._on_closed is not None:
             self._on_closed()

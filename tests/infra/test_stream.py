@@ -44,9 +44,9 @@ CHAIN = [None, S.TO_BE_SCHEDULED, S.SCHEDULED, S.NOT_STARTED, S.IN_PROGRESS, S.C
 def move(sequence: int, request_id: int = 1) -> UpdateRequestChanged:
     """The `sequence`-th move of a request along CHAIN (1: CREATED)."""
     kind = EventType.CREATED if sequence == 1 else EventType.STATUS_CHANGED
-    return UpdateRequestChanged(
-        kind, request_id, 5, CHAIN[sequence], NOW, None, CHAIN[sequence - 1], sequence
-    )  # type: ignore[arg-type]
+    status = CHAIN[sequence]
+    assert status is not None
+    return UpdateRequestChanged(kind, request_id, 5, status, NOW, None, CHAIN[sequence - 1], sequence)
 
 
 def progress(sequence: int, percent: int, request_id: int = 1) -> UpdateRequestChanged:
@@ -81,9 +81,9 @@ async def everything(bus: StreamBus) -> list[EventRecord]:
 
 async def test_a_move_waits_for_its_predecessor(bus: StreamBus) -> None:
     stream = bus.stream
-    assert (await stream.append(move(1)))[0] is Order.APPEND  # type: ignore[attr-defined]
-    assert await stream.append(move(3)) == (Order.WAIT, None)  # type: ignore[attr-defined]
-    assert await stream.append(progress(2, 10)) == (Order.WAIT, None)  # type: ignore[attr-defined]
+    assert (await stream.append(move(1)))[0] is Order.APPEND
+    assert await stream.append(move(3)) == (Order.WAIT, None)
+    assert await stream.append(progress(2, 10)) == (Order.WAIT, None)
     # Writers retry until the predecessor is in: publish the later move first, then the earlier.
     later = asyncio.create_task(bus.publish(move(3)))
     assert await bus.publish(move(2)) is not None

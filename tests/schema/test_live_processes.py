@@ -52,7 +52,7 @@ def processes(postgres_db: support.TestDatabase, run_id: str, tmp_path: Path) ->
 
 
 async def until_done(client: WsClient, operation: str, done: str = "COMPLETED") -> list[dict[str, Any]]:
-    events = []
+    events: list[dict[str, Any]] = []
     while not events or events[-1]["toStatus"] != done:
         events.append(await client.event(operation, within=WITHIN))
     return events

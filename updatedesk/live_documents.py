@@ -16,7 +16,7 @@ Its shape is worked out once per document text:
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from inspect import isawaitable
@@ -65,6 +65,10 @@ SHARED_FIELDS = frozenset(
         *(f"UpdateGroup.{name}" for name in ("id", "name", "kind")),
     }
 )  # fmt: skip
+
+
+#: Documents with their variables kept for sharing (the least recently added go first).
+SHARED_DOCUMENTS = 4096
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def _public(error: GraphQLError) -> dict[str, Any]:
     return dict(error.formatted)
 
 
-@dataclass
+@dataclass(slots=True)
 class SubscriptionDocument:
     schema: Schema
     document: DocumentNode
@@ -165,6 +169,8 @@ class LiveDocuments:
         assert isinstance(schema, Schema), "live documents need a strawberry.Schema"
         self.schema = schema
         self._parsed = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._parse)
+        #: One document per text, operation and shaping variables: subscribers share it.
+        self._shared: OrderedDict[tuple[str, str], SubscriptionDocument] = OrderedDict()
 
     def _parse(
         self, query: str, operation_name: str | None
@@ -191,7 +197,15 @@ class LiveDocuments:
             variables_key = json.dumps(shaping, sort_keys=True, separators=(",", ":"))
         except (TypeError, ValueError):
             return None
-        return SubscriptionDocument(
-            self.schema, document, key, operation_name, values, variables_key,
-            shape.per_account, shape.request_fields,
-        )  # fmt: skip
+        shared = self._shared.get((key, variables_key))
+        if shared is None:
+            # The first subscriber's variables serve all: they differ at most in `after`, which
+            # only the subscription's start reads, never its rendering.
+            shared = SubscriptionDocument(
+                self.schema, document, key, operation_name, values, variables_key,
+                shape.per_account, shape.request_fields,
+            )  # fmt: skip
+            self._shared[(key, variables_key)] = shared
+            while len(self._shared) > SHARED_DOCUMENTS:
+                self._shared.popitem(last=False)
+        return shared

@@ -13,8 +13,10 @@ by the process's live hub and a few answers made clearer.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import weakref
 from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -38,6 +40,22 @@ from updatedesk.live_documents import LiveDocuments
 
 REASON_UNAUTHORIZED = "Unauthorized: send connection_init and wait for connection_ack before subscribing."
 REASON_FORBIDDEN = 'Forbidden: connection_init must carry {"Authorization": "Bearer <token>"}.'
+
+
+_FINISHED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _finished() -> asyncio.Task[None]:
+    """One finished future per loop that taken-over operations point to instead of their task."""
+    loop = asyncio.get_running_loop()
+    future = _FINISHED.get(loop)
+    if future is None:
+        future = loop.create_future()
+        future.set_result(None)
+        _FINISHED[loop] = future
+    return cast(asyncio.Task[None], future)
 
 
 def forbidden_reason(context: GraphQLContext) -> str:
@@ -145,7 +163,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             if slot.member is not None:
-                return  # the hub delivers this operation's events from now on
+                # The hub delivers this operation's events from now on; nothing of this task
+                # needs keeping per socket.
+                operation.task = _finished()
+                return
             self.live_slots.pop(operation.id, None)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:

@@ -60,8 +60,15 @@ class Visibility:
         return self.district_ids is None or district_id in self.district_ids
 
 
+#: One instance per visibility class (many sockets share few classes).
+_CLASSES: dict[Visibility, Visibility] = {}
+
+
 def visibility_of(actor: Actor, per_account: bool) -> Visibility:
-    return Visibility(actor.mover, actor.role, actor.district_ids, actor.account_id if per_account else None)
+    visibility = Visibility(
+        actor.mover, actor.role, actor.district_ids, actor.account_id if per_account else None
+    )
+    return _CLASSES.setdefault(visibility, visibility)
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class LiveConnection:
         return known[2] if per_account else known[1]
 
 
-@dataclass
+@dataclass(slots=True)
 class LiveSlot:
     """Handed by the WebSocket handler to the subscription resolver (as the root value): where
     the operation's events go. The resolver sets `member` once the hub has taken it over."""

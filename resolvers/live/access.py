@@ -91,17 +91,18 @@ class AccessCheck:
         return self.actor
 
 
-async def refresh_all(checks: Iterable[AccessCheck], *, force: bool = False) -> None:
+async def refresh_all(checks: Iterable[AccessCheck], *, force: bool = False) -> bool:
     """Re-check every due connection (all with `force`): one lookup per token, however many
-    connections use it."""
+    connections use it. Whether any was re-checked."""
     now = time.monotonic()
     by_token: defaultdict[str, list[AccessCheck]] = defaultdict(list)
     for check in checks:
         if force or check.stale(now):
             by_token[check.key].append(check)
     if not by_token:
-        return
+        return False
     outcomes = await asyncio.gather(*(group[0].lookup(force=force) for group in by_token.values()))
     for group, (checked_at, outcome) in zip(by_token.values(), outcomes, strict=True):
         for check in group:
             check.adopt(checked_at, outcome)
+    return True

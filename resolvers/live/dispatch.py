@@ -47,7 +47,8 @@ async def check_access(hub: HubView, groups: Iterable[RenderGroup], *, force: bo
     those whose token is gone (4403), move or end those whose access changed."""
     members = [member for group in groups for member in group if not member.gone]
     connections: dict[LiveConnection, None] = {member.connection: None for member in members}
-    await refresh_all((connection.access for connection in connections), force=force)
+    if not await refresh_all((connection.access for connection in connections), force=force):
+        return  # nobody's access was looked at again: nothing changed
     for member in members:
         connection = member.connection
         actor = connection.access.actor

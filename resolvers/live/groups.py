@@ -93,9 +93,24 @@ class LiveConnection:
         """The visibility class of `actor` (kept while the re-checks return the same actor)."""
         known = self._visibility
         if known is None or known[0] is not actor:
-            known = (actor, visibility_of(actor, False), visibility_of(actor, True))
+            known = _classes_of(actor)
             self._visibility = known
         return known[2] if per_account else known[1]
+
+
+#: The classes of recent actors: the connections of one token share one actor per re-check.
+_BY_ACTOR: dict[int, tuple[Actor, Visibility, Visibility]] = {}
+_BY_ACTOR_LIMIT = 4096
+
+
+def _classes_of(actor: Actor) -> tuple[Actor, Visibility, Visibility]:
+    known = _BY_ACTOR.get(id(actor))
+    if known is None or known[0] is not actor:
+        if len(_BY_ACTOR) >= _BY_ACTOR_LIMIT:
+            _BY_ACTOR.clear()
+        known = (actor, visibility_of(actor, False), visibility_of(actor, True))
+        _BY_ACTOR[id(actor)] = known
+    return known
 
 
 @dataclass(slots=True)

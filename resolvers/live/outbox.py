@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable
 
 from starlette.websockets import WebSocket
@@ -52,7 +51,7 @@ class _Frame:
 
 
 #: The queue of every socket with nothing to send (never appended to: a queue is made on demand).
-_EMPTY: deque[_Frame] = deque(maxlen=0)
+_EMPTY: list[_Frame] = []
 
 
 class Outbox:
@@ -62,7 +61,7 @@ class Outbox:
     def __init__(self, websocket: WebSocket, limit: int, on_closed: Callable[[], None] | None = None) -> None:
         self.websocket = websocket
         self.limit = limit
-        self._frames: deque[_Frame] = _EMPTY
+        self._frames: list[_Frame] = _EMPTY
         #: The newest queued frame per key (PROGRESS ones are replaced in place).
         self._newest: dict[FrameKey, _Frame] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -92,8 +91,9 @@ class Outbox:
             return False
         frame = _Frame(text, key, progress)
         if self._frames is _EMPTY:
-            self._frames = deque()
-        self._frames.append(frame)
+            self._frames = [frame]
+        else:
+            self._frames.append(frame)
         if key is not None:
             self._newest[key] = frame
         if flush:
@@ -107,8 +107,11 @@ class Outbox:
         """Send the queued frames in order, in place while the socket takes them; from the first
         that must wait on, in a writer task."""
         frames = self._frames
-        while frames and not self.closed and self._writer is None:
-            frame = frames.popleft()
+        sent = 0
+        for frame in frames:
+            if self.closed or self._writer is not None:
+                break
+            sent += 1
             if frame.key is not None and self._newest.get(frame.key) is frame:
                 del self._newest[frame.key]
             try:
@@ -119,9 +122,8 @@ class Outbox:
             if writer is not None:
                 self._writer = writer
                 writer.add_done_callback(self._written)
-                return
-        if not self._frames:
-            self._frames = _EMPTY
+        if self._frames is frames:
+            self._frames = frames[sent:] if sent < len(frames) else _EMPTY
 
     def _written(self, writer: asyncio.Task[None]) -> None:
         self._writer = None

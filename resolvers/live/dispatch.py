@@ -22,6 +22,7 @@ from models.clock import utcnow
 from models.enums import EventType
 from models.requests.queries import changed_since
 from models.tables import UpdateRequest
+from resolvers.live import eager
 from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
 from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
 from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
@@ -88,7 +89,12 @@ async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
             event = live_event(record, shown, taken, single=single)
             if event is not None:
                 jobs.append((record, group, event))
-    payloads = await asyncio.gather(*(hub.render(group, event, record.id) for record, group, event in jobs))
+    # Renders that need no database finish at once; only those that wait run concurrently.
+    started = [eager.begin(hub.render(group, event, record.id)) for record, group, event in jobs]
+    if all(render.done() for render in started):
+        payloads = [render.result() for render in started]
+    else:
+        payloads = list(await asyncio.gather(*started))
     touched: dict[Outbox, None] = {}
     for (record, group, event), payload in zip(jobs, payloads, strict=True):
         send(hub, group, event, payload, record.id, touched)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Generator
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class _Rest:
@@ -19,11 +21,11 @@ class _Rest:
 
     __slots__ = ("coroutine", "pending")
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], pending: Any) -> None:
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], pending: Any) -> None:
         self.coroutine = coroutine
         self.pending = pending
 
-    def __await__(self) -> Generator[Any, Any, None]:
+    def __await__(self) -> Generator[Any, Any, Any]:
         value = self.pending
         while True:
             try:
@@ -31,17 +33,17 @@ class _Rest:
             except BaseException as error:  # cancelled, or the awaited future failed
                 try:
                     value = self.coroutine.throw(error)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
             else:
                 try:
                     value = self.coroutine.send(sent)
-                except StopIteration:
-                    return
+                except StopIteration as stop:
+                    return stop.value
 
 
-async def _finish(rest: _Rest) -> None:
-    await rest
+async def _finish(rest: _Rest) -> Any:
+    return await rest
 
 
 def start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
@@ -51,4 +53,16 @@ def start(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None] | None:
         pending = coroutine.send(None)
     except StopIteration:
         return None
+    return asyncio.get_running_loop().create_task(_finish(_Rest(coroutine, pending)))
+
+
+def begin(coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+    """Run `coroutine` until it first waits: a future of its result, already done when it never
+    had to wait (then awaiting it does not yield to the loop, unlike a task)."""
+    try:
+        pending = coroutine.send(None)
+    except StopIteration as stop:
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        done.set_result(stop.value)
+        return done
     return asyncio.get_running_loop().create_task(_finish(_Rest(coroutine, pending)))

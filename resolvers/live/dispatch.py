@@ -26,7 +26,7 @@ from resolvers.live import eager
 from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
 from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
 from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
-from resolvers.live.outbox import Outbox, close_reason
+from resolvers.live.outbox import close_reason
 from resolvers.live.scope import lost_sight
 
 #: After a gap, requests changed this long before the gap began are resent too (clock skew
@@ -95,11 +95,8 @@ async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
         payloads = [render.result() for render in started]
     else:
         payloads = list(await asyncio.gather(*started))
-    touched: dict[Outbox, None] = {}
     for (record, group, event), payload in zip(jobs, payloads, strict=True):
-        send(hub, group, event, payload, record.id, touched)
-    for outbox in touched:  # the whole batch is queued: now it goes out
-        outbox.flush()
+        send(hub, group, event, payload, record.id)
 
 
 def send(
@@ -108,10 +105,9 @@ def send(
     event: LiveEvent,
     payload: str,
     record_id: str | None = None,
-    touched: dict[Outbox, None] | None = None,
 ) -> None:
     """Hand one rendered event to every member of `group` (a single-request subscription ends
-    after its REMOVED); with `touched`, only queue it and note the outboxes to flush."""
+    after its REMOVED)."""
     key = id_key(record_id) if record_id is not None else None
     request_id = event.update_request.id
     progress = event.type is EventType.PROGRESS
@@ -121,9 +117,7 @@ def send(
             key is not None and member.skip_through is not None and key <= member.skip_through
         ):
             continue
-        member.deliver(payload, request_id, progress=progress, flush=touched is None)
-        if touched is not None:
-            touched[member.connection.outbox] = None
+        member.deliver(payload, request_id, progress=progress)
         if ends:
             hub.end(member)
 

@@ -154,14 +154,10 @@ class Member:
     def next_frame(self, payload: str) -> str:
         return self.prefix + payload + "}"
 
-    def deliver(
-        self, payload: str, request_id: int | None = None, *, progress: bool = False, flush: bool = True
-    ) -> None:
-        self.send(self.next_frame(payload), request_id, progress=progress, flush=flush)
+    def deliver(self, payload: str, request_id: int | None = None, *, progress: bool = False) -> None:
+        self.send(self.next_frame(payload), request_id, progress=progress)
 
-    def send(
-        self, text: str, request_id: int | None = None, *, progress: bool = False, flush: bool = True
-    ) -> None:
+    def send(self, text: str, request_id: int | None = None, *, progress: bool = False) -> None:
         if self.gone:
             return
         key = (self.operation_id, request_id) if request_id is not None else None
@@ -170,7 +166,7 @@ class Member:
             if len(self.buffer) > self.connection.outbox.limit:
                 self.connection.outbox.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
             return
-        self.connection.outbox.push(text, key, progress=progress, flush=flush)
+        self.connection.outbox.push(text, key, progress=progress)
 
     def go_live(self, frames: list[str]) -> None:
         """Send the catch-up `frames`, then what came live meanwhile; from now on frames go out."""

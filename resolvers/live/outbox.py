@@ -56,7 +56,10 @@ _EMPTY: list[_Frame] = []
 
 class Outbox:
     # One per open socket: slots, and the queue exists only while something waits in it.
-    __slots__ = ("_frames", "_newest", "_on_closed", "_writer", "closed", "coalesced", "limit", "websocket")
+    __slots__ = (
+        "_drained", "_frames", "_newest", "_on_closed", "_writer",
+        "closed", "coalesced", "limit", "websocket",
+    )  # fmt: skip
 
     def __init__(self, websocket: WebSocket, limit: int, on_closed: Callable[[], None] | None = None) -> None:
         self.websocket = websocket
@@ -65,16 +68,15 @@ class Outbox:
         #: The newest queued frame per key (PROGRESS ones are replaced in place).
         self._newest: dict[FrameKey, _Frame] = {}
         self._writer: asyncio.Task[None] | None = None
+        #: Set when the queue empties (only while someone waits for that).
+        self._drained: asyncio.Event | None = None
         self._on_closed = on_closed
         self.closed = False
         self.coalesced = 0
 
-    def push(
-        self, text: str, key: FrameKey | None = None, *, progress: bool = False, flush: bool = True
-    ) -> bool:
-        """Queue a frame and (`flush`) send what the socket takes; False when the socket is closed
-        (or was just closed for falling behind). The hub queues a whole batch of records before it
-        flushes: a socket more than `limit` frames behind at that point is too slow."""
+    def push(self, text: str, key: FrameKey | None = None, *, progress: bool = False) -> bool:
+        """Send a frame, or queue it while the socket makes its writer wait; False when the socket
+        is closed (or was just closed: more than `limit` frames waiting, it is too slow)."""
         if self.closed:
             return False
         if key is not None:
@@ -96,8 +98,7 @@ class Outbox:
             self._frames.append(frame)
         if key is not None:
             self._newest[key] = frame
-        if flush:
-            self.flush()
+        self.flush()
         return True
 
     def __len__(self) -> int:
@@ -124,6 +125,19 @@ class Outbox:
                 writer.add_done_callback(self._written)
         if self._frames is frames:
             self._frames = frames[sent:] if sent < len(frames) else _EMPTY
+        if not self._frames and self._drained is not None:
+            self._drained.set()
+
+    async def push_paced(self, texts: list[str]) -> None:
+        """Send many frames (a subscriber catching up), waiting whenever half the queue is used
+        rather than counting them against `limit`: a long catch-up is no slow socket."""
+        for text in texts:
+            while self._frames and len(self._frames) >= self.limit // 2 and not self.closed:
+                self._drained = self._drained or asyncio.Event()
+                self._drained.clear()
+                await self._drained.wait()
+            if not self.push(text):
+                return
 
     def _written(self, writer: asyncio.Task[None]) -> None:
         self._writer = None
@@ -156,6 +170,8 @@ class Outbox:
     def _gone(self) -> None:
         self.closed = True
         self._frames = _EMPTY
+        if self._drained is not None:
+            self._drained.set()
         self._newest.clear()
         if self._on_closed is not None:
             self._on_closed()

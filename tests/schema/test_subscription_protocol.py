@@ -4,20 +4,33 @@ subscribers, compression off. The in-process bus is enough here (Redis has its o
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
 from infra.bus import InProcessBus
+from infra.bus.records import id_key
 from infra.settings import Settings
 from models.enums import EventType, Role, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from models.tables import District, UpdateRequest
-from resolvers.live.outbox import CLOSE_TOO_SLOW
+from resolvers.live.outbox import CLOSE_TOO_SLOW, Outbox
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import LiveServer, live_server, wait_until, ws_client
+from tests.support_live import (
+    LiveServer,
+    SilentClient,
+    live_server,
+    silent_client,
+    wait_until,
+    ws_client,
+)
 
+#: A subscription whose events the record alone answers (no database read per event).
+#: Records published at once while a socket fills up.
+BURST = 200
+LIGHT = "subscription { updateRequestEvents { type progress { percent } updateRequest { id status } } }"
 #: A document that is only valid as a subscription that needs no database to start failing.
 PING_QUERY = "query { __typename }"
 
@@ -184,53 +197,79 @@ async def test_errors_of_the_subscription_are_messages_not_closes(db: TestDataba
 # --------------------------------------------------------------------------- slow subscribers
 
 
-async def test_progress_is_coalesced_and_status_changes_kept(db: TestDatabase) -> None:
+async def slow_subscriber(server: LiveServer, token: str) -> tuple[SilentClient, Outbox]:
+    """A subscriber to everything that has stopped reading, and its socket's outbox."""
+    client = await silent_client(server, token)
+    client.send({"id": "all", "type": "subscribe", "payload": {"query": LIGHT}})
+    await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the hub")
+    assert client.transport is not None
+    client.transport.pause_reading()
+    (group,) = server.hub.groups.values()
+    (member,) = group.members
+    return client, member.connection.outbox
+
+
+async def publish(server: LiveServer, *events: UpdateRequestChanged) -> None:
+    """Publish and wait until the hub has handed the records to its subscriptions."""
+    record_id = None
+    for event in events:
+        record_id = await in_process_bus(server).publish(event)
+    assert record_id is not None
+    last = id_key(record_id)
+    await wait_until(lambda: id_key(server.hub.position) >= last, "the hub to deliver them")
+
+
+async def test_while_a_socket_backs_up_progress_is_coalesced_and_status_changes_kept(
+    db: TestDatabase,
+) -> None:
     token = await staff_token()
     _, request = await one_request()
-    async with (
-        live_server(settings(db, ws_subscriber_queue=2)) as server,
-        ws_client(server, token) as client,
-    ):
-        bus = in_process_bus(server)
-        await client.subscribe("all")
-        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
-        # A burst: the subscription reads nothing until it is over.
-        for percent in range(10, 100, 10):
-            await bus.publish(
+    async with live_server(settings(db, ws_subscriber_queue=1000)) as server:
+        client, outbox = await slow_subscriber(server, token)
+        published = 0
+        while not len(outbox):  # until the socket makes its writer wait
+            await publish(server, *(status_changed(request) for _ in range(BURST)))
+            published += BURST
+        for percent in range(1, 51):
+            await publish(
+                server,
                 UpdateRequestChanged(
-                    EventType.PROGRESS,
-                    request.id,
-                    request.district_id,
-                    UpdateStatus.IN_PROGRESS,
-                    datetime.now(UTC),
-                    ProgressReport(percent, "copy", None, datetime.now(UTC)),
-                )
-            )
-        await bus.publish(status_changed(request))
-        first, second = await client.event("all"), await client.event("all")
-        assert (first["type"], first["progress"]["percent"]) == ("PROGRESS", 90)
-        assert second["type"] == "STATUS_CHANGED"
-        await client.ping_pong()
-        assert client.unread() == []
+                    EventType.PROGRESS, request.id, request.district_id, UpdateStatus.IN_PROGRESS,
+                    datetime.now(UTC), ProgressReport(percent, "copy", None, datetime.now(UTC)),
+                ),
+            )  # fmt: skip
+        await publish(server, status_changed(request))
+        assert outbox.coalesced == 49 and not outbox.closed
+        assert client.transport is not None
+        client.transport.resume_reading()
+        client.send({"type": "ping"})
+        await wait_until(lambda: client.frames()[-1:] == [(0x1, b'{"type":"pong"}')], "all before the pong")
+        events = [
+            m["payload"]["data"]["updateRequestEvents"] for m in client.messages() if m.get("type") == "next"
+        ]
+        assert [e["type"] for e in events] == ["STATUS_CHANGED"] * published + ["PROGRESS", "STATUS_CHANGED"]
+        assert events[-2]["progress"]["percent"] == 50
 
 
-async def test_a_subscriber_that_cannot_keep_up_is_closed_1013(db: TestDatabase) -> None:
+async def test_a_socket_that_cannot_keep_up_is_closed_1013(db: TestDatabase) -> None:
     token = await staff_token()
     _, request = await one_request()
-    async with (
-        live_server(settings(db, ws_subscriber_queue=2)) as server,
-        ws_client(server, token) as client,
-    ):
-        bus = in_process_bus(server)
-        await client.subscribe("all")
-        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
-        for _ in range(5):  # status changes are never dropped: the third one does not fit
-            await bus.publish(status_changed(request))
-        code, reason = await client.closed()
-        assert code == CLOSE_TOO_SLOW == 1013
-        assert reason and reason.startswith("Too slow")
-        delivered = [m for m in client.unread() if m.get("type") == "next"]
-        assert len(delivered) <= 2  # what was queued before the overflow may still arrive
+    async with live_server(settings(db, ws_subscriber_queue=4)) as server:
+        client, outbox = await slow_subscriber(server, token)
+        published = 0
+        while not outbox.closed:  # status changes are never dropped: the socket is closed instead
+            await publish(server, *(status_changed(request) for _ in range(BURST)))
+            published += BURST
+            assert published < 20_000, "the slow socket was never closed"
+        assert client.transport is not None
+        client.transport.resume_reading()
+        await wait_until(lambda: [opcode for opcode, _ in client.frames()[-1:]] == [0x8], "the close frame")
+        opcode, payload = client.frames()[-1]
+        assert opcode == 0x8  # close
+        assert struct.unpack("!H", payload[:2])[0] == CLOSE_TOO_SLOW == 1013
+        assert payload[2:].decode().startswith("Too slow")
+        delivered = [m for m in client.messages() if m.get("type") == "next"]
+        assert len(delivered) < published  # what could not be sent went with the close, never silently
 
 
 # --------------------------------------------------------------------------- transport

@@ -121,7 +121,23 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
         if not self.connection_acknowledged:
             await self.websocket.close(code=4401, reason=REASON_UNAUTHORIZED)
             return
-        await super().handle_subscribe(message)
+        operation_id, payload = message["id"], message["payload"]
+        limit = self.max_subscriptions_per_connection
+        if operation_id in self.operations or (limit is not None and len(self.operations) >= limit):
+            await super().handle_subscribe(message)  # 4409, or the limit's `error` message
+            return
+        operation = Operation(
+            self, operation_id, payload["query"], payload.get("variables"), payload.get("operationName")
+        )
+        slot = self._slot(operation)
+        if slot is None:
+            await super().handle_subscribe(message)
+            return
+        # A subscription joins the hub before the socket's next message is read: a `ping` sent
+        # after a `subscribe` is answered once the subscription listens.
+        operation.task = _finished()
+        self.operations[operation_id] = operation
+        await self._run_live(operation, slot)
 
     @staticmethod
     def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
@@ -147,11 +163,9 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
         self.live_slots[operation_id] = slot
         return slot
 
-    async def run_operation(self, operation: Operation[GraphQLContext, None]) -> None:
-        slot = self._slot(operation)
-        if slot is None:
-            await super().run_operation(operation)
-            return
+    async def _run_live(self, operation: Operation[GraphQLContext, None], slot: LiveSlot) -> None:
+        """Strawberry's whole pipeline once (parsing, validation, limits, sign-in), the resolver
+        handing the operation to the hub; errors before that are the operation's `error`."""
         try:
             result_source = await self.schema.stream(
                 operation.query,
@@ -163,10 +177,7 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             if slot.member is not None:
-                # The hub delivers this operation's events from now on; nothing of this task
-                # needs keeping per socket.
-                operation.task = _finished()
-                return
+                return  # the hub delivers this operation's events from now on
             self.live_slots.pop(operation.id, None)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:
@@ -177,7 +188,6 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             with contextlib.suppress(Exception):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
-            raise
 
     async def cleanup_operation(self, operation_id: str) -> None:
         slot = self.live_slots.pop(operation_id, None)

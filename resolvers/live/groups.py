@@ -11,6 +11,7 @@ see different events; two contacts of the same districts share one rendering.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ class Member:
 
     __slots__ = (
         "buffer", "catching_up", "connection", "ended", "group", "operation_id", "prefix",
-        "skip_through", "slot",
+        "skip_through", "slot", "task",
     )  # fmt: skip
 
     def __init__(self, slot: LiveSlot, group: RenderGroup, skip_through: tuple[int, int] | None) -> None:
@@ -146,6 +147,8 @@ class Member:
         #: Records up to this id were already delivered (the client's own cursor is ahead).
         self.skip_through = skip_through
         self.ended = False
+        #: The catch-up while it runs.
+        self.task: asyncio.Task[None] | None = None
 
     @property
     def gone(self) -> bool:

@@ -90,6 +90,8 @@ class LiveHub:
         member.ended = True
         OPEN_SUBSCRIPTIONS.dec()
         self._remove(member)
+        if member.task is not None and member.task is not asyncio.current_task():
+            member.task.cancel()
 
     def _remove(self, member: Member) -> None:
         group = member.group

@@ -6,7 +6,8 @@ operation to the process's live hub.
    malformed `after` is VALIDATION naming `after`), sent as the operation's first (and only)
    message, type `error`.
 2. The subscription joins its render group at the hub's stream position (so every later record
-   reaches it), then catches up (`catchup`): a SNAPSHOT, or the records after `after`.
+   reaches it), then catches up in a task of its own (`catchup`): a SNAPSHOT, or the records
+   after `after`; live frames wait behind the catch-up.
 3. From then on the hub delivers: re-checked access at most every `ws_auth_recheck_seconds`,
    rendered once per group, the same text to every socket of the group.
 
@@ -16,6 +17,8 @@ WebSocket handler keeps the operation open (see `updatedesk.ws`).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,10 +27,12 @@ from resolvers.context import GraphQLContext
 from resolvers.errors import PublicError, ServiceCode, unauthenticated
 from resolvers.live.access import CLOSE_FORBIDDEN
 from resolvers.live.catchup import catch_up
-from resolvers.live.groups import LiveSlot
+from resolvers.live.groups import LiveSlot, Member
 from resolvers.live.hub import LiveHub
 from resolvers.live.outbox import close_reason
 from resolvers.live.scope import resolve_scope, resume_after
+
+logger = logging.getLogger("updatedesk.subscriptions")
 
 
 async def _taken_over() -> AsyncIterator[Any]:
@@ -59,10 +64,17 @@ async def open_update_request_events(
     if after_id is not None and id_key(after_id) > id_key(joined_at):
         member.skip_through = id_key(after_id)  # the client is ahead of this process's reader
     slot.member = member
-    try:
-        await catch_up(hub, member, after_id, joined_at)
-    except BaseException:
-        slot.member = None
-        hub.leave(member)
-        raise
+    member.task = asyncio.get_running_loop().create_task(_start(hub, member, after_id, joined_at))
     return _taken_over()
+
+
+async def _start(hub: LiveHub, member: Member, after: str | None, joined_at: str) -> None:
+    """The catch-up of a subscription that listens already (its own task, so that the socket
+    reads its next message meanwhile)."""
+    try:
+        await catch_up(hub, member, after, joined_at)
+    except Exception:
+        logger.exception("subscription %s could not catch up; it is completed", member.operation_id)
+        hub.end(member)
+    finally:
+        member.task = None

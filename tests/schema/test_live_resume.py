@@ -10,7 +10,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from models.enums import EnvironmentKind, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateStatus
+from models.events import UpdateRequestChanged
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin, report_progress
@@ -214,3 +215,34 @@ async def test_redis_restarted_without_its_data_starts_with_snapshots(
     db: TestDatabase, run_id: str, tmp_path: Path
 ) -> None:
     await _resume_across_a_restart(db, run_id, tmp_path, persistent=False)
+
+
+async def test_a_move_whose_predecessor_never_comes_is_shown_as_a_snapshot(
+    db: TestDatabase, run_id: str
+) -> None:
+    """A process died between its commit and its append: the next move of that request waits for
+    the missing one, then reaches subscribers as a SNAPSHOT of the request as it now is."""
+    scene = await make_scene()
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+    ):
+        server.bus.hold_seconds = 0.05
+        await client.subscribe("d", {"districtId": gid(scene.lakeside)}, RESUMABLE)
+        await client.ping_pong()
+        request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)  # CREATED: 1
+        await schedule_update_request(scene.staff, request.id, now(), override_maintenance_window=True)  # 2
+        assert moves(await events_of(client, "d", 2))[-1][3] == "SCHEDULED"
+
+        def move(source: S, target: S, sequence: int) -> UpdateRequestChanged:
+            return UpdateRequestChanged(
+                EventType.STATUS_CHANGED, request.id, scene.lakeside.id, target, now(), None, source, sequence
+            )
+
+        # Move 3 (NOT_STARTED) was lost with the process that made it; moves 4 and 5 come.
+        assert await server.bus.publish(move(S.NOT_STARTED, S.IN_PROGRESS, 4)) is not None
+        assert await server.bus.publish(move(S.IN_PROGRESS, S.COMPLETED, 5)) is not None
+        assert moves(await events_of(client, "d", 2)) == [
+            ("SNAPSHOT", None, None, "SCHEDULED"),  # the database's state: the loss is healed
+            ("STATUS_CHANGED", "IN_PROGRESS", "COMPLETED", "COMPLETED"),
+        ]

@@ -134,9 +134,11 @@ async def test_ping_pong_and_complete_in_both_directions(db: TestDatabase) -> No
         await client.send({"type": "ping", "payload": {"hello": 1}})
         assert await client.receive() == {"type": "pong"}
 
-        # Client -> server complete: the operation stops and leaves the bus.
+        # A subscription listens before the socket's next message is read: the pong says so.
         await client.subscribe("all")
-        await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the bus")
+        await client.ping_pong()
+        assert server.hub.member_count == 1
+        # Client -> server complete: the operation stops and leaves the hub.
         await client.send({"id": "all", "type": "complete"})
         await wait_until(lambda: server.hub.member_count == 0, "the completed subscription to leave the bus")
         await bus.publish(status_changed(request))

@@ -4,7 +4,8 @@ Close codes (the whole WebSocket is closed; the reason says what to do):
 - 4403 (`CLOSE_FORBIDDEN`): the connection's token stopped being valid (revoked, expired,
   account switched off); the reason is the sign-in's own message.
 - 1013 "Try Again Later" (`outbox.CLOSE_TOO_SLOW`): the socket fell too far behind.
-- 1012 "Service Restart" (`CLOSE_SHUTTING_DOWN`): the process is stopping.
+- 1012 "Service Restart": the process is stopping (uvicorn closes every socket); reconnect to
+  any API process with `after` set to the last cursor.
 Protocol codes of graphql-transport-ws (4400, 4401, 4406, 4408, 4409, 4429) come from the handler.
 """
 
@@ -21,8 +22,6 @@ from resolvers.context import GraphQLContext, authorization_from_params
 from resolvers.live.lookups import SharedLookups
 
 CLOSE_FORBIDDEN = 4403
-CLOSE_SHUTTING_DOWN = 1012
-REASON_SHUTTING_DOWN = "Server restarting: reconnect and subscribe again with `after` set to the last cursor."
 REASON_TOKEN_GONE = "The token is no longer valid: sign in again and reconnect with a new token."
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import weakref
 from typing import Any, cast
 
@@ -105,12 +106,14 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             return
         self.connection_init_received = True
         self.context.connection_params = payload
+        checked_at = time.monotonic()
         try:
             ack_payload = await self.view.on_ws_connect(self.context)
         except ConnectionRejectionError as rejection:
             reason = rejection.payload.get("message") if isinstance(rejection.payload, dict) else None
             await self.websocket.close(code=4403, reason=close_reason(str(reason or REASON_FORBIDDEN)))
             return
+        self.live.access.checked_at = checked_at  # the sign-in is the socket's first access check
         if isinstance(ack_payload, UnsetType) or ack_payload is None:
             await self.send_message({"type": "connection_ack"})
         else:

@@ -54,7 +54,7 @@ async def open_update_request_events(
             ServiceCode.UNAVAILABLE, "Live events are served over WebSocket /graphql (graphql-transport-ws)."
         )
     access = slot.connection.access
-    actor = await access.refresh(force=True)
+    actor = await access.refresh()  # a check younger than the re-check interval stands
     if actor is None:
         slot.connection.outbox.close(CLOSE_FORBIDDEN, close_reason(access.reason))
         raise unauthenticated(access.reason)

@@ -18,18 +18,12 @@ from resolvers.live.outbox import CLOSE_TOO_SLOW, Outbox
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import (
-    LiveServer,
-    SilentClient,
-    live_server,
-    silent_client,
-    wait_until,
-    ws_client,
-)
+from tests.support_live import LiveServer, live_server, wait_until, ws_client
+from tests.support_silent import SilentClient, silent_client
 
-#: A subscription whose events the record alone answers (no database read per event).
 #: Records published at once while a socket fills up.
 BURST = 200
+#: A subscription whose events the record alone answers (no database read per event).
 LIGHT = "subscription { updateRequestEvents { type progress { percent } updateRequest { id status } } }"
 #: A document that is only valid as a subscription that needs no database to start failing.
 PING_QUERY = "query { __typename }"

@@ -39,7 +39,7 @@ from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, metrics, readyz
 from updatedesk.live import WS_SERVER_OPTIONS, app_hub, attach_bus, bus_lifespan
 from updatedesk.live_documents import LiveDocuments
-from updatedesk.ws import LiveTransportWSHandler, forbidden_reason
+from updatedesk.ws import LeanWebSocketAdapter, LiveTransportWSHandler, forbidden_reason
 
 logger = logging.getLogger("updatedesk.app")
 
@@ -55,6 +55,7 @@ class UpdatedeskGraphQL(GraphQL):
     batches, and sign-in from the WebSocket `connection_init` payload."""
 
     graphql_transport_ws_handler_class = LiveTransportWSHandler  # type: ignore[assignment]
+    websocket_adapter_class = LeanWebSocketAdapter
 
     def __init__(self, schema: Any, settings: Settings, **options: Any) -> None:
         super().__init__(schema, **options)

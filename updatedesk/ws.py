@@ -18,11 +18,15 @@ import contextlib
 import json
 import time
 import weakref
+from collections.abc import AsyncGenerator
+from json import JSONDecodeError
 from typing import Any, cast
 
 from graphql import GraphQLError, GraphQLSyntaxError
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -71,6 +75,24 @@ def forbidden_reason(context: GraphQLContext) -> str:
     )
 
 
+class LeanWebSocketAdapter(ASGIWebSocketAdapter):
+    """Strawberry's adapter, keeping nothing of the last message while it waits for the next
+    (an idle socket would otherwise hold its subscribe document until it sends again)."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    yield self.view.decode_json(await self.ws.receive_text())
+                except JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
+
 class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +108,28 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             AccessCheck(context, sign_ins, settings.ws_auth_recheck_seconds),
         )
         self.live_slots: dict[str, LiveSlot] = {}
+
+    async def handle(self) -> None:
+        """As strawberry's, without holding the last message between messages."""
+        self.on_request_accepted()
+        try:
+            try:
+                messages = self.websocket.iter_json()
+                while True:
+                    try:
+                        message = await anext(messages)
+                    except StopAsyncIteration:
+                        break
+                    await self.handle_message(cast(Message, message))
+                    del message
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     async def send_message(self, message: Message) -> None:
         self.live.outbox.push(json.dumps(message, separators=(",", ":")))
@@ -180,7 +224,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
             async with aclosing(result_source):
                 await self._send_result_stream(operation, result_source)
             if slot.member is not None:
-                return  # the hub delivers this operation's events from now on
+                # The hub delivers this operation's events from now on; its text and variables
+                # live on in the shared document.
+                operation.query, operation.variables = "", None
+                return
             self.live_slots.pop(operation.id, None)
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except Exception as error:

@@ -101,6 +101,18 @@ class BenchEnv:
         self._children.append(child)
         return child
 
+    def start_module(self, name: str, module: str, *args: str) -> subprocess.Popen[bytes]:
+        """`python -m MODULE ARGS` as a child process (a baseline server), logged like `start`."""
+        log = (self.logs / f"{name}-{len(self._children)}.log").open("wb")
+        child = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            env=self.process_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self._children.append(child)
+        return child
+
     def stop(self, child: subprocess.Popen[bytes], within: float = 15.0) -> None:
         if child.poll() is None:
             child.terminate()

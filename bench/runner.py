@@ -44,6 +44,12 @@ async def _fanout(env: BenchEnv) -> list[Row]:
     return await measure_fanout(env)
 
 
+async def _resume(env: BenchEnv) -> list[Row]:
+    from bench.resume import measure_resume
+
+    return await measure_resume(env)
+
+
 async def _dispatch(env: BenchEnv) -> list[Row]:
     from bench.workers import measure_dispatch_latency
 
@@ -61,6 +67,7 @@ MEASUREMENTS: dict[str, Measurement] = {
     "statements": _statements,
     "events": _events,
     "fanout": _fanout,
+    "resume": _resume,
     "dispatch": _dispatch,
     "throughput": _throughput,
 }

@@ -27,14 +27,31 @@ class ProgressReport:
 
 @dataclass(frozen=True)
 class UpdateRequestChanged:
-    """What happened to one request; subscribers reload the request itself from the database."""
+    """What happened to one request: the event record. It carries what subscribers show most
+    (the move, the progress at that moment, the history sequence); the database stays the truth.
+
+    A *move* (CREATED, or a status change with its history row) has `from_status` (None for
+    CREATED) and advances `sequence`; PROGRESS and the REMOVED of a delete are no moves and carry
+    the sequence they follow. `sequence` None: an event outside any order (tests, old producers).
+    """
 
     type: EventType
     update_request_id: int
     district_id: int
+    #: The request's status after the change.
     status: UpdateStatus
     at: datetime
+    #: PROGRESS: the report; any other event: the progress the request kept at that moment.
     progress: ProgressReport | None = None
+    from_status: UpdateStatus | None = None
+    #: The request's history sequence after the change (its number of history rows).
+    sequence: int | None = None
+    #: The move's message (the request's status message from then on).
+    message: str | None = None
+
+    @property
+    def is_move(self) -> bool:
+        return self.type is EventType.CREATED or self.from_status is not None
 
 
 @dataclass

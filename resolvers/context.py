@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import strawberry
 from starlette.requests import Request
@@ -26,9 +26,6 @@ from models.tables import Account
 from models.tokens import Authenticated, authenticate, parse_bearer
 from resolvers.errors import unauthenticated
 from resolvers.loaders import Loaders
-
-if TYPE_CHECKING:
-    from resolvers.live.hub import LiveHub
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +44,9 @@ class GraphQLContext:
     request: Request | WebSocket
     settings: Settings
     response: Response | WebSocket | None = None
-    #: The process's live events (bus and shared caches); None where live events are off.
-    hub: LiveHub | None = None
+    #: The process's live events (a `resolvers.live.hub.LiveHub`, which imports this module, hence
+    #: `object`); None where live events are off.
+    hub: object | None = None
     auth: Authenticated | None = None
     #: Why the caller is not signed in (message for the UNAUTHENTICATED error).
     auth_error: DomainError | None = None
@@ -68,14 +66,14 @@ class GraphQLContext:
 
     @classmethod
     async def for_http(
-        cls, request: Request, response: Response | None, settings: Settings, hub: LiveHub | None
+        cls, request: Request, response: Response | None, settings: Settings, hub: object | None
     ) -> GraphQLContext:
         context = cls(request, settings, response, hub)
         await context.sign_in(parse_bearer(request.headers.get("authorization")))
         return context
 
     @classmethod
-    def for_websocket(cls, websocket: WebSocket, settings: Settings, hub: LiveHub | None) -> GraphQLContext:
+    def for_websocket(cls, websocket: WebSocket, settings: Settings, hub: object | None) -> GraphQLContext:
         return cls(websocket, settings, websocket, hub)
 
     async def sign_in(self, token: str | None) -> bool:

@@ -25,6 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from infra.bus import EventBus
 from infra.settings import Settings
+from resolvers.live.hub import LiveHub
 from updatedesk.app import LifespanPart, create_app
 from updatedesk.live import server_config
 
@@ -41,6 +42,14 @@ EVENTS = f"""
 subscription Events($districtId: ID, $updateRequestId: ID) {{
   updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId) {{ {EVENT_FIELDS} }}
 }}
+"""
+#: The events with what a resuming client keeps: the cursor, and the move each event records.
+RESUMABLE = """
+subscription Resumable($districtId: ID, $updateRequestId: ID, $after: String) {
+  updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId, after: $after) {
+    type at cursor fromStatus toStatus progress { percent } updateRequest { id status }
+  }
+}
 """
 
 
@@ -61,6 +70,11 @@ class LiveServer:
     def bus(self) -> EventBus:
         bus: EventBus = self.app.state.bus
         return bus
+
+    @property
+    def hub(self) -> LiveHub:
+        hub: LiveHub = self.app.state.hub
+        return hub
 
 
 async def wait_until(
@@ -196,10 +210,12 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server of our own on a free loopback port, to stop and start at will."""
+    """A redis-server of our own on a free loopback port, to stop and start at will. `persistent`:
+    with an append-only file, so that its data survives a restart (fsync on every write)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
         self.directory = directory
+        self.persistent = persistent
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
 
@@ -215,7 +231,8 @@ class PrivateRedis:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
+            "--appendonly", "yes" if self.persistent else "no",
+            "--appendfsync", "always",
             "--dir", str(self.directory),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -240,8 +257,8 @@ class PrivateRedis:
 
 
 @asynccontextmanager
-async def private_redis(directory: Path) -> AsyncIterator[PrivateRedis]:
-    redis = PrivateRedis(directory)
+async def private_redis(directory: Path, *, persistent: bool = False) -> AsyncIterator[PrivateRedis]:
+    redis = PrivateRedis(directory, persistent=persistent)
     await redis.start()
     try:
         yield redis

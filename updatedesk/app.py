@@ -43,11 +43,13 @@ from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.graphiql.page import GRAPHIQL_SECURITY_HEADERS
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, readyz
 from updatedesk.live import app_hub, attach_bus, bus_lifespan, server_options
+from updatedesk.live_documents import LiveDocuments
 from updatedesk.media_types import GRAPHQL_RESPONSE_JSON, graphql_response_status, negotiate, prefers_html
 from updatedesk.metrics_access import METRICS_PATH, MetricsPortOnly, listening_sockets, metrics
 from updatedesk.slow_clients import BodyDeadlineMiddleware
 from updatedesk.web import web_routes
 from updatedesk.web.routes import STATIC_PREFIX as WEB_STATIC_PREFIX
+from updatedesk.ws import LeanWebSocketAdapter, forbidden_reason
 from updatedesk.ws_limits import LimitedTransportWSHandler, SocketCounts
 
 logger = logging.getLogger("updatedesk.app")
@@ -66,7 +68,9 @@ class UpdatedeskGraphQL(GraphQL):
     batches, sign-in from the WebSocket `connection_init` payload, WebSocket limits
     (`updatedesk.ws_limits`) and GraphQL-over-HTTP media types (`updatedesk.media_types`)."""
 
+    # Subscriptions served by the live hub (`updatedesk.ws`), under the WebSocket limits.
     graphql_transport_ws_handler_class = LimitedTransportWSHandler  # type: ignore[assignment]
+    websocket_adapter_class = LeanWebSocketAdapter
 
     def __init__(self, schema: Any, settings: Settings, **options: Any) -> None:
         super().__init__(schema, **options)
@@ -74,6 +78,7 @@ class UpdatedeskGraphQL(GraphQL):
         self.socket_counts = SocketCounts.from_settings(settings)
         #: Seconds, for the WebSocket subscribe rate (tests may drive it).
         self.clock: Callable[[], float] = time.monotonic
+        self.live_documents = LiveDocuments(self.schema)
 
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> GraphQLContext:  # type: ignore[override]
         hub = app_hub(request.app)
@@ -147,8 +152,8 @@ class UpdatedeskGraphQL(GraphQL):
 
     async def on_ws_connect(self, context: GraphQLContext) -> dict[str, object] | None:  # type: ignore[override]
         if not await context.sign_in_with_params(context.connection_params):
-            # strawberry closes the socket with 4403 Forbidden.
-            raise ConnectionRejectionError({"message": "A valid token is required in connection_init."})
+            # The handler closes the socket with 4403 and this message as the reason.
+            raise ConnectionRejectionError({"message": forbidden_reason(context)})
         connection_signed_in(context)  # re-checked from now on, and watched while open
         return None
 

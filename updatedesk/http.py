@@ -31,6 +31,15 @@ CLIENT_CLOSED_REQUEST = 499
 READY_REDIS_TIMEOUT = 2.0
 
 
+def _header(scope: Scope, name: str) -> str | None:
+    """One request header (a helper, so a WebSocket's long-lived frame keeps no header dict)."""
+    wanted = name.lower().encode("latin-1")
+    for key, value in scope.get("headers", []):
+        if key.lower() == wanted:
+            return str(value.decode("latin-1"))
+    return None
+
+
 class RequestContextMiddleware:
     """A request id per request (bound to the log context, returned in `X-Request-ID`) and the
     HTTP request counter."""
@@ -42,8 +51,12 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        request_id = new_request_id(headers.get(REQUEST_ID_HEADER))
+        request_id = new_request_id(_header(scope, REQUEST_ID_HEADER))
+        if scope["type"] == "websocket":
+            # A WebSocket lives long and sends many frames: they pass through unwrapped.
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self.app(scope, receive, send)
+            return
         path = scope.get("path", "")
         label = path if path in KNOWN_PATHS else "other"
         status: dict[str, Any] = {"code": 0}
@@ -61,9 +74,8 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
                 failed = False
             finally:
-                if scope["type"] == "http":
-                    unanswered = 500 if failed else CLIENT_CLOSED_REQUEST
-                    HTTP_REQUESTS.labels(label, str(status["code"] or unanswered)).inc()
+                unanswered = 500 if failed else CLIENT_CLOSED_REQUEST
+                HTTP_REQUESTS.labels(label, str(status["code"] or unanswered)).inc()
 
 
 class BodySizeLimitMiddleware:

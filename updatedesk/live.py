@@ -8,7 +8,7 @@
   ``attach_bus(app, runtime.bus)`` from a lifespan part entered before the bus part, or
   ``bus_lifespan(settings, bus=runtime.bus)``. The part then only exposes that bus: no second
   bus, no second sink, so nothing is published twice.
-- ``app_hub(app)``: the live hub (bus and shared caches) the subscriptions read, or None.
+- ``app_hub(app)``: the live hub (render groups, shared caches) serving the subscriptions, or None.
 - ``server_config(app, host, port)``: uvicorn settings for the API (``server_options``): the
   ``websockets`` protocol implementation (sans-I/O) with per-message compression off (a deflate
   context costs memory per socket), WebSocket messages of at most 1 MiB (closed with 1009 above),
@@ -54,12 +54,18 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 
 def attach_bus(app: Starlette, bus: EventBus) -> None:
-    """Serve subscriptions of `app` from `bus` (whose owner installed the publishing sink)."""
+    """Serve subscriptions of `app` from `bus` (whose owner installed the publishing sink): the
+    process's hub reads the bus's stream once and serves every subscription."""
+    hub = LiveHub(bus)
+    bus.add_listener(hub)
     app.state.bus = bus
-    app.state.hub = LiveHub(bus)
+    app.state.hub = hub
 
 
 def detach_bus(app: Starlette) -> None:
+    hub = app_hub(app)
+    if hub is not None:
+        hub.bus.remove_listener(hub)
     app.state.bus = None
     app.state.hub = None
 
@@ -95,8 +101,8 @@ def bus_lifespan(
                 await close_hub(app)
             return
         own = make_bus(settings)
+        await own.start()
         if isinstance(own, RedisBus):
-            await own.start()
             try:
                 await asyncio.wait_for(own.listening.wait(), BUS_READY_TIMEOUT_SECONDS)
             except TimeoutError:

@@ -17,12 +17,11 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, SubscribeMessage
 
 from infra.rate_limit import Bucket, take
 from infra.settings import Settings
-from resolvers.context import GraphQLContext
+from updatedesk.ws import LiveTransportWSHandler
 
 #: graphql-transport-ws close code for "too many" (there: initialisation requests).
 TOO_MANY = 4429
@@ -67,9 +66,10 @@ class SocketCounts:
         self._close(self.by_account, account_id)
 
 
-class LimitedTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]):
-    """strawberry's handler with the limits above; the view provides `socket_counts`, `settings`
-    and `clock` (seconds, for the subscribe rate)."""
+class LimitedTransportWSHandler(LiveTransportWSHandler):
+    """The socket's handler (`updatedesk.ws`: subscriptions served by the live hub) with the limits
+    above; the view provides `socket_counts`, `settings` and `clock` (seconds, for the subscribe
+    rate)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

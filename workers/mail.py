@@ -9,8 +9,8 @@ from the sender to the recipient so that mail clients apply it to the calendar.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from email.errors import MessageError
 from email.message import EmailMessage
 from email.utils import make_msgid

@@ -196,6 +196,7 @@ async def _steps(
             target_version=request.target_version,
             source_database_url=source_url,
             target_database_url=environment.database_url,
+            history_seq=request.history_seq,
         )
         try:
             await _run_step(job, executor, settings, start_percent, step.done_percent, lease)
@@ -213,6 +214,7 @@ async def _steps(
             known_steps=checkpoints,
             district_id=district.id,
             lease_token=token,
+            sequence=request.history_seq,
         ):
             logger.info("request %s stopped running during step %s; job dropped", request_id, step.name)
             return Outcome.DROPPED
@@ -276,6 +278,7 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, 
                     f"{job.step_label}...",
                     district_id=job.district_id,
                     lease_token=token,
+                    sequence=job.history_seq,
                 )
             )
         return starting
@@ -290,6 +293,7 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, 
             message or job.step_label,
             district_id=job.district_id,
             lease_token=token,
+            sequence=job.history_seq,
         )
 
     work = asyncio.ensure_future(executor.run_step(job, report))

@@ -1,53 +1,39 @@
-"""Events over Redis pub/sub: one subscription per process, fanned out locally.
+"""Events over a Redis Stream: ordered appends from every process, one blocking reader per
+process fanned out locally (see `infra.bus.base` and `infra.bus.redis_stream`).
 
-Publishes to channel ``f"{namespace}:events"`` as JSON. The listener reconnects with backoff when
-Redis goes away (events published meanwhile are lost, state not) and then hands every subscriber
-a ``Gap("reconnected")``.
+The reader reconnects with backoff when Redis goes away; it then reads on after the last record
+it saw (a restarted Redis with persistence lost nothing that was in) and hands every consumer a
+``Gap("reconnected")`` for what may have been lost while it was away (appends that failed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-from datetime import UTC, datetime
-from types import TracebackType
-
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
-from infra.bus.fanout import DEFAULT_SUBSCRIBER_QUEUE, Fanout, Gap, OverflowPolicy, Subscription
-from infra.bus.wire import event_from_json, event_to_json
-from models.events import UpdateRequestChanged
+from infra.bus.base import StreamBus
+from infra.bus.ordering import HOLD_SECONDS
+from infra.bus.redis_stream import RedisStream
+from infra.bus.stream import READ_BLOCK_SECONDS, RETAIN_ENTRIES, RETAIN_SECONDS
 
-logger = logging.getLogger(__name__)
-
-#: Reconnect backoff of the Redis listener, seconds: first wait and ceiling.
-RECONNECT_BACKOFF_MIN = 0.1
-RECONNECT_BACKOFF_MAX = 5.0
-#: Redis socket timeouts, seconds. Every command (PUBLISH, SUBSCRIBE, PING) gives up after
-#: REDIS_SOCKET_TIMEOUT instead of hanging on a dead server; the listener's reads wait at most
-#: LISTEN_POLL_SECONDS at a time, so they never hit the socket timeout while the channel is quiet.
+#: Redis socket timeouts, seconds: every command gives up after REDIS_SOCKET_TIMEOUT instead of
+#: hanging on a dead server.
 REDIS_SOCKET_TIMEOUT = 5.0
 REDIS_CONNECT_TIMEOUT = 5.0
-LISTEN_POLL_SECONDS = 1.0
-#: The listener PINGs its connection this often; no answer (or any other traffic) within
-#: LISTEN_PING_SECONDS + REDIS_SOCKET_TIMEOUT counts as a lost connection (half-open sockets).
-LISTEN_PING_SECONDS = 5.0
-#: Retries of a failed PUBLISH (connection lost): how many, and the backoff (seconds).
+#: The reader's socket timeout: longer than one blocking read, so that a quiet stream is not
+#: taken for a dead connection, and a dead connection is noticed within this.
+READER_SOCKET_TIMEOUT = READ_BLOCK_SECONDS + REDIS_SOCKET_TIMEOUT
+#: Retries of a failed append (connection lost): how many, and the backoff (seconds).
 PUBLISH_RETRIES = 2
 PUBLISH_RETRY_BASE = 0.05
 PUBLISH_RETRY_CAP = 0.5
 
 
 def redis_client(url: str) -> aioredis.Redis:
-    """The publishing client: a few quick retries, so that a publish during an outage fails within
-    about a second instead of holding the committed operation back (the event is then lost, the
-    state is not; subscribers resynchronise when the listener is back)."""
+    """The writing client: a few quick retries, so that an append during an outage fails within
+    about a second instead of holding the committed operation back (the record is then lost,
+    the state is not; readers resynchronise when they read again)."""
     return aioredis.Redis.from_url(
         url,
         socket_timeout=REDIS_SOCKET_TIMEOUT,
@@ -56,132 +42,51 @@ def redis_client(url: str) -> aioredis.Redis:
     )
 
 
-def listener_client(url: str) -> aioredis.Redis:
-    """The listener's client: no silent retries. redis-py would otherwise reconnect and
-    re-subscribe inside a read without telling us, and nobody would know events were missed."""
+def reader_client(url: str) -> aioredis.Redis:
+    """The blocking reader's client: no silent retries (a lost connection must be seen, so the
+    consumers hear of the gap), and one connection (`max_connections=1`)."""
     return aioredis.Redis.from_url(
         url,
-        socket_timeout=REDIS_SOCKET_TIMEOUT,
+        socket_timeout=READER_SOCKET_TIMEOUT,
         socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         socket_keepalive=True,
         retry=Retry(NoBackoff(), 0),
+        max_connections=1,
     )
 
 
-class RedisBus:
-    """Events over Redis pub/sub: one subscription per process, fanned out locally.
+class RedisBus(StreamBus):
+    """``start()`` (or ``async with``) begins reading; a publish-only process (worker, scheduler
+    that only writes) may skip it. Must be used on one event loop."""
 
-    ``start()`` (or ``async with``) opens the listener; a publish-only process (worker,
-    scheduler) may skip it. Must be started and used on one event loop.
-    """
+    stream: RedisStream
 
-    def __init__(self, url: str, namespace: str) -> None:
-        self.channel = f"{namespace}:events"
-        self._url = url
-        self._client: aioredis.Redis | None = None
-        self._fanout = Fanout()
-        self._listener: asyncio.Task[None] | None = None
-        #: Set while the listener holds a live subscription (tests and /readyz may await it).
-        self.listening = asyncio.Event()
-        #: Subscriptions restored after a loss, and failed attempts (for tests and metrics).
-        self.reconnects = 0
-        self.reconnect_attempts = 0
-        self._lost = False
-        self._lost_at: datetime | None = None
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        retain_entries: int = RETAIN_ENTRIES,
+        retain_seconds: float = RETAIN_SECONDS,
+        hold_seconds: float = HOLD_SECONDS,
+    ) -> None:
+        self._client = redis_client(url)
+        self._reader_client = reader_client(url)
+        super().__init__(
+            RedisStream(
+                self._client,
+                namespace,
+                reader=self._reader_client,
+                retain_entries=retain_entries,
+                retain_seconds=retain_seconds,
+            ),
+            hold_seconds=hold_seconds,
+        )
 
-    def _redis(self) -> aioredis.Redis:
-        if self._client is None:
-            self._client = redis_client(self._url)
-        return self._client
-
-    async def publish(self, event: UpdateRequestChanged) -> None:
-        await self._redis().publish(self.channel, event_to_json(event))
-
-    def subscribe(
-        self, max_queued: int = DEFAULT_SUBSCRIBER_QUEUE, *, overflow: OverflowPolicy = "drop_oldest"
-    ) -> Subscription:
-        return self._fanout.add(max_queued, overflow)
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._fanout)
-
-    async def start(self) -> None:
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name=f"redis-bus {self.channel}")
+    async def trim(self, newest_id: str) -> None:
+        await self.stream.trim(newest_id)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        self._fanout.close_all()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    async def __aenter__(self) -> RedisBus:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def _listen(self) -> None:
-        backoff = RECONNECT_BACKOFF_MIN
-        while True:
-            try:
-                await self._listen_once()
-            except (RedisError, OSError) as error:
-                self.listening.clear()
-                if not self._lost:
-                    self._lost = True
-                    self._lost_at = datetime.now(UTC)
-                self.reconnect_attempts += 1
-                logger.warning("event bus: Redis subscription lost (%s); retrying in %.1fs", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX)
-            else:
-                backoff = RECONNECT_BACKOFF_MIN
-
-    async def _listen_once(self) -> None:
-        client = listener_client(self._url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.channel)
-            self.listening.set()
-            if self._lost:
-                # Events published while we were away are gone: subscribers reload what they show.
-                self._lost = False
-                self.reconnects += 1
-                logger.info("event bus: Redis subscription to %s restored", self.channel)
-                self._fanout.deliver_gap(Gap("reconnected", since=self._lost_at))
-            last_seen = last_ping = time.monotonic()
-            while True:
-                now = time.monotonic()
-                if now - last_ping >= LISTEN_PING_SECONDS:
-                    await pubsub.ping()
-                    last_ping = now
-                if now - last_seen > LISTEN_PING_SECONDS + REDIS_SOCKET_TIMEOUT:
-                    raise RedisConnectionError("no answer from Redis on the event channel")
-                message = await pubsub.get_message(timeout=LISTEN_POLL_SECONDS)
-                if message is None:
-                    continue
-                last_seen = time.monotonic()
-                if message.get("type") != "message":
-                    continue
-                try:
-                    event = event_from_json(message["data"])
-                except (ValueError, KeyError, TypeError):
-                    logger.warning("event bus: ignoring a malformed event on %s", self.channel)
-                    continue
-                self._fanout.deliver(event)
-        finally:
-            self.listening.clear()
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        await super().close()
+        await self._reader_client.aclose()
+        await self._client.aclose()

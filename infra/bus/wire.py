@@ -1,4 +1,4 @@
-"""The event wire format: one `UpdateRequestChanged` as a JSON document."""
+"""The event wire format: one `UpdateRequestChanged` as a compact JSON document."""
 
 from __future__ import annotations
 
@@ -12,23 +12,28 @@ from models.events import ProgressReport, UpdateRequestChanged
 
 def event_to_json(event: UpdateRequestChanged) -> str:
     progress = event.progress
-    return json.dumps(
-        {
-            "type": event.type.value,
-            "updateRequestId": event.update_request_id,
-            "districtId": event.district_id,
-            "status": event.status.value,
-            "at": event.at.isoformat(),
-            "progress": None
-            if progress is None
-            else {
-                "percent": progress.percent,
-                "step": progress.step,
-                "message": progress.message,
-                "at": progress.at.isoformat(),
-            },
-        }
-    )
+    document: dict[str, Any] = {
+        "type": event.type.value,
+        "updateRequestId": event.update_request_id,
+        "districtId": event.district_id,
+        "status": event.status.value,
+        "at": event.at.isoformat(),
+        "progress": None
+        if progress is None
+        else {
+            "percent": progress.percent,
+            "step": progress.step,
+            "message": progress.message,
+            "at": progress.at.isoformat(),
+        },
+    }
+    if event.from_status is not None:
+        document["from"] = event.from_status.value
+    if event.sequence is not None:
+        document["seq"] = event.sequence
+    if event.message is not None:
+        document["message"] = event.message
+    return json.dumps(document, separators=(",", ":"))
 
 
 def event_from_json(text: str | bytes) -> UpdateRequestChanged:
@@ -44,6 +49,8 @@ def event_from_json(text: str | bytes) -> UpdateRequestChanged:
             datetime.fromisoformat(raw_progress["at"]),
         )
     )
+    source = data.get("from")
+    sequence = data.get("seq")
     return UpdateRequestChanged(
         EventType(data["type"]),
         int(data["updateRequestId"]),
@@ -51,4 +58,7 @@ def event_from_json(text: str | bytes) -> UpdateRequestChanged:
         UpdateStatus(data["status"]),
         datetime.fromisoformat(data["at"]),
         progress,
+        UpdateStatus(source) if source is not None else None,
+        int(sequence) if sequence is not None else None,
+        data.get("message"),
     )

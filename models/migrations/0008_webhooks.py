@@ -9,7 +9,7 @@ from tortoise.indexes import Index
 stream position; the outbox learns the WEBHOOK_DEACTIVATED mail."""
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_windows_blackouts_calendars')]
+    dependencies = [('models', '0005_history_sequence')]
 
     initial = False
 

@@ -114,13 +114,25 @@ def progress_columns(report: ProgressReport) -> dict[str, Any]:
     }
 
 
-async def _publish_progress(request_id: int, district_id: int | None, report: ProgressReport) -> None:
-    if district_id is None:
-        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", flat=True)
-        district_id = cast(int, rows[0])
+def _running(request_id: int, sequence: int | None) -> dict[str, Any]:
+    """The filter of a write that only a running request takes (and, with `sequence`, only the
+    run that the IN_PROGRESS move with that history sequence began)."""
+    running: dict[str, Any] = {"id": request_id, "status": UpdateStatus.IN_PROGRESS}
+    if sequence is not None:
+        running["history_seq"] = sequence
+    return running
+
+
+async def _publish_progress(
+    request_id: int, district_id: int | None, sequence: int | None, report: ProgressReport
+) -> None:
+    if district_id is None or sequence is None:
+        rows = await UpdateRequest.filter(id=request_id).values_list("district_id", "history_seq")
+        district_id, sequence = cast(tuple[int, int], rows[0])
     event = UpdateRequestChanged(
-        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report
-    )
+        EventType.PROGRESS, request_id, district_id, UpdateStatus.IN_PROGRESS, report.at, report,
+        sequence=sequence,
+    )  # fmt: skip
     await deliver(AfterCommit(events=[event]))
 
 
@@ -133,18 +145,20 @@ async def report_progress(
     *,
     district_id: int | None = None,
     lease_token: str | None = None,
+    sequence: int | None = None,
 ) -> bool:
     """Store the latest progress of a running request and publish it. False if it is not running
     (or, with `lease_token`, no longer held by that job).
 
-    `district_id` (the request's, which a runbook already knows) saves the lookup for the event."""
+    `district_id` and `sequence` (the request's district and the history sequence of its
+    IN_PROGRESS move, which a runbook already knows) save the lookup for the event record."""
     report = progress_report(percent, step, message, now or utcnow())
-    updated = await UpdateRequest.filter(
-        id=request_id, status=UpdateStatus.IN_PROGRESS, **_held_by(lease_token)
-    ).update(**progress_columns(report))
+    updated = await UpdateRequest.filter(**_running(request_id, sequence), **_held_by(lease_token)).update(
+        **progress_columns(report)
+    )
     if updated != 1:
         return False
-    await _publish_progress(request_id, district_id, report)
+    await _publish_progress(request_id, district_id, sequence, report)
     return True
 
 
@@ -158,6 +172,7 @@ async def finish_step(
     known_steps: list[str] | None = None,
     district_id: int | None = None,
     lease_token: str | None = None,
+    sequence: int | None = None,
 ) -> bool:
     """Checkpoint a runbook step and store its "done" progress in one write; publish the progress.
 
@@ -173,8 +188,7 @@ async def finish_step(
         steps = list(known_steps) if step in known_steps else [*known_steps, step]
         written = (
             await UpdateRequest.filter(
-                id=request_id,
-                status=UpdateStatus.IN_PROGRESS,
+                **_running(request_id, sequence),
                 completed_steps=list(known_steps),
                 **_held_by(lease_token),
             ).update(completed_steps=steps, **columns)
@@ -187,12 +201,14 @@ async def finish_step(
                 return False
             if lease_token is not None and request.lease_token != lease_token:
                 return False
+            if sequence is not None and request.history_seq != sequence:
+                return False
             steps = list(request.completed_steps or [])
             if step not in steps:
                 steps.append(step)
             await UpdateRequest.filter(id=request_id).update(completed_steps=steps, **columns)
-            district_id = request.district_id
-    await _publish_progress(request_id, district_id, report)
+            district_id, sequence = request.district_id, request.history_seq
+    await _publish_progress(request_id, district_id, sequence, report)
     return True
 
 

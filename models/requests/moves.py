@@ -14,7 +14,7 @@ from models.errors import invalid_transition
 from models.events import AfterCommit, UpdateRequestChanged
 from models.lifecycle import check_move
 from models.requests.outbox import NOTIFYING_STATUSES, queue_notices
-from models.requests.queries import NEVER_LISTED, Site
+from models.requests.queries import NEVER_LISTED, Site, stored_progress
 from models.tables import StatusChange, UpdateRequest
 
 
@@ -41,9 +41,15 @@ async def record_move(
     source = request.status
     check_move(source, target, actor.mover, message)
     changes.setdefault("internal_detail", None)
+    # The history sequence is part of the compare-and-set: the move it numbers is this one.
+    sequence = request.history_seq + 1
     updated = await UpdateRequest.filter(
-        id=request.id, status=source, deleted_at__isnull=True, **(where or {})
-    ).update(status=target, status_message=message, updated_at=now, **changes)
+        id=request.id,
+        status=source,
+        history_seq=request.history_seq,
+        deleted_at__isnull=True,
+        **(where or {}),
+    ).update(status=target, status_message=message, updated_at=now, history_seq=sequence, **changes)
     if updated != 1:
         current = await UpdateRequest.filter(id=request.id).values_list("status", flat=True)
         raise invalid_transition(str(current[0]) if current else source.value, target.value)
@@ -59,10 +65,23 @@ async def record_move(
     )
     request.status = target
     request.status_message = message
+    request.history_seq = sequence
     for name, value in changes.items():
         setattr(request, name, value)
     kind = EventType.REMOVED if target in NEVER_LISTED else EventType.STATUS_CHANGED
-    after.events.append(UpdateRequestChanged(kind, request.id, request.district_id, target, now))
+    after.events.append(
+        UpdateRequestChanged(
+            kind,
+            request.id,
+            request.district_id,
+            target,
+            now,
+            stored_progress(request),
+            source,
+            sequence,
+            message,
+        )
+    )
     if target in NOTIFYING_STATUSES:
         after.notification_ids.extend(await queue_notices(request, NOTIFYING_STATUSES[target], message, site))
     return request

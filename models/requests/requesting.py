@@ -203,6 +203,7 @@ async def insert_request(
         requested_by_id=actor.account_id,
         created_at=now,
         updated_at=now,
+        history_seq=1,
         **fields,
     )
     await StatusChange.create(
@@ -214,6 +215,8 @@ async def insert_request(
         actor=actor.mover.value,
     )
     after.events.append(
-        UpdateRequestChanged(EventType.CREATED, request.id, district_id, UpdateStatus.TO_BE_SCHEDULED, now)
+        UpdateRequestChanged(
+            EventType.CREATED, request.id, district_id, UpdateStatus.TO_BE_SCHEDULED, now, sequence=1
+        )
     )
     return request

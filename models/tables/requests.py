@@ -68,6 +68,9 @@ class UpdateRequest(Model):
     lease_expires_at = fields.DatetimeField(null=True)
     # Lapsed leases reclaimed since a job last began it (doubles the time to begin, alerts staff).
     reclaims = fields.SmallIntField(default=0)
+    # Number of history rows: each move advances it in its compare-and-set, and event records
+    # carry it so subscribers get one request's events in history order.
+    history_seq = fields.IntField(default=0)
 
     class Meta:
         table = "update_request"

@@ -1,54 +1,35 @@
-"""The live hub of one API process: its event bus, and what its subscribers share (one token
-re-check per token, one row read per event, one watch over the open sockets' tokens) so one event
-to N subscribers costs one lookup, not N.
-The app creates one per bus and hands it to every GraphQL context; nothing here is global."""
+"""The live hub of one API process: it reads the event stream once (as a listener of the bus)
+and serves every subscription of the process from it, rendering each event once per render
+group (`groups`). The app creates one per bus and hands it to every GraphQL context. It also
+watches the tokens of the process's open sockets (`sockets`), so ending access ends them even
+when nothing flows on them.
+
+Joining, leaving and each batch of records are serialised by one lock, so a subscription that
+joins at stream position P receives every record after P live, and its catch-up (SNAPSHOT or the
+missed records, `catchup`) covers what came up to P: no gap and no duplicate at the switch-over.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+import copy
+from collections import OrderedDict, defaultdict
 
-from infra.bus import EventBus
+from infra.bus import STREAM_START, EventBus, EventRecord, EventStream, Gap
+from infra.metrics import OPEN_SUBSCRIPTIONS
+from models.access import Actor
 from models.events import UpdateRequestChanged
-from models.tables import UpdateRequest
+from resolvers.live.dispatch import deliver_records, resynchronise
+from resolvers.live.events import LiveEvent
+from resolvers.live.groups import GroupKey, LiveSlot, Member, RenderGroup, Visibility
+from resolvers.live.lookups import SharedLookups
+from resolvers.live.scope import EventScope
 from resolvers.live.sockets import SocketWatch
-
-T = TypeVar("T")
-K = TypeVar("K")
 
 #: Distinct tokens whose re-check a hub remembers.
 SIGN_IN_CACHE_LIMIT = 4096
-#: Recent events whose request row a hub remembers, and for how long (seconds).
-EVENT_ROWS_LIMIT = 256
-EVENT_ROW_SECONDS = 1.0
-
-
-class SharedLookups(Generic[K, T]):
-    """At most one lookup per key in flight or younger than `max_age` seconds; the others await it.
-
-    `shield`: one waiter going away never cancels the lookup the others wait for."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._entries: OrderedDict[K, tuple[float, asyncio.Future[T]]] = OrderedDict()
-
-    async def get(
-        self, key: K, lookup: Callable[[], Awaitable[T]], max_age: float, *, force: bool = False
-    ) -> tuple[float, T]:
-        """(when the lookup started, its result)."""
-        now = time.monotonic()
-        entry = self._entries.get(key)
-        if force or entry is None or now - entry[0] >= max_age:
-            entry = (now, asyncio.ensure_future(lookup()))
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.limit:
-                self._entries.popitem(last=False)
-        started, future = entry
-        return started, await asyncio.shield(future)
+#: Rendered payloads a hub keeps per (group, record), for subscribers catching up.
+RENDER_CACHE_SIZE = 10_000
 
 
 class LiveHub:
@@ -56,19 +37,130 @@ class LiveHub:
         self.bus = bus
         #: Re-checks of a connection's token, keyed by its Authorization value.
         self.sign_ins: SharedLookups[str, object] = SharedLookups(SIGN_IN_CACHE_LIMIT)
-        #: The request row read after an event, keyed by the event (one object fanned out to all).
-        self.event_rows: SharedLookups[UpdateRequestChanged, UpdateRequest | None] = SharedLookups(
-            EVENT_ROWS_LIMIT
-        )
+        self.groups: dict[GroupKey, RenderGroup] = {}
+        self._by_district: defaultdict[int, set[RenderGroup]] = defaultdict(set)
+        self._unscoped: set[RenderGroup] = set()
+        self._renders: OrderedDict[tuple[GroupKey, str], str] = OrderedDict()
+        self.lock = asyncio.Lock()
+        #: The last record whose frames were handed to the subscriptions.
+        self.position = bus.follow_state.position or STREAM_START
+        #: Renders done (for tests and the benchmark: once per group and event).
+        self.renders = 0
         #: Signed-in sockets, closed within a second of their token or account being switched off.
         self.sockets = SocketWatch()
 
     async def close(self) -> None:
+        """The process is stopping: stop watching sockets."""
         await self.sockets.close()
 
-    async def row_for(self, event: UpdateRequestChanged) -> UpdateRequest | None:
-        """The request as it is after `event` (deleted and cancelled rows included)."""
-        _, row = await self.event_rows.get(
-            event, lambda: UpdateRequest.get_or_none(id=event.update_request_id), EVENT_ROW_SECONDS
-        )
-        return row
+    @property
+    def stream(self) -> EventStream:
+        return self.bus.stream
+
+    @property
+    def member_count(self) -> int:
+        return sum(len(group) for group in self.groups.values())
+
+    # ------------------------------------------------------------------ membership
+
+    async def join(self, slot: LiveSlot, scope: EventScope, actor: Actor) -> tuple[Member, str]:
+        """Add the subscription to its render group; (member, the position it joined at)."""
+        async with self.lock:
+            member = self._add(slot, scope, slot.connection.visibility(actor, slot.document.per_account))
+            OPEN_SUBSCRIPTIONS.inc()
+            return member, self.position
+
+    def _add(
+        self, slot: LiveSlot, scope: EventScope, visibility: Visibility, member: Member | None = None
+    ) -> Member:
+        document = slot.document
+        key = GroupKey(document.key, document.variables_key, visibility)
+        group = self.groups.get(key)
+        if group is None:
+            context = copy.copy(slot.connection.context)
+            context.renew_loaders()
+            group = RenderGroup(key, scope, document, document.prepare(context))
+            self.groups[key] = group
+            if scope.district_id is None:
+                self._unscoped.add(group)
+            else:
+                self._by_district[scope.district_id].add(group)
+        if member is None:
+            member = Member(slot, group, None)
+        else:
+            member.group = group
+        group.members[member] = None
+        return member
+
+    def leave(self, member: Member) -> None:
+        """Take the subscription out (its socket closed, the client completed it, or it ended)."""
+        if member.ended:
+            return
+        member.ended = True
+        OPEN_SUBSCRIPTIONS.dec()
+        self._remove(member)
+        if member.task is not None and member.task is not asyncio.current_task():
+            member.task.cancel()
+
+    def _remove(self, member: Member) -> None:
+        group = member.group
+        group.members.pop(member, None)
+        if not group.members and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+            district = group.scope.district_id
+            if district is None:
+                self._unscoped.discard(group)
+            else:
+                self._by_district[district].discard(group)
+                if not self._by_district[district]:
+                    del self._by_district[district]
+
+    def regroup(self, member: Member, visibility: Visibility) -> None:
+        """Move a subscription whose caller's access changed into the group it now belongs to."""
+        self._remove(member)
+        self._add(member.slot, member.group.scope, visibility, member)
+
+    def end(self, member: Member, *frames: str) -> None:
+        """Send the subscription's last `frames` and `complete`, and take it out."""
+        if member.gone:
+            return
+        for text in (*frames, member.complete_frame()):
+            member.send(text)
+        self.leave(member)
+        member.slot.on_end()
+
+    def candidates(self, event: UpdateRequestChanged) -> list[RenderGroup]:
+        """The groups whose scope takes `event` (visibility is checked by the caller)."""
+        groups = [group for group in self._unscoped]
+        for group in self._by_district.get(event.district_id, ()):
+            if group.scope.matches(event):
+                groups.append(group)
+        return groups
+
+    # ------------------------------------------------------------------ rendering
+
+    async def render(self, group: RenderGroup, event: LiveEvent, record_id: str | None = None) -> str:
+        """The group's payload for `event`, rendered once (per record, when `record_id` is given)."""
+        key = (group.key, record_id) if record_id is not None else None
+        if key is not None:
+            cached = self._renders.get(key)
+            if cached is not None:
+                return cached
+        payload = await group.prepared.render(event)
+        self.renders += 1
+        if key is not None:
+            self._renders[key] = payload
+            while len(self._renders) > RENDER_CACHE_SIZE:
+                self._renders.popitem(last=False)
+        return payload
+
+    # ------------------------------------------------------------------ the bus listener
+
+    async def on_records(self, records: list[EventRecord]) -> None:
+        async with self.lock:
+            await deliver_records(self, records)
+            self.position = records[-1].id
+
+    async def on_gap(self, gap: Gap) -> None:
+        async with self.lock:
+            await resynchronise(self, gap)

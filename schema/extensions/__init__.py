@@ -11,7 +11,6 @@ from collections.abc import Callable
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
 )
@@ -20,6 +19,7 @@ from schema.extensions.anonymous import AnonymousCallerLimits
 from schema.extensions.guard import DocumentGuard
 from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masking_extension
 from schema.extensions.operation_log import OperationLog
+from schema.extensions.parsing import SafeParserCache
 from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
 
 MAX_DEPTH = 10
@@ -33,7 +33,7 @@ def default_extensions() -> list[type[SchemaExtension] | Callable[[], SchemaExte
     return [
         OperationLog,  # first, so its duration covers parsing, validation and execution
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: SafeParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         AnonymousCallerLimits,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -123,7 +123,7 @@ async def test_plain_iteration_skips_gaps_and_items_shows_them() -> None:
 # --------------------------------------------------------------------------- Redis
 
 
-async def test_one_redis_subscription_per_process_and_fan_out(tmp_path: Path) -> None:
+async def test_one_blocking_reader_per_process_and_fan_out(tmp_path: Path) -> None:
     async with private_redis(tmp_path) as redis:
         namespace = f"bus-{uuid.uuid4().hex[:8]}"
         async with RedisBus(redis.url, namespace) as first, RedisBus(redis.url, namespace) as second:
@@ -131,24 +131,33 @@ async def test_one_redis_subscription_per_process_and_fan_out(tmp_path: Path) ->
             await asyncio.wait_for(second.listening.wait(), 10)
             subscribers = [first.subscribe() for _ in range(3)] + [second.subscribe()]
             client = aioredis.Redis.from_url(redis.url)
+
+            async def blocked_readers() -> list[str]:
+                return [entry["id"] for entry in await client.client_list() if entry.get("cmd") == "xread"]
+
+            async def two_readers() -> bool:
+                return len(await blocked_readers()) == 2
+
             try:
-                assert await client.pubsub_numsub(first.channel) == [(first.channel.encode(), 2)]
+                # Four subscribers, two processes: two blocking reads on the stream, no more.
+                await wait_until(two_readers, "both readers blocked on the stream")
+                await first.publish(status(9))
+                for subscriber in subscribers:
+                    event = await asyncio.wait_for(subscriber.__anext__(), 10)
+                    assert event == status(9)
+                await wait_until(two_readers, "both readers blocked again, and no other")
             finally:
                 await client.aclose()
-            await first.publish(status(9))
-            for subscriber in subscribers:
-                event = await asyncio.wait_for(subscriber.__anext__(), 10)
-                assert event == status(9)
 
 
-async def test_listener_reconnects_and_marks_the_gap(tmp_path: Path) -> None:
+async def test_reader_reconnects_and_marks_the_gap(tmp_path: Path) -> None:
     async with private_redis(tmp_path) as redis, RedisBus(redis.url, f"bus-{uuid.uuid4().hex[:8]}") as bus:
         await asyncio.wait_for(bus.listening.wait(), 10)
         subscription = bus.subscribe()
         items = subscription.items()
 
         await redis.stop()
-        await wait_until(lambda: not bus.listening.is_set(), "the listener to notice the outage")
+        await wait_until(lambda: not bus.listening.is_set(), "the reader to notice the outage")
         started = time.monotonic()
         with pytest.raises(RedisError):
             await bus.publish(status(1))  # lost while Redis is down, and quickly so
@@ -156,7 +165,7 @@ async def test_listener_reconnects_and_marks_the_gap(tmp_path: Path) -> None:
 
         await redis.start()
         gap = await asyncio.wait_for(anext(items), 10)
-        assert isinstance(gap, Gap) and gap.reason == "reconnected"
+        assert isinstance(gap, Gap) and gap.reason == "reconnected" and gap.since is not None
         assert bus.reconnects == 1 and bus.reconnect_attempts >= 1
         await bus.publish(status(2))
         event = await asyncio.wait_for(anext(items), 10)

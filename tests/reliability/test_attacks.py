@@ -165,7 +165,7 @@ async def test_revoked_or_expired_token_stops_an_open_websocket(
     failures: list[str] = []
     async with live_server(settings) as server:
         # Events published before the process's Redis listener is up would never reach it.
-        await wait_until(server.bus.listening.is_set, "the API's event listener")  # type: ignore[attr-defined]
+        await wait_until(server.bus.listening.is_set, "the API's event listener")
         for how in ("revoked", "expired"):
             token = await issue_token(account, expires_in if how == "expired" else None)
             watched = await request_update(

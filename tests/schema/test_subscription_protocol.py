@@ -4,20 +4,28 @@ subscribers, compression off. The in-process bus is enough here (Redis has its o
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime
 from typing import Any
 
 from infra.bus import InProcessBus
+from infra.bus.records import id_key
 from infra.settings import Settings
 from models.enums import EventType, Role, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from models.tables import District, UpdateRequest
-from resolvers.live.access import CLOSE_TOO_SLOW
+from models.tokens import UNKNOWN_TOKEN
+from resolvers.live.outbox import CLOSE_TOO_SLOW, Outbox
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import LiveServer, live_server, wait_until, ws_client
+from tests.support_silent import SilentClient, silent_client
 
+#: Records published at once while a socket fills up.
+BURST = 200
+#: A subscription whose events the record alone answers (no database read per event).
+LIGHT = "subscription { updateRequestEvents { type progress { percent } updateRequest { id status } } }"
 #: A document that is only valid as a subscription that needs no database to start failing.
 PING_QUERY = "query { __typename }"
 
@@ -63,18 +71,30 @@ async def test_4408_when_connection_init_does_not_come_in_time() -> None:
         assert await client.closed() == (4408, "Connection initialisation timeout")
 
 
-async def test_4401_on_subscribe_before_the_ack() -> None:
+async def test_4401_on_subscribe_before_the_ack_says_what_to_do() -> None:
     async with live_server(settings()) as server, ws_client(server) as client:
         await client.subscribe("1")
-        assert await client.closed() == (4401, "Unauthorized")
+        code, reason = await client.closed()
+        assert code == 4401
+        assert reason == "Unauthorized: send connection_init and wait for connection_ack before subscribing."
 
 
-async def test_4403_without_a_valid_token(db: TestDatabase) -> None:
+async def test_4403_without_a_valid_token_says_why(db: TestDatabase) -> None:
+    expected = {
+        "none": 'Forbidden: connection_init must carry {"Authorization": "Bearer <token>"}.',
+        "unknown": f"Forbidden: {UNKNOWN_TOKEN}",
+        "basic": "Forbidden: Sign in: send 'Authorization: Bearer <token>'.",
+    }
+    payloads = {
+        "none": {},
+        "unknown": {"Authorization": "Bearer ud_not-a-token"},
+        "basic": {"Authorization": "Basic x"},
+    }
     async with live_server(settings(db)) as server:
-        for payload in ({}, {"Authorization": "Bearer ud_not-a-token"}, {"Authorization": "Basic x"}):
+        for name, payload in payloads.items():
             async with ws_client(server) as client:
                 await client.send({"type": "connection_init", "payload": payload})
-                assert await client.closed() == (4403, "Forbidden")
+                assert await client.closed() == (4403, expected[name])
 
 
 async def test_4406_for_any_other_subprotocol() -> None:
@@ -109,11 +129,13 @@ async def test_ping_pong_and_complete_in_both_directions(db: TestDatabase) -> No
         await client.send({"type": "ping", "payload": {"hello": 1}})
         assert await client.receive() == {"type": "pong"}
 
-        # Client -> server complete: the operation stops and leaves the bus.
+        # A subscription listens before the socket's next message is read: the pong says so.
         await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
+        await client.ping_pong()
+        assert server.hub.member_count == 1
+        # Client -> server complete: the operation stops and leaves the hub.
         await client.send({"id": "all", "type": "complete"})
-        await wait_until(lambda: bus.subscriber_count == 0, "the completed subscription to leave the bus")
+        await wait_until(lambda: server.hub.member_count == 0, "the completed subscription to leave the bus")
         await bus.publish(status_changed(request))
         await client.ping_pong()
         assert client.unread() == []
@@ -125,7 +147,7 @@ async def test_ping_pong_and_complete_in_both_directions(db: TestDatabase) -> No
         await bus.publish(status_changed(request, EventType.REMOVED))
         assert (await client.event("one"))["type"] == "REMOVED"
         assert await client.receive_for("one") == {"id": "one", "type": "complete"}
-        await wait_until(lambda: bus.subscriber_count == 0, "the finished subscription to leave the bus")
+        await wait_until(lambda: server.hub.member_count == 0, "the finished subscription to leave the bus")
 
         # A query over the socket is answered once, then completed.
         await client.subscribe("q", query=PING_QUERY)
@@ -153,7 +175,7 @@ async def test_subscriptions_per_connection_are_capped(db: TestDatabase) -> None
         await client.send({"id": "1", "type": "complete"})
         await client.ping_pong()
         await client.subscribe("4")
-        await wait_until(lambda: in_process_bus(server).subscriber_count == 2, "two subscriptions")
+        await wait_until(lambda: server.hub.member_count == 2, "two subscriptions")
 
 
 async def test_errors_of_the_subscription_are_messages_not_closes(db: TestDatabase) -> None:
@@ -172,53 +194,79 @@ async def test_errors_of_the_subscription_are_messages_not_closes(db: TestDataba
 # --------------------------------------------------------------------------- slow subscribers
 
 
-async def test_progress_is_coalesced_and_status_changes_kept(db: TestDatabase) -> None:
+async def slow_subscriber(server: LiveServer, token: str) -> tuple[SilentClient, Outbox]:
+    """A subscriber to everything that has stopped reading, and its socket's outbox."""
+    client = await silent_client(server, token)
+    client.send({"id": "all", "type": "subscribe", "payload": {"query": LIGHT}})
+    await wait_until(lambda: server.hub.member_count == 1, "the subscription to reach the hub")
+    assert client.transport is not None
+    client.transport.pause_reading()
+    (group,) = server.hub.groups.values()
+    (member,) = group.members
+    return client, member.connection.outbox
+
+
+async def publish(server: LiveServer, *events: UpdateRequestChanged) -> None:
+    """Publish and wait until the hub has handed the records to its subscriptions."""
+    record_id = None
+    for event in events:
+        record_id = await in_process_bus(server).publish(event)
+    assert record_id is not None
+    last = id_key(record_id)
+    await wait_until(lambda: id_key(server.hub.position) >= last, "the hub to deliver them")
+
+
+async def test_while_a_socket_backs_up_progress_is_coalesced_and_status_changes_kept(
+    db: TestDatabase,
+) -> None:
     token = await staff_token()
     _, request = await one_request()
-    async with (
-        live_server(settings(db, ws_subscriber_queue=2)) as server,
-        ws_client(server, token) as client,
-    ):
-        bus = in_process_bus(server)
-        await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
-        # A burst: the subscription reads nothing until it is over.
-        for percent in range(10, 100, 10):
-            await bus.publish(
+    async with live_server(settings(db, ws_subscriber_queue=1000)) as server:
+        client, outbox = await slow_subscriber(server, token)
+        published = 0
+        while not len(outbox):  # until the socket makes its writer wait
+            await publish(server, *(status_changed(request) for _ in range(BURST)))
+            published += BURST
+        for percent in range(1, 51):
+            await publish(
+                server,
                 UpdateRequestChanged(
-                    EventType.PROGRESS,
-                    request.id,
-                    request.district_id,
-                    UpdateStatus.IN_PROGRESS,
-                    datetime.now(UTC),
-                    ProgressReport(percent, "copy", None, datetime.now(UTC)),
-                )
-            )
-        await bus.publish(status_changed(request))
-        first, second = await client.event("all"), await client.event("all")
-        assert (first["type"], first["progress"]["percent"]) == ("PROGRESS", 90)
-        assert second["type"] == "STATUS_CHANGED"
-        await client.ping_pong()
-        assert client.unread() == []
+                    EventType.PROGRESS, request.id, request.district_id, UpdateStatus.IN_PROGRESS,
+                    datetime.now(UTC), ProgressReport(percent, "copy", None, datetime.now(UTC)),
+                ),
+            )  # fmt: skip
+        await publish(server, status_changed(request))
+        assert outbox.coalesced == 49 and not outbox.closed
+        assert client.transport is not None
+        client.transport.resume_reading()
+        client.send({"type": "ping"})
+        await wait_until(lambda: client.frames()[-1:] == [(0x1, b'{"type":"pong"}')], "all before the pong")
+        events = [
+            m["payload"]["data"]["updateRequestEvents"] for m in client.messages() if m.get("type") == "next"
+        ]
+        assert [e["type"] for e in events] == ["STATUS_CHANGED"] * published + ["PROGRESS", "STATUS_CHANGED"]
+        assert events[-2]["progress"]["percent"] == 50
 
 
-async def test_a_subscriber_that_cannot_keep_up_is_closed_1013(db: TestDatabase) -> None:
+async def test_a_socket_that_cannot_keep_up_is_closed_1013(db: TestDatabase) -> None:
     token = await staff_token()
     _, request = await one_request()
-    async with (
-        live_server(settings(db, ws_subscriber_queue=2)) as server,
-        ws_client(server, token) as client,
-    ):
-        bus = in_process_bus(server)
-        await client.subscribe("all")
-        await wait_until(lambda: bus.subscriber_count == 1, "the subscription to reach the bus")
-        for _ in range(5):  # status changes are never dropped: the third one does not fit
-            await bus.publish(status_changed(request))
-        code, reason = await client.closed()
-        assert code == CLOSE_TOO_SLOW == 1013
-        assert reason and reason.startswith("Too slow")
-        delivered = [m for m in client.unread() if m.get("type") == "next"]
-        assert len(delivered) <= 2  # what was queued before the overflow may still arrive
+    async with live_server(settings(db, ws_subscriber_queue=4)) as server:
+        client, outbox = await slow_subscriber(server, token)
+        published = 0
+        while not outbox.closed:  # status changes are never dropped: the socket is closed instead
+            await publish(server, *(status_changed(request) for _ in range(BURST)))
+            published += BURST
+            assert published < 20_000, "the slow socket was never closed"
+        assert client.transport is not None
+        client.transport.resume_reading()
+        await wait_until(lambda: [opcode for opcode, _ in client.frames()[-1:]] == [0x8], "the close frame")
+        opcode, payload = client.frames()[-1]
+        assert opcode == 0x8  # close
+        assert struct.unpack("!H", payload[:2])[0] == CLOSE_TOO_SLOW == 1013
+        assert payload[2:].decode().startswith("Too slow")
+        delivered = [m for m in client.messages() if m.get("type") == "next"]
+        assert len(delivered) < published  # what could not be sent went with the close, never silently
 
 
 # --------------------------------------------------------------------------- transport
@@ -232,3 +280,20 @@ async def test_websocket_compression_is_off() -> None:
         assert "permessage-deflate" in (request.headers.get("Sec-WebSocket-Extensions") or "")
         assert response.headers.get("Sec-WebSocket-Extensions") is None
         assert client.connection.subprotocol == "graphql-transport-ws"
+
+
+async def test_a_syntax_error_is_answered_with_an_error_message(db: TestDatabase) -> None:
+    token = await staff_token()
+    async with live_server(settings(db)) as server, ws_client(server, token) as client:
+        for operation, query in (
+            ("subscription", "subscription { updateRequestEvents { type "),
+            ("query", "query { viewer { account { email } "),
+            ("tokens", "subscription { updateRequestEvents { " + "type " * 3000 + "} }"),
+        ):
+            await client.subscribe(operation, query=query)
+            message = await client.receive_for(operation)
+            assert message["type"] == "error", message
+            assert message["payload"][0]["message"].startswith("Syntax Error"), message
+        await client.ping_pong()  # the socket stays open
+        await client.subscribe("fine")
+        await wait_until(lambda: server.hub.member_count == 1, "a valid subscription after the errors")

@@ -44,9 +44,8 @@ REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 async def listening(server: LiveServer, count: int) -> None:
-    """Wait until `count` subscriptions listen on the server's bus. A pong only says the socket
-    was read: a subscription first re-checks the caller's access (a query), then listens."""
-    await wait_until(lambda: server.bus.subscriber_count == count, f"{count} subscriptions to listen")
+    """Wait until `count` subscriptions listen on the server's live hub."""
+    await wait_until(lambda: server.app.state.hub.member_count == count, f"{count} subscriptions to listen")
 
 
 def live_settings(

@@ -123,7 +123,7 @@ async def test_scheduled_request_runs_to_completion_in_worker_processes(
                 events.append(event)
 
     collector = asyncio.create_task(collect())
-    await asyncio.wait_for(api.bus.listening.wait(), WITHIN)  # type: ignore[attr-defined]
+    await asyncio.wait_for(api.bus.listening.wait(), WITHIN)
     request = await request_and_schedule(scene)
 
     async def everything_done() -> bool:

@@ -31,6 +31,8 @@ class StepJob:
     #: Only for database refreshes of environments that have a database URL (staff-only data).
     source_database_url: str | None = None
     target_database_url: str | None = None
+    #: The history sequence of the request's IN_PROGRESS move: progress records follow it.
+    history_seq: int | None = None
 
 
 class Executor(Protocol):

@@ -1,0 +1,159 @@
+"""What both buses do over their stream: publish records in order, read the stream once per
+process, and hand what it reads to local consumers.
+
+- ``publish(event)``: append the record (in its request's history order, `infra.bus.ordering`);
+  every `TRIM_EVERY` appends, trim the stream to its retention.
+- ``subscribe(...)``: a local subscriber of events (bounded queue, see `infra.bus.fanout`).
+- ``add_listener(listener)``: a consumer of whole batches of records with their ids, awaited in
+  stream order (the live hub); a slow listener slows the reading, never loses records.
+- ``start()``: begin reading (one `follow` loop for the process); ``close()`` stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from types import TracebackType
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from infra.bus.fanout import DEFAULT_SUBSCRIBER_QUEUE, Fanout, Gap, OverflowPolicy, Subscription
+from infra.bus.ordering import HOLD_SECONDS, Order, append_in_order
+from infra.bus.records import STREAM_START, EventRecord
+from infra.bus.stream import EventStream, FollowState, follow
+from models.events import UpdateRequestChanged
+
+logger = logging.getLogger(__name__)
+
+#: Appends between two trims of the stream (per process).
+TRIM_EVERY = 500
+
+
+class AppendableStream(EventStream, Protocol):
+    async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]: ...
+
+
+class RecordListener(Protocol):
+    async def on_records(self, records: list[EventRecord]) -> None: ...
+
+    async def on_gap(self, gap: Gap) -> None: ...
+
+
+class StreamBus:
+    #: Whether local subscribers get their events from the reading loop (else `publish` hands
+    #: them over itself: the in-process bus, whose writer and reader are one process).
+    fanout_on_read = True
+
+    def __init__(self, stream: AppendableStream, *, hold_seconds: float = HOLD_SECONDS) -> None:
+        self.stream = stream
+        #: How long a record waits for its predecessor (`infra.bus.ordering`).
+        self.hold_seconds = hold_seconds
+        self._fanout = Fanout()
+        self._listeners: list[RecordListener] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._appends = 0
+        #: The reading loop's state: `listening` is set while it reads, `position` is the last
+        #: record id it handed out (or where it started).
+        self.follow_state = FollowState()
+
+    @property
+    def listening(self) -> asyncio.Event:
+        return self.follow_state.listening
+
+    @property
+    def reconnects(self) -> int:
+        return self.follow_state.reconnects
+
+    @property
+    def reconnect_attempts(self) -> int:
+        return self.follow_state.reconnect_attempts
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._fanout)
+
+    async def publish(self, event: UpdateRequestChanged) -> str | None:
+        """Append the record of `event`; its id, or None when a later record of its request was
+        in already (then the database's state supersedes it)."""
+        stream = self.stream
+
+        async def attempt(force: bool) -> tuple[Order, str | None]:
+            return await stream.append(event, force)
+
+        record_id = await append_in_order(attempt, self.hold_seconds)
+        if record_id is not None:
+            self._appends += 1
+            if self._appends % TRIM_EVERY == 1:
+                await self.trim(record_id)
+        return record_id
+
+    async def trim(self, newest_id: str) -> None:
+        """Keep the stream to its retention (the memory stream trims as it appends)."""
+
+    def subscribe(
+        self, max_queued: int = DEFAULT_SUBSCRIBER_QUEUE, *, overflow: OverflowPolicy = "drop_oldest"
+    ) -> Subscription:
+        return self._fanout.add(max_queued, overflow)
+
+    def add_listener(self, listener: RecordListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: RecordListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def start(self) -> None:
+        if self._reader is None:
+            with contextlib.suppress(RedisError, OSError):  # unreachable: `follow` finds its start
+                self.follow_state.position = await self.stream.last_id() or STREAM_START
+            self._start_reading()
+
+    def _start_reading(self) -> None:
+        if self._reader is None:
+            self._reader = asyncio.create_task(
+                self._read(self.follow_state.position), name=f"event stream reader {id(self):x}"
+            )
+
+    @property
+    def started(self) -> bool:
+        return self._reader is not None
+
+    async def _read(self, after: str | None) -> None:
+        async for item in follow(self.stream, after, state=self.follow_state):
+            if isinstance(item, Gap):
+                self._fanout.deliver_gap(item)
+                for listener in list(self._listeners):
+                    await self._call(listener.on_gap(item))
+                continue
+            if self.fanout_on_read:
+                for record in item:
+                    self._fanout.deliver(record.event)
+            for listener in list(self._listeners):
+                await self._call(listener.on_records(item))
+
+    @staticmethod
+    async def _call(work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception:  # one failing consumer must not stop the process's reading
+            logger.exception("event stream: a listener failed")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        self._fanout.close_all()
+
+    async def __aenter__(self) -> StreamBus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

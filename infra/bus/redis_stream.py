@@ -1,0 +1,137 @@
+"""The event stream in Redis: one Stream per deployment namespace (``{namespace}:events:stream``).
+
+Writes go through one script that appends a record only in its request's history order (see
+`infra.bus.ordering`; ``{namespace}:events:order`` keeps the last sequence per request, and
+``{namespace}:events:order-at`` when it was written, so that quiet requests are forgotten with
+the retention). `trim` keeps what `infra.bus.stream` promises: every record younger than the
+retention time, and at least the newest `retain_entries`.
+
+The blocking read (`read_new`) runs on a client of its own whose socket timeout outlasts the
+block, so a quiet stream never looks like a dead connection and a dead one is noticed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from infra.bus.ordering import Order
+from infra.bus.records import EventRecord, id_key, next_id
+from infra.bus.stream import RETAIN_ENTRIES, RETAIN_SECONDS
+from infra.bus.wire import event_from_json, event_to_json
+from models.events import UpdateRequestChanged
+
+#: Records (and forgotten requests) removed by one trim at most; the next trim goes on.
+TRIM_BATCH = 10_000
+
+APPEND_SCRIPT = """
+local replaced = '0'
+local sequence = ARGV[2]
+local is_move = ARGV[3] == '1'
+if sequence ~= '' then
+  local last = redis.call('HGET', KEYS[2], ARGV[1])
+  if last then
+    last = tonumber(last)
+    local number = tonumber(sequence)
+    local in_order
+    if is_move then
+      if number <= last then return {'stale'} end
+      in_order = number == last + 1
+    else
+      if number < last then return {'stale'} end
+      in_order = number == last
+    end
+    if not in_order then
+      if ARGV[4] ~= '1' then return {'wait'} end
+      replaced = '1'
+    end
+  end
+end
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[5], 'r', replaced)
+if sequence ~= '' and (is_move or replaced == '1') then
+  redis.call('HSET', KEYS[2], ARGV[1], sequence)
+  redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[1])
+end
+return {'append', id}
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _record(record_id: Any, fields: dict[Any, Any]) -> EventRecord:
+    values = {_text(key): value for key, value in fields.items()}
+    return EventRecord(_text(record_id), event_from_json(values["e"]), _text(values.get("r", "0")) == "1")
+
+
+class RedisStream:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        *,
+        reader: aioredis.Redis | None = None,
+        retain_entries: int = RETAIN_ENTRIES,
+        retain_seconds: float = RETAIN_SECONDS,
+    ) -> None:
+        self.key = f"{namespace}:events:stream"
+        self.order_key = f"{namespace}:events:order"
+        self.order_at_key = f"{namespace}:events:order-at"
+        self.retain_entries = retain_entries
+        self.retain_seconds = retain_seconds
+        self._client = client
+        self._reader = reader or client
+        self._append = client.register_script(APPEND_SCRIPT)
+
+    async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]:
+        sequence = "" if event.sequence is None else str(event.sequence)
+        answer = await self._append(
+            keys=[self.key, self.order_key, self.order_at_key],
+            args=[event.update_request_id, sequence, "1" if event.is_move else "0", "1" if force else "0",
+                  event_to_json(event)],
+        )  # fmt: skip
+        order = Order(_text(answer[0]))
+        return order, _text(answer[1]) if order is Order.APPEND else None
+
+    async def read_after(self, after: str, count: int) -> list[EventRecord]:
+        entries: Any = await self._client.xrange(self.key, f"({after}", "+", count=count)
+        return [_record(record_id, fields) for record_id, fields in entries]
+
+    async def read_new(self, after: str, count: int, block: float) -> list[EventRecord]:
+        """`block` ≤ 0: no waiting."""
+        answer: Any = await self._reader.xread(
+            {self.key: after}, count=count, block=int(block * 1000) if block > 0 else None
+        )
+        if not answer:
+            return []
+        return [_record(record_id, fields) for record_id, fields in answer[0][1]]
+
+    async def retains(self, record_id: str) -> bool:
+        return bool(await self._client.xrange(self.key, record_id, record_id, count=1))
+
+    async def last_id(self) -> str | None:
+        entries: Any = await self._client.xrevrange(self.key, "+", "-", count=1)
+        return _text(entries[0][0]) if entries else None
+
+    async def trim(self, newest_id: str) -> int:
+        """Drop records both older than the retention time and beyond the newest
+        `retain_entries`, and forget the order of requests quiet for as long. Records dropped."""
+        cutoff = id_key(newest_id)[0] - int(self.retain_seconds * 1000)
+        quiet = await self._client.zrangebyscore(
+            self.order_at_key, "-inf", f"({cutoff}", start=0, num=TRIM_BATCH
+        )
+        if quiet:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.hdel(self.order_key, *quiet)
+                pipe.zrem(self.order_at_key, *quiet)
+                await pipe.execute()
+        excess = await self._client.xlen(self.key) - self.retain_entries
+        if excess <= 0:
+            return 0
+        old: Any = await self._client.xrange(self.key, "-", f"({cutoff}-0", count=min(excess, TRIM_BATCH))
+        if not old:
+            return 0
+        removed: int = await self._client.xtrim(self.key, minid=next_id(_text(old[-1][0])), approximate=False)
+        return removed

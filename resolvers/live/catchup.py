@@ -1,0 +1,77 @@
+"""A subscription's start: what it is owed before live events, sent before them.
+
+- no `after`: with `updateRequestId`, a SNAPSHOT of the request (taken after joining, so no
+  change falls between; live records the snapshot already shows are skipped); otherwise nothing.
+- `after` whose record the stream still keeps: every record after it up to the position the
+  subscription joined at that it may see, rendered through its group (shared with other
+  subscribers catching up from the same place), in stream order.
+- `after` older than what is kept (or from a stream since lost): SNAPSHOTs of the present, as
+  after an outage (its request; or every visible request in scope changed since the cursor).
+Live records that arrived meanwhile follow; records the client already has are skipped.
+"""
+
+from __future__ import annotations
+
+from infra.bus import EventRecord, id_time, public_cursor
+from infra.bus.records import id_key
+from infra.bus.stream import READ_BATCH
+from models.clock import utcnow
+from models.enums import EventType
+from resolvers.live.dispatch import snapshots
+from resolvers.live.events import live_event, needs_row, rows_of
+from resolvers.live.groups import HubView, Member
+
+
+async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: str) -> None:
+    """Send what `member` is owed up to `joined_at`, then let live frames through."""
+    group = member.group
+    cursor, taken = public_cursor(joined_at), utcnow()
+    frames: list[str] = []
+    ends = False
+    if after is not None and await hub.stream.retains(after):
+        frames, ends = await _missed(hub, member, after, joined_at)
+    elif after is not None or group.scope.request_id is not None:
+        # Records up to the stream's newest are in the state the snapshot reads: later live ones
+        # only follow it (and the snapshot's cursor says so).
+        newest = await hub.stream.last_id()
+        if newest is not None and id_key(newest) > id_key(joined_at):
+            member.skip_through = max(member.skip_through or (0, 0), id_key(newest))
+            cursor = public_cursor(newest)
+        since = id_time(after) if after is not None else None
+        for event, payload in await snapshots(hub, group, since, cursor, taken):
+            frames.append(member.next_frame(payload))
+            ends = ends or (event.type is EventType.REMOVED and group.scope.request_id is not None)
+    await member.connection.outbox.push_paced(frames)
+    member.go_live([])
+    if ends:
+        hub.end(member)
+
+
+async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> tuple[list[str], bool]:
+    """Frames of the kept records after `after` up to `joined_at` that the member may see; and
+    whether one of them ended a single-request subscription."""
+    group = member.group
+    scope, fields, last = group.scope, group.document.request_fields, id_key(joined_at)
+    single = scope.request_id is not None
+    frames: list[str] = []
+    position = after
+    while id_key(position) < last:
+        records = await hub.stream.read_after(position, READ_BATCH)
+        page: list[EventRecord] = [r for r in records if id_key(r.id) <= last]
+        wanted = [r for r in page if scope.matches(r.event) and group.visibility.can_see(r.event.district_id)]
+        rows = await rows_of(r.event.update_request_id for r in wanted if needs_row(r, fields))
+        taken = utcnow()
+        for record in wanted:
+            row = rows.get(record.event.update_request_id) if needs_row(record, fields) else None
+            if row is None and needs_row(record, fields):
+                continue
+            event = live_event(record, row, taken, single=single)
+            if event is None:
+                continue
+            frames.append(member.next_frame(await hub.render(group, event, record.id)))
+            if single and event.type is EventType.REMOVED:
+                return frames, True
+        if len(page) < len(records) or len(records) < READ_BATCH:
+            break
+        position = records[-1].id
+    return frames, False

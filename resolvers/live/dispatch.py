@@ -1,0 +1,157 @@
+"""Delivering a batch of records to the subscriptions of a process (`deliver_records`), and
+resynchronising them after the stream was unreachable (`resynchronise`).
+
+Per batch: the groups each record may reach; one token re-check per connection that is due
+(at most every `ws_auth_recheck_seconds`); subscriptions whose caller's access changed move to
+their new group, or end with NOT_FOUND when they no longer see what they narrowed to; the rows
+the selections need, in one statement; one rendering per (record, group) that sees the record;
+then the frames, in stream order, to every member of each group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from infra.bus import EventRecord, Gap, public_cursor
+from infra.bus.records import id_key
+from models.access import Actor
+from models.clock import utcnow
+from models.enums import EventType
+from models.requests.queries import changed_since
+from models.tables import UpdateRequest
+from resolvers.live import eager
+from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
+from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
+from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
+from resolvers.live.outbox import close_reason
+from resolvers.live.scope import lost_sight
+
+#: After a gap, requests changed this long before the gap began are resent too (clock skew
+#: between the processes that stamp `updated_at`), at most RESYNC_LIMIT of them.
+RESYNC_MARGIN = timedelta(seconds=5)
+RESYNC_LIMIT = 500
+
+
+def error_frame(member: Member) -> str:
+    """The `next` with NOT_FOUND that ends a subscription that lost sight of its scope."""
+    error = lost_sight(member.group.scope)
+    payload = {"data": None, "errors": [{"message": error.message, "path": ["updateRequestEvents"],
+                                          "extensions": error.extensions}]}  # fmt: skip
+    return member.next_frame(json.dumps(payload, separators=(",", ":")))
+
+
+async def check_access(hub: HubView, groups: Iterable[RenderGroup], *, force: bool = False) -> None:
+    """Re-check the connections of these groups' members (those due, or all with `force`); close
+    those whose token is gone (4403), move or end those whose access changed."""
+    members = [member for group in groups for member in group if not member.gone]
+    connections: dict[LiveConnection, None] = {member.connection: None for member in members}
+    if not await refresh_all((connection.access for connection in connections), force=force):
+        return  # nobody's access was looked at again: nothing changed
+    for member in members:
+        connection = member.connection
+        actor = connection.access.actor
+        if actor is None:
+            connection.outbox.close(CLOSE_FORBIDDEN, close_reason(connection.access.reason))
+            continue
+        group = member.group
+        visibility = connection.visibility(actor, group.document.per_account)
+        if visibility is group.visibility or visibility == group.visibility:
+            continue
+        if not group.scope.visible_to(actor):
+            hub.end(member, error_frame(member))
+        else:
+            hub.regroup(member, visibility)
+
+
+def _reaches(group: RenderGroup, record: EventRecord) -> bool:
+    return bool(group.members) and group.visibility.can_see(record.event.district_id)
+
+
+async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
+    await check_access(hub, {group: None for record in records for group in hub.candidates(record.event)})
+    plan = [(record, [g for g in hub.candidates(record.event) if _reaches(g, record)]) for record in records]
+    wanted = [
+        record for record, groups in plan if any(needs_row(record, g.document.request_fields) for g in groups)
+    ]
+    rows = await rows_of(record.event.update_request_id for record in wanted)
+    taken = utcnow()
+    jobs: list[tuple[EventRecord, RenderGroup, LiveEvent]] = []
+    for record, groups in plan:
+        row = rows.get(record.event.update_request_id)
+        for group in groups:
+            single = group.scope.request_id is not None
+            shown = row if needs_row(record, group.document.request_fields) else None
+            if shown is None and needs_row(record, group.document.request_fields):
+                continue  # the request is gone from the database: nothing to show
+            event = live_event(record, shown, taken, single=single)
+            if event is not None:
+                jobs.append((record, group, event))
+    # Renders that need no database finish at once; only those that wait run concurrently.
+    started = [eager.begin(hub.render(group, event, record.id)) for record, group, event in jobs]
+    if all(render.done() for render in started):
+        payloads = [render.result() for render in started]
+    else:
+        payloads = list(await asyncio.gather(*started))
+    for (record, group, event), payload in zip(jobs, payloads, strict=True):
+        send(hub, group, event, payload, record.id)
+
+
+def send(
+    hub: HubView,
+    group: RenderGroup,
+    event: LiveEvent,
+    payload: str,
+    record_id: str | None = None,
+) -> None:
+    """Hand one rendered event to every member of `group` (a single-request subscription ends
+    after its REMOVED)."""
+    key = id_key(record_id) if record_id is not None else None
+    request_id = event.update_request.id
+    progress = event.type is EventType.PROGRESS
+    ends = event.type is EventType.REMOVED and group.scope.request_id is not None
+    for member in group:
+        if member.gone or (
+            key is not None and member.skip_through is not None and key <= member.skip_through
+        ):
+            continue
+        member.deliver(payload, request_id, progress=progress)
+        if ends:
+            hub.end(member)
+
+
+def _actor_of(group: RenderGroup) -> Actor:
+    visibility = group.visibility
+    return Actor(visibility.mover, visibility.account_id, visibility.role, visibility.district_ids)
+
+
+async def snapshots(
+    hub: HubView, group: RenderGroup, since: datetime | None, cursor: str, taken: datetime
+) -> list[tuple[LiveEvent, str]]:
+    """The group's view of the present: its request's SNAPSHOT (single-request scope), or one
+    SNAPSHOT / REMOVED per visible request in scope changed since `since` (oldest change first)."""
+    scope = group.scope
+    if scope.request_id is not None:
+        row = await UpdateRequest.get_or_none(id=scope.request_id)
+        if row is None or not group.visibility.can_see(row.district_id):
+            return []
+        rows = [row]
+    elif since is not None:
+        query = changed_since(_actor_of(group), since - RESYNC_MARGIN, scope.district_id)
+        rows = list(await query.limit(RESYNC_LIMIT))
+    else:
+        return []
+    events = [snapshot_event(row, cursor, taken, single=scope.request_id is not None) for row in rows]
+    return [(event, await hub.render(group, event)) for event in events]
+
+
+async def resynchronise(hub: HubView, gap: Gap) -> None:
+    """After the stream was unreachable: every subscription gets the present as SNAPSHOTs."""
+    groups = list(hub.groups.values())
+    await check_access(hub, groups, force=True)
+    cursor, taken = public_cursor(hub.position), utcnow()
+    for group in list(hub.groups.values()):
+        for event, payload in await snapshots(hub, group, gap.since, cursor, taken):
+            send(hub, group, event, payload)

@@ -1,0 +1,230 @@
+"""The event stream: records of one request enter in history order whichever process writes
+them, a record whose predecessor never comes goes in as a replacement, retention keeps every
+young record and at least the newest N, cursors are opaque and checked, and `follow` reads on
+after a Redis restart (with persistence: nothing lost; a gap marker either way).
+
+The rules run against both streams: the embedded default's memory stream and Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from infra.bus import (
+    STREAM_START,
+    EventRecord,
+    Gap,
+    InProcessBus,
+    MemoryStream,
+    RedisBus,
+    RedisStream,
+    follow,
+    public_cursor,
+    record_id_of,
+)
+from infra.bus.base import StreamBus
+from infra.bus.ordering import Order
+from models.enums import EventType, UpdateStatus
+from models.events import ProgressReport, UpdateRequestChanged
+from tests.support_live import PrivateRedis, private_redis
+
+S = UpdateStatus
+NOW = datetime(2026, 10, 1, tzinfo=UTC)
+REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
+CHAIN = [None, S.TO_BE_SCHEDULED, S.SCHEDULED, S.NOT_STARTED, S.IN_PROGRESS, S.COMPLETED]
+
+
+def move(sequence: int, request_id: int = 1) -> UpdateRequestChanged:
+    """The `sequence`-th move of a request along CHAIN (1: CREATED)."""
+    kind = EventType.CREATED if sequence == 1 else EventType.STATUS_CHANGED
+    status = CHAIN[sequence]
+    assert status is not None
+    return UpdateRequestChanged(kind, request_id, 5, status, NOW, None, CHAIN[sequence - 1], sequence)
+
+
+def progress(sequence: int, percent: int, request_id: int = 1) -> UpdateRequestChanged:
+    report = ProgressReport(percent, "copy", None, NOW)
+    return UpdateRequestChanged(
+        EventType.PROGRESS, request_id, 5, S.IN_PROGRESS, NOW, report, sequence=sequence
+    )
+
+
+def shown(records: list[EventRecord]) -> list[tuple[str, int | None, bool]]:
+    return [(record.event.type.value, record.event.sequence, record.replaced) for record in records]
+
+
+@pytest_asyncio.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest, run_id: str) -> AsyncIterator[StreamBus]:
+    if request.param == "memory":
+        made: StreamBus = InProcessBus(hold_seconds=0.1)
+    else:
+        made = RedisBus(REDIS_URL, f"{run_id}-{os.urandom(4).hex()}", hold_seconds=0.1)
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def everything(bus: StreamBus) -> list[EventRecord]:
+    return await bus.stream.read_after(STREAM_START, 100)
+
+
+# --------------------------------------------------------------------------- order per request
+
+
+async def test_a_move_waits_for_its_predecessor(bus: StreamBus) -> None:
+    stream = bus.stream
+    assert (await stream.append(move(1)))[0] is Order.APPEND
+    assert await stream.append(move(3)) == (Order.WAIT, None)
+    assert await stream.append(progress(2, 10)) == (Order.WAIT, None)
+    # Writers retry until the predecessor is in: publish the later move first, then the earlier.
+    later = asyncio.create_task(bus.publish(move(3)))
+    assert await bus.publish(move(2)) is not None
+    assert await later is not None
+    assert await bus.publish(progress(3, 10)) is not None
+    assert shown(await everything(bus)) == [
+        ("CREATED", 1, False),
+        ("STATUS_CHANGED", 2, False),
+        ("STATUS_CHANGED", 3, False),
+        ("PROGRESS", 3, False),
+    ]
+
+
+async def test_records_behind_a_later_move_are_dropped(bus: StreamBus) -> None:
+    for sequence in (1, 2, 3):
+        await bus.publish(move(sequence))
+    assert await bus.publish(move(2)) is None  # the same move once more: already in
+    assert await bus.publish(progress(2, 50)) is None  # progress of a phase that is over
+    assert await bus.publish(progress(3, 60)) is not None
+    other = await bus.publish(move(4, request_id=2))  # another request knows nothing of these
+    assert other is not None
+    assert [r.event.sequence for r in await everything(bus)] == [1, 2, 3, 3, 4]
+
+
+async def test_a_record_whose_predecessor_never_comes_goes_in_replaced(bus: StreamBus) -> None:
+    await bus.publish(move(1))
+    assert await bus.publish(move(3)) is not None  # move 2 was lost: after the hold, replaced
+    assert await bus.publish(move(2)) is None  # too late now
+    assert await bus.publish(move(4)) is not None
+    assert shown(await everything(bus)) == [
+        ("CREATED", 1, False),
+        ("STATUS_CHANGED", 3, True),
+        ("STATUS_CHANGED", 4, False),
+    ]
+
+
+async def test_events_outside_any_order_always_go_in(bus: StreamBus) -> None:
+    plain = UpdateRequestChanged(EventType.STATUS_CHANGED, 9, 5, S.SCHEDULED, NOW)
+    assert await bus.publish(plain) is not None
+    assert await bus.publish(plain) is not None
+    assert len(await everything(bus)) == 2
+
+
+# --------------------------------------------------------------------------- reading and retention
+
+
+async def test_read_after_retains_and_last_id(bus: StreamBus) -> None:
+    ids = [await bus.publish(move(sequence)) for sequence in (1, 2, 3)]
+    assert await bus.stream.last_id() == ids[-1]
+    assert [r.id for r in await bus.stream.read_after(ids[0] or "", 10)] == ids[1:]
+    assert await bus.stream.read_after(ids[-1] or "", 10) == []
+    assert await bus.stream.retains(ids[1] or "")
+    assert not await bus.stream.retains("1-0")
+    assert [r.event.sequence for r in await bus.stream.read_new(ids[0] or "", 1, 0)] == [2]
+
+
+async def test_follow_waits_for_new_records(bus: StreamBus) -> None:
+    start = await bus.stream.last_id() or STREAM_START
+    batches = follow(bus.stream, start, block=5)
+    first = asyncio.ensure_future(anext(batches))
+    await asyncio.sleep(0)
+    await bus.publish(move(1))
+    batch = await asyncio.wait_for(first, 10)
+    assert not isinstance(batch, Gap) and shown(batch) == [("CREATED", 1, False)]
+    await batches.aclose()
+
+
+async def test_memory_retention_keeps_young_records_and_the_newest() -> None:
+    young = MemoryStream(retain_entries=3, retain_seconds=3600)
+    for sequence in range(1, 6):
+        await young.append(move(sequence))
+    assert len(young) == 5  # beyond the count, but younger than the time: kept
+    old = MemoryStream(retain_entries=3, retain_seconds=-1)  # every record counts as old
+    for sequence in range(1, 6):
+        await old.append(move(sequence))
+    assert [r.event.sequence for r in await old.read_after(STREAM_START, 10)] == [3, 4, 5]
+
+
+async def test_redis_retention_keeps_young_records_and_the_newest(run_id: str) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        for retain_seconds, kept in ((3600, [1, 2, 3, 4, 5]), (-1, [3, 4, 5])):
+            stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}", retain_entries=3,
+                                 retain_seconds=retain_seconds)  # fmt: skip
+            ids = [(await stream.append(move(sequence)))[1] for sequence in range(1, 6)]
+            await stream.trim(ids[-1] or "")
+            assert [r.event.sequence for r in await stream.read_after(STREAM_START, 10)] == kept
+            assert await stream.retains(ids[0] or "") is (kept[0] == 1)
+            await client.delete(stream.key, stream.order_key, stream.order_at_key)
+    finally:
+        await client.aclose()
+
+
+# --------------------------------------------------------------------------- cursors
+
+
+def test_cursors_are_opaque_and_checked() -> None:
+    cursor = public_cursor("1796157956415-3")
+    assert "1796157956415" not in cursor
+    assert record_id_of(cursor) == "1796157956415-3"
+    for malformed in ("", "abc", "1796157956415-3", public_cursor("x-1"), "!!!", "e" * 100):
+        assert record_id_of(malformed) is None
+
+
+# --------------------------------------------------------------------------- Redis restarts
+
+
+@pytest.mark.parametrize("persistent", [True, False], ids=["persistent", "volatile"])
+async def test_follow_reads_on_after_a_redis_restart(tmp_path: Path, persistent: bool) -> None:
+    async with private_redis(tmp_path, persistent=persistent) as redis:
+        writer = RedisBus(redis.url, "restart")  # not started: this test reads with its own `follow`
+        try:
+            await _read_across_a_restart(redis, writer, persistent)
+        finally:
+            await writer.close()
+
+
+async def _read_across_a_restart(redis: PrivateRedis, writer: RedisBus, persistent: bool) -> None:
+    first = await writer.publish(move(1))
+    assert first is not None
+    batches = follow(writer.stream, STREAM_START, block=0.2)
+    before = await asyncio.wait_for(anext(batches), 10)
+    assert not isinstance(before, Gap) and [r.id for r in before] == [first]
+    await redis.stop()
+    waiting = asyncio.ensure_future(anext(batches))
+    await redis.start()
+    second = await writer.publish(move(2))
+    records: list[str] = []
+    gaps = 0
+    item = await asyncio.wait_for(waiting, 10)
+    while True:
+        if isinstance(item, Gap):
+            gaps += 1
+        else:
+            records.extend(r.id for r in item)
+        if second in records and gaps:
+            break
+        item = await asyncio.wait_for(anext(batches), 10)
+    # Read on after the last record seen (the first is not read again), with one gap marker.
+    assert records == [second]
+    assert gaps == 1
+    # With persistence the stream kept what it had: a cursor from before resumes exactly.
+    assert await writer.stream.retains(first) is persistent
+    await batches.aclose()

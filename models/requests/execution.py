@@ -19,7 +19,7 @@ from models.requests import claims
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import Site, load_with_site
-from models.requests.slots import cannot_start, reslot, start_rules
+from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
 from models.tables import Environment, UpdateRequest
 
@@ -59,7 +59,7 @@ async def begin(
     after = AfterCommit()
     try:
         async with in_transaction():
-            rules = await start_rules(request, site.district, policy)
+            rules = await decision_rules(request, site.district, policy, now)
             if already_there(request, site):
                 await complete_without_running(request, site, now, after)
                 started = False

@@ -147,8 +147,8 @@ def _blocked(rules: StartRules) -> list[BlackoutPeriod | BusySlot]:
 
 def next_start(at: datetime, rules: StartRules) -> datetime | None:
     """The earliest start at or after `at` with no conflict: in a window that leaves the expected
-    duration (window-bound work), running into no blackout and no busy slot. None when there is
-    none within the lookahead (every window shorter than the work, or blacked out for a year).
+    duration (window-bound work), running into no blackout and no busy slot. None only when no
+    window slot within the lookahead after the last blocking period is long enough for the work.
 
     Each round either returns or moves past the end of every period the candidate touched, which
     it can never touch again, so the search ends after at most one round per period."""

@@ -22,7 +22,7 @@ def _when(instant: datetime, rules: StartRules) -> str:
 
 def next_start_text(upcoming: datetime | None, rules: StartRules) -> str:
     if upcoming is None:
-        return "No start in the coming year is free of conflicts."
+        return "No maintenance window is long enough for this work: change the windows or override."
     return f"The next possible start is {_when(upcoming, rules)}."
 
 

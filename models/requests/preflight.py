@@ -49,7 +49,7 @@ class Finding:
 @dataclass(frozen=True)
 class Verdict:
     """A proposed start judged: its findings and the earliest start at or after it (never in the
-    past) that has none; None when there is none within a year."""
+    past) that has none; None when no maintenance window is long enough for the work."""
 
     findings: list[Finding]
     next_possible_start: datetime | None

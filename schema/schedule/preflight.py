@@ -31,7 +31,7 @@ class ScheduleConflict:
 
 @strawberry.type(
     description="A proposed start judged: every conflict at once, and the earliest start at or after "
-    "it (never in the past) that has none; null when none fits within a year."
+    "it (never in the past) that has none; null when no maintenance window is long enough for the work."
 )
 class ScheduleCheck:
     conflicts: list[ScheduleConflict]

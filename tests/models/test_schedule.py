@@ -94,6 +94,6 @@ def test_messages_say_what_is_wrong_and_the_next_start_in_local_time():
     outside = conflict_message(Conflict(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW), CLOSES, RULES, NEXT_WEEK)
     assert "Thursday 00:30-03:30 America/Chicago" in outside and "override" in outside
     assert "Thursday, November 12, 2026 at 12:30 AM CST" in outside
-    assert "No start in the coming year" in conflict_message(
+    assert "No maintenance window is long enough" in conflict_message(
         Conflict(ErrorCode.WINDOW_TOO_SHORT), late, RULES, None
     )

@@ -2,9 +2,9 @@
 and a lease it must be begun within (a compare-and-set on the request, a conditional claim of the
 environment: several schedulers never dispatch one request twice, nor two requests on one site).
 
-Before that, window-bound work is re-checked: a request that can no longer start in time to finish
-inside its window is re-slotted instead (models.requests.slots). A due request whose site is held
-by another stays SCHEDULED and is tried again on the next pass.
+Before that, the start is re-checked (models.requests.slots): a request that can no longer start in
+time to finish inside its window, or that is due inside a blackout, is re-slotted instead. A due
+request whose site is held by another stays SCHEDULED and is tried again on the next pass.
 """
 
 from __future__ import annotations

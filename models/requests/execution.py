@@ -43,8 +43,8 @@ async def begin(
     touches nothing), the request is in any other status (cancelled meanwhile, finished by an
     earlier delivery), or it was not started because of what begin checks first: a version update
     whose target the site already runs completes without running, and window-bound work that can
-    no longer finish inside its window is re-slotted. Returns the request with its district and
-    environment, which the runbook needs.
+    no longer finish inside its window, or work due inside a blackout, is re-slotted. Returns the
+    request with its district and environment, which the runbook needs.
     """
     now = now or utcnow()
     token = token or new_lease_token()

@@ -130,14 +130,16 @@ async def schedule_conflicts(
     require_staff(actor)
     now = now or utcnow()
     scheduled = (
-        await UpdateRequest.filter(status=UpdateStatus.SCHEDULED, deleted_at__isnull=True)
+        await UpdateRequest.filter(
+            status=UpdateStatus.SCHEDULED, scheduled_start__isnull=False, deleted_at__isnull=True
+        )
         .select_related("district", "environment")
         .order_by("scheduled_start", "id")
     )
     if not scheduled:
         return []
     windows = await _windows_by_model()
-    oldest = min(r.scheduled_start for r in scheduled if r.scheduled_start is not None)
+    oldest = min(r.scheduled_start for r in scheduled if r.scheduled_start is not None)  # all have one
     blackout_rows = list(await Blackout.filter(end__gt=min(oldest, now)).order_by("start", "id"))
     holders: dict[int, list[tuple[UpdateRequest, EnvironmentKind]]] = defaultdict(list)
     for row, kind in await slot_holders(r.district_id for r in scheduled):

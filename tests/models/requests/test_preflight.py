@@ -17,7 +17,7 @@ from models.maintenance import all_rules, check_rule, update_rule
 from models.requests.busy import OVERRUN_MARGIN
 from models.requests.preflight import schedule_check, schedule_conflicts
 from models.tables import StatusChange, UpdateRequest
-from tests.factories import actor_of, make_account
+from tests.factories import actor_of, make_account, make_request
 from tests.models.scenario import IN_WINDOW, RUN_AT, T0, World, make_world
 
 E = EnvironmentKind
@@ -241,3 +241,11 @@ async def test_a_running_request_holds_its_site_in_the_check(db):
     # Overrunning, it is taken to need a while longer than now.
     late = RUN_AT + timedelta(hours=2)
     assert (await check(world, refresh.id, late, now=late)).next_possible_start == late + OVERRUN_MARGIN
+
+
+async def test_a_scheduled_row_without_a_start_is_passed_over(db):
+    """Found by the fuzzer: a SCHEDULED row with no start (written before starts were required)
+    made scheduleConflicts fail."""
+    world = await make_world()
+    await make_request(world.district, status=UpdateStatus.SCHEDULED, scheduled_start=None)
+    assert await schedule_conflicts(world.staff_actor, now=T0) == []

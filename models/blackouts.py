@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from models.access import Actor, require_staff
 from models.clock import utcnow
 from models.enums import ErrorCode, HostingModel
 from models.errors import DomainError, not_found
+from models.schedule import BlackoutPeriod
+from models.start_lock import hold_for_rule_change
 from models.tables import Blackout, District, UpdateGroup
 from models.validation import check_text
 
@@ -110,28 +113,36 @@ async def create_blackout(
     scope: BlackoutScope = BlackoutScope(),
     now: datetime | None = None,
 ) -> Blackout:
-    """Staff: black out a period. It never moves scheduled work by itself."""
+    """Staff: black out a period. It never moves scheduled work by itself (`scheduleConflicts`
+    lists what it now conflicts with; the dispatcher re-slots at start time). Once this returns,
+    no start decided afterwards falls inside it (`models.start_lock`)."""
     require_staff(actor)
     start, end, text = check_blackout(start, end, reason, scope, now or utcnow())
     if scope.update_group_id is not None and not await UpdateGroup.exists(id=scope.update_group_id):
         raise not_found("update group", "updateGroupId")
     if scope.district_id is not None and not await District.exists(id=scope.district_id):
         raise not_found("district", "districtId")
-    return await Blackout.create(
-        start=start,
-        end=end,
-        reason=text,
-        hosting_model=scope.hosting_model,
-        update_group_id=scope.update_group_id,
-        district_id=scope.district_id,
-        created_by_id=actor.account_id,
-    )
+    async with in_transaction():
+        await hold_for_rule_change()
+        return await Blackout.create(
+            start=start,
+            end=end,
+            reason=text,
+            hosting_model=scope.hosting_model,
+            update_group_id=scope.update_group_id,
+            district_id=scope.district_id,
+            created_by_id=actor.account_id,
+        )
 
 
 async def delete_blackout(actor: Actor, blackout_id: int) -> None:
     require_staff(actor)
     if await Blackout.filter(id=blackout_id).delete() != 1:
         raise not_found("blackout")
+
+
+def period_of(row: Blackout) -> BlackoutPeriod:
+    return BlackoutPeriod(row.start, row.end, row.id, row.reason)
 
 
 def _covering_any(districts: list[DistrictFacts]) -> Q:
@@ -169,3 +180,12 @@ async def blackouts_over(district: DistrictFacts, start: datetime, end: datetime
     """The blackouts covering `district` that overlap [start, end), soonest first: what the
     scheduling rule asks (with `models.windows.touching`) before work starts."""
     return list(await overlapping(Blackout.filter(_covering_any([district])), start, end))
+
+
+async def periods_over(district: DistrictFacts, since: datetime | None) -> list[BlackoutPeriod]:
+    """The blackouts covering `district` that have not ended at `since` (all when None), as the
+    periods `models.schedule` judges a start by."""
+    query = Blackout.filter(_covering_any([district]))
+    if since is not None:
+        query = query.filter(end__gt=since)
+    return [period_of(row) for row in await query.order_by("start", "id")]

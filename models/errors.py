@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from models.enums import ErrorCode
 
 
@@ -16,6 +18,23 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+class DomainErrors(DomainError):
+    """Several refusals at once (every conflict of a proposed start). Its own code, message and
+    field are the first's, so a caller that knows one error only still reads the leading one."""
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        if not errors:
+            raise ValueError("DomainErrors needs at least one error")
+        first = errors[0]
+        super().__init__(first.code, first.message, first.field)
+        self.errors = tuple(errors)
+
+
+def each_error(error: DomainError) -> tuple[DomainError, ...]:
+    """The refusals `error` stands for: its own, or every one of a `DomainErrors`."""
+    return error.errors if isinstance(error, DomainErrors) else (error,)
 
 
 def not_found(what: str, field: str | None = "id") -> DomainError:

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from models.access import Actor, require_staff
 from models.clock import utcnow
 from models.enums import ErrorCode, HostingModel
 from models.errors import DomainError, not_found
+from models.start_lock import hold_for_rule_change
 from models.tables import MaintenanceWindow
 from models.windows import Slot, WeeklyWindow, next_slots, parse_clock_time
 
@@ -89,29 +92,36 @@ async def _refuse_duplicate(rule: WindowRule, except_id: int | None = None) -> N
 
 
 async def create_rule(actor: Actor, rule: WindowRule) -> MaintenanceWindow:
-    """Staff: add a weekly window; slots and scheduling follow it at once."""
+    """Staff: add a weekly window; slots and scheduling follow it at once. Like every change of a
+    window, it never moves scheduled work (`scheduleConflicts` lists what now conflicts)."""
     require_staff(actor)
-    await _refuse_duplicate(rule)
-    return await MaintenanceWindow.create(**rule.columns())
+    async with in_transaction():
+        await hold_for_rule_change()
+        await _refuse_duplicate(rule)
+        return await MaintenanceWindow.create(**rule.columns())
 
 
 async def update_rule(actor: Actor, window_id: int, rule: WindowRule) -> MaintenanceWindow:
     """Staff: change a weekly window in place (its id stays)."""
     require_staff(actor)
-    row = await MaintenanceWindow.get_or_none(id=window_id)
-    if row is None:
-        raise not_found(MAINTENANCE_WINDOW)
-    await _refuse_duplicate(rule, except_id=row.id)
-    row.update_from_dict(rule.columns())
-    await row.save()
-    return row
+    async with in_transaction():
+        await hold_for_rule_change()
+        row = await MaintenanceWindow.get_or_none(id=window_id)
+        if row is None:
+            raise not_found(MAINTENANCE_WINDOW)
+        await _refuse_duplicate(rule, except_id=row.id)
+        row.update_from_dict(rule.columns())
+        await row.save()
+        return row
 
 
 async def delete_rule(actor: Actor, window_id: int) -> None:
     """Staff: remove a weekly window. A hosting model left without windows is not bound to any."""
     require_staff(actor)
-    if await MaintenanceWindow.filter(id=window_id).delete() != 1:
-        raise not_found(MAINTENANCE_WINDOW)
+    async with in_transaction():
+        await hold_for_rule_change()
+        if await MaintenanceWindow.filter(id=window_id).delete() != 1:
+            raise not_found(MAINTENANCE_WINDOW)
 
 
 async def replace_rules(hosting_model: HostingModel, rules: Sequence[WindowRule]) -> dict[str, int]:

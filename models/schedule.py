@@ -1,27 +1,60 @@
-"""When work may start: the one place that answers "can this work start at T?" and "when is the
-next start at or after T where it can?".
+"""When work may start: the one place that answers "can this work start at T?", "what is wrong
+with T?" and "when is the next start at or after T where it can?".
 
-Window-bound work (a version update of a Campus Cloud district, the automatic sandbox update
-included) starts only inside a maintenance window, and only if its expected duration fits before
-that window ends. Staff scheduling (refusing with OUTSIDE_MAINTENANCE_WINDOW / WINDOW_TOO_SHORT),
-the dispatcher and the worker's begin (re-slotting work that can no longer start in time), and the
-automatic sandbox update (first slot that fits) all ask `start_conflict` and `next_start` here.
-Everything a start is judged by comes in as data (`StartRules`), so further rules (blackouts) are
-added here and nowhere else.
+A start at T of work expected to take D is judged by three rules, all passed in as data
+(`StartRules`):
+- **windows**: window-bound work (a version update of a Campus Cloud district, the automatic
+  sandbox update included) starts inside a maintenance window with D left before it ends;
+- **blackouts**: no work of any kind runs over [T, T + D) during a blackout covering its district
+  (never overridden);
+- **busy slots** (pre-flight only): no other request holding the same site has a slot overlapping
+  [T, T + D). At run time this rule is left empty: the claim on the environment decides, and a due
+  request waits for a busy site (`models.requests.claims`).
+
+Staff scheduling and `scheduleCheck` (every conflict at once), `scheduleConflicts`, the dispatcher
+and the worker's begin (re-slotting work that can no longer start), and the automatic sandbox update
+(first start that fits) all ask `conflicts_at` and `next_start` here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from models.enums import ErrorCode, HostingModel, UpdateKind
-from models.running import DEFAULT_EXPECTED_MINUTES
-from models.windows import Slot, WeeklyWindow, describe_windows, next_slots
+from models.enums import EnvironmentKind, ErrorCode, HostingModel, UpdateKind
+from models.running import DEFAULT_EXPECTED_MINUTES, claimed_kinds
+from models.windows import Slot, WeeklyWindow, next_slots, touching
 
 #: Merged window slots fetched at a time while searching for a start (a year of weekly windows).
 _SLOTS_PER_SEARCH = 60
+#: Zone of messages when the district's is not known.
+DEFAULT_MESSAGE_ZONE = "America/Chicago"
+#: Codes staff may override when scheduling (recorded as `windowOverride`): the window rules only.
+#: A blackout is never overridden, and a busy site is never double-booked.
+WINDOW_CODES = frozenset({ErrorCode.OUTSIDE_MAINTENANCE_WINDOW, ErrorCode.WINDOW_TOO_SHORT})
+
+
+@dataclass(frozen=True)
+class BlackoutPeriod:
+    """A blackout covering the district of the work judged: no work runs in [start, end)."""
+
+    start: datetime
+    end: datetime
+    blackout_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class BusySlot:
+    """Another request holding the same site over [start, end): scheduled then, or running."""
+
+    start: datetime
+    end: datetime
+    request_id: int
+    #: How people name it ("the update of the production site to Campus.2439.1").
+    work: str
+    running: bool = False
 
 
 @dataclass(frozen=True)
@@ -30,15 +63,35 @@ class StartRules:
 
     `windows` empty: the request is not bound to maintenance windows (ASP-hosted districts,
     database refreshes, or no window defined at all). `expected`: how long the work is expected to
-    take; a window-bound start must leave that much of its window.
+    take: a window-bound start must leave that much of its window, and no work may run into a
+    blackout or another request's slot within it. `time_zone`: the district's, for messages.
     """
 
     windows: tuple[WeeklyWindow, ...] = ()
     expected: timedelta = timedelta(minutes=DEFAULT_EXPECTED_MINUTES)
+    blackouts: tuple[BlackoutPeriod, ...] = ()
+    busy: tuple[BusySlot, ...] = ()
+    time_zone: str = DEFAULT_MESSAGE_ZONE
 
     @property
     def window_bound(self) -> bool:
         return bool(self.windows)
+
+    def without_windows(self) -> StartRules:
+        """The rules of a request whose window staff overrode: blackouts (and busy slots) still hold."""
+        return replace(self, windows=())
+
+    def with_busy(self, busy: Iterable[BusySlot]) -> StartRules:
+        return replace(self, busy=tuple(busy))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One reason a start is refused: a window rule, a blackout, or another request's slot."""
+
+    code: ErrorCode
+    blackout: BlackoutPeriod | None = None
+    busy: BusySlot | None = None
 
 
 def is_window_bound(kind: UpdateKind, hosting_model: HostingModel) -> bool:
@@ -47,11 +100,25 @@ def is_window_bound(kind: UpdateKind, hosting_model: HostingModel) -> bool:
 
 
 def rules_for(
-    kind: UpdateKind, hosting_model: HostingModel, windows: Iterable[WeeklyWindow], expected: timedelta
+    kind: UpdateKind,
+    hosting_model: HostingModel,
+    windows: Iterable[WeeklyWindow],
+    expected: timedelta,
+    blackouts: Iterable[BlackoutPeriod] = (),
+    time_zone: str = DEFAULT_MESSAGE_ZONE,
 ) -> StartRules:
-    """The rules of one request, given its hosting model's windows."""
+    """The rules of one request, given its hosting model's windows and the blackouts covering its
+    district (every kind of work honours those)."""
     bound = is_window_bound(kind, hosting_model)
-    return StartRules(tuple(windows) if bound else (), expected)
+    return StartRules(tuple(windows) if bound else (), expected, tuple(blackouts), (), time_zone)
+
+
+def shares_site(
+    kind: UpdateKind, environment: EnvironmentKind, other_kind: UpdateKind, other_environment: EnvironmentKind
+) -> bool:
+    """Whether two requests of one district cannot run at once: they hold a common environment
+    (a refresh also holds production, which it copies)."""
+    return bool(set(claimed_kinds(kind, environment)) & set(claimed_kinds(other_kind, other_environment)))
 
 
 def _slots(at: datetime, windows: tuple[WeeklyWindow, ...]) -> Iterator[Slot]:
@@ -59,9 +126,8 @@ def _slots(at: datetime, windows: tuple[WeeklyWindow, ...]) -> Iterator[Slot]:
     yield from next_slots(at, windows, _SLOTS_PER_SEARCH)
 
 
-def next_start(at: datetime, rules: StartRules) -> datetime | None:
-    """The earliest start at or after `at` where the work may start; None when there is none
-    within the lookahead (say every window is shorter than the expected duration)."""
+def _window_fit(at: datetime, rules: StartRules) -> datetime | None:
+    """The earliest start at or after `at` that the windows allow (blackouts aside)."""
     if not rules.windows:
         return at
     for slot in _slots(at, rules.windows):
@@ -71,26 +137,61 @@ def next_start(at: datetime, rules: StartRules) -> datetime | None:
     return None
 
 
-def start_conflict(start: datetime, rules: StartRules) -> ErrorCode | None:
-    """Why the work may not start at `start` (None: it may). Defined by `next_start`: a start is
-    fine exactly when it is its own next possible start."""
-    if next_start(start, rules) == start:
+def _period_order(period: BlackoutPeriod | BusySlot) -> tuple[datetime, datetime]:
+    return period.start, period.end
+
+
+def _blocked(rules: StartRules) -> list[BlackoutPeriod | BusySlot]:
+    return sorted((*rules.blackouts, *rules.busy), key=_period_order)
+
+
+def next_start(at: datetime, rules: StartRules) -> datetime | None:
+    """The earliest start at or after `at` with no conflict: in a window that leaves the expected
+    duration (window-bound work), running into no blackout and no busy slot. None only when no
+    window slot within the lookahead after the last blocking period is long enough for the work.
+
+    Each round either returns or moves past the end of every period the candidate touched, which
+    it can never touch again, so the search ends after at most one round per period."""
+    blocked = _blocked(rules)
+    candidate = at
+    while True:
+        fit = _window_fit(candidate, rules)
+        if fit is None:
+            return None
+        touched = touching(fit, rules.expected, blocked)
+        if not touched:
+            return fit
+        candidate = max(period.end for period in touched)
+
+
+def _window_conflict(start: datetime, rules: StartRules) -> ErrorCode | None:
+    if _window_fit(start, rules) == start:
         return None
     inside = any(slot.contains(start) for slot in _slots(start, rules.windows))
     return ErrorCode.WINDOW_TOO_SHORT if inside else ErrorCode.OUTSIDE_MAINTENANCE_WINDOW
 
 
-def conflict_message(code: ErrorCode, start: datetime, rules: StartRules) -> str:
-    """A sentence staff can act on: what is wrong with `start`, and the next start that fits."""
-    upcoming = next_start(start, rules)
-    hint = f" The next start that fits is {upcoming.isoformat()}." if upcoming else ""
-    minutes = round(rules.expected.total_seconds() / 60)
-    if code is ErrorCode.WINDOW_TOO_SHORT:
-        return (
-            f"This work is expected to take about {minutes} minutes and would run past the end of the "
-            f"maintenance window ({describe_windows(rules.windows)}).{hint} Staff may override."
-        )
-    return (
-        "Version updates of Campus Cloud districts start inside the maintenance window "
-        f"({describe_windows(rules.windows)}).{hint} Staff may override."
-    )
+def conflicts_at(start: datetime, rules: StartRules) -> list[Conflict]:
+    """Every conflict of a start at `start`, at once: the blackouts it would run into (soonest
+    first; the one code staff can never override, so it leads), the window rule it breaks, then
+    the busy slots it overlaps. Empty: the work may start then; exactly when
+    `next_start(start, rules) == start`."""
+    blackouts = sorted(rules.blackouts, key=_period_order)
+    found = [Conflict(ErrorCode.BLACKOUT, blackout=b) for b in touching(start, rules.expected, blackouts)]
+    window = _window_conflict(start, rules)
+    if window is not None:
+        found.append(Conflict(window))
+    busy = sorted(rules.busy, key=_period_order)
+    found.extend(Conflict(ErrorCode.ENVIRONMENT_BUSY, busy=b) for b in touching(start, rules.expected, busy))
+    return found
+
+
+def start_conflict(start: datetime, rules: StartRules) -> ErrorCode | None:
+    """The leading conflict's code of a start at `start` (None: it may start)."""
+    found = conflicts_at(start, rules)
+    return found[0].code if found else None
+
+
+def refusable(conflicts: Iterable[Conflict], window_override: bool) -> list[Conflict]:
+    """The conflicts that hold: with staff's window override, all but the window rules."""
+    return [c for c in conflicts if not (window_override and c.code in WINDOW_CODES)]

@@ -2,9 +2,9 @@
 and a lease it must be begun within (a compare-and-set on the request, a conditional claim of the
 environment: several schedulers never dispatch one request twice, nor two requests on one site).
 
-Before that, window-bound work is re-checked: a request that can no longer start in time to finish
-inside its window is re-slotted instead (models.requests.slots). A due request whose site is held
-by another stays SCHEDULED and is tried again on the next pass.
+Before that, the start is re-checked (models.requests.slots): a request that can no longer start in
+time to finish inside its window, or that is due inside a blackout, is re-slotted instead. A due
+request whose site is held by another stays SCHEDULED and is tried again on the next pass.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from models.events import AfterCommit, deliver
 from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
-from models.requests.slots import cannot_start, reslot, start_rules
+from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import UpdateRequest
 
@@ -52,7 +52,7 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                 or request.scheduled_start > now
             ):
                 return False
-            rules = await start_rules(request, site.district, policy)
+            rules = await decision_rules(request, site.district, policy, now)
             if cannot_start(request, rules, now):
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
                 await reslot(request, site, rules, now, after)

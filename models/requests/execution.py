@@ -19,7 +19,7 @@ from models.requests import claims
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import Site, load_with_site
-from models.requests.slots import cannot_start, reslot, start_rules
+from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
 from models.tables import Environment, UpdateRequest
 
@@ -43,8 +43,8 @@ async def begin(
     touches nothing), the request is in any other status (cancelled meanwhile, finished by an
     earlier delivery), or it was not started because of what begin checks first: a version update
     whose target the site already runs completes without running, and window-bound work that can
-    no longer finish inside its window is re-slotted. Returns the request with its district and
-    environment, which the runbook needs.
+    no longer finish inside its window, or work due inside a blackout, is re-slotted. Returns the
+    request with its district and environment, which the runbook needs.
     """
     now = now or utcnow()
     token = token or new_lease_token()
@@ -59,7 +59,7 @@ async def begin(
     after = AfterCommit()
     try:
         async with in_transaction():
-            rules = await start_rules(request, site.district, policy)
+            rules = await decision_rules(request, site.district, policy, now)
             if already_there(request, site):
                 await complete_without_running(request, site, now, after)
                 started = False

@@ -63,13 +63,15 @@ async def follow_with_sandbox(
                 superseded_by_id=request.id,
             )
     district = await District.get(id=production_request.district_id)
-    start = next_start(now, await start_rules(request, district, policy))
+    rules = await start_rules(request, district, policy, now)
+    start = next_start(now, rules)
     if start is None:
         return request  # no window is long enough: it waits TO_BE_SCHEDULED for staff
     message = note
     if start != now:
         when = local_time_text(start, district.time_zone)
-        message = f"{note} It is scheduled for {when}, the first time it fits in the maintenance window."
+        where = "in the maintenance window" if rules.window_bound else "clear of blackouts"
+        message = f"{note} It is scheduled for {when}, the first time it fits {where}."
     await record_move(
         request, UpdateStatus.SCHEDULED, SYSTEM, after, message=message, now=now, scheduled_start=start
     )

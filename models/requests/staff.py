@@ -1,10 +1,11 @@
 """What the hosting team does to a request: schedule it (inside a maintenance window, with time to
-finish before it ends, unless they override), and move it along the lifecycle (defer, ask for
+finish before it ends, unless they override; never in a blackout or over other work on the site),
+and move it along the lifecycle (defer, ask for
 input, give up, try again, take a superseded request back into the queue)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -12,20 +13,18 @@ from tortoise.transactions import in_transaction
 from models.access import Actor, require_staff
 from models.clock import utcnow
 from models.enums import ErrorCode, UpdateStatus
-from models.errors import DomainError
+from models.errors import DomainError, DomainErrors
 from models.events import AfterCommit, deliver
 from models.lifecycle import check_move
 from models.requests import claims
 from models.requests.moves import no_progress, record_move
+from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, preflight_rules
 from models.requests.queries import get_visible_request
-from models.requests.slots import start_rules
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
-from models.schedule import conflict_message, start_conflict
+from models.schedule import WINDOW_CODES, conflicts_at
 from models.tables import District, Environment, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH, check_text
 
-#: Staff may schedule "now"; a start further in the past than this is a mistake.
-SCHEDULE_PAST_TOLERANCE = timedelta(minutes=5)
 #: What the history says of a start staff scheduled against the window rules.
 OVERRIDE_MESSAGES = {
     ErrorCode.OUTSIDE_MAINTENANCE_WINDOW: "Scheduled outside the maintenance window by staff override.",
@@ -42,9 +41,11 @@ async def schedule_update_request(
     now: datetime | None = None,
     policy: RunPolicy = DEFAULT_POLICY,
 ) -> UpdateRequest:
-    """Staff: set the start of a request (SCHEDULED). Window-bound work must start inside a
-    maintenance window with its expected duration left before the window ends, unless overridden;
-    the override is recorded in the history and kept through every later re-check."""
+    """Staff: set the start of a request (SCHEDULED). The start is judged as `scheduleCheck`
+    judges it, and refused with every conflict at once (`DomainErrors`, the leading one first):
+    a blackout, another request's slot on the same site, and (unless staff override the window)
+    OUTSIDE_MAINTENANCE_WINDOW / WINDOW_TOO_SHORT. An override is recorded in the history and kept
+    through every later re-check; it never overrides a blackout or a busy site."""
     require_staff(actor)
     now = now or utcnow()
     if start.tzinfo is None:
@@ -56,22 +57,23 @@ async def schedule_update_request(
         request = await get_visible_request(actor, request_id)
         check_move(request.status, UpdateStatus.SCHEDULED, actor.mover)
         district = await District.get(id=request.district_id)
-        rules = await start_rules(request, district, policy)
-        conflict = start_conflict(start, rules)
-        if conflict is not None and not override_maintenance_window:
-            raise DomainError(conflict, conflict_message(conflict, start, rules), "start")
-        overridden = conflict is not None
-        message = OVERRIDE_MESSAGES.get(conflict) if conflict is not None else None
+        environment = await Environment.get(id=request.environment_id)
+        rules = await preflight_rules(request, district, environment.kind, policy, now, deciding=True)
+        verdict = judge(request.id, start, rules, now, window_override=override_maintenance_window)
+        if verdict.findings:
+            raise DomainErrors([finding.as_error() for finding in verdict.findings])
+        overridden = [c.code for c in conflicts_at(start, rules) if c.code in WINDOW_CODES]
+        message = OVERRIDE_MESSAGES[overridden[0]] if overridden else None
         await record_move(
             request,
             UpdateStatus.SCHEDULED,
             actor,
             after,
             message=message,
-            override_recorded=overridden,
+            override_recorded=bool(overridden),
             now=now,
             scheduled_start=start,
-            window_override=overridden,
+            window_override=bool(overridden),
         )
     await deliver(after)
     return request

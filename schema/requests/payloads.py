@@ -6,7 +6,7 @@ from typing import cast
 
 import strawberry
 
-from models.errors import DomainError
+from models.errors import DomainError, each_error
 from models.tables import UpdateRequest as UpdateRequestRow
 from schema.errors import DeletePayload, UserError
 from schema.requests.types import UpdateRequestType
@@ -23,7 +23,7 @@ class UpdateRequestPayload:
 
     @classmethod
     def refused(cls, error: DomainError) -> UpdateRequestPayload:
-        return cls(update_request=None, errors=[UserError.from_domain(error)])
+        return cls(update_request=None, errors=[UserError.from_domain(e) for e in each_error(error)])
 
 
 __all__ = ["DeletePayload", "UpdateRequestPayload"]  # DeletePayload: shared by every slice

@@ -35,6 +35,12 @@ OUTSIDE_WINDOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 #: When work runs and finishes in these tests.
 RUN_AT = IN_WINDOW + timedelta(minutes=1)
 DONE_AT = IN_WINDOW + timedelta(hours=1)
+#: The first start clear of work that began at RUN_AT (the expected hour later): a second request
+#: on the same site may be scheduled then (the pre-flight refuses an overlapping slot), and waits
+#: there if the first overruns. Thursday 02:01 CST, still with an hour of the window left.
+AFTER_RUN = RUN_AT + timedelta(hours=1)
+#: When an overrunning first request ends.
+OVERRUN_DONE = AFTER_RUN + timedelta(minutes=5)
 
 
 @dataclass

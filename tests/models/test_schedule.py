@@ -8,7 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from models.enums import ErrorCode, HostingModel, UpdateKind
-from models.schedule import StartRules, conflict_message, next_start, rules_for, start_conflict
+from models.schedule import Conflict, StartRules, next_start, rules_for, start_conflict
+from models.schedule_words import conflict_message
 from models.windows import WeeklyWindow
 
 THURSDAY = WeeklyWindow(4, time(0, 30), time(3, 30), "America/Chicago")
@@ -85,9 +86,14 @@ def test_work_not_bound_to_windows_starts_whenever():
     assert rules_for(UpdateKind.VERSION_UPDATE, HostingModel.CAMPUS_CLOUD, [THURSDAY], HOUR).window_bound
 
 
-def test_messages_say_what_is_wrong_and_the_next_start():
+def test_messages_say_what_is_wrong_and_the_next_start_in_local_time():
     late = CLOSES - timedelta(minutes=30)
-    message = conflict_message(ErrorCode.WINDOW_TOO_SHORT, late, RULES)
-    assert "60 minutes" in message and NEXT_WEEK.isoformat() in message
-    outside = conflict_message(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW, CLOSES, RULES)
-    assert "Thursday 00:30-03:30 America/Chicago" in outside and NEXT_WEEK.isoformat() in outside
+    message = conflict_message(Conflict(ErrorCode.WINDOW_TOO_SHORT), late, RULES, NEXT_WEEK)
+    assert "60 minutes" in message and "starting Thursday, November 05, 2026 at 03:00 AM CST" in message
+    assert message.endswith("The next possible start is Thursday, November 12, 2026 at 12:30 AM CST.")
+    outside = conflict_message(Conflict(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW), CLOSES, RULES, NEXT_WEEK)
+    assert "Thursday 00:30-03:30 America/Chicago" in outside and "override" in outside
+    assert "Thursday, November 12, 2026 at 12:30 AM CST" in outside
+    assert "No maintenance window is long enough" in conflict_message(
+        Conflict(ErrorCode.WINDOW_TOO_SHORT), late, RULES, None
+    )

@@ -20,8 +20,10 @@ from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.execution import begin
 from models.tables import StatusChange, UpdateRequest
 from tests.models.scenario import (
+    AFTER_RUN,
     DONE_AT,
     OUTSIDE_WINDOW,
+    OVERRUN_DONE,
     RUN_AT,
     environment,
     history,
@@ -94,24 +96,25 @@ async def test_in_progress_takes_the_site_offline_and_completion_brings_it_back(
 
 @pytest.mark.parametrize("ending", ["complete", "fail", "staff"])
 async def test_a_second_request_on_a_site_waits_until_the_first_ends(db, ending):
-    """Issue 12: a staging refresh and a staging version update both reached IN_PROGRESS."""
+    """Issue 12: a staging refresh and a staging version update both reached IN_PROGRESS. The
+    refresh is scheduled after the update's expected hour; the update overruns it."""
     world = await make_world()
     update = await world.request_version(environment=E.STAGING)
     refresh = await world.request_refresh(E.STAGING)
     await world.drive(update.id, S.IN_PROGRESS)
-    await world.schedule(refresh.id)
-    assert not await dispatch(refresh.id, now=RUN_AT)
+    await world.schedule(refresh.id, AFTER_RUN)
+    assert not await dispatch(refresh.id, now=AFTER_RUN)
     assert await status_of(refresh.id) is S.SCHEDULED
     assert not (await environment(world, E.STAGING)).online
     if ending == "complete":
-        await complete(update.id, now=DONE_AT)
+        await complete(update.id, now=OVERRUN_DONE)
     elif ending == "fail":
-        await fail(update.id, "The upgrade stopped.", now=DONE_AT)
+        await fail(update.id, "The upgrade stopped.", now=OVERRUN_DONE)
     else:
         await world.set_status(update.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
     staging = await environment(world, E.STAGING)
     assert staging.online and staging.running_request_id is None
-    assert await dispatch(refresh.id, now=DONE_AT)
+    assert await dispatch(refresh.id, now=OVERRUN_DONE)
     assert (await environment(world, E.STAGING)).running_request_id == refresh.id
 
 

@@ -17,7 +17,16 @@ from models.requests.leases import reclaim_lapsed
 from models.running import RunPolicy
 from models.tables import Environment, UpdateRequest
 from tests.factories import make_request
-from tests.models.scenario import DONE_AT, IN_WINDOW, RUN_AT, World, make_world, status_of
+from tests.models.scenario import (
+    AFTER_RUN,
+    DONE_AT,
+    IN_WINDOW,
+    OVERRUN_DONE,
+    RUN_AT,
+    World,
+    make_world,
+    status_of,
+)
 
 S = UpdateStatus
 E = EnvironmentKind
@@ -40,15 +49,15 @@ async def test_a_refresh_waits_while_production_is_version_updated(db, target, p
     update = await world.request_version()
     refresh = await world.request_refresh(target)
     await world.drive(update.id, production_at)
-    await world.schedule(refresh.id)
-    assert not await dispatch(refresh.id, now=RUN_AT)
+    await world.schedule(refresh.id, AFTER_RUN)  # after the update's expected hour; it overruns
+    assert not await dispatch(refresh.id, now=AFTER_RUN)
     assert await status_of(refresh.id) is S.SCHEDULED
     assert await blocker(refresh.id) == update.id
     if production_at is S.NOT_STARTED:
-        assert await begin(update.id, now=RUN_AT) is not None
-    await complete(update.id, now=DONE_AT)
+        assert await begin(update.id, now=AFTER_RUN) is not None
+    await complete(update.id, now=OVERRUN_DONE)
     assert await blocker(refresh.id) is None
-    assert await dispatch(refresh.id, now=DONE_AT)
+    assert await dispatch(refresh.id, now=OVERRUN_DONE)
     assert (await holder(world, E.PRODUCTION), await holder(world, target)) == (refresh.id, refresh.id)
 
 
@@ -57,11 +66,11 @@ async def test_production_is_not_version_updated_while_a_refresh_copies_it(db):
     refresh = await world.request_refresh(E.SANDBOX)
     update = await world.request_version()
     await world.drive(refresh.id, S.IN_PROGRESS)
-    await world.schedule(update.id)
-    assert not await dispatch(update.id, now=RUN_AT)
+    await world.schedule(update.id, AFTER_RUN)  # after the refresh's expected hour; it overruns
+    assert not await dispatch(update.id, now=AFTER_RUN)
     assert await blocker(update.id) == refresh.id
-    await complete(refresh.id, now=RUN_AT + timedelta(minutes=5))
-    assert await dispatch(update.id, now=RUN_AT + timedelta(minutes=5))
+    await complete(refresh.id, now=OVERRUN_DONE)
+    assert await dispatch(update.id, now=OVERRUN_DONE)
 
 
 async def test_refreshes_of_sandbox_and_staging_take_turns_copying_production(db):
@@ -69,12 +78,13 @@ async def test_refreshes_of_sandbox_and_staging_take_turns_copying_production(db
     sandbox = await world.request_refresh(E.SANDBOX)
     staging = await world.request_refresh(E.STAGING)
     await world.schedule(sandbox.id)
-    await world.schedule(staging.id)
-    assert await dispatch_due(now=RUN_AT) == [sandbox.id]
+    await world.schedule(staging.id, IN_WINDOW + timedelta(hours=1))  # slots may not overlap
+    # A late scheduler finds both due at once: the first in start order wins, the other waits.
+    assert await dispatch_due(now=AFTER_RUN) == [sandbox.id]
     assert await blocker(staging.id) == sandbox.id
-    assert await begin(sandbox.id, now=RUN_AT) is not None
-    await fail(sandbox.id, "The copy did not finish.", now=DONE_AT)
-    assert await dispatch_due(now=DONE_AT) == [staging.id]
+    assert await begin(sandbox.id, now=AFTER_RUN) is not None
+    await fail(sandbox.id, "The copy did not finish.", now=OVERRUN_DONE)
+    assert await dispatch_due(now=OVERRUN_DONE) == [staging.id]
 
 
 async def test_other_districts_and_other_sites_do_not_wait(db):

@@ -82,7 +82,8 @@ async def test_scheduling_outside_the_window_is_refused(db):
     error = await refused(world.schedule(request.id, OUTSIDE_WINDOW))
     assert (error.code, error.field) == (ErrorCode.OUTSIDE_MAINTENANCE_WINDOW, "start")
     assert "Thursday 00:30-03:30 America/Chicago" in error.message
-    assert "2026-11-12T06:30:00+00:00" in error.message  # the next window, to act on
+    # The next window, to act on, in the district's own time.
+    assert "The next possible start is Thursday, November 12, 2026 at 12:30 AM CST." in error.message
     assert await status_of(request.id) is S.TO_BE_SCHEDULED
     assert await StatusChange.filter(update_request_id=request.id).count() == 1
 

@@ -17,7 +17,7 @@ from models.requests.execution import begin
 from models.requests.staff import schedule_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
-from tests.models.scenario import IN_WINDOW, T0, World, make_world, refused, status_of
+from tests.models.scenario import AFTER_RUN, IN_WINDOW, T0, World, make_world, refused, status_of
 
 S = UpdateStatus
 #: Thursday 2026-11-05 00:30 CST, when the seeded window opens (06:30 UTC), and next week's opening.
@@ -40,7 +40,7 @@ async def test_scheduling_refuses_a_start_without_time_to_finish(db):
     request = await world.request_version()
     error = await refused(world.schedule(request.id, TOO_LATE))
     assert (error.code, error.field) == (ErrorCode.WINDOW_TOO_SHORT, "start")
-    assert NEXT_OPENING.isoformat() in error.message
+    assert "The next possible start is Thursday, November 12, 2026 at 12:30 AM CST." in error.message
     assert await status_of(request.id) is S.TO_BE_SCHEDULED
     latest_fit = OPENS + timedelta(hours=2)  # 02:30 CST: exactly the expected hour left
     assert (await world.schedule(request.id, latest_fit)).scheduled_start == latest_fit
@@ -112,9 +112,9 @@ async def test_a_request_waiting_for_a_busy_site_is_re_slotted_when_its_window_r
     refresh = await world.request_refresh(EnvironmentKind.STAGING)
     update = await world.request_version(environment=EnvironmentKind.STAGING)
     await world.drive(refresh.id, S.IN_PROGRESS)
-    await world.schedule(update.id, IN_WINDOW)
-    assert not await dispatch(update.id, now=IN_WINDOW + timedelta(minutes=5))
-    assert (await UpdateRequest.get(id=update.id)).scheduled_start == IN_WINDOW  # waits, still fits
+    await world.schedule(update.id, AFTER_RUN)  # after the refresh's expected hour; it overruns
+    assert not await dispatch(update.id, now=AFTER_RUN + timedelta(minutes=5))
+    assert (await UpdateRequest.get(id=update.id)).scheduled_start == AFTER_RUN  # waits, still fits
     assert not await dispatch(update.id, now=TOO_LATE)
     assert (await UpdateRequest.get(id=update.id)).scheduled_start == NEXT_OPENING
 

@@ -1,0 +1,74 @@
+"""Other work on the same site, as slots of time: what the pre-flight (`scheduleCheck`, staff
+scheduling, `scheduleConflicts`) and the system's re-slot judge ENVIRONMENT_BUSY by.
+
+A request holds a slot on its site while it is scheduled (from its start, for the expected
+duration) and while it runs (from when it was dispatched or started; an overrunning one at least a
+little longer than now). Two requests of one district share a site when they hold a common
+environment (`models.schedule.shares_site`: a refresh also holds production, which it copies).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from models.enums import EnvironmentKind, UpdateStatus
+from models.requests.queries import related
+from models.running import RUNNING_STATUSES
+from models.schedule import BusySlot, shares_site
+from models.tables import Environment, UpdateRequest
+from models.words import request_phrase
+
+#: Statuses of requests that hold a slot on their site: scheduled, about to start, running.
+SLOT_STATUSES = (UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS)
+#: A running request past its expected duration is taken to hold its site at least this much longer
+#: than now (it has not finished: whoever schedules after it should leave it some room).
+OVERRUN_MARGIN = timedelta(minutes=15)
+
+
+def slot_of(
+    row: UpdateRequest, environment: EnvironmentKind, expected: timedelta, now: datetime
+) -> BusySlot | None:
+    """The slot `row` (on an environment of kind `environment`) holds; None when it has no start."""
+    running = row.status in RUNNING_STATUSES
+    start = (row.started_at or row.dispatched_at or row.scheduled_start) if running else row.scheduled_start
+    if start is None:
+        return None
+    end = start + expected
+    if running:
+        end = max(end, now + OVERRUN_MARGIN)
+    return BusySlot(start, end, row.id, request_phrase(row.kind, environment, row.target_version), running)
+
+
+def busy_for(
+    request: UpdateRequest,
+    environment: EnvironmentKind,
+    others: Iterable[tuple[UpdateRequest, EnvironmentKind]],
+    expected: timedelta,
+    now: datetime,
+) -> list[BusySlot]:
+    """The slots of `others` (rows of the same district with their environment's kind) that keep
+    `request` from running at the same time."""
+    slots = []
+    for row, kind in others:
+        if row.id == request.id or not shares_site(request.kind, environment, row.kind, kind):
+            continue
+        slot = slot_of(row, kind, expected, now)
+        if slot is not None:
+            slots.append(slot)
+    return slots
+
+
+async def slot_holders(district_ids: Iterable[int]) -> list[tuple[UpdateRequest, EnvironmentKind]]:
+    """Every request of these districts that holds a slot, with its environment's kind (one query)."""
+    rows = await UpdateRequest.filter(
+        district_id__in=sorted(set(district_ids)), status__in=list(SLOT_STATUSES), deleted_at__isnull=True
+    ).select_related("environment")
+    return [(row, related(row, "environment", Environment).kind) for row in rows]
+
+
+async def busy_slots(
+    request: UpdateRequest, environment: EnvironmentKind, expected: timedelta, now: datetime
+) -> list[BusySlot]:
+    """The slots of other requests that keep `request` from running at the same time."""
+    return busy_for(request, environment, await slot_holders([request.district_id]), expected, now)

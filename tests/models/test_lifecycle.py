@@ -395,6 +395,7 @@ class Queued:
     deleted_at: datetime | None = None
     district_id: int = 1
     automatic: bool = False
+    rollout_id: int | None = None
 
 
 CONTACT = Actor(Mover.REQUESTER, account_id=5, role=Role.TECHNICAL_CONTACT, district_ids=frozenset({1}))

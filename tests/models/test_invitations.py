@@ -144,7 +144,11 @@ async def test_a_district_served_only_by_a_state_contact_who_opts_in_is_told(db)
     state = world.requester
     staff = world.staff_actor
     rollout = await start_group_rollout(
-        staff, group_id=group.id, environment=EnvironmentKind.PRODUCTION, target_version="Campus.2435.4", now=T0
+        staff,
+        group_id=group.id,
+        environment=EnvironmentKind.PRODUCTION,
+        target_version="Campus.2435.4",
+        now=T0,
     )
     request = await UpdateRequest.get(rollout_id=rollout.id)
     assert request.scheduled_start == IN_WINDOW - timedelta(minutes=30)  # the window's first slot

@@ -13,8 +13,8 @@ from models.enums import EnvironmentKind, NotificationKind, NotifyPreference, Ro
 from models.notices import invitation_uid
 from models.preferences import set_notify
 from models.requests.staff import schedule_update_request
-from models.rollouts.starting import start_group_rollout
 from models.requests.withdrawing import cancel_update_request
+from models.rollouts.starting import start_group_rollout
 from models.tables import Account, Notification, UpdateRequest
 from tests.factories import make_account, make_group
 from tests.models.scenario import IN_WINDOW, IN_WINDOW_NEXT_WEEK, T0, make_world

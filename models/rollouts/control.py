@@ -6,6 +6,8 @@
 - Resume: a paused rollout runs again. A halted one too: staff accept the failures so far (the
   budget counts those after them) and the requests the halt set aside (PENDING_INPUT) go back to
   their next slot that fits. To keep a district out, defer its request first (DEFERRED stays).
+  Either way its TO_BE_SCHEDULED requests (a failure staff put back in the queue, one no window
+  fitted) are placed in their next slot too.
 - Cancel: every request that has not started is cancelled (PENDING_INPUT and DEFERRED ones go
   back to TO_BE_SCHEDULED first: DESIGN's table cancels only from there or SCHEDULED); running ones
   finish.
@@ -91,35 +93,43 @@ async def resume_group_rollout(
         rollout = await _checked(rollout_id, Action.RESUME)
         was_halted = rollout.status is R.HALTED
         await _take(rollout, Action.RESUME, now, status=R.RUNNING, status_message=None)
-        moved: list[int] = []
+        waiting = {S.TO_BE_SCHEDULED}
         if was_halted:
             failures = await UpdateRequest.filter(rollout_id=rollout_id, status=S.UNABLE_TO_COMPLETE).count()
             await GroupRollout.filter(id=rollout_id).update(accepted_failures=failures)
-            moved = await _requeue_held(actor, rollout, now, after, policy)
+            waiting.add(S.PENDING_INPUT)
+        moved = await _requeue(actor, rollout, waiting, now, after, policy)
         await announce(rollout_id, after, now, moved=moved)
     await deliver(after)
     return await get_rollout(rollout_id)
 
 
-async def _requeue_held(
-    actor: Actor, rollout: GroupRollout, now: datetime, after: AfterCommit, policy: RunPolicy
+async def _requeue(
+    actor: Actor,
+    rollout: GroupRollout,
+    statuses: set[UpdateStatus],
+    now: datetime,
+    after: AfterCommit,
+    policy: RunPolicy,
 ) -> list[int]:
-    """PENDING_INPUT requests of a resumed rollout back to their next slot that fits (or to
-    TO_BE_SCHEDULED for staff when no window is long enough)."""
+    """Requests of a resumed rollout in `statuses` to their next slot that fits; when no window is
+    long enough, PENDING_INPUT ones to TO_BE_SCHEDULED for staff. The ids that moved."""
     resumed = f"{capitalized(describe(rollout, rollout.update_group.name))} was resumed"
     moved = []
     for request in (
-        await UpdateRequest.filter(rollout_id=rollout.id, status=S.PENDING_INPUT, deleted_at__isnull=True)
+        await UpdateRequest.filter(rollout_id=rollout.id, status__in=list(statuses), deleted_at__isnull=True)
         .select_related("district")
         .order_by("id")
     ):
+        was = request.status
         try:
             await place(actor, request, request.district, resumed, now, after, policy)
             if request.status is S.PENDING_INPUT:  # no slot fits
                 await record_move(request, S.TO_BE_SCHEDULED, actor, after, message=f"{resumed}.", now=now)
         except DomainError:
             continue  # staff moved it at the same moment: left as it now is
-        moved.append(request.id)
+        if request.status is not was:
+            moved.append(request.id)
     return moved
 
 

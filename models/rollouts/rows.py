@@ -55,7 +55,8 @@ def capitalized(text: str) -> str:
 async def announce(rollout_id: int, after: AfterCommit, now: datetime, moved: Collection[int] = ()) -> None:
     """Subscribers see a rollout's own change through its requests: each request the change did not
     move (a move has its own event) gets a SNAPSHOT event, the request as it now is, whose `rollout`
-    field carries the new status. Cancelled and deleted requests are gone from view and get none."""
+    field carries the new status, and its `updated_at` (so a subscriber resynchronising after a gap
+    is sent it too). Cancelled and deleted requests are gone from view and get none."""
     rows = (
         await UpdateRequest.filter(rollout_id=rollout_id, deleted_at__isnull=True)
         .exclude(status__in=list(NEVER_LISTED))
@@ -63,6 +64,8 @@ async def announce(rollout_id: int, after: AfterCommit, now: datetime, moved: Co
         .order_by("id")
         .values_list("id", "district_id", "status")
     )
+    if rows:
+        await UpdateRequest.filter(id__in=[row[0] for row in rows]).update(updated_at=now)
     for request_id, district_id, status in rows:
         after.events.append(
             UpdateRequestChanged(

@@ -6,7 +6,9 @@ scheduler pass in its own transactions on pooled connections, many times."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import cast
 
 import pytest
 
@@ -77,7 +79,10 @@ async def test_several_schedulers_never_start_more_than_the_wave(postgres_db, re
         submitted += DISTRICTS
         now = T0 + timedelta(minutes=trial, seconds=1)
         # Schedulers that reached different requests of the rollout at the same moment.
-        ids = await UpdateRequest.filter(rollout_id=rollout.id).order_by("id").values_list("id", flat=True)
+        ids = cast(
+            list[int],
+            await UpdateRequest.filter(rollout_id=rollout.id).order_by("id").values_list("id", flat=True),
+        )
         dispatched = await asyncio.gather(*(dispatch(pk, now=now) for pk in ids))
         won = [pk for pk, ok in zip(ids, dispatched, strict=True) if ok]
         if len(won) != WAVE or await in_flight(rollout.id) != WAVE:
@@ -86,7 +91,7 @@ async def test_several_schedulers_never_start_more_than_the_wave(postgres_db, re
         assert await begin(won[0], now=now) is not None
         await complete(won[0], now=now + timedelta(seconds=1))
         later = now + timedelta(seconds=2)
-        racers = [dispatch_due(now=later) for _ in range(SCHEDULERS)]
+        racers: list[Awaitable[object]] = [dispatch_due(now=later) for _ in range(SCHEDULERS)]
         pausing = trial % 2 == 1
         if pausing:
             racers.append(pause_group_rollout(staff, rollout.id, now=later))

@@ -109,7 +109,7 @@ async def test_staff_start_watch_pause_resume_and_cancel(db) -> None:
         assert only["counts"] == [{"status": "CANCELLED", "count": 2}]
         assert only["updateRequests"] == []  # cancelled requests are gone from lists
 
-        refusals = {
+        refusals: dict[str, tuple[dict[str, Any], str, str]] = {
             "unknown version": ({"targetVersion": "Campus.2499.1"}, "UNKNOWN_VERSION", "targetVersion"),
             "sandbox": ({"environment": "SANDBOX"}, "VALIDATION", "environment"),
             "no wave": ({"waveSize": 0}, "VALIDATION", "waveSize"),

@@ -56,7 +56,7 @@ async def test_a_runbook_failing_for_chosen_districts_halts_the_rollout_at_its_b
         wave_size=2,
         max_failures=1,
     )
-    executor = BreaksFor(d.id for d in broken)
+    executor = BreaksFor([d.id for d in broken])
     queue = RecordingQueue()
     counted = halts_counted()
     outcomes: dict[int, Outcome] = {}

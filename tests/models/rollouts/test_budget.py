@@ -11,6 +11,7 @@ from models.enums import NotificationKind, Role, RolloutStatus
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
+from models.requests.staff import set_update_request_status
 from models.rollouts.budget import halt_overspent
 from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
 from models.rollouts.starting import start_group_rollout
@@ -82,14 +83,17 @@ async def test_one_failure_more_than_the_budget_halts_the_rollout(db):
 async def test_a_resumed_rollout_accepts_the_failures_so_far(db):
     state = await make_state(asp=6, campus_cloud=0)
     rollout = await rollout_of(state, max_failures=1)
-    for request_id in await run_wave(MINUTE):
+    failed = await run_wave(MINUTE)
+    for request_id in failed:
         await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
     assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
     assert await Notification.filter(kind=NotificationKind.STAFF_ALERT).count() == 0  # no address set
+    # Staff put one failed district back in the queue, and resume.
+    await set_update_request_status(state.staff, failed[0], S.TO_BE_SCHEDULED, "Fixed; try again.", now=T0)
 
     resumed = await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
-    assert (resumed.status, resumed.accepted_failures) == (R.RUNNING, 2)
-    assert sorted(await statuses(rollout.id)) == sorted([S.UNABLE_TO_COMPLETE] * 2 + [S.SCHEDULED] * 4)
+    assert (resumed.status, resumed.accepted_failures) == (R.RUNNING, 1)
+    assert sorted(await statuses(rollout.id)) == sorted([S.UNABLE_TO_COMPLETE] + [S.SCHEDULED] * 5)
     second = await run_wave(5 * MINUTE)
     await fail(second[0], "It broke.", now=T0 + 6 * MINUTE)
     assert await halt_overspent(now=T0 + 6 * MINUTE) == []  # one new failure: within the budget

@@ -37,7 +37,8 @@ OUTBOX_SWEEP_BATCH = 200
 
 
 async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
-    """One pass: dispatch and enqueue everything due; reclaim lapsed leases. Returns enqueued ids."""
+    """One pass: halt group rollouts over their error budget; dispatch and enqueue everything due;
+    reclaim lapsed leases. Returns enqueued ids."""
     policy = settings.run_policy
     await rollout_pass(settings, now)
     enqueued: list[int] = []

@@ -57,7 +57,8 @@ JOBS = Counter(
 STAFF_ALERTS = Counter(
     "updatedesk_staff_alerts_total",
     "Alerts for the hosting team by reason (given_up: a request whose leases lapsed; "
-    "job_not_begun: dispatched work no worker began).",
+    "job_not_begun: dispatched work no worker began; rollout_halted: a group rollout spent its "
+    "error budget).",
     ["reason"],
     registry=REGISTRY,
 )

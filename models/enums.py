@@ -68,6 +68,16 @@ class ErrorCode(StrEnum):
     ENVIRONMENT_BUSY = "ENVIRONMENT_BUSY"
 
 
+class RolloutStatus(StrEnum):
+    """A group rollout's rolled-up status (COMPLETED is never stored: see models.rollouts.counts)."""
+
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    HALTED = "HALTED"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+
+
 class NotifyPreference(StrEnum):
     """Which district notices an account gets by e-mail."""
 
@@ -123,6 +133,10 @@ REQUESTER_ROLES = frozenset(
         Role.ESA,
     }
 )
+
+#: The contacts of an update group (DESIGN §1 "Group rollouts"): they see the rollouts of the groups
+#: their districts belong to and may cancel those rollouts' requests for their districts.
+GROUP_CONTACT_ROLES = frozenset({Role.STATE_CONTACT, Role.CONSORTIUM_CONTACT})
 
 #: Statuses in which a version update is open but has not begun; a newer request supersedes it.
 SUPERSEDABLE_STATUSES = frozenset(

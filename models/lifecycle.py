@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from models.access import Actor, Mover
-from models.enums import ErrorCode, UpdateStatus
+from models.enums import GROUP_CONTACT_ROLES, ErrorCode, UpdateStatus
 from models.errors import DomainError, invalid_transition, not_found
 
 S = UpdateStatus
@@ -169,6 +169,9 @@ class RequestState(Protocol):
     @property
     def automatic(self) -> bool: ...
 
+    @property
+    def rollout_id(self) -> int | None: ...
+
 
 def _unseen(actor: Actor, request: RequestState) -> bool:
     return request.deleted_at is not None or not actor.can_see(request.district_id)
@@ -188,15 +191,27 @@ def _staff_only(actor: Actor, request: RequestState) -> bool:
     return actor.is_staff
 
 
-#: DESIGN §1 "People and access": the automatic sandbox update is cancelled by staff only.
-#: (Group rollouts add a line here: their requests are cancelled by staff and by the group's
-#: contacts, `applies=lambda r: r.rollout_id is not None`, `may_cancel` asking the group.)
+def _group_contact(actor: Actor, request: RequestState) -> bool:
+    """A contact of the rollout's group for this district: a state or consortium contact linked to
+    it (the rollout's requests are all of its group's districts)."""
+    return actor.role in GROUP_CONTACT_ROLES and actor.can_see(request.district_id)
+
+
+#: DESIGN §1 "People and access": the automatic sandbox update is cancelled by staff only; a group
+#: rollout's requests by staff and by the group's contacts, never by a district's technical
+#: contact (nor a partner or ESA) alone.
 CANCEL_RIGHTS: tuple[CancelRight, ...] = (
     CancelRight(
         applies=lambda request: request.automatic,
         may_cancel=_staff_only,
         refusal="The sandbox follows production: its automatic update can only be cancelled by "
         "the hosting team. Contact them if it must not run.",
+    ),
+    CancelRight(
+        applies=lambda request: request.rollout_id is not None,
+        may_cancel=_group_contact,
+        refusal="This update is part of a group rollout of your state or consortium: it can be "
+        "cancelled by the hosting team or the group's contact. Ask them if it must not run.",
     ),
 )
 

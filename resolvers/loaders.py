@@ -19,6 +19,7 @@ from models.access import Actor
 from models.enums import EnvironmentKind
 from models.requests.queries import scheduled_updates, visible_requests
 from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
+from resolvers.rollout_loaders import RolloutLoaders
 
 RowT = TypeVar("RowT", bound=Model)
 
@@ -86,6 +87,11 @@ class Loaders:
     @cached_property
     def scheduled_of_environment(self) -> DataLoader[int, list[UpdateRequest]]:
         return DataLoader(self._scheduled_of_environments)
+
+    @cached_property
+    def rollouts(self) -> RolloutLoaders:
+        """Group rollouts: their rows, counts, skips and requests (resolvers.rollout_loaders)."""
+        return RolloutLoaders(self.actor)
 
     async def _districts(self, keys: list[int]) -> list[District | None]:
         return await _by_id(District, keys)

@@ -18,6 +18,7 @@ from resolvers.access import (
 )
 from resolvers.context import GraphQLContext
 from resolvers.ids import decode_global_id
+from resolvers.rollouts import visible_rollout
 from resolvers.schedule import visible_blackout, visible_window
 from resolvers.webhooks import webhook
 
@@ -32,6 +33,7 @@ NODE_LOADERS: dict[str, Callable[[GraphQLContext, int], Awaitable[Model | None]]
     "Blackout": visible_blackout,
     "District": visible_district,
     "Environment": visible_environment,
+    "GroupRollout": visible_rollout,
     "MaintenanceWindow": visible_window,
     "Release": _release,
     "UpdateGroup": visible_group,

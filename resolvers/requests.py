@@ -10,7 +10,7 @@ import strawberry
 from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.lifecycle import may_cancel, may_delete
-from models.requests import requesting, rollout, staff, withdrawing
+from models.requests import requesting, staff, withdrawing
 from models.requests.queries import listed_requests
 from models.running import blocker_of, claimed_kinds
 from models.tables import UpdateRequest
@@ -167,20 +167,4 @@ async def set_update_request_status(
 ) -> UpdateRequest:
     return await staff.set_update_request_status(
         context.actor, require_id(id, "UpdateRequest", "update request"), status, message
-    )
-
-
-async def roll_out_group_update(
-    context: GraphQLContext,
-    group_id: strawberry.ID,
-    environment: EnvironmentKind,
-    target_version: str,
-    notes: str | None,
-) -> list[UpdateRequest]:
-    return await rollout.roll_out_to_group(
-        context.actor,
-        group_id=require_id(group_id, "UpdateGroup", "update group", "groupId"),
-        environment=environment,
-        target_version=target_version,
-        notes=notes,
     )

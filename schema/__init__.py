@@ -19,6 +19,7 @@ from schema.extensions import default_extensions, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.requests.types import UpdateRequestType
+from schema.rollouts.types import GroupRolloutType
 from schema.scalars import SCALAR_MAP
 from schema.subscription import Subscription
 from schema.webhooks.types import WebhookType
@@ -41,6 +42,7 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
             AccountType,
             DistrictType,
             EnvironmentType,
+            GroupRolloutType,
             ReleaseType,
             UpdateGroupType,
             UpdateRequestType,

@@ -15,6 +15,7 @@ from models.enums import (
     HostingModel,
     NotifyPreference,
     Role,
+    RolloutStatus,
     UpdateKind,
     UpdateStatus,
 )
@@ -29,6 +30,7 @@ for _enum in (
     ErrorCode,
     EventType,
     NotifyPreference,
+    RolloutStatus,
 ):
     strawberry.enum(_enum)
 
@@ -40,6 +42,7 @@ __all__ = [
     "HostingModel",
     "NotifyPreference",
     "Role",
+    "RolloutStatus",
     "UpdateKind",
     "UpdateStatus",
 ]

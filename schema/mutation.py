@@ -14,6 +14,11 @@ from schema.requests.mutations.roll_out_group_update import RollOutGroupUpdatePa
 from schema.requests.mutations.schedule_update_request import schedule_update_request
 from schema.requests.mutations.set_update_request_status import set_update_request_status
 from schema.requests.payloads import DeletePayload, UpdateRequestPayload
+from schema.rollouts.mutations.cancel_group_rollout import cancel_group_rollout
+from schema.rollouts.mutations.pause_group_rollout import pause_group_rollout
+from schema.rollouts.mutations.resume_group_rollout import resume_group_rollout
+from schema.rollouts.mutations.start_group_rollout import start_group_rollout
+from schema.rollouts.types import GroupRolloutPayload
 from schema.schedule.mutations.create_blackout import create_blackout
 from schema.schedule.mutations.create_maintenance_window import create_maintenance_window
 from schema.schedule.mutations.delete_blackout import delete_blackout
@@ -46,7 +51,10 @@ class Mutation:
         resolver=set_update_request_status, description=STAFF_ONLY
     )
     roll_out_group_update: RollOutGroupUpdatePayload = strawberry.mutation(
-        resolver=roll_out_group_update, description=STAFF_ONLY
+        resolver=roll_out_group_update,
+        description=f"{STAFF_ONLY} startGroupRollout with its default wave size and error budget; "
+        "answers with the rollout's requests.",
+        deprecation_reason="Use startGroupRollout",
     )
     create_maintenance_window: MaintenanceWindowPayload = strawberry.mutation(
         resolver=create_maintenance_window, description=STAFF_ONLY
@@ -59,3 +67,15 @@ class Mutation:
     )
     create_blackout: BlackoutPayload = strawberry.mutation(resolver=create_blackout, description=STAFF_ONLY)
     delete_blackout: DeletePayload = strawberry.mutation(resolver=delete_blackout, description=STAFF_ONLY)
+    start_group_rollout: GroupRolloutPayload = strawberry.mutation(
+        resolver=start_group_rollout, description=STAFF_ONLY
+    )
+    pause_group_rollout: GroupRolloutPayload = strawberry.mutation(
+        resolver=pause_group_rollout, description=STAFF_ONLY
+    )
+    resume_group_rollout: GroupRolloutPayload = strawberry.mutation(
+        resolver=resume_group_rollout, description=STAFF_ONLY
+    )
+    cancel_group_rollout: GroupRolloutPayload = strawberry.mutation(
+        resolver=cancel_group_rollout, description=STAFF_ONLY
+    )

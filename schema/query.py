@@ -9,6 +9,7 @@ from schema.catalog.queries import CatalogQueries
 from schema.districts.queries import DistrictQueries
 from schema.node import NodeQueries
 from schema.requests.queries import RequestQueries
+from schema.rollouts.queries import RolloutQueries
 from schema.schedule.queries import ScheduleQueries
 from schema.webhooks.queries import WebhookQueries
 
@@ -19,6 +20,7 @@ class Query(
     DistrictQueries,
     NodeQueries,
     RequestQueries,
+    RolloutQueries,
     CatalogQueries,
     ScheduleQueries,
     WebhookQueries,

@@ -21,6 +21,7 @@ from models.clock import utcnow
 from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.requests import dispatch, leases
+from models.rollouts import budget
 from models.tables import Notification
 from workers.mail import SENDING_STALE_AFTER
 from workers.queue import JobQueue
@@ -39,8 +40,10 @@ OUTBOX_SWEEP_BATCH = 200
 
 
 async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
-    """One pass: dispatch and enqueue everything due; reclaim lapsed leases. Returns enqueued ids."""
+    """One pass: halt group rollouts over their error budget; dispatch and enqueue everything due;
+    reclaim lapsed leases. Returns enqueued ids."""
     policy = settings.run_policy
+    await rollout_pass(settings, now)
     enqueued: list[int] = []
     async for won in dispatch.dispatch_pages(now, DISPATCH_BATCH, policy):
         for request_id in won:
@@ -74,6 +77,15 @@ async def reclaim_pass(queue: JobQueue, settings: Settings, now: datetime | None
                 "job_not_begun" if item.outcome is leases.Reclaim.REQUEUED else "given_up", item.alert
             )
     return requeued
+
+
+async def rollout_pass(settings: Settings, now: datetime | None = None) -> list[int]:
+    """Group rollouts whose error budget is spent halt (before dispatch: the pass starts nothing
+    of them); the hosting team is told. Returns the halted rollouts' ids."""
+    halted = await budget.halt_overspent(settings.run_policy, now)
+    for item in halted:
+        staff_alert("rollout_halted", item.alert)
+    return [item.rollout_id for item in halted]
 
 
 def staff_alert(reason: str, text: str) -> None:

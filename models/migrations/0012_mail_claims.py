@@ -4,7 +4,7 @@ from models.enums import NotificationState
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0008_webhooks')]
+    dependencies = [('models', '0010_group_rollouts')]
 
     initial = False
 

@@ -25,6 +25,7 @@ from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
+from models.rollouts import waves
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import UpdateRequest
 
@@ -36,8 +37,9 @@ MAX_PAGES = 100
 
 async def dispatch(request_id: int, now: datetime | None = None, policy: RunPolicy = DEFAULT_POLICY) -> bool:
     """Move one due SCHEDULED request to NOT_STARTED. False when it is not dispatched: another
-    dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, or it could no
-    longer start inside its window and was re-slotted."""
+    dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, its group
+    rollout does not let it start yet, or it could no longer start inside its window and was
+    re-slotted."""
     now = now or utcnow()
     after = AfterCommit()
     try:
@@ -59,6 +61,8 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                 dispatched = False
             elif await claims.blocker_id(request, site.environment.kind) is not None:
                 return False  # a cheap look first; the claim below is what decides
+            elif not await waves.may_start(request):
+                return False  # its group rollout is paused, halted or has a full wave
             else:
                 await record_move(
                     request,

@@ -118,9 +118,10 @@ async def create_request(
     idempotency_key: str | None,
     now: datetime,
     after: AfterCommit,
-    group_rollout: bool = False,
+    rollout_id: int | None = None,
 ) -> UpdateRequest:
-    """Check and write one request inside the caller's transaction."""
+    """Check and write one request inside the caller's transaction (part of the group rollout
+    `rollout_id`, when given: a group-managed district's version update is then allowed)."""
     # Lock the district row: concurrent requests for one district are checked one at a time,
     # so two of them cannot both pass the duplicate check (PostgreSQL; SQLite serializes writes).
     district = await District.filter(id=district_id).select_for_update().first()
@@ -155,7 +156,7 @@ async def create_request(
         target_version=target_version,
         catalog=catalog,
         open_requests=[OpenRequest(r.id, r.kind, r.status, r.target_version) for r in open_rows],
-        group_rollout=group_rollout,
+        group_rollout=rollout_id is not None,
     )
     assert target_environment is not None  # plan_new_request refuses a missing environment
     request = await insert_request(
@@ -169,6 +170,7 @@ async def create_request(
         preferred_start=preferred_start,
         notes=notes,
         idempotency_key=idempotency_key,
+        rollout_id=rollout_id,
     )
     superseded = {row.id: row for row in open_rows}
     message = (

@@ -10,6 +10,7 @@ from models.tables.calendars import CalendarFeed, ServiceKey
 from models.tables.catalog import District, Environment, Release, UpdateGroup
 from models.tables.outbox import Notification
 from models.tables.requests import StatusChange, UpdateRequest
+from models.tables.rollouts import GroupRollout, RolloutSkip
 from models.tables.schedule import Blackout, MaintenanceWindow
 from models.tables.webhooks import Webhook, WebhookAttempt, WebhookDelivery, WebhookStreamPosition
 
@@ -20,9 +21,11 @@ __all__ = [
     "CalendarFeed",
     "District",
     "Environment",
+    "GroupRollout",
     "MaintenanceWindow",
     "Notification",
     "Release",
+    "RolloutSkip",
     "ServiceKey",
     "StatusChange",
     "UpdateGroup",

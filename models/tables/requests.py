@@ -9,6 +9,7 @@ from tortoise.models import Model
 from models.enums import UpdateKind, UpdateStatus
 from models.tables.accounts import Account
 from models.tables.catalog import District, Environment
+from models.tables.rollouts import GroupRollout
 
 
 class UpdateRequest(Model):
@@ -71,6 +72,11 @@ class UpdateRequest(Model):
     # Number of history rows: each move advances it in its compare-and-set, and event records
     # carry it so subscribers get one request's events in history order.
     history_seq = fields.IntField(default=0)
+    # The group rollout this request is part of (models/rollouts/), if any.
+    rollout: fields.ForeignKeyNullableRelation[GroupRollout] = fields.ForeignKeyField(
+        "models.GroupRollout", related_name="update_requests", null=True, on_delete=fields.SET_NULL
+    )
+    rollout_id: int | None
 
     class Meta:
         table = "update_request"
@@ -81,6 +87,7 @@ class UpdateRequest(Model):
             Index(fields=("environment_id", "status")),
             Index(fields=("status", "lease_expires_at")),
             Index(fields=("created_at",)),
+            Index(fields=("rollout_id", "status")),
         )
 
 

@@ -57,6 +57,9 @@ LIST_SIZES: Mapping[str, int] = {
     "UpdateRequestPayload.errors": 5,
     "DeletePayload.errors": 5,
     "RollOutGroupUpdatePayload.errors": 5,
+    "GroupRolloutPayload.errors": 5,
+    "GroupRollout.counts": 10,  # at most one per UpdateStatus
+    "GroupRollout.skipped": 20,  # the districts that could not take part: a few of a group
 }
 #: Any other list (districts of an account or group, requests of a rollout...).
 DEFAULT_LIST_SIZE = 50

@@ -13,7 +13,7 @@ from models.events import ProgressReport
 from models.requests.queries import stored_progress
 from models.tables import StatusChange as StatusChangeRow
 from models.tables import UpdateRequest as UpdateRequestRow
-from resolvers import requests
+from resolvers import requests, rollouts
 from resolvers.access import related_account, visible_district, visible_environment, visible_request
 from resolvers.context import Info
 from resolvers.pagination import Edge, Page
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     AccountType = Any
     DistrictType = Any
     EnvironmentType = Any
+    GroupRolloutType = Any
 
 
 @strawberry.type(description="The latest progress report of a running request.")
@@ -119,6 +120,15 @@ class UpdateRequestType(Node):
     )
     async def waiting_for(self, root: Parent[UpdateRequestRow], info: Info) -> UpdateRequestType | None:
         return cast(UpdateRequestType | None, await requests.waiting_for(info.context, root))
+
+    @strawberry.field(
+        description="The group rollout this request is part of; null outside one, and for callers "
+        "who do not see that rollout (only hosting staff and the group's contacts do)."
+    )
+    async def rollout(
+        self, root: Parent[UpdateRequestRow], info: Info
+    ) -> Annotated[GroupRolloutType, strawberry.lazy("schema.rollouts.types")] | None:
+        return await rollouts.visible_rollout(info.context, root.rollout_id)
 
     @strawberry.field(
         description="Technical detail of the last status change (command output, exception text); "

@@ -12,10 +12,10 @@ from icalendar import Calendar
 from models.enums import EnvironmentKind, NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import invitation_uid
 from models.preferences import set_notify
-from models.requests.rollout import roll_out_to_group
 from models.requests.staff import schedule_update_request
 from models.requests.withdrawing import cancel_update_request
-from models.tables import Account, Notification
+from models.rollouts.starting import start_group_rollout
+from models.tables import Account, Notification, UpdateRequest
 from tests.factories import make_account, make_group
 from tests.models.scenario import IN_WINDOW, IN_WINDOW_NEXT_WEEK, T0, make_world
 
@@ -143,9 +143,15 @@ async def test_a_district_served_only_by_a_state_contact_who_opts_in_is_told(db)
     world = await make_world(group=group, requester_role=Role.STATE_CONTACT)
     state = world.requester
     staff = world.staff_actor
-    (request,) = await roll_out_to_group(
-        staff, group_id=group.id, environment=EnvironmentKind.PRODUCTION, target_version="Campus.2435.4"
+    rollout = await start_group_rollout(
+        staff,
+        group_id=group.id,
+        environment=EnvironmentKind.PRODUCTION,
+        target_version="Campus.2435.4",
+        now=T0,
     )
+    request = await UpdateRequest.get(rollout_id=rollout.id)
+    assert request.scheduled_start == IN_WINDOW - timedelta(minutes=30)  # the window's first slot
     await schedule_update_request(staff, request.id, IN_WINDOW, now=T0)
     assert await told(request.id, K.SCHEDULED) == set()  # a staff rollout, and no one asked
     await set_notify(state.id, NotifyPreference.ALL_MY_DISTRICTS)

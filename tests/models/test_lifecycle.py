@@ -395,6 +395,7 @@ class Queued:
     deleted_at: datetime | None = None
     district_id: int = 1
     automatic: bool = False
+    rollout_id: int | None = None
 
 
 CONTACT = Actor(Mover.REQUESTER, account_id=5, role=Role.TECHNICAL_CONTACT, district_ids=frozenset({1}))
@@ -412,3 +413,24 @@ def test_the_automatic_sandbox_update_is_cancelled_by_staff_only():
     stranger = Actor(Mover.REQUESTER, account_id=7, role=Role.TECHNICAL_CONTACT, district_ids=frozenset())
     foreign = cancel_refusal(stranger, automatic)
     assert foreign is not None and foreign.code is ErrorCode.NOT_FOUND
+
+
+def test_a_group_rollouts_requests_are_cancelled_by_staff_and_the_groups_contacts():
+    """Never by a district's technical contact (nor a partner or ESA) alone."""
+    part_of_rollout = Queued(rollout_id=9)
+    for role in (Role.TECHNICAL_CONTACT, Role.PARTNER, Role.ESA):
+        contact = Actor(Mover.REQUESTER, account_id=5, role=role, district_ids=frozenset({1}))
+        refusal = cancel_refusal(contact, part_of_rollout)
+        assert refusal is not None and refusal.code is ErrorCode.FORBIDDEN, role
+        assert "group's contact" in refusal.message
+        assert cancel_refusal(contact, Queued()) is None  # outside a rollout: as before
+    for role in (Role.STATE_CONTACT, Role.CONSORTIUM_CONTACT):
+        group_contact = Actor(Mover.REQUESTER, account_id=8, role=role, district_ids=frozenset({1, 2}))
+        assert cancel_refusal(group_contact, part_of_rollout) is None, role
+        # A district the contact is not linked to is answered as missing, as everywhere.
+        foreign = cancel_refusal(group_contact, Queued(rollout_id=9, district_id=3))
+        assert foreign is not None and foreign.code is ErrorCode.NOT_FOUND
+        # Begun work is never cancelled, by anyone.
+        begun = cancel_refusal(group_contact, Queued(rollout_id=9, status=S.IN_PROGRESS))
+        assert begun is not None and begun.code is ErrorCode.INVALID_TRANSITION
+    assert cancel_refusal(STAFF, part_of_rollout) is None

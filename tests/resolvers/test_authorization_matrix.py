@@ -112,8 +112,13 @@ MUTATIONS: dict[str, tuple[str, str]] = {
              targetVersion: "Campus.2435.4") { updateRequests { id } errors { code } } }""",
         "group",
     ),
+    "startGroupRollout": (
+        """mutation($id: ID!) { m: startGroupRollout(input: {updateGroupId: $id, environment: STAGING,
+             targetVersion: "Campus.2435.4"}) { rollout { id } errors { code } } }""",
+        "group",
+    ),
 }
-STAFF_ONLY = {"scheduleUpdateRequest", "setUpdateRequestStatus", "rollOutGroupUpdate"}
+STAFF_ONLY = {"scheduleUpdateRequest", "setUpdateRequestStatus", "rollOutGroupUpdate", "startGroupRollout"}
 
 
 def expected_mutation_code(role: Role, relation: str, mutation: str) -> str | None:
@@ -135,7 +140,9 @@ async def mutation_code(
     payload = (await client.data(query, variables, token))["m"]
     codes = [error["code"] for error in payload["errors"]]
     if not codes:
-        assert any(payload.get(key) for key in ("updateRequest", "deletedId", "updateRequests")), payload
+        assert any(payload.get(key) for key in ("updateRequest", "deletedId", "updateRequests", "rollout")), (
+            payload
+        )
         return None
     assert len(codes) == 1, payload
     return codes[0]

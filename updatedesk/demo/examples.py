@@ -42,14 +42,16 @@ mutation StartNow($request: ID!, $start: DateTime!) {
 }
 """
 
-VERSION_UPDATE_NOW = """# Update Lakeside's production site now. Campus Cloud
+VERSION_UPDATE_NOW = """# Update Lakeside's preview site now. Campus Cloud
 # updates start in the maintenance window unless staff
 # override it. Run AskForUpdate, copy the id it returns
 # into the variables as "request", then run StartNow.
+# (Preview, not production: the refresh above copies
+# production, which holds it; one job per site.)
 mutation AskForUpdate($district: ID!, $version: String!) {
   requestUpdate(input: {
     districtId: $district, kind: VERSION_UPDATE,
-    environment: PRODUCTION, targetVersion: $version
+    environment: PREVIEW, targetVersion: $version
   }) {
     updateRequest { id status }
     errors { code message field }

@@ -6,7 +6,8 @@ the demo is loaded.
   Valley consortium's rollout the same night, sandboxes too; a North River staging refresh.
 - CANCELLED: a Lakeside staging refresh its contact no longer needed.
 - NEW_VERSION_REQUESTED: the state group's preview rollout, superseded a week later by a newer
-  version, whose request is TO_BE_SCHEDULED.
+  version's rollout, whose request is placed (SCHEDULED) in its next slot.
+- TO_BE_SCHEDULED: a Capital City sandbox refresh its state contact has just asked for.
 - UNABLE_TO_COMPLETE: a Prairie sandbox refresh that failed while copying.
 - PENDING_INPUT: a Lakeside staging update waiting for the district's answer.
 - DEFERRED: the state group's production rollout, held for Capital City until after the state
@@ -32,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
-from models.requests import rollout
 from updatedesk.demo import replay
 from updatedesk.demo.replay import Cast, ask, cancel, run, schedule, set_status, start, start_and_run
 from updatedesk.demo.world import (
@@ -98,14 +98,10 @@ async def _completed_updates(cast: Cast, now: datetime) -> None:
     done = await start_and_run(asked, window.start)
     await replay.follow_sandbox(lakeside, done)
 
-    rolled = await rollout.roll_out_to_group(
-        cast.staff,
-        group_id=cast.groups[CONSORTIUM],
-        environment=PRODUCTION,
-        target_version=CURRENT,
-        notes="The fall release for the whole consortium.",
-        now=window.start - timedelta(days=7),
-    )
+    rolled = await replay.roll_out(
+        cast, CONSORTIUM, PRODUCTION, CURRENT, window.start - timedelta(days=7),
+        "The fall release for the whole consortium.",
+    )  # fmt: skip
     for offset, request in enumerate(rolled):
         # One district after the other, each well inside the window.
         begins = window.start + timedelta(minutes=45 * offset)
@@ -186,17 +182,15 @@ async def _queued_and_running(cast: Cast, now: datetime) -> None:
     )
     await schedule(cast, asked, next_window.start, now - timedelta(days=1))
 
-    previews = await rollout.roll_out_to_group(
-        cast.staff,
-        group_id=cast.groups[CONSORTIUM],
-        environment=PREVIEW,
-        target_version="Campus.2435.3",
-        notes="A preview of the attendance fixes for the consortium's trainers.",
-        now=now - timedelta(minutes=45),
-    )
+    previews = await replay.roll_out(
+        cast, CONSORTIUM, PREVIEW, "Campus.2435.3", now - timedelta(minutes=45),
+        "A preview of the attendance fixes for the consortium's trainers.",
+    )  # fmt: skip
     [north] = [request.id for request in previews if request.district_id == cast.districts[NORTH_RIVER]]
     await schedule(cast, north, now - timedelta(minutes=2), now - timedelta(minutes=40), override_window=True)
     await start(north, now - timedelta(minutes=2))
+
+    await ask(state_contact, capital, REFRESH, SANDBOX, now - timedelta(minutes=1))
 
     began = now - timedelta(minutes=7)
     asked = await ask(state_contact, capital, REFRESH, STAGING, began - timedelta(minutes=5))
@@ -210,15 +204,9 @@ async def _roll_out(
     cast: Cast, environment: EnvironmentKind, version: str, at: datetime, notes: str | None
 ) -> list[int]:
     """Staff roll a version out to the State of Example's districts; returns the requests' ids."""
-    rolled = await rollout.roll_out_to_group(
-        cast.staff,
-        group_id=cast.groups[STATE_GROUP],
-        environment=environment,
-        target_version=version,
-        notes=notes,
-        now=at,
-    )
-    return [request.id for request in rolled]
+    return [
+        request.id for request in await replay.roll_out(cast, STATE_GROUP, environment, version, at, notes)
+    ]
 
 
 async def _testing_week(cast: Cast, now: datetime) -> None:

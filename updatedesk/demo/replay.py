@@ -12,6 +12,7 @@ from models.access import Actor, actor_for_account
 from models.enums import EnvironmentKind, HostingModel, UpdateKind, UpdateStatus
 from models.maintenance import upcoming_slots
 from models.requests import completion, dispatch, execution, requesting, staff, withdrawing
+from models.rollouts.starting import start_group_rollout
 from models.tables import Account, District, Environment, UpdateGroup, UpdateRequest
 from models.windows import Slot
 from workers.runbooks import steps_for
@@ -79,6 +80,22 @@ async def ask(
         now=at,
     )
     return request.id
+
+
+async def roll_out(
+    cast: Cast, group: str, environment: EnvironmentKind, version: str, at: datetime, notes: str | None
+) -> list[UpdateRequest]:
+    """Staff roll a version out to a group (each district's request placed in its next slot);
+    returns the requests, by district name."""
+    rollout = await start_group_rollout(
+        cast.staff,
+        group_id=cast.groups[group],
+        environment=environment,
+        target_version=version,
+        notes=notes,
+        now=at,
+    )
+    return list(await UpdateRequest.filter(rollout_id=rollout.id).order_by("district__name"))
 
 
 async def schedule(

@@ -1,0 +1,145 @@
+"""The error budget: when more of a rollout's requests ended UNABLE_TO_COMPLETE than it allows
+(`max_failures`, beyond the failures staff accepted by resuming it), the rollout halts: its queued
+requests (TO_BE_SCHEDULED, SCHEDULED) move to PENDING_INPUT with the reason, and the hosting team
+is alerted.
+
+The scheduler asks `halt_overspent` at the start of every pass. Between a failure and that pass
+nothing more of the rollout starts, because the dispatcher's wave check counts failures too
+(`waves`). Each halt is one transaction that first takes the rollout's lock (a conditional UPDATE
+to HALTED) and re-counts under it, so of several schedulers exactly one halts a rollout.
+
+Who moves the held requests: DESIGN's status table allows TO_BE_SCHEDULED | SCHEDULED ->
+PENDING_INPUT to staff only (with a message), so the halt takes the staff path with no account
+(`BUDGET`): the history shows the move with its reason and no person, as for the system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from models.access import Actor, Mover
+from models.clock import utcnow
+from models.enums import NotificationKind, RolloutStatus, UpdateStatus
+from models.errors import DomainError
+from models.events import AfterCommit, deliver
+from models.requests.moves import record_move
+from models.rollouts.rows import announce, capitalized, change, describe, get_rollout
+from models.rollouts.rules import QUEUED, over_budget
+from models.running import DEFAULT_POLICY, RunPolicy
+from models.tables import GroupRollout, Notification, UpdateRequest
+
+R = RolloutStatus
+#: The rollout's budget acting in the hosting team's stead (no account: no person made the move).
+BUDGET = Actor(Mover.STAFF)
+#: Rollouts a halt can reach: those that may still start work.
+ACTIVE = (R.RUNNING, R.PAUSED)
+
+
+@dataclass(frozen=True)
+class Halted:
+    rollout_id: int
+    failures: int
+    held: int  # requests moved to PENDING_INPUT
+    #: A sentence for the hosting team (logged, counted and mailed by the caller's policy).
+    alert: str
+
+
+class _WithinBudget(Exception):
+    """Raised inside the halting transaction to roll it back: the re-count under the lock found
+    the budget no longer spent (staff put a failed request back in the queue meanwhile)."""
+
+
+async def overspent_ids() -> list[int]:
+    """Running or paused rollouts over their budget (two statements; none when nothing runs)."""
+    active = await GroupRollout.filter(status__in=list(ACTIVE)).values_list(
+        "id", "max_failures", "accepted_failures"
+    )
+    if not active:
+        return []
+    failures = dict(
+        await UpdateRequest.filter(
+            rollout_id__in=[pk for pk, _, _ in active], status=UpdateStatus.UNABLE_TO_COMPLETE
+        )
+        .annotate(n=Count("id"))
+        .group_by("rollout_id")
+        .values_list("rollout_id", "n")
+    )
+    return [pk for pk, limit, accepted in active if over_budget(failures.get(pk, 0), limit, accepted)]
+
+
+async def halt_overspent(policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None) -> list[Halted]:
+    """One scheduler pass over the budgets: halt each rollout that spent its own. Returns the
+    halts this scheduler made."""
+    now = now or utcnow()
+    halted = []
+    for rollout_id in await overspent_ids():
+        outcome = await halt(rollout_id, policy, now)
+        if outcome is not None:
+            halted.append(outcome)
+    return halted
+
+
+async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | None:
+    """Halt one rollout whose budget is spent; None when another scheduler did, or it is not."""
+    after = AfterCommit()
+    try:
+        async with in_transaction():
+            if not await change(rollout_id, ACTIVE, status=R.HALTED, updated_at=now):
+                return None
+            rollout = await get_rollout(rollout_id)
+            failures = await UpdateRequest.filter(
+                rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE
+            ).count()
+            if not over_budget(failures, rollout.max_failures, rollout.accepted_failures):
+                raise _WithinBudget
+            what = describe(rollout, rollout.update_group.name)
+            reason = (
+                f"{capitalized(what)} was halted: {failures} districts could not be updated, more "
+                f"than the {rollout.max_failures} it allows. Campus Hosting will look into it and "
+                "decide how to go on."
+            )
+            await GroupRollout.filter(id=rollout_id).update(status_message=reason)
+            held = await hold_queued(rollout_id, reason, now, after)
+            await announce(rollout_id, after, now, moved=held)
+            alert = (
+                f"group rollout {rollout_id} ({what}) halted: {failures} requests UNABLE_TO_COMPLETE, "
+                f"budget {rollout.max_failures} (+{rollout.accepted_failures} accepted); "
+                f"{len(held)} queued requests moved to PENDING_INPUT."
+            )
+            after.notification_ids.extend(await _alert_mail(alert, what, policy))
+    except _WithinBudget:
+        return None
+    await deliver(after)
+    return Halted(rollout_id, failures, len(held), alert)
+
+
+async def hold_queued(rollout_id: int, reason: str, now: datetime, after: AfterCommit) -> list[int]:
+    """Queued requests of the rollout to PENDING_INPUT with `reason`; their ids. One that moved
+    meanwhile (staff acting on it at the same moment) is left as it now is."""
+    held = []
+    for request in await UpdateRequest.filter(
+        rollout_id=rollout_id, status__in=list(QUEUED), deleted_at__isnull=True
+    ).order_by("id"):
+        try:
+            await record_move(request, UpdateStatus.PENDING_INPUT, BUDGET, after, message=reason, now=now)
+        except DomainError:
+            continue
+        held.append(request.id)
+    return held
+
+
+async def _alert_mail(alert: str, what: str, policy: RunPolicy) -> list[int]:
+    if not policy.staff_alert_email:
+        return []
+    row = await Notification.create(
+        update_request_id=None,
+        kind=NotificationKind.STAFF_ALERT,
+        recipient=policy.staff_alert_email,
+        subject=f"Updatedesk alert: {what} was halted"[:300],
+        body=alert,
+    )
+    return [row.id]

@@ -1,0 +1,1 @@
+"""One module per mutation on group rollouts (hosting staff only)."""

@@ -1,0 +1,18 @@
+"""pauseGroupRollout (hosting staff): nothing more of the rollout starts until it is resumed."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models.errors import DomainError
+from resolvers import rollouts
+from resolvers.context import Info
+from schema.rollouts.types import GroupRolloutPayload
+
+
+async def pause_group_rollout(info: Info, id: strawberry.ID) -> GroupRolloutPayload:
+    try:
+        row = await rollouts.pause_group_rollout(info.context, id)
+    except DomainError as error:
+        return GroupRolloutPayload.refused(error)
+    return GroupRolloutPayload.ok(row)

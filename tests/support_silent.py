@@ -55,9 +55,12 @@ class SilentClient(asyncio.Protocol):
         frames, data, at = [], self.buffer, 0
         while len(data) - at >= 2:
             length, offset = data[at + 1] & 0x7F, 2
-            if length == 126:
+            extended = {126: 2, 127: 8}.get(length, 0)
+            if len(data) - at < offset + extended:
+                break  # the frame's extended length has not all arrived yet
+            if extended == 2:
                 length, offset = struct.unpack("!H", data[at + 2 : at + 4])[0], 4
-            elif length == 127:
+            elif extended == 8:
                 length, offset = struct.unpack("!Q", data[at + 2 : at + 10])[0], 10
             if len(data) - at < offset + length:
                 break

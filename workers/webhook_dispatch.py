@@ -122,9 +122,11 @@ class WebhookDispatcher:
         self.lease = lease or LocalLease()
         self.drain_on_stop = drain_on_stop
         self.block = block
-        #: Set while this dispatcher holds the lease and reads.
+        #: Set while this dispatcher holds the lease; `reading` once it knows where it starts.
         self.holding = asyncio.Event()
-        #: The last record fanned out (or where reading started).
+        self.reading = asyncio.Event()
+        #: Where the last reading began, and the last record fanned out since (or that start).
+        self.began: Start | None = None
         self.position: str | None = None
         self.fanned_out = 0
         self.gaps = 0
@@ -186,6 +188,7 @@ class WebhookDispatcher:
             await self._end(dispatching)
             stopping.cancel()
             self.holding.clear()
+            self.reading.clear()
             WEBHOOK_DISPATCHER_HELD.set(0)
             with contextlib.suppress(Exception):
                 await self.lease.release()
@@ -218,11 +221,12 @@ class WebhookDispatcher:
             logger.info("webhook dispatcher: first start, from the newest record on (%s)", start.after)
         if start.gap:
             self._gap("position_not_kept", f"the record at its position {start.after} is no longer kept")
-        self.position = start.after
+        self.began, self.position = start, start.after
         return start
 
     async def _dispatch(self) -> None:
         start = await self.start()
+        self.reading.set()
         async for item in follow(self.stream, start.after, count=BATCH, block=self.block):
             if isinstance(item, Gap):
                 since = item.since.isoformat() if item.since else "?"

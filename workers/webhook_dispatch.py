@@ -263,6 +263,7 @@ class WebhookDispatcher:
 
     async def _drain(self) -> None:
         """Fan out what is left after the position (the embedded stream dies with the process)."""
+        self.position = self.position if self.position is not None else await self.positions.load()
         if self.position is None:
             return
         self._halt.clear()

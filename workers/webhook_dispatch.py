@@ -130,7 +130,7 @@ class WebhookDispatcher:
         self.position: str | None = None
         self.fanned_out = 0
         self.gaps = 0
-        #: Set after each batch fanned out (tests wait on it).
+        #: Set after each batch fanned out and each gap (tests wait on it).
         self.progressed = asyncio.Event()
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
@@ -275,6 +275,7 @@ class WebhookDispatcher:
     def _gap(self, reason: str, why: str) -> None:
         self.gaps += 1
         WEBHOOK_DISPATCH_GAPS.labels(reason).inc()
+        self.progressed.set()
         logger.warning(
             "webhook dispatcher: %s; event records may have been lost before they were fanned out "
             "(partners can read the current state with the updateRequests query)",

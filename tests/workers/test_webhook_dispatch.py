@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from infra.bus import EventStream, MemoryStream, RedisStream, public_cursor
 from infra.metrics import REGISTRY
@@ -213,6 +215,41 @@ async def test_a_position_the_stream_no_longer_keeps_is_a_counted_gap_and_readin
         assert gaps_counted("position_not_kept") == counted + 1
         assert await cursors_of(hook.id) == [public_cursor(ids[-1])]
     finally:
+        await client.delete(stream.key, stream.order_key, stream.order_at_key)
+
+
+async def test_a_lost_connection_to_the_stream_is_a_counted_gap_and_reading_goes_on(
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+) -> None:
+    name = f"{namespace}-reader"
+    reader = aioredis.Redis.from_url(
+        REDIS_URL, client_name=name, socket_timeout=5, retry=Retry(NoBackoff(), 0), max_connections=1
+    )
+    stream = RedisStream(client, namespace, reader=reader)
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    counted = gaps_counted("reconnected")
+    try:
+        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+        async with running(dispatcher):
+            await started(dispatcher)
+            before = await append(stream, event(world.own_request))
+            await caught_up(dispatcher, before[-1])
+            # Redis drops the dispatcher's reading connection (a restart, a network cut).
+            killed = [c["id"] for c in await client.client_list() if c.get("name") == name]
+            assert killed and all([await client.client_kill_filter(_id=c) for c in killed])
+            async with asyncio.timeout(WITHIN):
+                while True:
+                    dispatcher.progressed.clear()
+                    if dispatcher.gaps:
+                        break
+                    await dispatcher.progressed.wait()
+            after = await append(stream, event(world.own_request))
+            await caught_up(dispatcher, after[-1])
+        assert dispatcher.gaps == 1 and gaps_counted("reconnected") == counted + 1
+        assert await cursors_of(hook.id) == [public_cursor(record_id) for record_id in before + after]
+    finally:
+        await reader.aclose()
         await client.delete(stream.key, stream.order_key, stream.order_at_key)
 
 

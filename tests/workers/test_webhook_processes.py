@@ -1,7 +1,8 @@
 """Webhooks end to end on PostgreSQL and Redis with real `updatedesk worker` and `updatedesk
 scheduler` processes: an endpoint registered through createWebhook gets a refresh's moves as
 signed POSTs in order, a 500 is retried with the same delivery id, another district's events never
-reach it; a worker killed mid-delivery is followed by an attempt with the same delivery id."""
+reach it; a worker killed mid-delivery is followed by an attempt with the same delivery id, and
+another worker takes over the dead one's dispatcher."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from infra.settings import Settings
 from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
+from models.requests.requesting import request_update
 from models.tables import Webhook, WebhookDelivery, WebhookStreamPosition
 from models.webhooks.signing import verify
 from tests import support
@@ -21,7 +23,7 @@ from tests.factories import actor_of, make_account, make_district, make_token
 from tests.support_graphql import GraphQLClient, gid
 from tests.support_webhooks import HANG, Received, Receiver, receiver
 from tests.workers.conftest import REDIS_URL, wait_until
-from tests.workers.scenario import Scene, make_scene, request_and_schedule
+from tests.workers.scenario import TARGET_VERSION, Scene, make_scene, request_and_schedule
 from tests.workers.test_processes import Processes, namespace, processes  # noqa: F401 (fixtures)
 from updatedesk.app import create_app
 from workers.runtime import Runtime, api_runtime
@@ -171,6 +173,22 @@ async def test_a_worker_killed_mid_delivery_is_followed_by_the_same_delivery_id(
         first.wait()
         processes.start("worker", "--threads", "1", **WORKER_ENV)
         await endpoint.wait_for(2, AFTER_A_KILL)
+        # The dead worker held the dispatcher: the new one took over once its lease expired.
+        later = await request_update(
+            scene.requester,
+            district_id=scene.district.id,
+            kind=UpdateKind.VERSION_UPDATE,
+            environment=EnvironmentKind.PRODUCTION,
+            target_version=TARGET_VERSION,
+        )
+
+        def later_created() -> bool:
+            return any(r.json["updateRequest"]["id"] == gid(later) for r in endpoint.requests)
+
+        async with asyncio.timeout(WITHIN):
+            while not later_created():
+                endpoint.arrived.clear()
+                await endpoint.arrived.wait()
     hung, again = endpoint.requests[0], endpoint.requests[1]
     assert hung.headers["updatedesk-delivery"] == again.headers["updatedesk-delivery"]
     assert hung.body == again.body and again.json["type"] == "CREATED"

@@ -17,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from infra.bus import EventStream, MemoryStream, RedisStream, public_cursor
+from infra.bus.wire import event_to_json
 from infra.metrics import REGISTRY
 from models.enums import EventType, Role, UpdateStatus
 from models.events import UpdateRequestChanged
@@ -113,8 +114,12 @@ async def cursors_of(webhook_id: int) -> list[str]:
     return [delivery.event_cursor for delivery in deliveries]
 
 
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def gaps_counted(reason: str) -> float:
-    return REGISTRY.get_sample_value("updatedesk_webhook_dispatch_gaps_total", {"reason": reason}) or 0.0
+    return sample("updatedesk_webhook_dispatch_gaps_total", reason=reason)
 
 
 async def test_records_in_stream_order_become_deliveries_in_that_order(
@@ -251,6 +256,28 @@ async def test_a_lost_connection_to_the_stream_is_a_counted_gap_and_reading_goes
     finally:
         await reader.aclose()
         await client.delete(stream.key, stream.order_key, stream.order_at_key)
+
+
+async def test_the_holder_shows_itself_and_the_age_of_the_last_record_it_fanned_out(
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+) -> None:
+    stream = RedisStream(client, namespace)
+    world = await make_world()
+    await add_webhook(world.owner, HOOK_URL, world.own)
+    written = int(time.time() * 1000) - 90_000  # a record the stream took 90 s ago
+    try:
+        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+        async with running(dispatcher):
+            await started(dispatcher)
+            assert sample("updatedesk_webhook_dispatcher_held") == 1
+            record_id = await client.xadd(
+                stream.key, {"e": event_to_json(event(world.own_request)), "r": "0"}, id=f"{written}-0"
+            )
+            await caught_up(dispatcher, record_id.decode() if isinstance(record_id, bytes) else record_id)
+            assert 90 <= sample("updatedesk_webhook_dispatch_lag_seconds") < 90 + WITHIN
+        assert sample("updatedesk_webhook_dispatcher_held") == 0
+    finally:
+        await client.delete(stream.key)
 
 
 async def test_one_dispatcher_works_at_a_time_and_another_takes_over_when_it_stops(

@@ -21,6 +21,7 @@ from models.webhooks.signing import verify
 from tests import support
 from tests.factories import actor_of, make_account, make_district, make_token
 from tests.support_graphql import GraphQLClient, gid
+from tests.support_live import free_port
 from tests.support_webhooks import HANG, Received, Receiver, receiver
 from tests.workers.conftest import REDIS_URL, wait_until
 from tests.workers.scenario import TARGET_VERSION, Scene, make_scene, request_and_schedule
@@ -114,7 +115,12 @@ async def test_a_refresh_s_moves_arrive_signed_in_order_retried_and_only_for_the
     foreign_scene = Scene(foreign, await actor_of(foreign_contact), scene.staff, foreign_contact.email)
     partner = await make_account(Role.TECHNICAL_CONTACT, [scene.district])
     staff = await make_account(Role.HOSTING_STAFF)
-    processes.start("worker", "--threads", "2", **WORKER_ENV)
+    metrics_port = free_port()
+    # Two worker processes, each with a dispatcher: one of them dispatches.
+    processes.start(
+        "worker", "--processes", "2", "--threads", "2", UPDATEDESK_WORKER_METRICS_PORT=str(metrics_port),
+        **WORKER_ENV,
+    )  # fmt: skip
     processes.start("scheduler", **WORKER_ENV)
     async with receiver(500) as own, receiver() as everything:
         # The partner's endpoint for every district it sees (one); staff's for all districts.
@@ -154,6 +160,17 @@ async def test_a_refresh_s_moves_arrive_signed_in_order_retried_and_only_for_the
     assert first.headers["updatedesk-delivery"] == retry.headers["updatedesk-delivery"]
     assert (first.body, retry.json["type"]) == (retry.body, "CREATED")
     assert not await WebhookDelivery.filter(webhook_id=hook.id, district_id=foreign.id).exists()
+    held = [
+        await scrape(port, "updatedesk_webhook_dispatcher_held") for port in (metrics_port, metrics_port + 1)
+    ]
+    assert sorted(held) == [0.0, 1.0]
+
+
+async def scrape(port: int, name: str) -> float:
+    """A gauge from a worker process's metrics endpoint."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    return next(float(line.split()[-1]) for line in text.splitlines() if line.startswith(f"{name} "))
 
 
 async def test_a_worker_killed_mid_delivery_is_followed_by_the_same_delivery_id(

@@ -96,8 +96,8 @@ WEBHOOK_OLDEST_DUE = Gauge(
 )
 WEBHOOK_DISPATCH_LAG = Gauge(
     "updatedesk_webhook_dispatch_lag_seconds",
-    "Age of the last event record the webhook dispatcher fanned out, when it did (set by the process "
-    "that holds the dispatcher).",
+    "How long the oldest event record not yet fanned out to webhooks has waited (0: caught up); set "
+    "by the process holding the dispatcher after each batch and at each renewal of its lease.",
     registry=REGISTRY,
 )
 WEBHOOK_DISPATCH_GAPS = Counter(

@@ -75,7 +75,9 @@ class RedisLease:
 class LocalLease:
     """The embedded default: one process, so this one always holds it."""
 
-    ttl = DEFAULT_TTL
+    def __init__(self, ttl: float = DEFAULT_TTL) -> None:
+        #: Its "renewals" pace the holder's periodic work (the lag gauge).
+        self.ttl = ttl
 
     async def acquire(self) -> bool:
         return True

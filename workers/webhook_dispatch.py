@@ -30,6 +30,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
 
+from redis.exceptions import RedisError
+
 from infra.bus import STREAM_START, EventRecord, EventStream, Gap, RedisStream, follow, id_time
 from infra.bus.redis import reader_client, redis_client
 from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
@@ -184,6 +186,7 @@ class WebhookDispatcher:
                 if not await self._renew():
                     logger.warning("webhook dispatcher: lease lost; another process takes over")
                     break
+                await self.measure_lag()  # also while a batch is slow, or fanning out keeps failing
         finally:
             await self._end(dispatching)
             stopping.cancel()
@@ -256,10 +259,23 @@ class WebhookDispatcher:
             await self.positions.store(done.id)
             self.position = done.id
             self.fanned_out += records.index(done) + 1
-            WEBHOOK_DISPATCH_LAG.set(max((datetime.now(UTC) - id_time(done.id)).total_seconds(), 0.0))
+            await self.measure_lag()
             self.progressed.set()
         finally:
             self._busy = False
+
+    async def measure_lag(self) -> float | None:
+        """How long the oldest record not yet fanned out has waited (0: caught up), into the
+        gauge; None (gauge unchanged) before the start or while the stream cannot be read."""
+        if self.position is None:
+            return None
+        try:
+            waiting = await self.stream.read_after(self.position, 1)
+        except (RedisError, OSError):
+            return None
+        lag = max((datetime.now(UTC) - id_time(waiting[0].id)).total_seconds(), 0.0) if waiting else 0.0
+        WEBHOOK_DISPATCH_LAG.set(lag)
+        return lag
 
     async def _drain(self) -> None:
         """Fan out what is left after the position (the embedded stream dies with the process)."""

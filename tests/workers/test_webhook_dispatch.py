@@ -258,23 +258,44 @@ async def test_a_lost_connection_to_the_stream_is_a_counted_gap_and_reading_goes
         await client.delete(stream.key, stream.order_key, stream.order_at_key)
 
 
-async def test_the_holder_shows_itself_and_the_age_of_the_last_record_it_fanned_out(
+class HeldJobs(Jobs):
+    """A queue that holds the dispatcher in its batch until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None:
+        self.entered.set()
+        await self.release.wait()
+        await super().enqueue_webhook(webhook_id, delay)
+
+
+async def test_the_holder_shows_itself_and_how_long_the_oldest_waiting_record_has_waited(
     db: support.TestDatabase, client: aioredis.Redis, namespace: str
 ) -> None:
     stream = RedisStream(client, namespace)
     world = await make_world()
     await add_webhook(world.owner, HOOK_URL, world.own)
     written = int(time.time() * 1000) - 90_000  # a record the stream took 90 s ago
+    jobs = HeldJobs()
     try:
-        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+        dispatcher = WebhookDispatcher(stream, jobs, StoredPositions(namespace))
         async with running(dispatcher):
             await started(dispatcher)
             assert sample("updatedesk_webhook_dispatcher_held") == 1
-            record_id = await client.xadd(
+            added = await client.xadd(
                 stream.key, {"e": event_to_json(event(world.own_request)), "r": "0"}, id=f"{written}-0"
             )
-            await caught_up(dispatcher, record_id.decode() if isinstance(record_id, bytes) else record_id)
-            assert 90 <= sample("updatedesk_webhook_dispatch_lag_seconds") < 90 + WITHIN
+            await asyncio.wait_for(jobs.entered.wait(), WITHIN)
+            # Its batch is not done: the record still waits, for 90 s and more by now.
+            lag = await dispatcher.measure_lag()
+            assert lag is not None and 90 <= lag < 90 + WITHIN
+            assert sample("updatedesk_webhook_dispatch_lag_seconds") == lag
+            jobs.release.set()
+            await caught_up(dispatcher, added.decode() if isinstance(added, bytes) else added)
+            assert sample("updatedesk_webhook_dispatch_lag_seconds") == 0  # caught up
         assert sample("updatedesk_webhook_dispatcher_held") == 0
     finally:
         await client.delete(stream.key)

@@ -132,7 +132,8 @@ class WebhookDispatcher:
         self.position: str | None = None
         self.fanned_out = 0
         self.gaps = 0
-        #: Set after each batch fanned out and each gap (tests wait on it).
+        self.failures = 0
+        #: Set after each batch fanned out, each gap and each failure (tests wait on it).
         self.progressed = asyncio.Event()
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
@@ -186,7 +187,7 @@ class WebhookDispatcher:
                 if not await self._renew():
                     logger.warning("webhook dispatcher: lease lost; another process takes over")
                     break
-                await self.measure_lag()  # also while a batch is slow, or fanning out keeps failing
+                await self.measure_lag()  # also while a batch is slow
         finally:
             await self._end(dispatching)
             stopping.cancel()
@@ -211,6 +212,9 @@ class WebhookDispatcher:
                 raise  # we are cancelled ourselves, not only the task we cancelled
         except Exception:
             logger.exception("webhook dispatcher: failed; trying again")
+            self.failures += 1
+            await self.measure_lag()  # what waits keeps waiting: the gauge shows it
+            self.progressed.set()
 
     async def start(self) -> Start:
         """Where reading begins; a first position is stored at once, so that a restart before the

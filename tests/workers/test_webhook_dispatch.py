@@ -27,7 +27,7 @@ from tests import support
 from tests.factories import make_account
 from tests.support_webhooks import add_webhook, make_world
 from tests.workers.conftest import REDIS_URL
-from workers.leader_lease import RedisLease
+from workers.leader_lease import LocalLease, RedisLease
 from workers.webhook_dispatch import StoredPositions, WebhookDispatcher, lease_key, running
 
 WITHIN = 10.0
@@ -297,6 +297,41 @@ async def test_the_holder_shows_itself_and_how_long_the_oldest_waiting_record_ha
             await caught_up(dispatcher, added.decode() if isinstance(added, bytes) else added)
             assert sample("updatedesk_webhook_dispatch_lag_seconds") == 0  # caught up
         assert sample("updatedesk_webhook_dispatcher_held") == 0
+    finally:
+        await client.delete(stream.key)
+
+
+class BrokenPositions:
+    """A position that cannot be stored (say the database refuses): every batch fails."""
+
+    async def load(self) -> str | None:
+        return "0-0"
+
+    async def store(self, record_id: str) -> None:
+        raise RuntimeError("cannot store the position")
+
+
+async def test_a_dispatcher_that_keeps_failing_shows_a_growing_lag_and_fans_out_again(
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+) -> None:
+    stream = RedisStream(client, namespace)
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    written = int(time.time() * 1000) - 90_000
+    try:
+        dispatcher = WebhookDispatcher(stream, Jobs(), BrokenPositions(), LocalLease(ttl=0.3))
+        async with running(dispatcher):
+            await client.xadd(
+                stream.key, {"e": event_to_json(event(world.own_request)), "r": "0"}, id=f"{written}-0"
+            )
+            async with asyncio.timeout(WITHIN):
+                while True:
+                    dispatcher.progressed.clear()
+                    if dispatcher.failures >= 2:  # failed, then read the same record again
+                        break
+                    await dispatcher.progressed.wait()
+            assert 90 <= sample("updatedesk_webhook_dispatch_lag_seconds") < 90 + WITHIN
+        assert len(await cursors_of(hook.id)) == 1  # fanned out twice, delivered once
     finally:
         await client.delete(stream.key)
 

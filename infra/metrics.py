@@ -94,6 +94,24 @@ WEBHOOK_OLDEST_DUE = Gauge(
     "How long the longest-waiting due webhook delivery has waited for its attempt (0: none).",
     registry=REGISTRY,
 )
+WEBHOOK_DISPATCH_LAG = Gauge(
+    "updatedesk_webhook_dispatch_lag_seconds",
+    "How long the oldest event record not yet fanned out to webhooks has waited (0: caught up); set "
+    "by the process holding the dispatcher after each batch and at each renewal of its lease.",
+    registry=REGISTRY,
+)
+WEBHOOK_DISPATCH_GAPS = Counter(
+    "updatedesk_webhook_dispatch_gaps_total",
+    "Times the webhook dispatcher found that event records may have been lost before it read them "
+    "(stream outage, or its position no longer kept).",
+    ["reason"],
+    registry=REGISTRY,
+)
+WEBHOOK_DISPATCHER_HELD = Gauge(
+    "updatedesk_webhook_dispatcher_held",
+    "1 while this process holds the webhook dispatcher (one process of a deployment at a time).",
+    registry=REGISTRY,
+)
 
 
 async def refresh_database_gauges() -> None:

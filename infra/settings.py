@@ -62,6 +62,9 @@ DEFAULT_WS_SUBSCRIBES_PER_SECOND = 5.0
 DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 30.0
 
+#: Seconds the webhook dispatcher's lease lasts without renewal (renewed every third of it).
+DEFAULT_WEBHOOK_DISPATCH_LEASE_SECONDS = 15.0
+
 #: Variables that hold the service's own secrets: never handed to an operator command.
 SERVICE_SECRET_VARIABLES = frozenset({"DATABASE_URL", "REDIS_URL", "SMTP_URL"})
 #: Prefix of the service's settings; an operator command gets the request's variables of this name.
@@ -120,6 +123,8 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     #: Seconds before a failed webhook delivery is tried again (doubling after each failure, 24 h).
     webhook_retry_seconds: float = Field(DEFAULT_RETRY_SECONDS, gt=0)
+    #: Seconds the webhook dispatcher's lease lasts unrenewed: a dead holder's successor waits this.
+    webhook_dispatch_lease_seconds: float = Field(DEFAULT_WEBHOOK_DISPATCH_LEASE_SECONDS, gt=0)
     query_max_cost: int = Field(DEFAULT_QUERY_MAX_COST, ge=1)
     query_cost_per_minute: int = Field(DEFAULT_QUERY_COST_PER_MINUTE, ge=1)
     ws_max_sockets_per_account: int = Field(DEFAULT_WS_MAX_SOCKETS_PER_ACCOUNT, ge=1)

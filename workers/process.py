@@ -22,6 +22,7 @@ from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
 from workers.scheduler import WAKING_STATUSES, Scheduler
+from workers.webhook_dispatch import redis_dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +43,22 @@ def worker_main(settings: Settings, threads: int) -> None:
     actors = declare_actors(broker, settings)
     bus = RedisBus(redis_url, settings.redis_namespace)
     undo: list[Callable[[], None]] = []
+    # Every worker process runs a webhook dispatcher; the one holding its lease dispatches.
+    dispatcher = contextlib.AsyncExitStack()
 
     async def on_start() -> None:
+        queue = DramatiqQueue(actors)
         undo.append(install_bus_sink(bus))
-        undo.append(install_notification_sink(DramatiqQueue(actors)))
+        undo.append(install_notification_sink(queue))
+        await dispatcher.enter_async_context(redis_dispatcher(settings, queue))
 
     async def on_stop() -> None:
-        for step in reversed(undo):
-            step()
-        await bus.close()
+        try:
+            await dispatcher.aclose()
+        finally:
+            for step in reversed(undo):
+                step()
+            await bus.close()
 
     add_worker_middleware(broker, settings, on_start, on_stop)
     if settings.worker_metrics_port is not None:

@@ -1,7 +1,8 @@
 """Wiring: which queue, bus and scheduler a process runs, on its own event loop.
 
 - ``embedded_runtime(settings)``: the embedded default (no REDIS_URL). In-memory queue whose jobs
-  are tasks on this loop, in-process bus, scheduler loop as a task; the app lifespan enters it.
+  are tasks on this loop, in-process bus, scheduler loop and webhook dispatcher as tasks; the app
+  lifespan enters it.
 - ``api_runtime(settings)``: an API process with Redis: jobs and mails go to dramatiq, events
   come from the one Redis subscription of this process.
 - ``app_runtime(settings)``: whichever of the two the settings ask for.
@@ -25,6 +26,7 @@ from workers.errors import ConfigurationError
 from workers.executors import Executor
 from workers.queue import DramatiqQueue, JobQueue, install_notification_sink
 from workers.scheduler import Scheduler
+from workers.webhook_dispatch import MemoryPositions, WebhookDispatcher, running
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Runtime:
     bus: EventBus
     #: The in-process scheduler (embedded only).
     scheduler: Scheduler | None = None
+    #: The in-process webhook dispatcher (embedded only; worker processes run it with Redis).
+    webhook_dispatcher: WebhookDispatcher | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -43,7 +47,11 @@ class Runtime:
 
 @contextlib.asynccontextmanager
 async def embedded_runtime(
-    settings: Settings, *, executor: Executor | None = None, run_scheduler: bool = True
+    settings: Settings,
+    *,
+    executor: Executor | None = None,
+    run_scheduler: bool = True,
+    run_webhook_dispatcher: bool = True,
 ) -> AsyncIterator[Runtime]:
     """Everything in this process, on the running loop. The ORM must already be initialised."""
     queue = EmbeddedQueue(settings, executor)
@@ -52,13 +60,21 @@ async def embedded_runtime(
     runtime = Runtime(settings, queue, bus, scheduler)
     runtime._undo += [install_bus_sink(bus), install_notification_sink(queue), scheduler.install_wake_sink()]
     task = asyncio.create_task(scheduler.run(), name="updatedesk-scheduler") if run_scheduler else None
+    # The webhook dispatcher reads this process's stream from its beginning (the stream is as new
+    # as the process) and, stopping, fans out what is left: the deliveries wait for the next start.
+    runtime.webhook_dispatcher = WebhookDispatcher(bus.stream, queue, MemoryPositions(), drain_on_stop=True)
+    dispatching = running(runtime.webhook_dispatcher) if run_webhook_dispatcher else None
     try:
+        if dispatching is not None:
+            await dispatching.__aenter__()
         yield runtime
     finally:
         queue.stop_accepting()  # before the scheduler's last pass, which may still dispatch
         scheduler.stop()
         if task is not None:
             await task
+        if dispatching is not None:
+            await dispatching.__aexit__(None, None, None)  # after the last pass's events
         for undo in reversed(runtime._undo):
             undo()
         await queue.close()

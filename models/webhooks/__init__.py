@@ -9,9 +9,11 @@ signed JSON POST, retried for 24 hours, in order per endpoint. One concern per m
 - `retries`: what an answer means, when to try again, when an endpoint has failed too long.
 - `registry`: create, delete and list an account's webhooks and their delivery log.
 - `fanout`: one event record to one delivery per endpoint that may see it.
+- `position`: how far the dispatcher has read the event stream, where it starts, what is a gap.
 - `attempts`: claim the next delivery of an endpoint (in order) and record what came of it.
 - `notices`: the mail that tells an owner its endpoint was deactivated.
 
 The HTTP POST itself (resolve once, check, connect to that address) is `infra.outbound`; the job
-that drives it is `workers.webhooks`.
+that drives it is `workers.webhooks`; the dispatcher that reads the stream is
+`workers.webhook_dispatch`.
 """

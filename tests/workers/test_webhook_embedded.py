@@ -1,0 +1,78 @@
+"""Webhooks in the embedded default: the process's own dispatcher turns a refresh's events into
+signed POSTs to a real receiver on loopback, in the request's history order; stopping, it fans
+out what is left, so those deliveries wait for the next start instead of being lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from models.enums import EnvironmentKind, EventType, Role, UpdateKind, UpdateStatus
+from models.events import UpdateRequestChanged
+from models.tables import UpdateRequest, WebhookDelivery
+from models.webhooks.signing import verify
+from tests import support
+from tests.factories import make_account, make_request
+from tests.support_webhooks import Receiver, add_webhook, receiver
+from tests.workers.scenario import make_scene, request_and_schedule
+from tests.workers.test_embedded import settings_for
+from workers.runtime import embedded_runtime
+
+WITHIN = 15.0
+MOVES = {EventType.CREATED.value, EventType.STATUS_CHANGED.value}
+
+
+async def until_completed(endpoint: Receiver, within: float = WITHIN) -> None:
+    """Until the receiver got the COMPLETED move."""
+    async with asyncio.timeout(within):
+        while not any(r.json.get("toStatus") == UpdateStatus.COMPLETED.value for r in endpoint.requests):
+            endpoint.arrived.clear()
+            await endpoint.arrived.wait()
+
+
+async def test_a_refresh_s_moves_reach_a_receiver_signed_and_in_order(db: support.TestDatabase) -> None:
+    scene = await make_scene()
+    partner = await make_account(Role.TECHNICAL_CONTACT, [scene.district])
+    async with receiver() as endpoint:
+        hook = await add_webhook(partner, endpoint.url(), scene.district)
+        async with embedded_runtime(settings_for(db, webhook_allow_private=True)):
+            request = await request_and_schedule(scene, UpdateKind.DATABASE_REFRESH, EnvironmentKind.SANDBOX)
+            await until_completed(endpoint)
+    for received in endpoint.requests:
+        assert verify(hook.secret, received.headers["updatedesk-signature"], received.body, time.time())
+        assert received.headers["updatedesk-event"] == received.json["type"]
+    moves = [r.json for r in endpoint.requests if r.json["type"] in MOVES]
+    assert {m["updateRequest"]["id"] for m in moves} == {moves[0]["updateRequest"]["id"]}
+    assert [(m["fromStatus"], m["toStatus"]) for m in moves] == [
+        (None, "TO_BE_SCHEDULED"),
+        ("TO_BE_SCHEDULED", "SCHEDULED"),
+        ("SCHEDULED", "NOT_STARTED"),
+        ("NOT_STARTED", "IN_PROGRESS"),
+        ("IN_PROGRESS", "COMPLETED"),
+    ]
+    # Every event once: the delivery ids are distinct and each delivery was made once.
+    uids = [r.headers["updatedesk-delivery"] for r in endpoint.requests]
+    assert len(set(uids)) == len(uids) == await WebhookDelivery.filter(update_request_id=request.id).count()
+
+
+async def test_stopping_fans_out_what_is_left_for_the_next_start(db: support.TestDatabase) -> None:
+    scene = await make_scene()
+    partner = await make_account(Role.TECHNICAL_CONTACT, [scene.district])
+    hook = await add_webhook(partner, "https://93.184.215.14/hook", scene.district)
+    requests = [await make_request(scene.district) for _ in range(3)]
+    async with embedded_runtime(settings_for(db), run_scheduler=False) as runtime:
+        dispatcher = runtime.webhook_dispatcher
+        assert dispatcher is not None
+        await asyncio.wait_for(dispatcher.reading.wait(), WITHIN)
+        for request in requests:  # appended without giving the dispatcher a turn...
+            await runtime.bus.stream.append(created(request))
+        # ...and the process stops at once.
+    deliveries = await WebhookDelivery.filter(webhook_id=hook.id).order_by("id")
+    assert [d.update_request_id for d in deliveries] == [request.id for request in requests]
+
+
+def created(request: UpdateRequest) -> UpdateRequestChanged:
+    return UpdateRequestChanged(
+        EventType.CREATED, request.id, request.district_id, UpdateStatus.TO_BE_SCHEDULED, datetime.now(UTC)
+    )

@@ -1,0 +1,335 @@
+"""The webhook dispatcher: the event stream, read in order, becomes webhook deliveries.
+
+It follows the stream (`infra.bus.follow`) from its stored position, fans out each record
+(`models.webhooks.fanout.fan_out`: one delivery per endpoint that may see it), enqueues one
+delivery job per endpoint that got one, then stores its position. Where it starts, and when a gap
+is declared: `models.webhooks.position`. Records fanned out again after a crash (the position
+is stored after them) make no second delivery: (endpoint, cursor) is unique.
+
+One dispatcher at a time: every worker process runs a `WebhookDispatcher`, and only the holder of
+a lease (`workers.leader_lease`) reads and fans out; the others wait to take over. The holder
+renews the lease every third of its time to live and stops dispatching at the first renewal
+that fails, before the lease can lapse; a holder that dies stops renewing and another process
+takes over once the lease expires.
+
+Order: deliveries of one endpoint are attempted in the order they were created
+(`models.webhooks.attempts`), and the one holder creates them one at a time, each record's
+before the next record's, in stream order: so each endpoint gets its events in stream order,
+which is each request's history order (`infra.bus.ordering`). A holder stalled past its lease
+(a frozen process) could overlap its successor for a moment: both go in stream order and a
+record's delivery exists once, so a delivery is created before a later record's whichever of them
+creates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from infra.bus import STREAM_START, EventRecord, EventStream, Gap, RedisStream, follow, id_time
+from infra.bus.redis import reader_client, redis_client
+from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
+from infra.settings import Settings
+from models.webhooks.fanout import fan_out
+from models.webhooks.position import Start, load_position, start_at, store_position
+from models.webhooks.records import EventRecord as WebhookRecord
+from workers.leader_lease import Lease, LocalLease, RedisLease
+from workers.webhooks import WebhookQueue
+
+logger = logging.getLogger(__name__)
+
+#: Records read (and fanned out before their endpoints' jobs are enqueued) at once.
+BATCH = 100
+#: How long a stopping dispatcher lets the record it is fanning out finish before it is cancelled.
+STOP_GRACE_SECONDS = 5.0
+#: How long the embedded dispatcher keeps fanning out what is left in its stream when it stops.
+DRAIN_SECONDS = 5.0
+
+
+class Positions(Protocol):
+    """Where the dispatcher keeps its position."""
+
+    async def load(self) -> str | None: ...
+
+    async def store(self, record_id: str) -> None: ...
+
+
+class StoredPositions:
+    """In the database, named after the stream (`models.webhooks.position`)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def load(self) -> str | None:
+        return await load_position(self.name)
+
+    async def store(self, record_id: str) -> None:
+        await store_position(self.name, record_id)
+
+
+class MemoryPositions:
+    """The embedded default: the stream lives and dies with the process, and so does the position
+    (a new process has a new, empty stream: it starts at its beginning, nothing is lost)."""
+
+    def __init__(self) -> None:
+        self.position: str | None = STREAM_START
+
+    async def load(self) -> str | None:
+        return self.position
+
+    async def store(self, record_id: str) -> None:
+        self.position = record_id
+
+
+def webhook_record(record: EventRecord) -> WebhookRecord:
+    """The stream's record as a delivery carries it. A record stored as `replaced` (its
+    predecessor never reached the stream) keeps its type: a webhook carries every change it has."""
+    event = record.event
+    return WebhookRecord(
+        type=event.type,
+        cursor=record.cursor,
+        update_request_id=event.update_request_id,
+        district_id=event.district_id,
+        to_status=event.status,
+        at=event.at,
+        from_status=event.from_status,
+        progress=event.progress,
+        sequence=event.sequence,
+        message=event.message,
+    )
+
+
+class WebhookDispatcher:
+    """``run()`` until ``stop()``: wait for the lease, dispatch while holding it, release it."""
+
+    def __init__(
+        self,
+        stream: EventStream,
+        queue: WebhookQueue,
+        positions: Positions,
+        lease: Lease | None = None,
+        *,
+        drain_on_stop: bool = False,
+        block: float = 1.0,
+    ) -> None:
+        self.stream = stream
+        self.queue = queue
+        self.positions = positions
+        self.lease = lease or LocalLease()
+        self.drain_on_stop = drain_on_stop
+        self.block = block
+        #: Set while this dispatcher holds the lease; `reading` once it knows where it starts.
+        self.holding = asyncio.Event()
+        self.reading = asyncio.Event()
+        #: Where the last reading began, and the last record fanned out since (or that start).
+        self.began: Start | None = None
+        self.position: str | None = None
+        self.fanned_out = 0
+        self.gaps = 0
+        self.failures = 0
+        #: Set after each batch fanned out, each gap and each failure (tests wait on it).
+        self.progressed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._halt = asyncio.Event()
+        self._busy = False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._halt.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if await self._acquire():
+                    await self._hold()
+                if not self._stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), self.lease.ttl / 3)
+            if self.drain_on_stop:
+                await self._drain()
+        finally:
+            self.holding.clear()
+
+    async def _acquire(self) -> bool:
+        try:
+            return await self.lease.acquire()
+        except Exception as error:  # Redis away: try again later
+            logger.warning("webhook dispatcher: cannot take the lease (%s)", error)
+            return False
+
+    async def _renew(self) -> bool:
+        try:
+            return await self.lease.renew()
+        except Exception as error:
+            logger.warning("webhook dispatcher: cannot renew the lease (%s)", error)
+            return False
+
+    async def _hold(self) -> None:
+        """Dispatch while the lease is ours; renew it every third of its time to live."""
+        self._halt.clear()
+        self.holding.set()
+        WEBHOOK_DISPATCHER_HELD.set(1)
+        logger.info("webhook dispatcher: this process dispatches now")
+        dispatching = asyncio.create_task(self._dispatch(), name="webhook dispatcher")
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            while True:
+                await asyncio.wait({dispatching, stopping}, timeout=self.lease.ttl / 3,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+                if stopping.done() or dispatching.done():
+                    break
+                if not await self._renew():
+                    logger.warning("webhook dispatcher: lease lost; another process takes over")
+                    break
+                await self.measure_lag()  # also while a batch is slow
+        finally:
+            await self._end(dispatching)
+            stopping.cancel()
+            self.holding.clear()
+            self.reading.clear()
+            WEBHOOK_DISPATCHER_HELD.set(0)
+            with contextlib.suppress(Exception):
+                await self.lease.release()
+
+    async def _end(self, dispatching: asyncio.Task[None]) -> None:
+        """Let a record being fanned out finish (it stops at the next one), cancel a waiting read."""
+        self._halt.set()
+        if self._busy and not dispatching.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait({dispatching}, timeout=STOP_GRACE_SECONDS)
+        dispatching.cancel()
+        try:
+            await dispatching
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are cancelled ourselves, not only the task we cancelled
+        except Exception:
+            logger.exception("webhook dispatcher: failed; trying again")
+            self.failures += 1
+            await self.measure_lag()  # what waits keeps waiting: the gauge shows it
+            self.progressed.set()
+
+    async def start(self) -> Start:
+        """Where reading begins; a first position is stored at once, so that a restart before the
+        first record does not move it."""
+        stored = await self.positions.load()
+        newest = await self.stream.last_id() if stored is None else None
+        kept = stored is not None and await self.stream.retains(stored)
+        start = start_at(stored, newest, kept)
+        if start.first:
+            await self.positions.store(start.after)
+            logger.info("webhook dispatcher: first start, from the newest record on (%s)", start.after)
+        if start.gap:
+            self._gap("position_not_kept", f"the record at its position {start.after} is no longer kept")
+        self.began, self.position = start, start.after
+        return start
+
+    async def _dispatch(self) -> None:
+        start = await self.start()
+        self.reading.set()
+        async for item in follow(self.stream, start.after, count=BATCH, block=self.block):
+            if isinstance(item, Gap):
+                since = item.since.isoformat() if item.since else "?"
+                self._gap("reconnected", f"the stream was unreachable since {since}")
+                continue
+            await self.fan_out(item)
+            if self._halt.is_set():
+                return
+
+    async def fan_out(self, records: list[EventRecord]) -> None:
+        """Deliveries of each record in order, then one job per endpoint that got any, then the
+        position (after the last record done: a halt stops between two records)."""
+        self._busy = True
+        try:
+            endpoints: dict[int, None] = {}
+            done: EventRecord | None = None
+            for record in records:
+                if self._halt.is_set() and done is not None:
+                    break
+                for webhook_id in await fan_out(webhook_record(record)):
+                    endpoints[webhook_id] = None
+                done = record
+            for webhook_id in endpoints:
+                await self.queue.enqueue_webhook(webhook_id)
+            if done is None:
+                return
+            await self.positions.store(done.id)
+            self.position = done.id
+            self.fanned_out += records.index(done) + 1
+            await self.measure_lag()
+            self.progressed.set()
+        finally:
+            self._busy = False
+
+    async def measure_lag(self) -> float | None:
+        """How long the oldest record not yet fanned out has waited (0: caught up), into the
+        gauge; None (gauge unchanged) before the start or while the stream cannot be read."""
+        if self.position is None:
+            return None
+        try:
+            waiting = await self.stream.read_after(self.position, 1)
+        except (RedisError, OSError):
+            return None
+        lag = max((datetime.now(UTC) - id_time(waiting[0].id)).total_seconds(), 0.0) if waiting else 0.0
+        WEBHOOK_DISPATCH_LAG.set(lag)
+        return lag
+
+    async def _drain(self) -> None:
+        """Fan out what is left after the position (the embedded stream dies with the process)."""
+        self.position = self.position if self.position is not None else await self.positions.load()
+        if self.position is None:
+            return
+        self._halt.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while records := await self.stream.read_after(self.position, BATCH):
+                    await self.fan_out(records)
+
+    def _gap(self, reason: str, why: str) -> None:
+        self.gaps += 1
+        WEBHOOK_DISPATCH_GAPS.labels(reason).inc()
+        self.progressed.set()
+        logger.warning(
+            "webhook dispatcher: %s; event records may have been lost before they were fanned out "
+            "(partners can read the current state with the updateRequests query)",
+            why,
+        )
+
+
+def lease_key(namespace: str) -> str:
+    return f"{namespace}:webhooks:dispatcher"
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: WebhookDispatcher) -> AsyncIterator[WebhookDispatcher]:
+    """`dispatcher.run()` as a task on this loop, stopped (and its lease given up) on exit."""
+    task = asyncio.create_task(dispatcher.run(), name="webhook dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.stop()
+        await task
+
+
+@contextlib.asynccontextmanager
+async def redis_dispatcher(settings: Settings, queue: WebhookQueue) -> AsyncIterator[WebhookDispatcher]:
+    """A worker process's dispatcher (Redis mode), running: the deployment's stream read on
+    clients of its own, the position in the database, the lease in Redis."""
+    assert settings.redis_url, "the Redis dispatcher needs REDIS_URL"
+    client, reader = redis_client(settings.redis_url), reader_client(settings.redis_url)
+    stream = RedisStream(client, settings.redis_namespace, reader=reader)
+    lease = RedisLease(client, lease_key(settings.redis_namespace), settings.webhook_dispatch_lease_seconds)
+    dispatcher = WebhookDispatcher(stream, queue, StoredPositions(stream.key), lease)
+    try:
+        async with running(dispatcher):
+            yield dispatcher
+    finally:
+        await reader.aclose()
+        await client.aclose()

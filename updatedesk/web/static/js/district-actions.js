@@ -3,7 +3,7 @@
 
 import { graphql } from "./graphql.js";
 import { PAGE_SIZE, applyEvent, fromConnection } from "./list.js";
-import { watchRequests } from "./live.js";
+import { followRequests } from "./follow.js";
 import {
   CANCEL_REQUEST,
   DELETE_REQUEST,
@@ -23,8 +23,7 @@ import { focusFirstInvalid, idempotencyKey } from "./forms.js";
 const SUMMARY_DELAY_MS = 300;
 
 export function districtActions(live) {
-  let unsubscribe = null;
-  let pending = null; // events that arrived while the list was loading
+  let following = null; // the visible district's live list
   let summaryTimer = null;
 
   // What the list shows: this district's requests, not cancelled, and no completed ones while
@@ -36,8 +35,7 @@ export function districtActions(live) {
 
   function onEvent(event) {
     if (event.updateRequest.district.id !== state.districtId) return;
-    if (pending) pending.push(event);
-    else update({ requests: applyEvent(state.requests, event, { shows }) });
+    update({ requests: applyEvent(state.requests, event, { shows }) });
     if (event.type !== "PROGRESS") {
       clearTimeout(summaryTimer);
       summaryTimer = setTimeout(() => loadDistrict(state.districtId), SUMMARY_DELAY_MS);
@@ -56,37 +54,29 @@ export function districtActions(live) {
     update({ requests: fromConnection(data.district.updateRequests, previous) });
   }
 
-  // Subscribe first, then load, keeping the events that arrive meanwhile for after the load.
-  async function reload() {
-    const id = state.districtId;
-    pending = [];
-    try {
-      await Promise.all([loadDistrict(id), loadRequests(id)]);
-    } finally {
-      const events = pending ?? [];
-      pending = null;
-      for (const event of events) onEvent(event);
-    }
-  }
-
   const actions = {
     async open() {
       await actions.chooseDistrict(state.districts[0]?.id ?? null);
     },
 
     close() {
-      unsubscribe?.();
+      following?.stop();
       clearTimeout(summaryTimer);
     },
 
-    reload,
-
     async chooseDistrict(id) {
-      unsubscribe?.();
+      following?.stop();
+      following = null;
       update({ districtId: id, district: null, requests: null });
       if (!id) return;
-      unsubscribe = watchRequests(live, id, onEvent, (message) => update({ alert: `Live updates stopped: ${message}` }));
-      await reload();
+      // Subscribe first, load once the server listens: no change falls between the two.
+      following = followRequests(live, id, {
+        load: () => Promise.all([loadDistrict(id), loadRequests(id)]),
+        apply: onEvent,
+        say: (notice) => update({ notice }),
+        failed: (message) => update({ alert: `Live updates stopped: ${message}` }),
+      });
+      await following.ready;
     },
 
     async loadMore() {

@@ -51,13 +51,8 @@ function guardAll(actions) {
 async function start() {
   const data = await graphql(VIEWER);
   live = createLiveClient({
-    connected: (wasRetry) => {
-      update({ live: "live" });
-      if (wasRetry) {
-        update({ notice: "Live updates reconnected. The list was reloaded." });
-        actions.page.reload();
-      }
-    },
+    // Each list says itself whether it caught up or was reloaded (follow.js).
+    connected: () => update({ live: "live" }),
     lost: () => update({ live: "reconnecting", notice: "Live updates interrupted. Reconnecting…" }),
     refused: () => signOut("Your token is no longer valid. Sign in again."),
   });

@@ -95,11 +95,12 @@ export const SET_STATUS = `
   ${REQUEST_FIELDS}`;
 
 // Live events over WebSocket (graphql-transport-ws). `districtId` narrows the stream to one
-// district; without it, every request the caller may see (hosting staff: all of them).
+// district; without it, every request the caller may see (hosting staff: all of them). `after`:
+// the `cursor` of the last event handled, to resume after a drop (live.js).
 export const REQUEST_EVENTS = `
-  subscription RequestEvents($districtId: ID) {
-    updateRequestEvents(districtId: $districtId) {
-      type at
+  subscription RequestEvents($districtId: ID, $after: String) {
+    updateRequestEvents(districtId: $districtId, after: $after) {
+      type at cursor
       progress { percent step message at }
       updateRequest { ...RequestFields }
     }

@@ -3,7 +3,7 @@
 
 import { graphql } from "./graphql.js";
 import { PAGE_SIZE, applyEvent, fromConnection } from "./list.js";
-import { watchRequests } from "./live.js";
+import { followRequests } from "./follow.js";
 import { MAINTENANCE_SLOTS, QUEUE, SCHEDULE_REQUEST, SET_STATUS } from "./operations.js";
 import { state, update } from "./store.js";
 import { closeDialog, refreshDialog, showDialog } from "./views/dialog.js";
@@ -12,8 +12,7 @@ import { STATUS_WORDS, fromLocalInput } from "./words.js";
 import { focusFirstInvalid } from "./forms.js";
 
 export function staffActions(live) {
-  let unsubscribe = null;
-  let pending = null;
+  let following = null;
 
   const matchesFilter = (request) => !state.queueStatus || request.status === state.queueStatus;
   // Rows already shown stay (with their new status) until the next reload; new ones join the
@@ -21,8 +20,7 @@ export function staffActions(live) {
   const rules = { shows: (request) => request.status !== "CANCELLED", adds: matchesFilter };
 
   function onEvent(event) {
-    if (pending) pending.push(event);
-    else update({ requests: applyEvent(state.requests, event, rules) });
+    update({ requests: applyEvent(state.requests, event, rules) });
   }
 
   async function loadQueue(previous = null) {
@@ -34,17 +32,6 @@ export function staffActions(live) {
     });
     if (status !== state.queueStatus) return; // the filter changed meanwhile
     update({ requests: fromConnection(data.updateRequests, previous) });
-  }
-
-  async function reload() {
-    pending = [];
-    try {
-      await loadQueue();
-    } finally {
-      const events = pending ?? [];
-      pending = null;
-      for (const event of events) onEvent(event);
-    }
   }
 
   // A mutation's payload: errors go into the open form; success closes it and updates the row.
@@ -73,19 +60,23 @@ export function staffActions(live) {
 
   const actions = {
     async open() {
-      unsubscribe = watchRequests(live, null, onEvent, (message) => update({ alert: `Live updates stopped: ${message}` }));
-      await reload();
+      // Subscribe first, load once the server listens: no change falls between the two.
+      following = followRequests(live, null, {
+        load: () => loadQueue(),
+        apply: onEvent,
+        say: (notice) => update({ notice }),
+        failed: (message) => update({ alert: `Live updates stopped: ${message}` }),
+      });
+      await following.ready;
     },
 
     close() {
-      unsubscribe?.();
+      following?.stop();
     },
-
-    reload,
 
     async filterQueue(status) {
       update({ queueStatus: status, requests: null });
-      await reload();
+      await following.reload();
     },
 
     async loadMore() {

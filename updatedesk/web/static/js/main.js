@@ -89,7 +89,7 @@ function signOut(reason = "") {
   page = live = actions.page = null;
   closeDialog();
   session.signOut();
-  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null,
+  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null, scheduleConflicts: null,
            live: "off", notice: reason ? "" : "Signed out.", alert: "", signInError: reason });
   loadDemoAccounts();
 }

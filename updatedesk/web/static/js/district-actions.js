@@ -9,6 +9,7 @@ import {
   DELETE_REQUEST,
   DISTRICT,
   DISTRICT_REQUESTS,
+  GROUP_ROLLOUTS,
   REQUEST_UPDATE,
   SET_PREFERENCES,
 } from "./operations.js";
@@ -38,7 +39,7 @@ export function districtActions(live) {
     update({ requests: applyEvent(state.requests, event, { shows }) });
     if (event.type !== "PROGRESS") {
       clearTimeout(summaryTimer);
-      summaryTimer = setTimeout(() => loadDistrict(state.districtId), SUMMARY_DELAY_MS);
+      summaryTimer = setTimeout(() => Promise.all([loadDistrict(state.districtId), loadRollouts()]), SUMMARY_DELAY_MS);
     }
   }
 
@@ -46,6 +47,15 @@ export function districtActions(live) {
     const data = await graphql(DISTRICT, { id });
     if (id !== state.districtId) return; // the person chose another district meanwhile
     update({ district: { ...data.district, slots: data.maintenanceWindows, releases: data.releases } });
+  }
+
+  // State and consortium contacts follow their groups' rollouts (others are shown none).
+  const seesRollouts = () => ["STATE_CONTACT", "CONSORTIUM_CONTACT"].includes(state.viewer.account.role);
+
+  async function loadRollouts() {
+    if (!seesRollouts()) return;
+    const data = await graphql(GROUP_ROLLOUTS);
+    update({ rollouts: data.groupRollouts });
   }
 
   async function loadRequests(id, previous = null) {
@@ -56,7 +66,7 @@ export function districtActions(live) {
 
   const actions = {
     async open() {
-      await actions.chooseDistrict(state.districts[0]?.id ?? null);
+      await Promise.all([actions.chooseDistrict(state.districts[0]?.id ?? null), loadRollouts()]);
     },
 
     close() {

@@ -89,7 +89,7 @@ function signOut(reason = "") {
   page = live = actions.page = null;
   closeDialog();
   session.signOut();
-  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null, scheduleConflicts: null,
+  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null, scheduleConflicts: null, rollouts: null,
            live: "off", notice: reason ? "" : "Signed out.", alert: "", signInError: reason });
   loadDemoAccounts();
 }

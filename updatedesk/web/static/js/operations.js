@@ -83,6 +83,18 @@ export const SCHEDULE_CONFLICTS = `
   }
   ${REQUEST_FIELDS}`;
 
+// Group rollouts, newest first (read-only here): hosting staff see all, state and consortium
+// contacts those of their groups, everyone else none. Counts are per request status.
+export const GROUP_ROLLOUTS = `
+  query GroupRollouts {
+    groupRollouts {
+      id environment targetVersion status statusMessage waveSize maxFailures createdAt
+      updateGroup { name kind }
+      counts { status count }
+      skipped { code message district { name } }
+    }
+  }`;
+
 // Mutations answer with a payload: the changed object, and `errors` (business refusals, each
 // with a code, a message for people, and the input field at fault) instead of throwing.
 export const REQUEST_UPDATE = `

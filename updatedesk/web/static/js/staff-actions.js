@@ -6,6 +6,7 @@ import { graphql } from "./graphql.js";
 import { PAGE_SIZE, applyEvent, fromConnection } from "./list.js";
 import { followRequests } from "./follow.js";
 import {
+  GROUP_ROLLOUTS,
   MAINTENANCE_SLOTS,
   QUEUE,
   SCHEDULE_CHECK,
@@ -20,7 +21,8 @@ import { statusForm } from "./views/staff.js";
 import { STATUS_WORDS, fromLocalInput, toLocalInput } from "./words.js";
 import { focusFirstInvalid } from "./forms.js";
 
-// After status changes, the scheduled work in conflict is read again, once for a burst.
+// After status changes, the scheduled work in conflict and the rollouts' counts are read again,
+// once for a burst.
 const CONFLICTS_DELAY_MS = 500;
 
 /** The start a Schedule form names now: the chosen slot, or the other time as an ISO instant. */
@@ -43,8 +45,13 @@ export function staffActions(live) {
     update({ requests: applyEvent(state.requests, event, rules) });
     if (event.type !== "PROGRESS") {
       clearTimeout(conflictsTimer);
-      conflictsTimer = setTimeout(() => loadConflicts().catch(() => {}), CONFLICTS_DELAY_MS);
+      conflictsTimer = setTimeout(() => Promise.all([loadConflicts(), loadRollouts()]).catch(() => {}), CONFLICTS_DELAY_MS);
     }
+  }
+
+  async function loadRollouts() {
+    const data = await graphql(GROUP_ROLLOUTS);
+    update({ rollouts: data.groupRollouts });
   }
 
   async function loadConflicts() {
@@ -114,7 +121,7 @@ export function staffActions(live) {
     async open() {
       // Subscribe first, load once the server listens: no change falls between the two.
       following = followRequests(live, null, {
-        load: () => Promise.all([loadQueue(), loadConflicts()]),
+        load: () => Promise.all([loadQueue(), loadConflicts(), loadRollouts()]),
         apply: onEvent,
         say: (notice) => update({ notice }),
         failed: (message) => update({ alert: `Live updates stopped: ${message}` }),

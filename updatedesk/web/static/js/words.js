@@ -47,6 +47,14 @@ export const ROLE_WORDS = {
   HOSTING_STAFF: "Hosting staff",
 };
 
+export const ROLLOUT_WORDS = {
+  RUNNING: "Running",
+  PAUSED: "Paused",
+  HALTED: "Halted",
+  COMPLETED: "Completed",
+  CANCELLED: "Cancelled",
+};
+
 // The pre-flight's conflict codes (scheduleCheck, scheduleConflicts), as staff read them.
 export const CONFLICT_WORDS = {
   BLACKOUT: "Blackout",

@@ -5,6 +5,7 @@ import { html, nothing } from "../../vendor/lit-html.js";
 import { STATUS_WORDS } from "../words.js";
 import { describedBy, fieldErrors, formErrors, invalid } from "./common.js";
 import { requestItem, requestList } from "./requests.js";
+import { rolloutsSection } from "./rollouts.js";
 import { conflictsSection } from "./schedule.js";
 
 // Statuses a request can be scheduled from (DESIGN §1, "Statuses and who moves them").
@@ -47,6 +48,7 @@ export function staffView(state, actions) {
         "No requests with this status.",
       )}
     </section>
+    ${rolloutsSection(state.rollouts)}
   `;
 }
 

@@ -27,7 +27,7 @@ export function followRequests(live, districtId, { load, apply, say, failed }) {
     else apply(event);
   }
 
-  async function reload() {
+  async function loadAndApply() {
     pending = pending ?? [];
     try {
       await load();
@@ -36,6 +36,13 @@ export function followRequests(live, districtId, { load, apply, say, failed }) {
       pending = null;
       for (const event of events) apply(event);
     }
+  }
+
+  // One load at a time: a later one starts after the earlier, so an older read never lands last.
+  let loading = Promise.resolve();
+  function reload() {
+    loading = loading.catch(() => {}).then(loadAndApply);
+    return loading;
   }
 
   const stop = watchRequests(live, districtId, {

@@ -201,3 +201,22 @@ async def test_no_change_falls_between_the_first_list_and_the_subscription(
         await expect(status_of(request_item(page, moving))).to_have_text("To Be Scheduled")
         assert (await web.gql(TC, CANCEL, id=moving))["cancelUpdateRequest"]["errors"] == []
         await expect(request_item(page, moving)).to_have_count(0)
+
+
+async def test_a_drop_before_any_event_reloads_the_list(browser: Browser, web: WebServer) -> None:
+    """Without a cursor there is nothing to resume from: what was missed comes with a reload."""
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    async with open_page(browser, web) as page:
+        proxy, list_reads = await follow_lakeside(page, web)
+        await proxy.drop()
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        missed = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+
+        proxy.down = False
+        await expect(page.get_by_role("status")).to_have_text(RELOADED)
+        await expect(status_of(request_item(page, missed))).to_have_text("To Be Scheduled")
+        assert [s["payload"]["variables"]["after"] for s in proxy.subscribes] == [None, None]
+        assert len(list_reads) == 2, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
+        assert (await web.gql(TC, CANCEL, id=missed))["cancelUpdateRequest"]["errors"] == []
+        await expect(request_item(page, missed)).to_have_count(0)

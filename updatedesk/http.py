@@ -24,7 +24,10 @@ logger = logging.getLogger("updatedesk.http")
 MAX_BODY_BYTES = 1024 * 1024
 TOO_LARGE_MESSAGE = f"Request body too large: at most {MAX_BODY_BYTES} bytes."
 #: Paths reported by name in metrics; anything else is "other" so scanners cannot blow up labels.
-KNOWN_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+KNOWN_PATHS = frozenset({"/", "/graphql", "/healthz", "/readyz", "/metrics", "/dev/demo-accounts"})
+#: Route families reported by their prefix, never by the rest of the path: the page's static files
+#: (`/web/js/main.js`), GraphiQL's, and the calendar feeds (whose path holds a per-account secret).
+PATH_PREFIXES = ("/web/", "/graphiql-static/", "/calendar/")
 #: Counted when no answer was sent and nothing failed: the client went away first (nginx's code).
 CLIENT_CLOSED_REQUEST = 499
 #: /readyz gives Redis this long to answer, seconds.
@@ -38,6 +41,16 @@ def _header(scope: Scope, name: str) -> str | None:
         if key.lower() == wanted:
             return str(value.decode("latin-1"))
     return None
+
+
+def path_label(path: str) -> str:
+    """The metrics label of a request path: a known path, a route family (`/web/*`), or "other"."""
+    if path in KNOWN_PATHS:
+        return path
+    for prefix in PATH_PREFIXES:
+        if path.startswith(prefix):
+            return prefix + "*"
+    return "other"
 
 
 class RequestContextMiddleware:
@@ -58,7 +71,7 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        label = path if path in KNOWN_PATHS else "other"
+        label = path_label(path)
         status: dict[str, Any] = {"code": 0}
 
         async def send_with_id(message: Message) -> None:

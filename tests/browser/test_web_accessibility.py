@@ -5,6 +5,8 @@ by keyboard alone and shows where the focus is."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -63,6 +65,8 @@ async def test_pages_have_no_serious_accessibility_problems(
         await check(page, web, f"staff-queue-{width}")
         await page.get_by_role("button", name="Schedule").first.click()
         await expect(page.get_by_role("dialog", name="Schedule")).to_be_visible()
+        # Scanned with the pre-flight's answer for the chosen slot shown.
+        await expect(page.locator("#sf-start-check")).to_contain_text(re.compile("conflict", re.IGNORECASE))
         await check(page, web, f"staff-schedule-{width}")
 
 

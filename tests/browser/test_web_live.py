@@ -1,61 +1,222 @@
-"""The page's WebSocket: after a dropped connection it reconnects, subscribes again, reloads the
-list, says so, and keeps following the district."""
+"""The page's WebSocket after a dropped connection: it subscribes again from the last event's
+cursor, so what changed while it was away shows without reloading the list (or the page), and
+it says it caught up; a cursor the server no longer keeps makes it reload the list and say so."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.async_api import Browser, WebSocketRoute, expect
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
 
-from tests.browser.web_page import TC, VIEWER, open_page, request_item, status_of
+import pytest
+from playwright.async_api import Browser, Page, Request, WebSocketRoute, expect
+
+from infra.bus.records import public_cursor
+from tests.browser.web_page import STAFF, TC, open_page, request_item, status_of
 from tests.browser.web_server import WebServer, district_id, request_via_api
 
 pytestmark = pytest.mark.browser
 
 #: "Service Restart": what a server going down for a deploy sends; graphql-ws retries after it.
 CLOSE_SERVICE_RESTART = 1012
+#: The page's words (updatedesk/web/static/js/follow.js).
+CAUGHT_UP = "Live updates reconnected — caught up on the changes made meanwhile."
+RELOADED = "Live updates reconnected — reloaded: the list shows the present."
+INTERRUPTED = "Live updates interrupted. Reconnecting…"
+#: A cursor of the first moment of the stream: no record with it is kept.
+TOO_OLD = public_cursor("1-0")
+SET_STATUS = """
+mutation($id: ID!, $status: UpdateStatus!, $message: String) {
+  setUpdateRequestStatus(id: $id, status: $status, message: $message) { errors { code message } }
+}"""
+CANCEL = "mutation($id: ID!) { cancelUpdateRequest(id: $id) { errors { code } } }"
+#: Set on the page's window: still there afterwards means the page was not loaded again.
+MARKER = "window.updatedeskTestMarker"
 
 
-async def test_reconnects_after_a_dropped_connection_reloads_and_says_so(
+@dataclass
+class SocketProxy:
+    """Passes the page's WebSockets through to the server, keeping a handle to drop them. While
+    `down`, new ones are refused as a restarting server would. Records the page's `subscribe`
+    messages; with `rewrite_after` set, a resubscribe's cursor is replaced by it (as if the
+    server had since dropped the events after the page's cursor)."""
+
+    sockets: list[WebSocketRoute] = field(default_factory=list)
+    subscribes: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False
+    rewrite_after: str | None = None
+    #: While set, the page's messages from its first `subscribe` on wait in `held`.
+    hold_subscribes: bool = False
+    held: list[str] = field(default_factory=list)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    servers: list[WebSocketRoute] = field(default_factory=list)
+
+    async def route(self, socket: WebSocketRoute) -> None:
+        if self.down:
+            await socket.close(code=CLOSE_SERVICE_RESTART, reason="test: server down")
+            return
+        self.sockets.append(socket)
+        server = socket.connect_to_server()
+        self.servers.append(server)
+
+        def forward(message: str | bytes) -> None:
+            text = message.decode() if isinstance(message, bytes) else message
+            parsed = json.loads(text)
+            if parsed.get("type") == "subscribe":
+                variables = parsed["payload"].get("variables") or {}
+                if self.rewrite_after and variables.get("after"):
+                    variables["after"] = self.rewrite_after
+                    text = json.dumps(parsed)
+                self.subscribes.append(parsed)
+                if self.hold_subscribes:
+                    self.holding.set()
+            if self.holding.is_set():
+                self.held.append(text)
+                return
+            server.send(text)
+
+        socket.on_message(forward)
+
+    def release(self) -> None:
+        """Send what was held, in order, and pass everything through from now on."""
+        self.hold_subscribes = False
+        self.holding.clear()
+        for text in self.held:
+            self.servers[-1].send(text)
+        self.held.clear()
+
+    async def drop(self) -> None:
+        self.down = True
+        await self.sockets[-1].close(code=CLOSE_SERVICE_RESTART, reason="test: connection dropped")
+
+
+async def follow_lakeside(
+    page: Page, web: WebServer, proxy: SocketProxy | None = None
+) -> tuple[SocketProxy, list[str]]:
+    """Sign the technical contact in through the proxy; the list's reads are recorded."""
+    proxy = proxy or SocketProxy()
+    await page.route_web_socket(f"{web.url.replace('http', 'ws')}/graphql", proxy.route)
+    list_reads: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if request.method == "POST" and "query DistrictRequests" in (request.post_data or ""):
+            list_reads.append(request.url)
+
+    page.on("request", on_request)
+    await page.get_by_role("button", name=f"Sign in as {TC}").click()
+    await expect(page.get_by_text("Live updates: on")).to_be_visible()
+    await expect(page.locator("li.request").first).to_be_visible()  # loaded once it listens
+    await page.evaluate(f"{MARKER} = 'the same page'")
+    return proxy, list_reads
+
+
+async def test_resumes_from_the_last_cursor_without_reloading_and_says_it_caught_up(
     browser: Browser, web: WebServer
 ) -> None:
     lakeside = await district_id(web, TC, "Lakeside Public Schools")
     async with open_page(browser, web) as page:
-        # Pass the page's WebSockets through to the server, keeping a handle to drop them; while
-        # `down` is set, new ones are refused as a restarting server would.
-        sockets: list[WebSocketRoute] = []
-        down = False
+        proxy, list_reads = await follow_lakeside(page, web)
+        assert [s["payload"]["variables"]["after"] for s in proxy.subscribes] == [None]
+        # Created after the list was read: only its CREATED event shows it (and gives a cursor).
+        seen = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
 
-        async def proxy(socket: WebSocketRoute) -> None:
-            if down:
-                await socket.close(code=CLOSE_SERVICE_RESTART, reason="test: server down")
-                return
-            sockets.append(socket)
-            socket.connect_to_server()
-
-        await page.route_web_socket(f"{web.url.replace('http', 'ws')}/graphql", proxy)
-        await page.get_by_role("button", name=f"Sign in as {VIEWER}").click()
-        await expect(page.get_by_text("Live updates: on")).to_be_visible()
-        # A read-only viewer is offered no request.
-        await expect(page.get_by_role("button", name="Request update")).to_have_count(0)
-        assert len(sockets) == 1
-
-        down = True
-        await sockets[0].close(code=CLOSE_SERVICE_RESTART, reason="test: connection dropped")
-        await expect(page.get_by_role("status")).to_have_text("Live updates interrupted. Reconnecting…")
-        await expect(page.get_by_text("Live updates: reconnecting…")).to_be_visible()
-        # Made while the page had no connection: no event reaches it, only the reload shows it.
-        missed = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+        await proxy.drop()
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        # While the page has no connection: a move of a row it shows, and a new request.
+        moved = await web.gql(STAFF, SET_STATUS, id=seen, status="PENDING_INPUT", message="Which sandbox?")
+        assert moved["setUpdateRequestStatus"]["errors"] == []
+        missed = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="SANDBOX")
+        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
         await expect(request_item(page, missed)).to_have_count(0)
 
-        down = False
-        await expect(page.get_by_role("status")).to_have_text(
-            "Live updates reconnected. The list was reloaded."
-        )
-        await expect(page.get_by_text("Live updates: on")).to_be_visible()
+        proxy.down = False
+        await expect(status_of(request_item(page, seen))).to_have_text("Pending Input")
+        await expect(request_item(page, seen)).to_contain_text("Which sandbox?")
         await expect(status_of(request_item(page, missed))).to_have_text("To Be Scheduled")
-        assert len(sockets) == 2
+        await expect(page.get_by_role("status")).to_have_text(CAUGHT_UP)
+        await expect(page.get_by_text("Live updates: on")).to_be_visible()
+        # Replayed from the cursor: the subscribe carried one, the list was not read again and
+        # the page was not loaded again.
+        resumed = proxy.subscribes[-1]["payload"]["variables"]
+        assert len(proxy.subscribes) == 2 and resumed["after"], proxy.subscribes
+        assert len(list_reads) == 1, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
 
-        # The new subscription follows the district.
-        cancel = "mutation($id: ID!) { cancelUpdateRequest(id: $id) { errors { code } } }"
-        assert (await web.gql(TC, cancel, id=missed))["cancelUpdateRequest"]["errors"] == []
+        # The resumed subscription keeps following the district.
+        assert (await web.gql(TC, CANCEL, id=missed))["cancelUpdateRequest"]["errors"] == []
+        await expect(request_item(page, missed)).to_have_count(0)
+        # Back to the queue and cancelled, so that later tests may ask for this refresh again.
+        back = await web.gql(STAFF, SET_STATUS, id=seen, status="TO_BE_SCHEDULED", message="Confirmed.")
+        assert back["setUpdateRequestStatus"]["errors"] == []
+        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
+        assert (await web.gql(TC, CANCEL, id=seen))["cancelUpdateRequest"]["errors"] == []
+        await expect(request_item(page, seen)).to_have_count(0)
+
+
+async def test_a_cursor_no_longer_kept_reloads_the_list_and_says_so(browser: Browser, web: WebServer) -> None:
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    async with open_page(browser, web) as page:
+        proxy, list_reads = await follow_lakeside(page, web)
+        seen = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+        await expect(request_item(page, seen)).to_have_count(1)  # its event gave the page a cursor
+
+        proxy.rewrite_after = TOO_OLD
+        await proxy.drop()
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        missed = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="SANDBOX")
+
+        proxy.down = False
+        await expect(page.get_by_role("status")).to_have_text(RELOADED)
+        await expect(status_of(request_item(page, missed))).to_have_text("To Be Scheduled")
+        assert proxy.subscribes[-1]["payload"]["variables"]["after"] == TOO_OLD
+        assert len(list_reads) == 2, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
+        for request_id in (seen, missed):
+            assert (await web.gql(TC, CANCEL, id=request_id))["cancelUpdateRequest"]["errors"] == []
+        await expect(request_item(page, missed)).to_have_count(0)
+
+
+async def test_no_change_falls_between_the_first_list_and_the_subscription(
+    browser: Browser, web: WebServer
+) -> None:
+    """The list is read only once the server listens: a change made while the page's subscribe
+    is still on its way shows (read with the list, or as an event), never lost between them."""
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    moving = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+    async with open_page(browser, web) as page:
+        proxy = SocketProxy(hold_subscribes=True)
+        signing_in = asyncio.create_task(follow_lakeside(page, web, proxy))
+        async with asyncio.timeout(20):
+            await proxy.holding.wait()  # the page has subscribed; the server has not heard it
+        moved = await web.gql(STAFF, SET_STATUS, id=moving, status="PENDING_INPUT", message="Which one?")
+        assert moved["setUpdateRequestStatus"]["errors"] == []
+        proxy.release()
+        await signing_in
+        await expect(status_of(request_item(page, moving))).to_have_text("Pending Input")
+
+        back = await web.gql(STAFF, SET_STATUS, id=moving, status="TO_BE_SCHEDULED", message="Confirmed.")
+        assert back["setUpdateRequestStatus"]["errors"] == []
+        await expect(status_of(request_item(page, moving))).to_have_text("To Be Scheduled")
+        assert (await web.gql(TC, CANCEL, id=moving))["cancelUpdateRequest"]["errors"] == []
+        await expect(request_item(page, moving)).to_have_count(0)
+
+
+async def test_a_drop_before_any_event_reloads_the_list(browser: Browser, web: WebServer) -> None:
+    """Without a cursor there is nothing to resume from: what was missed comes with a reload."""
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    async with open_page(browser, web) as page:
+        proxy, list_reads = await follow_lakeside(page, web)
+        await proxy.drop()
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        missed = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+
+        proxy.down = False
+        await expect(page.get_by_role("status")).to_have_text(RELOADED)
+        await expect(status_of(request_item(page, missed))).to_have_text("To Be Scheduled")
+        assert [s["payload"]["variables"]["after"] for s in proxy.subscribes] == [None, None]
+        assert len(list_reads) == 2, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
+        assert (await web.gql(TC, CANCEL, id=missed))["cancelUpdateRequest"]["errors"] == []
         await expect(request_item(page, missed)).to_have_count(0)

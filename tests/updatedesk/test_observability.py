@@ -79,3 +79,29 @@ async def test_metrics_report_requests_by_status(db):
     assert sample(response.text, "updatedesk_update_requests", status="NOT_STARTED") == 1
     assert sample(response.text, "updatedesk_queue_depth", queue="updates") == 1
     assert sample(response.text, "updatedesk_update_requests", status="COMPLETED") == 0
+
+
+async def test_request_paths_are_counted_by_route_not_by_raw_path(db):
+    """Static files and calendar feeds (whose path holds a secret) share one label per route
+    family, so scanners and many files cannot grow the label set; unknown paths are "other"."""
+    counted = "updatedesk_http_requests_total"
+    async with api_client() as client:
+        before = (await client.http.get("/metrics")).text
+        for path in ("/web/js/main.js", "/web/app.css", "/web/no-such-file.js"):
+            await client.http.get(path)
+        for secret in ("aaaa", "bbbb"):
+            await client.http.get(f"/calendar/{secret}.ics")
+        await client.http.get("/")
+        await client.http.get("/wp-login.php")
+        after = (await client.http.get("/metrics")).text
+    for path, status, count in (
+        ("/web/*", "200", 2),
+        ("/web/*", "404", 1),
+        ("/calendar/*", "404", 2),
+        ("/", "200", 1),
+        ("other", "404", 1),
+    ):
+        labels = {"path": path, "status": status}
+        assert sample(after, counted, **labels) - sample(before, counted, **labels) == count, labels
+    for raw in ("main.js", "app.css", "aaaa", "wp-login"):
+        assert raw not in after

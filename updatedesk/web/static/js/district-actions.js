@@ -3,12 +3,13 @@
 
 import { graphql } from "./graphql.js";
 import { PAGE_SIZE, applyEvent, fromConnection } from "./list.js";
-import { watchRequests } from "./live.js";
+import { followRequests } from "./follow.js";
 import {
   CANCEL_REQUEST,
   DELETE_REQUEST,
   DISTRICT,
   DISTRICT_REQUESTS,
+  GROUP_ROLLOUTS,
   REQUEST_UPDATE,
   SET_PREFERENCES,
 } from "./operations.js";
@@ -23,8 +24,7 @@ import { focusFirstInvalid, idempotencyKey } from "./forms.js";
 const SUMMARY_DELAY_MS = 300;
 
 export function districtActions(live) {
-  let unsubscribe = null;
-  let pending = null; // events that arrived while the list was loading
+  let following = null; // the visible district's live list
   let summaryTimer = null;
 
   // What the list shows: this district's requests, not cancelled, and no completed ones while
@@ -36,11 +36,10 @@ export function districtActions(live) {
 
   function onEvent(event) {
     if (event.updateRequest.district.id !== state.districtId) return;
-    if (pending) pending.push(event);
-    else update({ requests: applyEvent(state.requests, event, { shows }) });
+    update({ requests: applyEvent(state.requests, event, { shows }) });
     if (event.type !== "PROGRESS") {
       clearTimeout(summaryTimer);
-      summaryTimer = setTimeout(() => loadDistrict(state.districtId), SUMMARY_DELAY_MS);
+      summaryTimer = setTimeout(() => Promise.all([loadDistrict(state.districtId), loadRollouts()]), SUMMARY_DELAY_MS);
     }
   }
 
@@ -50,43 +49,44 @@ export function districtActions(live) {
     update({ district: { ...data.district, slots: data.maintenanceWindows, releases: data.releases } });
   }
 
+  // State and consortium contacts follow their groups' rollouts (others are shown none).
+  const seesRollouts = () => ["STATE_CONTACT", "CONSORTIUM_CONTACT"].includes(state.viewer.account.role);
+
+  async function loadRollouts() {
+    if (!seesRollouts()) return;
+    const data = await graphql(GROUP_ROLLOUTS);
+    update({ rollouts: data.groupRollouts });
+  }
+
   async function loadRequests(id, previous = null) {
     const data = await graphql(DISTRICT_REQUESTS, { id, first: PAGE_SIZE, after: previous?.endCursor ?? null });
     if (id !== state.districtId) return;
     update({ requests: fromConnection(data.district.updateRequests, previous) });
   }
 
-  // Subscribe first, then load, keeping the events that arrive meanwhile for after the load.
-  async function reload() {
-    const id = state.districtId;
-    pending = [];
-    try {
-      await Promise.all([loadDistrict(id), loadRequests(id)]);
-    } finally {
-      const events = pending ?? [];
-      pending = null;
-      for (const event of events) onEvent(event);
-    }
-  }
-
   const actions = {
     async open() {
-      await actions.chooseDistrict(state.districts[0]?.id ?? null);
+      await Promise.all([actions.chooseDistrict(state.districts[0]?.id ?? null), loadRollouts()]);
     },
 
     close() {
-      unsubscribe?.();
+      following?.stop();
       clearTimeout(summaryTimer);
     },
 
-    reload,
-
     async chooseDistrict(id) {
-      unsubscribe?.();
+      following?.stop();
+      following = null;
       update({ districtId: id, district: null, requests: null });
       if (!id) return;
-      unsubscribe = watchRequests(live, id, onEvent, (message) => update({ alert: `Live updates stopped: ${message}` }));
-      await reload();
+      // Subscribe first, load once the server listens: no change falls between the two.
+      following = followRequests(live, id, {
+        load: () => Promise.all([loadDistrict(id), loadRequests(id)]),
+        apply: onEvent,
+        say: (notice) => update({ notice }),
+        failed: (message) => update({ alert: `Live updates stopped: ${message}` }),
+      });
+      await following.ready;
     },
 
     async loadMore() {

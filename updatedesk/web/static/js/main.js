@@ -51,13 +51,8 @@ function guardAll(actions) {
 async function start() {
   const data = await graphql(VIEWER);
   live = createLiveClient({
-    connected: (wasRetry) => {
-      update({ live: "live" });
-      if (wasRetry) {
-        update({ notice: "Live updates reconnected. The list was reloaded." });
-        actions.page.reload();
-      }
-    },
+    // Each list says itself whether it caught up or was reloaded (follow.js).
+    connected: () => update({ live: "live" }),
     lost: () => update({ live: "reconnecting", notice: "Live updates interrupted. Reconnecting…" }),
     refused: () => signOut("Your token is no longer valid. Sign in again."),
   });
@@ -94,7 +89,7 @@ function signOut(reason = "") {
   page = live = actions.page = null;
   closeDialog();
   session.signOut();
-  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null,
+  update({ token: null, viewer: null, districts: [], district: null, districtId: null, requests: null, scheduleConflicts: null, rollouts: null,
            live: "off", notice: reason ? "" : "Signed out.", alert: "", signInError: reason });
   loadDemoAccounts();
 }

@@ -59,6 +59,42 @@ export const QUEUE = `
 export const MAINTENANCE_SLOTS = `
   query Slots($districtId: ID!) { maintenanceWindows(districtId: $districtId, first: 4) { start end } }`;
 
+// Hosting staff: the pre-flight of a proposed start, before scheduling. Every conflict at once
+// (a blackout, outside the window, a window too short, the site busy with other work), each
+// with a message a person can act on, and the earliest start with none.
+const CONFLICT_FIELDS = `
+  code message
+  blackout { reason start end }
+  conflictingRequest { id kind targetVersion scheduledStart environment { kind } }`;
+
+export const SCHEDULE_CHECK = `
+  query ScheduleCheck($id: ID!, $start: DateTime!) {
+    scheduleCheck(id: $id, start: $start) { conflicts { ${CONFLICT_FIELDS} } nextPossibleStart }
+  }`;
+
+// Hosting staff: scheduled work whose start now conflicts (a blackout or a window changed since
+// it was scheduled). Nothing is moved until the work is due: staff reschedule it, or not.
+export const SCHEDULE_CONFLICTS = `
+  query ScheduleConflicts {
+    scheduleConflicts {
+      ${CONFLICT_FIELDS}
+      updateRequest { ...RequestFields }
+    }
+  }
+  ${REQUEST_FIELDS}`;
+
+// Group rollouts, newest first (read-only here): hosting staff see all, state and consortium
+// contacts those of their groups, everyone else none. Counts are per request status.
+export const GROUP_ROLLOUTS = `
+  query GroupRollouts {
+    groupRollouts {
+      id environment targetVersion status statusMessage waveSize maxFailures createdAt
+      updateGroup { name kind }
+      counts { status count }
+      skipped { code message district { name } }
+    }
+  }`;
+
 // Mutations answer with a payload: the changed object, and `errors` (business refusals, each
 // with a code, a message for people, and the input field at fault) instead of throwing.
 export const REQUEST_UPDATE = `
@@ -95,11 +131,12 @@ export const SET_STATUS = `
   ${REQUEST_FIELDS}`;
 
 // Live events over WebSocket (graphql-transport-ws). `districtId` narrows the stream to one
-// district; without it, every request the caller may see (hosting staff: all of them).
+// district; without it, every request the caller may see (hosting staff: all of them). `after`:
+// the `cursor` of the last event handled, to resume after a drop (live.js).
 export const REQUEST_EVENTS = `
-  subscription RequestEvents($districtId: ID) {
-    updateRequestEvents(districtId: $districtId) {
-      type at
+  subscription RequestEvents($districtId: ID, $after: String) {
+    updateRequestEvents(districtId: $districtId, after: $after) {
+      type at cursor
       progress { percent step message at }
       updateRequest { ...RequestFields }
     }

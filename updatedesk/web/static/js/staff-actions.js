@@ -1,19 +1,40 @@
-// What the hosting staff's page does: the queue across districts, live; scheduling into the
-// next maintenance slots (or with an override); status changes with a message.
+// What the hosting staff's page does: the queue across districts, live; the scheduled work in
+// conflict; scheduling into the next maintenance slots with the pre-flight of the chosen start
+// (or with an override where the API allows one); status changes with a message.
 
 import { graphql } from "./graphql.js";
 import { PAGE_SIZE, applyEvent, fromConnection } from "./list.js";
-import { watchRequests } from "./live.js";
-import { MAINTENANCE_SLOTS, QUEUE, SCHEDULE_REQUEST, SET_STATUS } from "./operations.js";
+import { followRequests } from "./follow.js";
+import {
+  GROUP_ROLLOUTS,
+  MAINTENANCE_SLOTS,
+  QUEUE,
+  SCHEDULE_CHECK,
+  SCHEDULE_CONFLICTS,
+  SCHEDULE_REQUEST,
+  SET_STATUS,
+} from "./operations.js";
 import { state, update } from "./store.js";
 import { closeDialog, refreshDialog, showDialog } from "./views/dialog.js";
-import { scheduleForm, statusForm } from "./views/staff.js";
-import { STATUS_WORDS, fromLocalInput } from "./words.js";
+import { scheduleForm } from "./views/schedule.js";
+import { statusForm } from "./views/staff.js";
+import { STATUS_WORDS, fromLocalInput, toLocalInput } from "./words.js";
 import { focusFirstInvalid } from "./forms.js";
 
+// After status changes, the scheduled work in conflict and the rollouts' counts are read again,
+// once for a burst.
+const CONFLICTS_DELAY_MS = 500;
+
+/** The start a Schedule form names now: the chosen slot, or the other time as an ISO instant. */
+function chosenStart(formElement) {
+  const fields = new FormData(formElement);
+  const chosen = fields.get("start");
+  return chosen === "other" ? fromLocalInput(fields.get("otherStart")) : chosen;
+}
+
 export function staffActions(live) {
-  let unsubscribe = null;
-  let pending = null;
+  let following = null;
+  let conflictsTimer = null;
 
   const matchesFilter = (request) => !state.queueStatus || request.status === state.queueStatus;
   // Rows already shown stay (with their new status) until the next reload; new ones join the
@@ -21,8 +42,44 @@ export function staffActions(live) {
   const rules = { shows: (request) => request.status !== "CANCELLED", adds: matchesFilter };
 
   function onEvent(event) {
-    if (pending) pending.push(event);
-    else update({ requests: applyEvent(state.requests, event, rules) });
+    update({ requests: applyEvent(state.requests, event, rules) });
+    if (event.type !== "PROGRESS") {
+      clearTimeout(conflictsTimer);
+      conflictsTimer = setTimeout(() => Promise.all([loadConflicts(), loadRollouts()]).catch(() => {}), CONFLICTS_DELAY_MS);
+    }
+  }
+
+  async function loadRollouts() {
+    const data = await graphql(GROUP_ROLLOUTS);
+    update({ rollouts: data.groupRollouts });
+  }
+
+  async function loadConflicts() {
+    const data = await graphql(SCHEDULE_CONFLICTS);
+    update({ scheduleConflicts: data.scheduleConflicts });
+  }
+
+  // The pre-flight of `start` for the open Schedule form; an answer for an earlier choice, or
+  // for a form since closed, is dropped.
+  async function checkStart(start) {
+    const form = state.form;
+    if (!start) {
+      form.check = null;
+      refreshDialog();
+      return;
+    }
+    form.check = { start, checking: true };
+    refreshDialog();
+    let check;
+    try {
+      const data = await graphql(SCHEDULE_CHECK, { id: form.request.id, start });
+      check = { start, ...data.scheduleCheck };
+    } catch (error) {
+      check = { start, failed: error.message ?? String(error) };
+    }
+    if (state.form !== form || form.check?.start !== start) return;
+    form.check = check;
+    refreshDialog();
   }
 
   async function loadQueue(previous = null) {
@@ -34,17 +91,6 @@ export function staffActions(live) {
     });
     if (status !== state.queueStatus) return; // the filter changed meanwhile
     update({ requests: fromConnection(data.updateRequests, previous) });
-  }
-
-  async function reload() {
-    pending = [];
-    try {
-      await loadQueue();
-    } finally {
-      const events = pending ?? [];
-      pending = null;
-      for (const event of events) onEvent(event);
-    }
   }
 
   // A mutation's payload: errors go into the open form; success closes it and updates the row.
@@ -73,19 +119,24 @@ export function staffActions(live) {
 
   const actions = {
     async open() {
-      unsubscribe = watchRequests(live, null, onEvent, (message) => update({ alert: `Live updates stopped: ${message}` }));
-      await reload();
+      // Subscribe first, load once the server listens: no change falls between the two.
+      following = followRequests(live, null, {
+        load: () => Promise.all([loadQueue(), loadConflicts(), loadRollouts()]),
+        apply: onEvent,
+        say: (notice) => update({ notice }),
+        failed: (message) => update({ alert: `Live updates stopped: ${message}` }),
+      });
+      await following.ready;
     },
 
     close() {
-      unsubscribe?.();
+      following?.stop();
+      clearTimeout(conflictsTimer);
     },
-
-    reload,
 
     async filterQueue(status) {
       update({ queueStatus: status, requests: null });
-      await reload();
+      await following.reload();
     },
 
     async loadMore() {
@@ -94,16 +145,29 @@ export function staffActions(live) {
 
     async openSchedule(request) {
       const data = await graphql(MAINTENANCE_SLOTS, { districtId: request.district.id });
-      update({ form: { request, slots: data.maintenanceWindows, errors: [], busy: false } });
+      const slots = data.maintenanceWindows;
+      update({ form: { request, slots, errors: [], busy: false, check: null } });
       showDialog(() => scheduleForm(state.form, actions), "schedule-title");
+      await checkStart(slots[0]?.start ?? null); // the slot chosen by default
+    },
+
+    // Another slot or time chosen: check it before anyone presses Schedule.
+    async startChanged(event) {
+      if (event.target.name === "override") return;
+      await checkStart(chosenStart(event.currentTarget));
+    },
+
+    async useStart(formElement, start) {
+      formElement.querySelector("#sf-other").checked = true;
+      formElement.querySelector("#sf-other-time").value = toLocalInput(start);
+      await checkStart(start);
     },
 
     async submitSchedule(event) {
       event.preventDefault();
       const formElement = event.target;
       const fields = new FormData(formElement);
-      const chosen = fields.get("start");
-      const start = chosen === "other" ? fromLocalInput(fields.get("otherStart")) : chosen;
+      const start = chosenStart(formElement);
       if (!start) {
         settle({ errors: [{ code: "VALIDATION", message: "Choose a slot or enter a start time.", field: "start" }] }, formElement);
         return;
@@ -112,6 +176,7 @@ export function staffActions(live) {
       await busyWhile(async () => {
         const { scheduleUpdateRequest } = await graphql(SCHEDULE_REQUEST, variables);
         settle(scheduleUpdateRequest, formElement, "The request was scheduled.");
+        if (!scheduleUpdateRequest.errors.length) await loadConflicts();
       });
     },
 

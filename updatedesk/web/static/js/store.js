@@ -12,6 +12,8 @@ export const state = {
   requests: null, // { rows, totalCount, hasNextPage, endCursor }
   form: null, // the open dialog's form: { errors, busy, ... }
   queueStatus: "TO_BE_SCHEDULED", // staff queue filter ("" = every status)
+  rollouts: null, // group rollouts the account may see (staff, state and consortium contacts)
+  scheduleConflicts: null, // staff: scheduled work whose start now conflicts (scheduleConflicts)
   busy: false,
   live: "off", // "live" | "reconnecting" | "off"
   notice: "", // polite announcement (status region)

@@ -47,6 +47,25 @@ export const ROLE_WORDS = {
   HOSTING_STAFF: "Hosting staff",
 };
 
+export const ROLLOUT_WORDS = {
+  RUNNING: "Running",
+  PAUSED: "Paused",
+  HALTED: "Halted",
+  COMPLETED: "Completed",
+  CANCELLED: "Cancelled",
+};
+
+// The pre-flight's conflict codes (scheduleCheck, scheduleConflicts), as staff read them.
+export const CONFLICT_WORDS = {
+  BLACKOUT: "Blackout",
+  OUTSIDE_MAINTENANCE_WINDOW: "Outside the maintenance window",
+  WINDOW_TOO_SHORT: "Maintenance window too short",
+  ENVIRONMENT_BUSY: "Site busy with other work",
+  VALIDATION: "Not possible",
+};
+// The only conflicts `overrideMaintenanceWindow: true` lifts; a blackout or a busy site never.
+export const OVERRIDABLE_CONFLICTS = ["OUTSIDE_MAINTENANCE_WINDOW", "WINDOW_TOO_SHORT"];
+
 export const CENTRAL_TIME_ZONE = "America/Chicago";
 const VIEWER_TIME_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -76,6 +95,14 @@ export function centralTime(iso) {
 /** A `<input type="datetime-local">` value (viewer's zone) as an ISO instant with offset. */
 export function fromLocalInput(value) {
   return value ? new Date(value).toISOString() : null;
+}
+
+/** An ISO instant as a `<input type="datetime-local">` value, in the browser's zone. */
+export function toLocalInput(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
 }
 
 /** Versions compare by their numbers ("Campus.2435.10" is newer than "Campus.2435.9"). */

@@ -5,6 +5,7 @@ import { html, nothing } from "../../vendor/lit-html.js";
 import { ENVIRONMENT_WORDS, KIND_WORDS } from "../words.js";
 import { when } from "./common.js";
 import { requestItem, requestList } from "./requests.js";
+import { rolloutsSection } from "./rollouts.js";
 
 function districtPicker(state, actions) {
   if (state.districts.length < 2) return nothing;
@@ -114,5 +115,6 @@ export function districtView(state, actions) {
         "No update requests to show.",
       )}
     </section>
+    ${rolloutsSection(state.rollouts, { hideWhenEmpty: true })}
   `;
 }

@@ -1,11 +1,12 @@
-// Hosting staff: the queue across districts, filtered by status; "Schedule" a request into one
-// of its district's next maintenance slots (or another time, with an override when outside a
-// window); "Change status" with a message for the district.
+// Hosting staff: the scheduled work in conflict, the queue across districts filtered by status,
+// "Schedule" (views/schedule.js) and "Change status" with a message for the district.
 
 import { html, nothing } from "../../vendor/lit-html.js";
-import { STATUS_WORDS, localTime, centralTime } from "../words.js";
+import { STATUS_WORDS } from "../words.js";
 import { describedBy, fieldErrors, formErrors, invalid } from "./common.js";
 import { requestItem, requestList } from "./requests.js";
+import { rolloutsSection } from "./rollouts.js";
+import { conflictsSection } from "./schedule.js";
 
 // Statuses a request can be scheduled from (DESIGN §1, "Statuses and who moves them").
 const SCHEDULABLE = ["TO_BE_SCHEDULED", "SCHEDULED", "PENDING_INPUT", "DEFERRED"];
@@ -26,6 +27,7 @@ function staffActions(request, actions) {
 export function staffView(state, actions) {
   return html`
     <div class="district-bar"><h1 class="district-title">Update queue</h1></div>
+    ${conflictsSection(state.scheduleConflicts, actions)}
     <section aria-labelledby="queue-title">
       <div class="section-head">
         <h2 id="queue-title">Requests across districts</h2>
@@ -46,48 +48,7 @@ export function staffView(state, actions) {
         "No requests with this status.",
       )}
     </section>
-  `;
-}
-
-function slotLabel(slot) {
-  const central = centralTime(slot.start);
-  return central ? `${localTime(slot.start)} (Central: ${central})` : localTime(slot.start);
-}
-
-export function scheduleForm(form, actions) {
-  const { request, slots, errors } = form;
-  return html`
-    <h2 id="schedule-title">Schedule</h2>
-    <p>${request.district.name}: ${request.kind === "VERSION_UPDATE" ? `version update to ${request.targetVersion}` : "database refresh"}
-      of ${request.environment.kind.toLowerCase()}</p>
-    <form novalidate @submit=${actions.submitSchedule}>
-      ${formErrors(errors, ["start", "overrideMaintenanceWindow"])}
-      <fieldset aria-describedby=${describedBy(errors, "start", "sf-start")}>
-        <legend>Start</legend>
-        ${slots.map(
-          (slot, index) => html`<div class="choice">
-            <input type="radio" id="sf-slot-${index}" name="start" value=${slot.start} ?checked=${index === 0} />
-            <label for="sf-slot-${index}">${slotLabel(slot)}</label>
-          </div>`,
-        )}
-        <div class="choice">
-          <input type="radio" id="sf-other" name="start" value="other" ?checked=${!slots.length} />
-          <label for="sf-other">Another time</label>
-        </div>
-        <label for="sf-other-time" class="sub">Other start (your time)</label>
-        <input id="sf-other-time" name="otherStart" type="datetime-local" aria-invalid=${invalid(errors, "start")}
-          @focus=${(event) => (event.target.form.querySelector("#sf-other").checked = true)} />
-        ${fieldErrors(errors, "start", "sf-start")}
-      </fieldset>
-      <div class="field checkbox">
-        <input id="sf-override" name="override" type="checkbox" />
-        <label for="sf-override">Override maintenance window</label>
-      </div>
-      <div class="buttons">
-        <button type="submit" class="primary" ?disabled=${form.busy}>Schedule</button>
-        <button type="button" @click=${actions.closeForm}>Close</button>
-      </div>
-    </form>
+    ${rolloutsSection(state.rollouts)}
   `;
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -368,7 +369,7 @@ async def test_event_reaches_a_second_os_process(db: TestDatabase, run_id: str) 
         "UPDATEDESK_LOG_JSON": "false",
     }
     process = await asyncio.create_subprocess_exec(
-        "uv", "run", "--no-sync", "updatedesk", "serve", "--port", str(port), env=env,
+        sys.executable, "-m", "updatedesk.cli", "serve", "--port", str(port), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:

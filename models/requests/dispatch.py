@@ -100,6 +100,19 @@ async def due_request_ids(
     return [(start, pk) for start, pk in rows]
 
 
+async def next_start_after(now: datetime) -> datetime | None:
+    """The earliest start of a SCHEDULED request not yet due: when the next pass has work."""
+    rows = (
+        await UpdateRequest.filter(
+            status=UpdateStatus.SCHEDULED, scheduled_start__gt=now, deleted_at__isnull=True
+        )
+        .order_by("scheduled_start")
+        .limit(1)
+        .values_list("scheduled_start", flat=True)
+    )
+    return rows[0] if rows else None  # type: ignore[return-value]
+
+
 async def dispatch_pages(
     now: datetime | None = None, limit: int = 100, policy: RunPolicy = DEFAULT_POLICY
 ) -> AsyncIterator[list[int]]:

@@ -59,11 +59,14 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
                 await reslot(request, site, rules, now, after)
                 dispatched = False
-            elif await claims.blocker_id(request, site.environment.kind) is not None:
-                return False  # a cheap look first; the claim below is what decides
-            elif not await waves.may_start(request):
-                return False  # its group rollout is paused, halted or has a full wave
             else:
+                kind = site.environment.kind
+                # Read once for the look and the claim (begin claims again, reading them anew).
+                needed = await claims.needed_environment_ids(request, kind)
+                if await claims.blocker_id(request, kind, needed) is not None:
+                    return False  # a cheap look first; the claim below is what decides
+                if not await waves.may_start(request):
+                    return False  # its group rollout is paused, halted or has a full wave
                 await record_move(
                     request,
                     UpdateStatus.NOT_STARTED,
@@ -77,7 +80,7 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     reclaims=0,
                     attempts=0,  # tries of this run; earlier ones only re-slotted it
                 )
-                await claims.claim(request, site.environment.kind)
+                await claims.claim(request, kind, environment_ids=needed)
                 dispatched = True
     except (DomainError, claims.EnvironmentBusy):
         return False

@@ -15,7 +15,7 @@ from strawberry.types import ExecutionContext
 from schema.accounts.types import AccountType
 from schema.catalog.types import ReleaseType
 from schema.districts.types import DistrictType, EnvironmentType, UpdateGroupType
-from schema.execution import RowsAreValues
+from schema.execution import RowsAreValues, lean_resolvers
 from schema.extensions import default_extensions, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
@@ -54,7 +54,9 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
         "execution_context_class": RowsAreValues,
     }
     options.update(overrides)
-    return UpdatedeskSchema(**options)
+    built = UpdatedeskSchema(**options)
+    lean_resolvers(built)
+    return built
 
 
 schema = build_schema()

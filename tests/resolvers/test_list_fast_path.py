@@ -5,6 +5,7 @@ is asked for, through fragments too; nothing else about the answer changes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import pytest
 
@@ -109,3 +110,37 @@ async def test_a_relation_counts_as_joined_only_when_the_query_joined_that_row(d
     found = joined(with_district, "district", District, with_district.district_id)
     assert found is not None and found.id == district.id
     assert joined(with_district, "district", District, district.id + 1) is None  # another row's id
+
+
+def test_argument_less_resolvers_are_called_directly_and_the_rest_by_strawberry() -> None:
+    from schema import schema
+    from schema.execution import _lean
+
+    types = schema._schema.type_map
+    lean = [("UpdateRequest", "id"), ("UpdateRequest", "district"), ("UpdateRequest", "history"),
+            ("StatusChange", "from"), ("StatusChange", "by")]  # fmt: skip
+    for type_name, field_name in lean:
+        field = types[type_name].fields[field_name]  # type: ignore[attr-defined]
+        assert _lean(field.extensions["strawberry-definition"], object) is not None, field_name
+    # A field with arguments keeps strawberry's conversion of them.
+    with_arguments = types["District"].fields["updateRequests"]  # type: ignore[attr-defined]
+    assert with_arguments.args
+    assert _lean(with_arguments.extensions["strawberry-definition"], object) is None
+
+
+async def test_the_awaitable_check_caches_types_never_generators() -> None:
+    async def coroutine() -> int:
+        return 1
+
+    def generator() -> Iterator[int]:
+        yield 1
+
+    assert not is_awaitable_result(generator())
+    assert not is_awaitable_result(UpdateStatus.COMPLETED)
+    assert not is_awaitable_result(UpdateStatus.COMPLETED)  # cached now
+    pending = coroutine()
+    assert is_awaitable_result(pending)
+    assert await pending == 1
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    assert is_awaitable_result(future)
+    future.cancel()

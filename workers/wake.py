@@ -17,6 +17,7 @@ enqueues with no consumer waiting costs a waiting consumer one extra fetch, not 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -28,7 +29,9 @@ from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import Middleware
 
-#: Seconds a token outlives its enqueue when no consumer takes it.
+logger = logging.getLogger(__name__)
+
+#: Milliseconds a token outlives its enqueue when no consumer takes it.
 WAKE_TOKEN_TTL_MS = 60_000
 #: On top of the blocking wait: the waiting connection's socket timeout (a dead Redis is noticed).
 WAIT_SOCKET_MARGIN = 10.0
@@ -54,7 +57,10 @@ class WakingRedisBroker(RedisBroker):
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
         enqueued = super().enqueue(message, delay=delay)
-        self.wake(enqueued.queue_name)
+        try:
+            self.wake(enqueued.queue_name)
+        except redis.RedisError as error:  # the message is queued: the consumers' poll finds it
+            logger.warning("could not wake the consumers of %s: %s", enqueued.queue_name, error)
         return enqueued
 
     def wake(self, *queue_names: str) -> None:

@@ -83,3 +83,21 @@ def test_a_token_is_kept_once_when_nobody_waits(broker: WakingRedisBroker) -> No
         assert client.llen(wake_key(broker.namespace, QUEUE)) == 1
     finally:
         client.close()
+
+
+def test_a_failed_wake_leaves_the_job_queued(
+    broker: WakingRedisBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message is in Redis before the wake: a failed wake is logged, the poll finds the job."""
+    probe = dramatiq.actor(broker=broker, actor_name="probe", queue_name=QUEUE)(lambda: None)
+
+    def fail(*queue_names: str) -> None:
+        raise redis.ConnectionError("gone")
+
+    monkeypatch.setattr(broker, "wake", fail)
+    probe.send()
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert client.llen(f"{broker.namespace}:{QUEUE}") == 1
+    finally:
+        client.close()

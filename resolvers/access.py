@@ -3,22 +3,41 @@ exactly as a missing row does. Every path to an object goes through one of these
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from tortoise.models import Model
+
 from models.tables import Account, District, Environment, UpdateGroup, UpdateRequest
 from resolvers.context import GraphQLContext
+
+RowT = TypeVar("RowT", bound=Model)
+
+
+def joined(row: Model, name: str, model: type[RowT], pk: int | None) -> RowT | None:
+    """The related row `name` of `row` when the query that read `row` joined it (select_related)
+    and it is the row `pk` names; None when it was not joined (then a loader reads it)."""
+    value = getattr(row, f"_{name}", None)  # where Tortoise keeps a joined relation
+    return value if isinstance(value, model) and value.pk == pk else None
+
+
+def shown_district(context: GraphQLContext, row: District | None) -> District | None:
+    return row if row is not None and context.actor.can_see(row.id) else None
+
+
+def shown_environment(context: GraphQLContext, row: Environment | None) -> Environment | None:
+    return row if row is not None and context.actor.can_see(row.district_id) else None
 
 
 async def visible_district(context: GraphQLContext, pk: int | None) -> District | None:
     if pk is None:
         return None
-    row = await context.loaders.district.load(pk)
-    return row if row is not None and context.actor.can_see(row.id) else None
+    return shown_district(context, await context.loaders.district.load(pk))
 
 
 async def visible_environment(context: GraphQLContext, pk: int | None) -> Environment | None:
     if pk is None:
         return None
-    row = await context.loaders.environment.load(pk)
-    return row if row is not None and context.actor.can_see(row.district_id) else None
+    return shown_environment(context, await context.loaders.environment.load(pk))
 
 
 async def visible_request(context: GraphQLContext, pk: int | None) -> UpdateRequest | None:

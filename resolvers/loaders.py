@@ -40,11 +40,18 @@ def _grouped(rows: Sequence[Any], attribute: str, keys: Sequence[int]) -> list[l
     return [groups.get(key, []) for key in keys]
 
 
+async def histories(keys: Sequence[int]) -> list[list[StatusChange]]:
+    rows = await StatusChange.filter(update_request_id__in=list(set(keys))).order_by("at", "id")
+    return _grouped(rows, "update_request_id", keys)
+
+
 class Loaders:
     """One set of DataLoaders for one request on behalf of one actor."""
 
     def __init__(self, actor: Actor | None) -> None:
         self.actor = actor
+        #: Histories the list read for its whole page (request id -> moves); None: none read.
+        self.page_history: dict[int, list[StatusChange]] | None = None
 
     # Each loader is made on first use: a subscription renews its loaders for every event and a
     # socket holds one set, so unused loaders would cost memory on every open connection.
@@ -111,8 +118,13 @@ class Loaders:
         return await _by_id(UpdateRequest, keys, visible_requests(self.actor))
 
     async def _history(self, keys: list[int]) -> list[list[StatusChange]]:
-        rows = await StatusChange.filter(update_request_id__in=list(set(keys))).order_by("at", "id")
-        return _grouped(rows, "update_request_id", keys)
+        return await histories(keys)
+
+    async def read_page_history(self, request_ids: list[int]) -> None:
+        """Read the history of every request of a page in one statement, for `history` fields to
+        answer without a loader."""
+        found = dict(zip(request_ids, await histories(request_ids), strict=True))
+        self.page_history = found if self.page_history is None else {**self.page_history, **found}
 
     async def _environments_of_districts(self, keys: list[int]) -> list[list[Environment]]:
         rows = await Environment.filter(district_id__in=list(set(keys)))

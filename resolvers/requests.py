@@ -3,6 +3,7 @@ refuses what the actor may not do), decodes ids, and calls the domain."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 
 import strawberry
@@ -13,7 +14,7 @@ from models.lifecycle import may_cancel, may_delete
 from models.requests import requesting, staff, withdrawing
 from models.requests.queries import listed_requests
 from models.running import blocker_of, claimed_kinds
-from models.tables import UpdateRequest
+from models.tables import StatusChange, UpdateRequest
 from resolvers.access import visible_district, visible_request
 from resolvers.context import GraphQLContext
 from resolvers.ids import decode_id_of, require_id
@@ -34,10 +35,12 @@ async def update_requests(
     first: int | None,
     after: str | None,
     include_deleted: bool = False,
+    with_history: bool = False,
 ) -> Page:
     """Requests the caller may see, newest first. A district id that is unknown, malformed or
     outside the caller's districts lists nothing, as for a district without requests.
-    `include_deleted` lists deleted requests too, for hosting staff only (ignored for others)."""
+    `include_deleted` lists deleted requests too, for hosting staff only (ignored for others).
+    `with_history`: the caller asks for the rows' history, read for the whole page at once."""
     context.require_auth()
     pk: int | None = None
     if district_id is not None:
@@ -54,6 +57,7 @@ async def update_requests(
         first=first,
         after=after,
         include_deleted=include_deleted,
+        with_history=with_history,
     )
 
 
@@ -67,9 +71,11 @@ async def list_page(
     first: int | None,
     after: str | None,
     include_deleted: bool = False,
+    with_history: bool = False,
 ) -> Page:
     """A page of the list, for a district the caller already sees (or all its districts). Without
-    `hide_completed` the caller's saved "Hide Complete" choice applies."""
+    `hide_completed` the caller's saved "Hide Complete" choice applies. With `with_history`, the
+    page's histories are read in one statement (`history` then answers from it)."""
     auth = context.require_auth()
     query = listed_requests(
         auth.actor,
@@ -79,7 +85,23 @@ async def list_page(
         kinds=kinds,
         include_deleted=include_deleted,
     )
-    return await page_of(context, query, first=first, after=after)
+    page = await page_of(context, query, first=first, after=after)
+    if with_history and page.edges:
+        await context.loaders.read_page_history([edge.node.id for edge in page.edges])
+    return page
+
+
+def history(
+    context: GraphQLContext, row: UpdateRequest
+) -> list[StatusChange] | Awaitable[list[StatusChange]]:
+    """A request's moves, oldest first: from its page's history when the list read it (no
+    await), else through the loader (one statement for every request asking)."""
+    known = context.loaders.page_history
+    if known is not None:
+        moves = known.get(row.id)
+        if moves is not None:
+            return moves
+    return context.loaders.history.load(row.id)
 
 
 def can_cancel(context: GraphQLContext, row: UpdateRequest) -> bool:

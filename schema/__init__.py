@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from schema.accounts.types import AccountType
 from schema.catalog.types import ReleaseType
 from schema.districts.types import DistrictType, EnvironmentType, UpdateGroupType
+from schema.execution import RowsAreValues, lean_resolvers
 from schema.extensions import default_extensions, log_errors
 from schema.mutation import Mutation
 from schema.query import Query
@@ -50,9 +51,12 @@ def build_schema(**overrides: Any) -> UpdatedeskSchema:
         ],
         "extensions": default_extensions(),
         "config": StrawberryConfig(scalar_map=SCALAR_MAP, relay_max_results=100),
+        "execution_context_class": RowsAreValues,
     }
     options.update(overrides)
-    return UpdatedeskSchema(**options)
+    built = UpdatedeskSchema(**options)
+    lean_resolvers(built)
+    return built
 
 
 schema = build_schema()

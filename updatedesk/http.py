@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.contextvars import bind_contextvars, reset_contextvars
 from tortoise import connections
 
 from infra.metrics import HTTP_REQUESTS
@@ -53,42 +53,63 @@ def path_label(path: str) -> str:
     return "other"
 
 
+def _counter(label: str, code: int) -> Any:
+    """The request counter's child for (path label, status), looked up once per pair."""
+    key = (label, code)
+    child = _COUNTERS.get(key)
+    if child is None:
+        child = _COUNTERS[key] = HTTP_REQUESTS.labels(label, str(code))
+    return child
+
+
+#: Children of the request counter by (path label, status): a handful (path labels x statuses).
+_COUNTERS: dict[tuple[str, int], Any] = {}
+
+
 class RequestContextMiddleware:
     """A request id per request (bound to the log context, returned in `X-Request-ID`) and the
-    HTTP request counter."""
+    HTTP request counter. Per request: one contextvar set and reset (not structlog's
+    `bound_contextvars`, which copies the whole context to save what it rebinds), one send wrapper,
+    and a cached counter child."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
         request_id = new_request_id(_header(scope, REQUEST_ID_HEADER))
-        if scope["type"] == "websocket":
-            # A WebSocket lives long and sends many frames: they pass through unwrapped.
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
+        tokens = bind_contextvars(request_id=request_id)
+        try:
+            if kind == "websocket":
+                # A WebSocket lives long and sends many frames: they pass through unwrapped.
                 await self.app(scope, receive, send)
-            return
+                return
+            await self._http(scope, receive, send, request_id)
+        finally:
+            reset_contextvars(**tokens)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         path = scope.get("path", "")
         label = path_label(path)
-        status: dict[str, Any] = {"code": 0}
+        header = (b"x-request-id", request_id.encode())
+        code = 0
 
         async def send_with_id(message: Message) -> None:
+            nonlocal code
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                code = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         failed = True
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-                failed = False
-            finally:
-                unanswered = 500 if failed else CLIENT_CLOSED_REQUEST
-                HTTP_REQUESTS.labels(label, str(status["code"] or unanswered)).inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+            failed = False
+        finally:
+            _counter(label, code or (500 if failed else CLIENT_CLOSED_REQUEST)).inc()
 
 
 class BodySizeLimitMiddleware:

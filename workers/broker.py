@@ -21,6 +21,7 @@ from dramatiq.middleware import AsyncIO, Middleware
 from infra.db import close_orm, init_orm
 from infra.settings import Settings
 from workers.errors import ConfigurationError
+from workers.wake import WakingRedisBroker
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,12 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def build_broker(settings: Settings) -> RedisBroker:
-    """The deployment's broker (for enqueueing; ``add_worker_middleware`` makes it a worker's)."""
+    """The deployment's broker (for enqueueing; ``add_worker_middleware`` makes it a worker's).
+    Its enqueues wake an idle consumer at once (workers.wake); the worker's idle wait is a fallback."""
     if not settings.redis_url:
         raise ConfigurationError("REDIS_URL is not set: the dramatiq broker needs Redis.")
-    broker = RedisBroker(
+    broker = WakingRedisBroker(
+        wait_url=settings.redis_url,
         client=redis_client(settings.redis_url),
         namespace=broker_namespace(settings),
         heartbeat_timeout=int(settings.worker_heartbeat_timeout * 1000),

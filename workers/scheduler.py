@@ -37,6 +37,8 @@ WAKING_STATUSES = frozenset({UpdateStatus.SCHEDULED, UpdateStatus.COMPLETED, Upd
 #: died between commit and enqueue): enqueue it again. The mail actor's claim stops a double send.
 OUTBOX_STALE_SECONDS = 120
 OUTBOX_SWEEP_BATCH = 200
+#: Shortest sleep until a due time (a timer can fire a hair early; never a busy loop).
+MIN_DUE_SLEEP = 0.001
 
 
 async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
@@ -116,8 +118,21 @@ async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int
     return ids
 
 
+async def seconds_to_next_start(interval: float, now: datetime | None = None) -> float:
+    """How long the loop may sleep: until the next SCHEDULED request falls due when that is sooner
+    than `interval` (so a request scheduled a few seconds ahead starts on time, not on the next
+    poll), else `interval`, the fallback poll."""
+    now = now or utcnow()
+    start = await dispatch.next_start_after(now)
+    if start is None:
+        return interval
+    return min(interval, max(MIN_DUE_SLEEP, (start - now).total_seconds()))
+
+
 class Scheduler:
-    """Runs ``dispatch_pass`` every ``scheduler_interval`` seconds, and at once after ``wake()``."""
+    """Runs ``dispatch_pass`` at once after ``wake()`` (a request became SCHEDULED, or a site came
+    free), when the next scheduled start falls due, and at the latest every ``scheduler_interval``
+    seconds (the fallback poll)."""
 
     def __init__(
         self, queue: JobQueue, settings: Settings, on_pass: Callable[[], None] | None = None
@@ -140,8 +155,10 @@ class Scheduler:
     async def run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            sleep = self.settings.scheduler_interval
             try:
                 await dispatch_pass(self.queue, self.settings)
+                sleep = await seconds_to_next_start(sleep)
             except Exception:
                 logger.exception("scheduler: dispatch pass failed; trying again next interval")
             else:
@@ -149,7 +166,7 @@ class Scheduler:
                     self.on_pass()
             self.passes += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.scheduler_interval)
+                await asyncio.wait_for(self._wake.wait(), sleep)
 
     def install_wake_sink(self) -> Callable[[], None]:
         """Wake for every request that becomes SCHEDULED in this process (staff scheduling "now",

@@ -12,7 +12,7 @@ same order everywhere, so transactions never wait on each other in a circle.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from tortoise.expressions import Q
 
@@ -41,22 +41,35 @@ async def needed_environment_ids(request: UpdateRequest, kind: EnvironmentKind) 
     return [by_kind[k] for k in kinds if k in by_kind]
 
 
-async def claim(request: UpdateRequest, kind: EnvironmentKind) -> None:
+async def claim(
+    request: UpdateRequest,
+    kind: EnvironmentKind,
+    *,
+    environment_ids: list[int] | None = None,
+    **own_site: Any,
+) -> None:
     """Take every environment `request` needs, or raise EnvironmentBusy naming the holder.
 
     Must run inside the transaction that moves the request, which rolls back on EnvironmentBusy.
-    Holding one already (a request that was re-slotted and dispatched again) counts as taken.
+    Holding one already (a request that was re-slotted and dispatched again, or begun after its
+    dispatch claimed it) counts as taken: each row is one conditional UPDATE that takes it when
+    free or ours, so only a refusal costs a read (of the holder, for the error). `environment_ids`
+    (from `needed_environment_ids`, when the caller already read them) saves that read; `own_site`
+    are further columns of the request's own environment written by the same UPDATE (offline).
     """
-    for environment_id in await needed_environment_ids(request, kind):
-        taken = await Environment.filter(id=environment_id, running_request_id__isnull=True).update(
-            running_request_id=request.id
-        )
+    if environment_ids is None:
+        environment_ids = await needed_environment_ids(request, kind)
+    for environment_id in environment_ids:
+        changes = own_site if environment_id == request.environment_id else {}
+        taken = await Environment.filter(
+            Q(running_request_id__isnull=True) | Q(running_request_id=request.id), id=environment_id
+        ).update(running_request_id=request.id, **changes)
         if taken == 1:
             continue
         holders = await Environment.filter(id=environment_id).values_list("running_request_id", flat=True)
-        holder = cast(int | None, holders[0]) if holders else None
-        if holder != request.id:
-            raise EnvironmentBusy(holder)
+        raise EnvironmentBusy(cast(int | None, holders[0]) if holders else None)
+    if own_site and request.environment_id not in environment_ids:
+        await Environment.filter(id=request.environment_id).update(**own_site)
 
 
 async def release(request: UpdateRequest, kind: EnvironmentKind) -> None:
@@ -75,8 +88,10 @@ async def release(request: UpdateRequest, kind: EnvironmentKind) -> None:
         ).update(running_request_id=None, online=True)
 
 
-async def blocker_id(request: UpdateRequest, kind: EnvironmentKind) -> int | None:
+async def blocker_id(
+    request: UpdateRequest, kind: EnvironmentKind, environment_ids: list[int] | None = None
+) -> int | None:
     """The request holding an environment that `request` needs (for `waitingFor`), if any."""
-    ids = await needed_environment_ids(request, kind)
+    ids = environment_ids if environment_ids is not None else await needed_environment_ids(request, kind)
     rows = dict(await Environment.filter(id__in=ids).values_list("id", "running_request_id"))
     return blocker_of(request.id, [cast(int | None, rows.get(i)) for i in ids])

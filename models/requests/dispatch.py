@@ -59,11 +59,14 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
                 await reslot(request, site, rules, now, after)
                 dispatched = False
-            elif await claims.blocker_id(request, site.environment.kind) is not None:
-                return False  # a cheap look first; the claim below is what decides
-            elif not await waves.may_start(request):
-                return False  # its group rollout is paused, halted or has a full wave
             else:
+                kind = site.environment.kind
+                # Read once for the look and the claim (begin claims again, reading them anew).
+                needed = await claims.needed_environment_ids(request, kind)
+                if await claims.blocker_id(request, kind, needed) is not None:
+                    return False  # a cheap look first; the claim below is what decides
+                if not await waves.may_start(request):
+                    return False  # its group rollout is paused, halted or has a full wave
                 await record_move(
                     request,
                     UpdateStatus.NOT_STARTED,
@@ -77,7 +80,7 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     reclaims=0,
                     attempts=0,  # tries of this run; earlier ones only re-slotted it
                 )
-                await claims.claim(request, site.environment.kind)
+                await claims.claim(request, kind, environment_ids=needed)
                 dispatched = True
     except (DomainError, claims.EnvironmentBusy):
         return False
@@ -98,6 +101,19 @@ async def due_request_ids(
         query = query.filter(Q(scheduled_start__gt=start) | Q(scheduled_start=start, id__gt=pk))
     rows = await query.order_by("scheduled_start", "id").limit(limit).values_list("scheduled_start", "id")
     return [(start, pk) for start, pk in rows]
+
+
+async def next_start_after(now: datetime) -> datetime | None:
+    """The earliest start of a SCHEDULED request not yet due: when the next pass has work."""
+    rows = (
+        await UpdateRequest.filter(
+            status=UpdateStatus.SCHEDULED, scheduled_start__gt=now, deleted_at__isnull=True
+        )
+        .order_by("scheduled_start")
+        .limit(1)
+        .values_list("scheduled_start", flat=True)
+    )
+    return rows[0] if rows else None  # type: ignore[return-value]
 
 
 async def dispatch_pages(

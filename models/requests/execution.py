@@ -21,7 +21,7 @@ from models.requests.moves import no_progress, record_move
 from models.requests.queries import Site, load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
-from models.tables import Environment, UpdateRequest
+from models.tables import UpdateRequest
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
@@ -48,12 +48,14 @@ async def begin(
     """
     now = now or utcnow()
     token = token or new_lease_token()
+    # The lease first, then one read of the request as this job now holds it (its tries, its
+    # checkpoints): no read before the write and none after it to refresh.
+    if not await take_lease(request_id, token, policy, now):
+        return None
     loaded = await load_with_site(request_id)
-    if loaded is None:
+    if loaded is None or loaded[0].lease_token != token or loaded[0].status not in RUNNING_STATUSES:
         return None
     request, site = loaded
-    if request.status not in RUNNING_STATUSES or not await take_lease(request, token, policy, now):
-        return None
     if request.status is UpdateStatus.IN_PROGRESS:
         return request, site
     after = AfterCommit()
@@ -78,9 +80,9 @@ async def begin(
                     started_at=now,
                     **no_progress(),
                 )
-                # Dispatch claimed the site; claiming again (a no-op then) keeps begin safe on its own.
-                await claims.claim(request, site.environment.kind)
-                await Environment.filter(id=request.environment_id).update(online=False)
+                # Dispatch claimed the site; claiming again (a no-op then) keeps begin safe on its
+                # own. The same UPDATE takes the site offline.
+                await claims.claim(request, site.environment.kind, online=False)
                 started = True
     except (DomainError, claims.EnvironmentBusy):
         return None
@@ -88,17 +90,17 @@ async def begin(
     return (request, site) if started else None
 
 
-async def take_lease(request: UpdateRequest, token: str, policy: RunPolicy, now: datetime) -> bool:
+async def take_lease(request_id: int, token: str, policy: RunPolicy, now: datetime) -> bool:
     """Take the lease of a running request that has no holder, counting one try. A job that then
     dies before moving the request leaves a lease that lapses: the scheduler counts it against the
     request's attempts, so a job that always fails at its start cannot loop forever."""
-    taken = await UpdateRequest.filter(id=request.id, status=request.status, lease_token__isnull=True).update(
-        attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0
-    )
-    if taken != 1:
-        return False
-    await request.refresh_from_db(fields=["attempts", "completed_steps", "lease_token", "lease_expires_at"])
-    return True
+    taken = await UpdateRequest.filter(
+        id=request_id,
+        status__in=list(RUNNING_STATUSES),
+        lease_token__isnull=True,
+        deleted_at__isnull=True,
+    ).update(attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0)
+    return taken == 1
 
 
 def progress_report(percent: int, step: str, message: str | None, now: datetime) -> ProgressReport:

@@ -10,6 +10,7 @@ from resolvers import requests
 from resolvers.context import Info
 from schema.enums import UpdateKind, UpdateStatus
 from schema.requests.types import UpdateRequestConnection, UpdateRequestType, as_connection
+from schema.selection import selects
 
 
 @strawberry.type
@@ -44,5 +45,6 @@ class RequestQueries:
             first=first,
             after=after,
             include_deleted=bool(include_deleted),
+            with_history=selects(info, "edges", "node", "history"),
         )
         return as_connection(page)

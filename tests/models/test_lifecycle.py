@@ -301,7 +301,7 @@ async def _make_move(world, source, target, mover) -> int:
         # Every job that took it lost its lease: the scheduler gives it up.
         once = RunPolicy(attempts=1)
         if source is S.NOT_STARTED:  # a job took the lease and died before starting it
-            assert await take_lease(await UpdateRequest.get(id=request.id), "dead-job", once, RUN_AT)
+            assert await take_lease(request.id, "dead-job", once, RUN_AT)
         reclaimed = await reclaim_lapsed(once, now=DONE_AT + timedelta(hours=1))
         assert [r.request_id for r in reclaimed] == [request.id]
     elif (source, target, mover) == (S.NOT_STARTED, S.COMPLETED, SY):

@@ -171,3 +171,18 @@ async def test_graphiql_page_health_and_readiness(db) -> None:
         assert (await http.get("/healthz")).text == "ok"
         ready = await http.get("/readyz")
         assert ready.status_code == 200 and ready.text == "ready"
+
+
+async def test_a_document_asked_again_is_not_validated_again(token: str) -> None:
+    """The validation cache hits for a repeated document: its key (document, rule classes) must
+    not change between requests, as it did when the depth and alias rules were built per request."""
+    from schema.extensions.guard import _cached_validation
+
+    query = "{ districts { name environments { kind } } }"
+    async with api_client() as client:
+        await client.data(query, token=token)
+        before = _cached_validation.cache_info()
+        await client.data(query, token=token)
+        after = _cached_validation.cache_info()
+    assert after.hits == before.hits + 1
+    assert after.misses == before.misses

@@ -139,7 +139,7 @@ async def test_a_job_that_dies_at_its_start_every_time_is_given_up_from_not_star
     assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
     now = IN_WINDOW
     for attempt in range(POLICY.attempts):
-        assert await take_lease(await UpdateRequest.get(id=request.id), f"job-{attempt}", POLICY, now)
+        assert await take_lease(request.id, f"job-{attempt}", POLICY, now)
         now += LEASE + timedelta(seconds=1)
         [reclaimed] = await reclaim_lapsed(POLICY, now=now)
     assert reclaimed.outcome is Reclaim.GAVE_UP and reclaimed.status is S.NOT_STARTED

@@ -1,0 +1,112 @@
+"""How graphql-core runs our resolvers' results: a Tortoise row is a value, not an awaitable.
+
+Tortoise models define ``__await__`` (awaiting a row gives the row back), so graphql-core's
+awaitable check took every row a resolver returned, and every row of a returned list, for pending
+work: a coroutine, a completion callback and, for lists, a gather per item. A page of 50 requests
+with their districts, environments, authors and histories made some 350 of them per query, most
+of what GraphQL added over the bare route. Awaiting a row only returns it, so completing it at
+once is the same result, without the detour; anything else (coroutines, futures, querysets) is
+checked as before.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import GeneratorType
+from typing import Any
+
+import strawberry
+from graphql import GraphQLObjectType
+from strawberry.execution import optimized_is_awaitable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.field import StrawberryField
+from tortoise.models import Model
+
+#: Types whose values are never awaitable: rows, and every type a value of which was found not
+#: awaitable (enums, dates, our dataclasses...), so the check after the first is one set lookup.
+#: Generators are not cached: whether one is awaitable depends on the generator, not its type.
+_NEVER_AWAITED: set[type] = {type(None), bool, int, float, str, bytes, list, tuple, dict}
+
+
+def is_awaitable_result(value: Any) -> bool:
+    kind = type(value)
+    if kind in _NEVER_AWAITED:
+        return False
+    if isinstance(value, Model):
+        _NEVER_AWAITED.add(kind)
+        return False
+    if optimized_is_awaitable(value):
+        return True
+    if not isinstance(value, GeneratorType) and "__await__" not in getattr(value, "__dict__", ()):
+        _NEVER_AWAITED.add(kind)
+    return False
+
+
+class RowsAreValues(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.is_awaitable = is_awaitable_result  # type: ignore[assignment]
+
+
+def lean_resolvers(schema: strawberry.Schema) -> int:
+    """Let graphql-core call, directly, every resolver of an object type's field that takes no
+    GraphQL argument and has no field extension (no permission class), with the row (as `self`,
+    `root` or a parent) and, when it asks, the same `Info` strawberry would build.
+
+    Strawberry runs each such call through its argument conversion, extension chain and wrappers
+    (~6 frames and a few dicts a field); a page of 50 requests has ~600 of them (every `id`, the
+    relations, each history move's `from` and `to`), a large part of what GraphQL added to the list
+    after the rows stopped being awaited. The result is what strawberry's path returns: the same
+    function, given the same values. Returns how many fields were made lean."""
+    made = 0
+    roots = {schema._schema.query_type, schema._schema.mutation_type, schema._schema.subscription_type}
+    for graphql_type in schema._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type in roots:
+            continue
+        for graphql_field in graphql_type.fields.values():
+            definition = (graphql_field.extensions or {}).get(_BACKREF)
+            if not isinstance(definition, StrawberryField):
+                continue
+            resolve = _lean(definition, schema.config.info_class)
+            if resolve is not None:
+                graphql_field.resolve = resolve
+                made += 1
+    return made
+
+
+_BACKREF = "strawberry-definition"
+_SOURCE, _INFO = "source", "info"
+
+
+def _lean(field: StrawberryField, info_class: Any) -> Any:
+    resolver = field.base_resolver
+    if resolver is None or field.extensions or field.arguments:
+        return None
+    function = resolver.wrapped_func
+    if isinstance(function, (staticmethod, classmethod)) or not callable(function):
+        return None
+    sources = {
+        parameter.name
+        for parameter in (resolver.self_parameter, resolver.root_parameter, resolver.parent_parameter)
+        if parameter is not None
+    }
+    info = resolver.info_parameter
+    shape: list[str] = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            return None
+        if parameter.name in sources:
+            shape.append(_SOURCE)
+        elif info is not None and parameter.name == info.name:
+            shape.append(_INFO)
+        else:
+            return None  # anything else: strawberry's own path
+    if shape == [_SOURCE]:
+        return lambda source, _info: function(source)
+    if shape == [_SOURCE, _SOURCE]:
+        return lambda source, _info: function(source, source)
+    if shape == [_SOURCE, _INFO]:
+        return lambda source, raw: function(source, info_class(_raw_info=raw, _field=field))
+    if shape == [_SOURCE, _SOURCE, _INFO]:
+        return lambda source, raw: function(source, source, info_class(_raw_info=raw, _field=field))
+    return None

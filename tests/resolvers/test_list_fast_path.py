@@ -1,0 +1,146 @@
+"""The list's fast path: rows are completed as values (not awaited), district, environment and
+author come from the page's joined rows, and the page's history is read in one statement when it
+is asked for, through fragments too; nothing else about the answer changes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from models.access import Mover
+from models.clock import utcnow
+from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
+from models.tables import District, StatusChange, UpdateRequest
+from resolvers.access import joined
+from resolvers.loaders import Loaders
+from schema.execution import is_awaitable_result
+from schema.requests import types as request_types
+from tests.factories import make_account, make_district, make_request, make_token
+from tests.support_graphql import api_client
+from tests.support_sql import count_statements
+
+PLAIN = """query { updateRequests(first: 10) { edges { node {
+  id district { name } environment { kind } requestedBy { email } history { from to message } } } } }"""
+WITH_FRAGMENTS = """query { updateRequests(first: 10) { edges { ...Edge } } }
+fragment Edge on UpdateRequestEdge { node { id district { name } environment { kind }
+  requestedBy { email } ... on UpdateRequest { history { from to message } } } }"""
+WITHOUT_HISTORY = """query { updateRequests(first: 10) { edges { node {
+  id district { name } environment { kind } requestedBy { email } } } } }"""
+
+
+async def _world() -> tuple[str, str, list[int]]:
+    """Two districts; a contact of the first; requests in both with two moves each."""
+    mine, other = await make_district(), await make_district()
+    contact = await make_account(Role.TECHNICAL_CONTACT, [mine], email="tc@mine.example")
+    ids = []
+    for district in (mine, mine, other):
+        row = await make_request(
+            district, kind=UpdateKind.DATABASE_REFRESH, environment=EnvironmentKind.SANDBOX,
+            status=UpdateStatus.COMPLETED, requested_by=contact,
+        )  # fmt: skip
+        for source, target in (
+            (None, UpdateStatus.TO_BE_SCHEDULED),
+            (UpdateStatus.TO_BE_SCHEDULED, row.status),
+        ):
+            await StatusChange.create(
+                update_request_id=row.id, from_status=source, to_status=target, at=utcnow(),
+                by_id=contact.id, actor=Mover.REQUESTER.value, message=f"{row.id}:{target.value}",
+            )  # fmt: skip
+        ids.append(row.id)
+    return await make_token(contact), mine.name, ids
+
+
+def _no_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the loader paths fail: the list's rows must not need them."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a loader was used for what the page had already read")
+
+    for name in ("visible_district", "visible_environment", "related_account"):
+        monkeypatch.setattr(request_types, name, refuse)
+    monkeypatch.setattr(Loaders, "_history", refuse)
+
+
+async def test_the_page_answers_from_joined_rows_and_one_history_read(
+    db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token, district_name, ids = await _world()
+    _no_loaders(monkeypatch)
+    async with api_client() as client:
+        await client.data(PLAIN, token=token)  # warm up: the token's last use is written once
+        answers, counts = {}, {}
+        for name, query in (("plain", PLAIN), ("fragments", WITH_FRAGMENTS), ("none", WITHOUT_HISTORY)):
+            with count_statements() as counter:
+                answers[name] = await client.data(query, token=token)
+            counts[name] = counter.count
+    assert answers["plain"] == answers["fragments"]
+    nodes = [edge["node"] for edge in answers["plain"]["updateRequests"]["edges"]]
+    assert len(nodes) == 2  # the third request is in a district the contact does not see
+    for node in nodes:
+        assert node["district"] == {"name": district_name}
+        assert node["environment"] == {"kind": "SANDBOX"}
+        assert node["requestedBy"] == {"email": "tc@mine.example"}
+        assert [move["to"] for move in node["history"]] == ["TO_BE_SCHEDULED", "COMPLETED"]
+    messages = {move["message"].split(":")[0] for node in nodes for move in node["history"]}
+    assert messages == {str(pk) for pk in ids[:2]}  # each request's own moves, none of the hidden one
+    # Token, district links, count, page (district, environment and author joined), history.
+    assert counts["plain"] == counts["fragments"] == 5
+    assert counts["none"] == 4  # history not asked for: not read
+
+
+async def test_a_row_is_a_value_not_an_awaitable(db) -> None:
+    district = await make_district()
+    assert not is_awaitable_result(district)
+    pending = asyncio.sleep(0)
+    assert is_awaitable_result(pending)
+    await pending
+    assert is_awaitable_result(District.filter(id=district.id))  # a query still is awaited
+
+
+async def test_a_relation_counts_as_joined_only_when_the_query_joined_that_row(db) -> None:
+    district = await make_district()
+    request = await make_request(
+        district, kind=UpdateKind.DATABASE_REFRESH, environment=EnvironmentKind.SANDBOX
+    )
+    plain = await UpdateRequest.get(id=request.id)
+    assert joined(plain, "district", District, plain.district_id) is None
+    with_district = await UpdateRequest.filter(id=request.id).select_related("district").get()
+    found = joined(with_district, "district", District, with_district.district_id)
+    assert found is not None and found.id == district.id
+    assert joined(with_district, "district", District, district.id + 1) is None  # another row's id
+
+
+def test_argument_less_resolvers_are_called_directly_and_the_rest_by_strawberry() -> None:
+    from schema import schema
+    from schema.execution import _lean
+
+    types = schema._schema.type_map
+    lean = [("UpdateRequest", "id"), ("UpdateRequest", "district"), ("UpdateRequest", "history"),
+            ("StatusChange", "from"), ("StatusChange", "by")]  # fmt: skip
+    for type_name, field_name in lean:
+        field = types[type_name].fields[field_name]  # type: ignore[attr-defined]
+        assert _lean(field.extensions["strawberry-definition"], object) is not None, field_name
+    # A field with arguments keeps strawberry's conversion of them.
+    with_arguments = types["District"].fields["updateRequests"]  # type: ignore[attr-defined]
+    assert with_arguments.args
+    assert _lean(with_arguments.extensions["strawberry-definition"], object) is None
+
+
+async def test_the_awaitable_check_caches_types_never_generators() -> None:
+    async def coroutine() -> int:
+        return 1
+
+    def generator() -> Iterator[int]:
+        yield 1
+
+    assert not is_awaitable_result(generator())
+    assert not is_awaitable_result(UpdateStatus.COMPLETED)
+    assert not is_awaitable_result(UpdateStatus.COMPLETED)  # cached now
+    pending = coroutine()
+    assert is_awaitable_result(pending)
+    assert await pending == 1
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    assert is_awaitable_result(future)
+    future.cancel()

@@ -58,6 +58,12 @@ class EventStream(Protocol):
         ...
 
 
+def cancel_pending() -> bool:
+    """Whether the running task has been asked to stop (a cancel not yet taken back)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 @dataclass
 class FollowState:
     """How a `follow` loop is doing (the bus shows it to /readyz and tests)."""
@@ -92,6 +98,10 @@ async def follow(
                 state.position = position
             records = await stream.read_new(position, count, 0 if lost_at is not None else block)
         except (RedisError, OSError) as error:
+            if cancel_pending():
+                # redis-py can turn a cancel that lands mid-read into a connection or timeout
+                # error; retrying would swallow it and the reader's owner would wait forever.
+                raise asyncio.CancelledError from error
             state.listening.clear()
             if lost_at is None:
                 lost_at = datetime.now(UTC)

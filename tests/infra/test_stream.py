@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from infra.bus import (
     STREAM_START,
@@ -228,3 +229,58 @@ async def _read_across_a_restart(redis: PrivateRedis, writer: RedisBus, persiste
     # With persistence the stream kept what it had: a cursor from before resumes exactly.
     assert await writer.stream.retains(first) is persistent
     await batches.aclose()
+
+
+class CancelBecomesConnectionError:
+    """A stream whose waiting read, when cancelled, fails with a Redis connection error instead, as
+    redis-py can when a cancel lands mid-read (it disconnects and raises its own error)."""
+
+    def __init__(self) -> None:
+        self.reading = asyncio.Event()
+        self.reads = 0
+        #: Set when the test cleans up: cancels pass as they are (a failed test must not hang).
+        self.honest = False
+
+    async def read_after(self, after: str, count: int) -> list[EventRecord]:
+        return []
+
+    async def read_new(self, after: str, count: int, block: float) -> list[EventRecord]:
+        self.reads += 1
+        self.reading.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError as cancelled:
+            if self.honest:
+                raise
+            raise RedisConnectionError("Connection closed by server.") from cancelled
+        return []
+
+    async def retains(self, record_id: str) -> bool:
+        return True
+
+    async def last_id(self) -> str | None:
+        return None
+
+
+async def test_a_cancelled_reader_stops_even_when_the_read_turns_the_cancel_into_an_error() -> None:
+    """Closing a bus (or stopping the webhook dispatcher) cancels its reader and waits for it: a
+    reader that took the error for an outage and retried would never end, and neither would the
+    process's shutdown."""
+    stream = CancelBecomesConnectionError()
+
+    async def read_all() -> None:
+        async for _ in follow(stream, STREAM_START):
+            pass
+
+    reader = asyncio.create_task(read_all())
+    try:
+        await stream.reading.wait()
+        reader.cancel()
+        done, _ = await asyncio.wait({reader}, timeout=5)
+        assert reader in done, "the reader went on after it was cancelled"
+        assert reader.cancelled()
+        assert stream.reads == 1
+    finally:
+        stream.honest = True
+        reader.cancel()
+        await asyncio.wait({reader})

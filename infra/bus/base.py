@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 #: Appends between two trims of the stream (per process).
 TRIM_EVERY = 500
+#: How long closing waits for the cancelled stream reader before it gives up on it.
+CLOSE_GRACE_SECONDS = 5.0
 
 
 class AppendableStream(EventStream, Protocol):
@@ -143,10 +145,14 @@ class StreamBus:
 
     async def close(self) -> None:
         if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+            reader, self._reader = self._reader, None
+            reader.cancel()
+            # Bounded: a reader that does not end must not hold the process's shutdown forever.
+            done, _ = await asyncio.wait({reader}, timeout=CLOSE_GRACE_SECONDS)
+            if reader not in done:
+                logger.error("event stream: the reader did not stop within %.0fs", CLOSE_GRACE_SECONDS)
+            elif not reader.cancelled() and reader.exception() is not None:
+                logger.error("event stream: the reader failed", exc_info=reader.exception())
         self._fanout.close_all()
 
     async def __aenter__(self) -> StreamBus:

@@ -12,6 +12,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 import pytest_asyncio
@@ -30,7 +31,8 @@ from infra.bus import (
     public_cursor,
     record_id_of,
 )
-from infra.bus.base import StreamBus
+from infra.bus import base as bus_base
+from infra.bus.base import AppendableStream, StreamBus
 from infra.bus.ordering import Order
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
@@ -280,6 +282,41 @@ async def test_a_cancelled_reader_stops_even_when_the_read_turns_the_cancel_into
         assert reader in done, "the reader went on after it was cancelled"
         assert reader.cancelled()
         assert stream.reads == 1
+    finally:
+        stream.honest = True
+        reader.cancel()
+        await asyncio.wait({reader})
+
+
+class DeafStream(CancelBecomesConnectionError):
+    """A stream whose waiting read swallows a cancel outright and answers "nothing new"."""
+
+    async def read_new(self, after: str, count: int, block: float) -> list[EventRecord]:
+        self.reads += 1
+        self.reading.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if self.honest:
+                raise
+        return []
+
+
+async def test_closing_the_bus_gives_up_on_a_reader_that_will_not_stop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever keeps a reader going after its cancel, closing (a process's shutdown) ends."""
+    monkeypatch.setattr(bus_base, "CLOSE_GRACE_SECONDS", 0.2)
+    stream = DeafStream()
+    deaf = StreamBus(cast(AppendableStream, stream))
+    await deaf.start()
+    reader = deaf._reader
+    assert reader is not None
+    try:
+        await stream.reading.wait()
+        await asyncio.wait_for(deaf.close(), timeout=5)
+        assert not reader.done()  # the reader really did not stop: close gave up on it
+        assert "did not stop" in caplog.text
     finally:
         stream.honest = True
         reader.cancel()

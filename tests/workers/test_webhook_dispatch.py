@@ -27,7 +27,7 @@ from tests import support
 from tests.factories import make_account
 from tests.support_webhooks import add_webhook, make_world
 from tests.workers.conftest import REDIS_URL
-from workers.leader_lease import LocalLease, RedisLease
+from workers.leader_lease import Lease, LocalLease, RedisLease
 from workers.webhook_dispatch import StoredPositions, WebhookDispatcher, lease_key, running
 
 WITHIN = 10.0
@@ -67,6 +67,13 @@ async def stream(
     keys = [key async for key in client.scan_iter(f"{namespace}:*")]
     if keys:
         await client.delete(*keys)
+
+
+def stored_dispatcher(
+    stream: EventStream, namespace: str, jobs: Jobs | None = None, lease: Lease | None = None
+) -> WebhookDispatcher:
+    """A dispatcher of `stream` whose position is stored in the database under `namespace`."""
+    return WebhookDispatcher(stream, jobs if jobs is not None else Jobs(), StoredPositions(namespace), lease)
 
 
 def event(
@@ -132,7 +139,7 @@ async def test_records_in_stream_order_become_deliveries_in_that_order(
     # Written before the first start: history, not replayed to anyone.
     await append(stream, event(world.own_request, EventType.CREATED, UpdateStatus.TO_BE_SCHEDULED))
     jobs = Jobs()
-    dispatcher = WebhookDispatcher(stream, jobs, StoredPositions(namespace))
+    dispatcher = stored_dispatcher(stream, namespace, jobs)
     async with running(dispatcher):
         await started(dispatcher)
         ids = await append(
@@ -157,7 +164,7 @@ async def test_a_restart_resumes_after_the_stored_position_with_no_duplicate_and
 ) -> None:
     world = await make_world()
     hook = await add_webhook(world.owner, HOOK_URL, world.own)
-    first = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+    first = stored_dispatcher(stream, namespace)
     async with running(first):
         await started(first)
         before = await append(stream, event(world.own_request), event(world.own_request))
@@ -166,7 +173,7 @@ async def test_a_restart_resumes_after_the_stored_position_with_no_duplicate_and
     during = await append(stream, event(world.own_request), event(world.own_request))
 
     second_jobs = Jobs()
-    second = WebhookDispatcher(stream, second_jobs, StoredPositions(namespace))
+    second = stored_dispatcher(stream, namespace, second_jobs)
     async with running(second):
         await caught_up(second, during[-1])
         assert second.began is not None and (second.began.after, second.began.gap) == (before[-1], False)
@@ -178,7 +185,7 @@ async def test_a_restart_resumes_after_the_stored_position_with_no_duplicate_and
     # are fanned out again and make no second delivery (and no job).
     await store_position(namespace, before[0])
     third_jobs = Jobs()
-    third = WebhookDispatcher(stream, third_jobs, StoredPositions(namespace))
+    third = stored_dispatcher(stream, namespace, third_jobs)
     async with running(third):
         await caught_up(third, during[-1])
     assert await cursors_of(hook.id) == everything
@@ -190,12 +197,12 @@ async def test_the_first_start_on_an_empty_stream_misses_nothing_written_after_i
 ) -> None:
     world = await make_world()
     hook = await add_webhook(world.owner, HOOK_URL, world.own)
-    dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+    dispatcher = stored_dispatcher(stream, namespace)
     async with running(dispatcher):
         await started(dispatcher)
     assert await load_position(namespace) == "0-0"  # stored before any record came
     ids = await append(stream, event(world.own_request, EventType.CREATED, UpdateStatus.TO_BE_SCHEDULED))
-    again = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+    again = stored_dispatcher(stream, namespace)
     async with running(again):
         await caught_up(again, ids[-1])
     assert await cursors_of(hook.id) == [public_cursor(ids[0])]
@@ -213,7 +220,7 @@ async def test_a_position_the_stream_no_longer_keeps_is_a_counted_gap_and_readin
         await store_position(namespace, ids[0])
         await client.xtrim(stream.key, maxlen=1, approximate=False)  # only the newest is kept
         counted = gaps_counted("position_not_kept")
-        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+        dispatcher = stored_dispatcher(stream, namespace)
         async with running(dispatcher):
             await caught_up(dispatcher, ids[-1])
         assert dispatcher.gaps == 1
@@ -235,7 +242,7 @@ async def test_a_lost_connection_to_the_stream_is_a_counted_gap_and_reading_goes
     hook = await add_webhook(world.owner, HOOK_URL, world.own)
     counted = gaps_counted("reconnected")
     try:
-        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace))
+        dispatcher = stored_dispatcher(stream, namespace)
         async with running(dispatcher):
             await started(dispatcher)
             before = await append(stream, event(world.own_request))
@@ -281,7 +288,7 @@ async def test_the_holder_shows_itself_and_how_long_the_oldest_waiting_record_ha
     written = int(time.time() * 1000) - 90_000  # a record the stream took 90 s ago
     jobs = HeldJobs()
     try:
-        dispatcher = WebhookDispatcher(stream, jobs, StoredPositions(namespace))
+        dispatcher = stored_dispatcher(stream, namespace, jobs)
         async with running(dispatcher):
             await started(dispatcher)
             assert sample("updatedesk_webhook_dispatcher_held") == 1
@@ -386,7 +393,7 @@ async def test_a_dead_holder_s_lease_expires_and_then_another_dispatches(
         assert await dead.acquire()  # ...and its process dies: it never renews nor releases
         taken_at = time.monotonic()
         lease = RedisLease(client, key, ttl)
-        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace), lease)
+        dispatcher = stored_dispatcher(stream, namespace, lease=lease)
         async with running(dispatcher):
             await started(dispatcher)
             assert time.monotonic() - taken_at >= ttl * 0.9  # not before the lease expired

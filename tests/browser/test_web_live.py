@@ -111,6 +111,16 @@ async def follow_lakeside(
     return proxy, list_reads
 
 
+async def back_to_queue_then_cancelled(web: WebServer, page: Page, request_id: str) -> None:
+    """Staff put the request back in the queue, its contact cancels it: the page follows both
+    moves live, and later tests may ask for this refresh again."""
+    back = await web.gql(STAFF, SET_STATUS, id=request_id, status="TO_BE_SCHEDULED", message="Confirmed.")
+    assert back["setUpdateRequestStatus"]["errors"] == []
+    await expect(status_of(request_item(page, request_id))).to_have_text("To Be Scheduled")
+    assert (await web.gql(TC, CANCEL, id=request_id))["cancelUpdateRequest"]["errors"] == []
+    await expect(request_item(page, request_id)).to_have_count(0)
+
+
 async def test_resumes_from_the_last_cursor_without_reloading_and_says_it_caught_up(
     browser: Browser, web: WebServer
 ) -> None:
@@ -147,12 +157,7 @@ async def test_resumes_from_the_last_cursor_without_reloading_and_says_it_caught
         # The resumed subscription keeps following the district.
         assert (await web.gql(TC, CANCEL, id=missed))["cancelUpdateRequest"]["errors"] == []
         await expect(request_item(page, missed)).to_have_count(0)
-        # Back to the queue and cancelled, so that later tests may ask for this refresh again.
-        back = await web.gql(STAFF, SET_STATUS, id=seen, status="TO_BE_SCHEDULED", message="Confirmed.")
-        assert back["setUpdateRequestStatus"]["errors"] == []
-        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
-        assert (await web.gql(TC, CANCEL, id=seen))["cancelUpdateRequest"]["errors"] == []
-        await expect(request_item(page, seen)).to_have_count(0)
+        await back_to_queue_then_cancelled(web, page, seen)
 
 
 async def test_a_cursor_no_longer_kept_reloads_the_list_and_says_so(browser: Browser, web: WebServer) -> None:
@@ -196,11 +201,7 @@ async def test_no_change_falls_between_the_first_list_and_the_subscription(
         await signing_in
         await expect(status_of(request_item(page, moving))).to_have_text("Pending Input")
 
-        back = await web.gql(STAFF, SET_STATUS, id=moving, status="TO_BE_SCHEDULED", message="Confirmed.")
-        assert back["setUpdateRequestStatus"]["errors"] == []
-        await expect(status_of(request_item(page, moving))).to_have_text("To Be Scheduled")
-        assert (await web.gql(TC, CANCEL, id=moving))["cancelUpdateRequest"]["errors"] == []
-        await expect(request_item(page, moving)).to_have_count(0)
+        await back_to_queue_then_cancelled(web, page, moving)
 
 
 async def test_a_drop_before_any_event_reloads_the_list(browser: Browser, web: WebServer) -> None:

@@ -36,7 +36,7 @@ from infra.bus import STREAM_START, EventRecord, EventStream, Gap, RedisStream, 
 from infra.bus.redis import reader_client, redis_client
 from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
 from infra.settings import Settings
-from models.webhooks.fanout import fan_out
+from models.webhooks.fanout import candidates_by_district, fan_out
 from models.webhooks.position import Start, load_position, start_at, store_position
 from models.webhooks.records import EventRecord as WebhookRecord
 from workers.leader_lease import Lease, LocalLease, RedisLease
@@ -250,10 +250,15 @@ class WebhookDispatcher:
         try:
             endpoints: dict[int, None] = {}
             done: EventRecord | None = None
-            for record in records:
+            described = [webhook_record(record) for record in records]
+            # The endpoints are read once for the batch, not once per record: with no webhook
+            # (the usual case) a batch costs one statement.
+            candidates = await candidates_by_district({record.district_id for record in described})
+            for record, described_record in zip(records, described, strict=True):
                 if self._halt.is_set() and done is not None:
                     break
-                for webhook_id in await fan_out(webhook_record(record)):
+                hooks = candidates[described_record.district_id]
+                for webhook_id in await fan_out(described_record, candidates=hooks):
                     endpoints[webhook_id] = None
                 done = record
             for webhook_id in endpoints:

@@ -27,12 +27,21 @@ from models.webhooks.visibility import OwnerView, may_carry
 
 async def candidate_webhooks(district_id: int) -> list[Webhook]:
     """Active endpoints for this district or for all districts, owners loaded, oldest first."""
-    return list(
-        await Webhook.filter(active=True)
-        .filter(Q(district_id=district_id) | Q(district_id__isnull=True))
+    return (await candidates_by_district({district_id}))[district_id]
+
+
+async def candidates_by_district(district_ids: set[int]) -> dict[int, list[Webhook]]:
+    """`candidate_webhooks` of several districts in one statement (a batch of event records)."""
+    hooks = await (
+        Webhook.filter(active=True)
+        .filter(Q(district_id__in=list(district_ids)) | Q(district_id__isnull=True))
         .select_related("owner")
         .order_by("id")
     )
+    return {
+        district_id: [hook for hook in hooks if hook.district_id in (None, district_id)]
+        for district_id in district_ids
+    }
 
 
 async def owners_linked_to(owner_ids: set[int], district_id: int) -> set[int]:
@@ -50,11 +59,14 @@ def owner_view(owner: Account, linked: bool, district_id: int) -> OwnerView:
     return OwnerView(owner.id, owner.active, owner.role, ids)
 
 
-async def fan_out(record: EventRecord, *, now: datetime | None = None) -> list[int]:
-    """Create the deliveries of `record`; returns the ids of the webhooks that got one."""
+async def fan_out(
+    record: EventRecord, *, now: datetime | None = None, candidates: list[Webhook] | None = None
+) -> list[int]:
+    """Create the deliveries of `record`; returns the ids of the webhooks that got one.
+    `candidates` (from `candidates_by_district`, read once for a batch of records) saves the read."""
     if not record.carried:
         return []
-    hooks = await candidate_webhooks(record.district_id)
+    hooks = candidates if candidates is not None else await candidate_webhooks(record.district_id)
     if not hooks:
         return []
     owners = {

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from infra.bus import EventStream, MemoryStream, RedisStream, public_cursor
+from infra.bus import STREAM_START, EventStream, MemoryStream, RedisStream, public_cursor
 from infra.bus.wire import event_to_json
 from infra.metrics import REGISTRY
 from models.enums import EventType, Role, UpdateStatus
@@ -25,6 +25,7 @@ from models.tables import UpdateRequest, WebhookDelivery
 from models.webhooks.position import load_position, store_position
 from tests import support
 from tests.factories import make_account
+from tests.support_sql import count_statements
 from tests.support_webhooks import add_webhook, make_world
 from tests.workers.conftest import REDIS_URL
 from workers.leader_lease import Lease, LocalLease, RedisLease
@@ -419,3 +420,31 @@ async def test_a_lease_is_renewed_and_released_only_by_its_holder(
         assert await second.acquire() and not await first.renew()
     finally:
         await client.delete(key)
+
+
+async def test_a_batch_of_records_reads_the_endpoints_once(db: support.TestDatabase, namespace: str) -> None:
+    """The endpoints are read once per batch, not once per record (with no webhook, the usual case,
+    a busy stream costs one statement per batch), and each record still reaches exactly the
+    endpoints that may carry it."""
+    world = await make_world()
+    own_hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    every_hook = await add_webhook(await make_account(Role.HOSTING_STAFF), HOOK_URL)
+    stream = MemoryStream()
+    ids = await append(
+        stream,
+        event(world.own_request),
+        event(world.other_request),
+        event(world.own_request, status=UpdateStatus.NOT_STARTED, from_status=UpdateStatus.SCHEDULED),
+        event(world.other_request, status=UpdateStatus.NOT_STARTED, from_status=UpdateStatus.SCHEDULED),
+    )
+    records = await stream.read_after(STREAM_START, 10)
+    assert [record.id for record in records] == ids
+    jobs = Jobs()
+    with count_statements() as statements:
+        await stored_dispatcher(stream, namespace, jobs).fan_out(records)
+    endpoint_reads = [text for text in statements.statements if 'FROM "webhook"' in text]
+    assert len(endpoint_reads) == 1, endpoint_reads
+    cursors = [public_cursor(record_id) for record_id in ids]
+    assert await cursors_of(own_hook.id) == [cursors[0], cursors[2]]
+    assert await cursors_of(every_hook.id) == cursors
+    assert set(jobs.webhook_ids) == {own_hook.id, every_hook.id}

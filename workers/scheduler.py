@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import cast
@@ -39,11 +40,18 @@ OUTBOX_STALE_SECONDS = 120
 OUTBOX_SWEEP_BATCH = 200
 #: Shortest sleep until a due time (a timer can fire a hair early; never a busy loop).
 MIN_DUE_SLEEP = 0.001
+#: The sweeps (lapsed leases, lost mail and webhook jobs) look for work that is late by tens of
+#: seconds at least: a pass woken by an event sweeps only when the last sweep is this old, so a
+#: busy scheduler (one wake per finished request) does not repeat three queries per request.
+SWEEP_EVERY_SECONDS = 1.0
 
 
-async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | None = None) -> list[int]:
+async def dispatch_pass(
+    queue: JobQueue, settings: Settings, now: datetime | None = None, *, sweep: bool = True
+) -> list[int]:
     """One pass: halt group rollouts over their error budget; dispatch and enqueue everything due;
-    reclaim lapsed leases. Returns enqueued ids."""
+    with `sweep`, reclaim lapsed leases and enqueue lost mail and webhook jobs again. Returns
+    enqueued ids."""
     policy = settings.run_policy
     await rollout_pass(settings, now)
     enqueued: list[int] = []
@@ -51,9 +59,10 @@ async def dispatch_pass(queue: JobQueue, settings: Settings, now: datetime | Non
         for request_id in won:
             await queue.enqueue_update_request(request_id)
         enqueued.extend(won)
-    enqueued.extend(await reclaim_pass(queue, settings, now))
-    await sweep_outbox(queue, now)
-    await sweep_webhooks(queue, now)
+    if sweep:
+        enqueued.extend(await reclaim_pass(queue, settings, now))
+        await sweep_outbox(queue, now)
+        await sweep_webhooks(queue, now)
     return enqueued
 
 
@@ -132,7 +141,8 @@ async def seconds_to_next_start(interval: float, now: datetime | None = None) ->
 class Scheduler:
     """Runs ``dispatch_pass`` at once after ``wake()`` (a request became SCHEDULED, or a site came
     free), when the next scheduled start falls due, and at the latest every ``scheduler_interval``
-    seconds (the fallback poll)."""
+    seconds (the fallback poll). Its sweeps run at most every ``SWEEP_EVERY_SECONDS``; a pass that
+    skipped them sleeps no longer than until they are due."""
 
     def __init__(
         self, queue: JobQueue, settings: Settings, on_pass: Callable[[], None] | None = None
@@ -144,6 +154,8 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.passes = 0
+        self.sweeps = 0
+        self._last_sweep: float | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -152,13 +164,25 @@ class Scheduler:
         self._stop.set()
         self._wake.set()
 
+    def _sweep_in(self) -> float:
+        """Seconds until the sweeps are due (0: now)."""
+        if self._last_sweep is None:
+            return 0.0
+        return max(0.0, self._last_sweep + SWEEP_EVERY_SECONDS - time.monotonic())
+
     async def run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
             sleep = self.settings.scheduler_interval
+            sweep = self._sweep_in() == 0.0
             try:
-                await dispatch_pass(self.queue, self.settings)
+                if sweep:
+                    self._last_sweep = time.monotonic()
+                    self.sweeps += 1
+                await dispatch_pass(self.queue, self.settings, sweep=sweep)
                 sleep = await seconds_to_next_start(sleep)
+                if not sweep:
+                    sleep = min(sleep, max(MIN_DUE_SLEEP, self._sweep_in()))
             except Exception:
                 logger.exception("scheduler: dispatch pass failed; trying again next interval")
             else:

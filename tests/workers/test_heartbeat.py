@@ -175,7 +175,7 @@ async def test_scheduler_beats_after_each_pass_that_succeeded(db, tmp_path):
 async def test_a_failed_pass_does_not_beat(monkeypatch, tmp_path):
     outcomes = iter([RuntimeError("database gone"), None])
 
-    async def flaky_pass(queue: object, settings: Settings) -> list[int]:
+    async def flaky_pass(queue: object, settings: Settings, **options: object) -> list[int]:
         outcome = next(outcomes)
         if outcome is not None:
             raise outcome

@@ -15,7 +15,13 @@ from models.tables import District, Environment, Notification, UpdateRequest
 from tests import support
 from tests.factories import unique
 from tests.reliability.support import Row, count, record
-from workers.scheduler import OUTBOX_STALE_SECONDS, dispatch_pass, sweep_outbox
+from workers.scheduler import (
+    OUTBOX_STALE_SECONDS,
+    SWEEP_EVERY_SECONDS,
+    Scheduler,
+    dispatch_pass,
+    sweep_outbox,
+)
 
 DUE_REQUESTS = count(500, 2000)
 
@@ -120,3 +126,50 @@ async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.Te
     assert await sweep_outbox(queue, now) == [lost.id]
     assert queue.notifications == [lost.id]
     assert fresh.id not in queue.notifications
+
+
+class SweepWatch(RecordingQueue):
+    """A queue that says when a swept mail job arrives."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mail_enqueued = asyncio.Event()
+
+    async def enqueue_notification(self, notification_id: int) -> None:
+        await super().enqueue_notification(notification_id)
+        self.mail_enqueued.set()
+
+
+async def test_woken_passes_sweep_at_most_every_second_and_a_skipped_sweep_still_comes(
+    db: support.TestDatabase,
+) -> None:
+    """A scheduler woken once per finished request must not repeat its sweeps each time, but a
+    sweep a woken pass skipped must not wait for the poll (an hour here) either."""
+    queue = SweepWatch()
+    first_pass = asyncio.Event()
+    scheduler = Scheduler(
+        queue, Settings(database_url=db.url, scheduler_interval=3600), on_pass=first_pass.set
+    )
+    running = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(first_pass.wait(), 10)
+        assert scheduler.sweeps == 1
+        for _ in range(5):  # a burst of wakes right after a sweep: passes, no sweeps
+            first_pass.clear()
+            scheduler.wake()
+            await asyncio.wait_for(first_pass.wait(), 10)
+        passes_in_burst, sweeps_in_burst = scheduler.passes, scheduler.sweeps
+        lost = await Notification.create(
+            kind=NotificationKind.COMPLETED, recipient="tc@example.org", subject="s", body="b"
+        )
+        await Notification.filter(id=lost.id).update(
+            created_at=datetime.now(UTC) - timedelta(seconds=OUTBOX_STALE_SECONDS + 1)
+        )
+        # No wake and an hour's poll: only the capped sleep brings the sweep that finds it.
+        await asyncio.wait_for(queue.mail_enqueued.wait(), 10 * SWEEP_EVERY_SECONDS)
+    finally:
+        scheduler.stop()
+        await running
+    assert passes_in_burst >= 6
+    assert sweeps_in_burst < passes_in_burst
+    assert queue.notifications == [lost.id]

@@ -20,10 +20,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from infra.logs import redact_text
 from infra.metrics import JOBS
 from infra.settings import Settings
+from models import sql
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
 from models.requests import completion, execution, leases
@@ -84,8 +86,10 @@ async def _source_database_url(request: UpdateRequest, site: Site) -> str | None
     """Where a refresh copies from: production's database, when it has one."""
     if request.kind is not UpdateKind.DATABASE_REFRESH:
         return None
-    production = await Environment.get_or_none(district_id=site.district.id, kind=EnvironmentKind.PRODUCTION)
-    return production.database_url if production else None
+    rows = await sql.select(
+        Environment, ("database_url",), {"district_id": site.district.id, "kind": EnvironmentKind.PRODUCTION}
+    )
+    return cast(str | None, rows[0][0]) if rows else None
 
 
 async def run_request(request_id: int, settings: Settings, executor: Executor | None = None) -> Outcome:
@@ -221,8 +225,14 @@ async def _steps(
         if step.name not in checkpoints:
             checkpoints.append(step.name)
         start_percent = step.done_percent
+    last_step = checkpoints[-1] if checkpoints else request.progress_step
     try:
-        await completion.complete(request_id, lease_token=token, policy=settings.run_policy)
+        await completion.complete(
+            request_id,
+            lease_token=token,
+            policy=settings.run_policy,
+            held=completion.Held(request, site, last_step),
+        )
     except DomainError as error:
         logger.info("request %s could not be completed by the worker: %s", request_id, error)
         return Outcome.DROPPED

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from tortoise.expressions import Q
-
+from models import sql
 from models.enums import EnvironmentKind
 from models.running import blocker_of, claimed_kinds
 from models.tables import Environment, UpdateRequest
@@ -34,8 +33,8 @@ async def needed_environment_ids(request: UpdateRequest, kind: EnvironmentKind) 
     kinds = claimed_kinds(request.kind, kind)
     if len(kinds) == 1:
         return [request.environment_id]
-    rows = await Environment.filter(district_id=request.district_id, kind__in=list(kinds)).values_list(
-        "kind", "id"
+    rows = await sql.select(
+        Environment, ("kind", "id"), {"district_id": request.district_id, "kind": sql.OneOf(tuple(kinds))}
     )
     by_kind = {EnvironmentKind(k): cast(int, i) for k, i in rows}
     return [by_kind[k] for k in kinds if k in by_kind]
@@ -61,9 +60,12 @@ async def claim(
         environment_ids = await needed_environment_ids(request, kind)
     for environment_id in environment_ids:
         changes = own_site if environment_id == request.environment_id else {}
-        taken = await Environment.filter(
-            Q(running_request_id__isnull=True) | Q(running_request_id=request.id), id=environment_id
-        ).update(running_request_id=request.id, **changes)
+        taken = await sql.update(
+            Environment,
+            {"running_request_id": sql.NullOr(request.id), "id": environment_id},
+            running_request_id=request.id,
+            **changes,
+        )
         if taken == 1:
             continue
         holders = await Environment.filter(id=environment_id).values_list("running_request_id", flat=True)
@@ -72,20 +74,29 @@ async def claim(
         await Environment.filter(id=request.environment_id).update(**own_site)
 
 
-async def release(request: UpdateRequest, kind: EnvironmentKind) -> None:
+async def release(request: UpdateRequest, kind: EnvironmentKind | None = None) -> None:
     """Give back what `request` holds; its own site comes back online. Only rows it holds change,
-    so releasing twice, or releasing what was never claimed, does nothing."""
-    for environment_id in await needed_environment_ids(request, kind):
-        if environment_id != request.environment_id:
-            await Environment.filter(id=environment_id, running_request_id=request.id).update(
-                running_request_id=None
-            )
-            continue
-        # Its own site: also when nobody holds it (a request started before claims existed), as
-        # nothing else can be running on it then.
-        await Environment.filter(
-            Q(running_request_id=request.id) | Q(running_request_id__isnull=True), id=environment_id
-        ).update(running_request_id=None, online=True)
+    so releasing twice, or releasing what was never claimed, does nothing.
+
+    Two statements whatever it holds, no read: the other sites it holds first (production, as in
+    the claim's order), then its own. `kind` is not needed and kept for the callers' symmetry."""
+    await sql.update(
+        Environment,
+        {
+            "district_id": request.district_id,
+            "running_request_id": request.id,
+            "id": sql.Not(request.environment_id),
+        },
+        running_request_id=None,
+    )
+    # Its own site: also when nobody holds it (a request started before claims existed), as
+    # nothing else can be running on it then.
+    await sql.update(
+        Environment,
+        {"running_request_id": sql.NullOr(request.id), "id": request.environment_id},
+        running_request_id=None,
+        online=True,
+    )
 
 
 async def blocker_id(
@@ -93,5 +104,5 @@ async def blocker_id(
 ) -> int | None:
     """The request holding an environment that `request` needs (for `waitingFor`), if any."""
     ids = environment_ids if environment_ids is not None else await needed_environment_ids(request, kind)
-    rows = dict(await Environment.filter(id__in=ids).values_list("id", "running_request_id"))
+    rows = dict(await sql.select(Environment, ("id", "running_request_id"), {"id": sql.OneOf(tuple(ids))}))
     return blocker_of(request.id, [cast(int | None, rows.get(i)) for i in ids])

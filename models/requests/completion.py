@@ -10,11 +10,13 @@ an environment's version.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import SYSTEM, WORKER
 from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
@@ -38,6 +40,16 @@ DEFAULT_FAILURE_MESSAGE = (
 MAX_DETAIL_LENGTH = 8000
 
 
+@dataclass(frozen=True)
+class Held:
+    """What the job completing a request already holds: the request as it began it, its site, and
+    the last step it ran."""
+
+    request: UpdateRequest
+    site: Site
+    last_step: str | None
+
+
 def _held_by(lease_token: str | None) -> dict[str, Any]:
     return {} if lease_token is None else {"lease_token": lease_token}
 
@@ -52,17 +64,26 @@ async def complete(
     *,
     lease_token: str | None = None,
     policy: RunPolicy = DEFAULT_POLICY,
+    held: Held | None = None,
 ) -> UpdateRequest:
     """Finish a running request: the environment gets its new version or refresh time and comes
     back online; requests it superseded complete with it; a production update brings the sandbox
-    along with an automatic update. With `lease_token`, only the job holding it may."""
+    along with an automatic update. With `lease_token`, only the job holding it may.
+
+    `held` is the request as the job holding `lease_token` began it (with its site) and the last
+    step it ran: no read then. The compare-and-set on status, history sequence and lease is what
+    makes that safe: if anything moved the request since, nothing is written."""
     now = now or utcnow()
     after = AfterCommit()
     async with in_transaction():
-        loaded = await load_with_site(request_id, include_deleted=True)
-        if loaded is None:
-            raise not_found("update request")
-        request, site = loaded
+        if held is not None:
+            request, site, last_step = held.request, held.site, held.last_step
+        else:
+            loaded = await load_with_site(request_id, include_deleted=True)
+            if loaded is None:
+                raise not_found("update request")
+            request, site = loaded
+            last_step = request.progress_step
         environment = site.environment
         await record_move(
             request,
@@ -75,18 +96,21 @@ async def complete(
             completed_at=now,
             progress_percent=100,
             progress_at=now,
-            progress_step=request.progress_step or "done",
+            progress_step=last_step or "done",
             **_lease_cleared(),
         )
         await claims.release(request, environment.kind)
         if request.kind is UpdateKind.VERSION_UPDATE and request.target_version:
             current = (await Environment.get(id=environment.id)).current_version
             if not current or not is_not_newer(request.target_version, current):
-                await Environment.filter(id=environment.id).update(
-                    current_version=request.target_version, version_updated_at=now
+                await sql.update(
+                    Environment,
+                    {"id": environment.id},
+                    current_version=request.target_version,
+                    version_updated_at=now,
                 )
         else:
-            await Environment.filter(id=environment.id).update(last_refreshed_at=now)
+            await sql.update(Environment, {"id": environment.id}, last_refreshed_at=now)
         if request.kind is UpdateKind.VERSION_UPDATE:
             # Only a version update supersedes (models.validation plans supersession for those
             # alone), so a refresh has nothing to complete with it and skips the query.

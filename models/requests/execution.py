@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import WORKER
 from models.clock import utcnow
 from models.enums import EventType, UpdateStatus
@@ -25,6 +25,8 @@ from models.tables import UpdateRequest
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
+#: A request a job may take the lease of.
+RUNNING = sql.OneOf(tuple(sorted(RUNNING_STATUSES)))
 
 
 async def begin(
@@ -94,12 +96,14 @@ async def take_lease(request_id: int, token: str, policy: RunPolicy, now: dateti
     """Take the lease of a running request that has no holder, counting one try. A job that then
     dies before moving the request leaves a lease that lapses: the scheduler counts it against the
     request's attempts, so a job that always fails at its start cannot loop forever."""
-    taken = await UpdateRequest.filter(
-        id=request_id,
-        status__in=list(RUNNING_STATUSES),
-        lease_token__isnull=True,
-        deleted_at__isnull=True,
-    ).update(attempts=F("attempts") + 1, lease_token=token, lease_expires_at=now + policy.lease, reclaims=0)
+    taken = await sql.update(
+        UpdateRequest,
+        {"id": request_id, "status": RUNNING, "lease_token": None, "deleted_at": None},
+        attempts=sql.Add(1),
+        lease_token=token,
+        lease_expires_at=now + policy.lease,
+        reclaims=0,
+    )
     return taken == 1
 
 
@@ -155,8 +159,8 @@ async def report_progress(
     `district_id` and `sequence` (the request's district and the history sequence of its
     IN_PROGRESS move, which a runbook already knows) save the lookup for the event record."""
     report = progress_report(percent, step, message, now or utcnow())
-    updated = await UpdateRequest.filter(**_running(request_id, sequence), **_held_by(lease_token)).update(
-        **progress_columns(report)
+    updated = await sql.update(
+        UpdateRequest, {**_running(request_id, sequence), **_held_by(lease_token)}, **progress_columns(report)
     )
     if updated != 1:
         return False
@@ -189,11 +193,16 @@ async def finish_step(
     if known_steps is not None:
         steps = list(known_steps) if step in known_steps else [*known_steps, step]
         written = (
-            await UpdateRequest.filter(
-                **_running(request_id, sequence),
-                completed_steps=list(known_steps),
-                **_held_by(lease_token),
-            ).update(completed_steps=steps, **columns)
+            await sql.update(
+                UpdateRequest,
+                {
+                    **_running(request_id, sequence),
+                    "completed_steps": list(known_steps),
+                    **_held_by(lease_token),
+                },
+                completed_steps=steps,
+                **columns,
+            )
             == 1
         )
     if not written:

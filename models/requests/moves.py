@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from models import sql
 from models.access import Actor
 from models.enums import EventType, UpdateStatus
 from models.errors import invalid_transition
@@ -43,17 +44,26 @@ async def record_move(
     changes.setdefault("internal_detail", None)
     # The history sequence is part of the compare-and-set: the move it numbers is this one.
     sequence = request.history_seq + 1
-    updated = await UpdateRequest.filter(
-        id=request.id,
-        status=source,
-        history_seq=request.history_seq,
-        deleted_at__isnull=True,
-        **(where or {}),
-    ).update(status=target, status_message=message, updated_at=now, history_seq=sequence, **changes)
+    updated = await sql.update(
+        UpdateRequest,
+        {
+            "id": request.id,
+            "status": source,
+            "history_seq": request.history_seq,
+            "deleted_at": None,
+            **(where or {}),
+        },
+        status=target,
+        status_message=message,
+        updated_at=now,
+        history_seq=sequence,
+        **changes,
+    )
     if updated != 1:
         current = await UpdateRequest.filter(id=request.id).values_list("status", flat=True)
         raise invalid_transition(str(current[0]) if current else source.value, target.value)
-    await StatusChange.create(
+    await sql.insert(
+        StatusChange,
         update_request_id=request.id,
         from_status=source,
         to_status=target,

@@ -1,0 +1,182 @@
+"""Hot statements without query building: UPDATE, INSERT and SELECT text made once per shape and
+dialect, sent with parameters through Tortoise's connection (the current transaction's, inside
+one), values converted by the model's own fields exactly as Tortoise converts them.
+
+Why: building a query through Tortoise and pypika costs more CPU than the round trip it makes
+(0.3-0.5 ms per statement on this project's machine), and a zero-length runbook makes ~25 of them
+(BENCHMARKS.md, throughput). Only the worker's and the scheduler's per-request statements use this;
+everything else stays on the ORM.
+
+The conditions are the few the hot paths need: equality, ``None`` (IS NULL), ``OneOf`` (IN),
+``NullOr`` (IS NULL OR =), ``Not`` (<>); a change may be ``Add`` (column + n). Column names come from the
+model's metadata, never from input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from tortoise.models import Model
+
+#: The placeholder in statement text; rendered as $1, $2... (PostgreSQL) or ? (SQLite).
+PLACEHOLDER = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """Condition: the column holds one of `values` (IN)."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NullOr:
+    """Condition: the column is NULL or equals `value`."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """Condition: the column differs from `value` (not NULL)."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    """Change: the column plus `amount`, computed by the database."""
+
+    amount: int
+
+
+class Sql:
+    """Statement text with ``{}`` for each parameter, rendered once per dialect."""
+
+    __slots__ = ("_rendered", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._rendered: dict[str, str] = {}
+
+    def render(self, dialect: str) -> str:
+        rendered = self._rendered.get(dialect)
+        if rendered is None:
+            parts = self.text.split(PLACEHOLDER)
+            if dialect == "postgres":
+                marks = [f"${n}" for n in range(1, len(parts))]
+            else:
+                marks = ["?"] * (len(parts) - 1)
+            rendered = parts[0] + "".join(mark + part for mark, part in zip(marks, parts[1:], strict=True))
+            self._rendered[dialect] = rendered
+        return rendered
+
+
+async def run(model: type[Model], sql: Sql, values: Sequence[Any]) -> tuple[int, Sequence[Any]]:
+    """Rows affected (or returned) and the rows, on `model`'s connection."""
+    db = model._meta.db
+    affected, rows = await db.execute_query(sql.render(db.capabilities.dialect), list(values))
+    return affected, rows
+
+
+def db_value(model: type[Model], name: str, value: Any) -> Any:
+    """`value` as Tortoise sends it for the field `name` (enums, JSON, datetimes)."""
+    return model._meta.fields_map[name].to_db_value(value, cast(Any, None))  # as UpdateQuery does
+
+
+def column(model: type[Model], name: str) -> str:
+    return f'"{model._meta.fields_db_projection[name]}"'
+
+
+def _condition(model: type[Model], name: str, value: Any, values: list[Any]) -> str:
+    if name.endswith("__isnull"):
+        name = name.removesuffix("__isnull")
+        if value is not True:
+            raise ValueError(f"only {name}__isnull=True is supported")
+        return f"{column(model, name)} IS NULL"
+    if value is None:
+        return f"{column(model, name)} IS NULL"
+    if isinstance(value, OneOf):
+        if not value.values:
+            return "1=0"
+        values.extend(db_value(model, name, item) for item in value.values)
+        return f"{column(model, name)} IN ({','.join(PLACEHOLDER for _ in value.values)})"
+    if isinstance(value, NullOr):
+        values.append(db_value(model, name, value.value))
+        return f"({column(model, name)} IS NULL OR {column(model, name)}={PLACEHOLDER})"
+    if isinstance(value, Not):
+        values.append(db_value(model, name, value.value))
+        return f"{column(model, name)}<>{PLACEHOLDER}"
+    values.append(db_value(model, name, value))
+    return f"{column(model, name)}={PLACEHOLDER}"
+
+
+def _change(model: type[Model], name: str, value: Any, values: list[Any]) -> str:
+    if isinstance(value, Add):
+        values.append(value.amount)
+        return f"{column(model, name)}={column(model, name)}+{PLACEHOLDER}"
+    if value is None:
+        return f"{column(model, name)}=NULL"
+    values.append(db_value(model, name, value))
+    return f"{column(model, name)}={PLACEHOLDER}"
+
+
+# Statement text by shape: the same columns and kinds of condition make the same text.
+_UPDATES: dict[tuple[Any, ...], Sql] = {}
+_INSERTS: dict[tuple[Any, ...], Sql] = {}
+
+
+def _shape(items: Iterable[tuple[str, Any]]) -> tuple[Any, ...]:
+    def kind(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, OneOf):
+            return ("in", len(value.values))
+        return type(value) if isinstance(value, NullOr | Not | Add) else "="
+
+    return tuple((name, kind(value)) for name, value in items)
+
+
+async def update(model: type[Model], where: Mapping[str, Any], **changes: Any) -> int:
+    """``UPDATE table SET changes WHERE where``; the number of rows changed."""
+    key = (model, _shape(changes.items()), _shape(where.items()))
+    values: list[Any] = []
+    sets = [_change(model, name, value, values) for name, value in changes.items()]
+    conditions = [_condition(model, name, value, values) for name, value in where.items()]
+    sql = _UPDATES.get(key)
+    if sql is None:
+        sql = Sql(f'UPDATE "{model._meta.db_table}" SET {",".join(sets)} WHERE {" AND ".join(conditions)}')
+        _UPDATES[key] = sql
+    affected, _ = await run(model, sql, values)
+    return affected
+
+
+_SELECTS: dict[tuple[Any, ...], Sql] = {}
+
+
+async def select(model: type[Model], names: Sequence[str], where: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """``SELECT names FROM table WHERE where``: rows as tuples of the columns' raw values."""
+    key = (model, tuple(names), _shape(where.items()))
+    values: list[Any] = []
+    conditions = [_condition(model, name, value, values) for name, value in where.items()]
+    sql = _SELECTS.get(key)
+    if sql is None:
+        columns = ",".join(column(model, name) for name in names)
+        sql = Sql(f'SELECT {columns} FROM "{model._meta.db_table}" WHERE {" AND ".join(conditions)}')
+        _SELECTS[key] = sql
+    _, rows = await run(model, sql, values)
+    return [tuple(row) for row in rows]
+
+
+async def insert(model: type[Model], **row: Any) -> None:
+    """``INSERT INTO table (columns) VALUES (...)``, no id read back."""
+    key = (model, tuple(row))
+    sql = _INSERTS.get(key)
+    if sql is None:
+        columns = ",".join(column(model, name) for name in row)
+        marks = ",".join(PLACEHOLDER for _ in row)
+        sql = Sql(f'INSERT INTO "{model._meta.db_table}" ({columns}) VALUES ({marks})')
+        _INSERTS[key] = sql
+    await run(model, sql, [db_value(model, name, value) for name, value in row.items()])

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import Actor, require_staff
 from models.clock import utcnow
 from models.enums import ErrorCode, HostingModel
@@ -184,8 +186,25 @@ async def blackouts_over(district: DistrictFacts, start: datetime, end: datetime
 
 async def periods_over(district: DistrictFacts, since: datetime | None) -> list[BlackoutPeriod]:
     """The blackouts covering `district` that have not ended at `since` (all when None), as the
-    periods `models.schedule` judges a start by."""
-    query = Blackout.filter(_covering_any([district]))
-    if since is not None:
-        query = query.filter(end__gt=since)
-    return [period_of(row) for row in await query.order_by("start", "id")]
+    periods `models.schedule` judges a start by. Read by every dispatch and begin: SQL text made
+    once (models/sql.py), the same rows as `_covering_any`."""
+    covering = [
+        sql.db_value(Blackout, "hosting_model", district.hosting_model),
+        district.update_group_id,
+        district.id,
+    ]
+    if since is None:
+        found = await _COVERING.all(covering)
+    else:
+        found = await _COVERING_NOT_ENDED.all([*covering, sql.db_value(Blackout, "end", since)])
+    return [period_of(cast(Blackout, row)) for (row,) in found]
+
+
+_COVERING_ONE = (
+    '(("t0"."hosting_model" IS NULL AND "t0"."update_group_id" IS NULL AND "t0"."district_id" IS NULL)'
+    ' OR "t0"."hosting_model"={} OR "t0"."update_group_id"={} OR "t0"."district_id"={})'
+)
+_COVERING = sql.Rows(Blackout, f'{_COVERING_ONE} ORDER BY "t0"."start","t0"."id"')
+_COVERING_NOT_ENDED = sql.Rows(
+    Blackout, f'{_COVERING_ONE} AND "t0"."end">{{}} ORDER BY "t0"."start","t0"."id"'
+)

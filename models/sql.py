@@ -170,6 +170,54 @@ async def select(model: type[Model], names: Sequence[str], where: Mapping[str, A
     return [tuple(row) for row in rows]
 
 
+class Rows:
+    """One statement reading rows (with the rows their foreign keys point to), built into models
+    as Tortoise builds them (`select_related` ones too, so `related()` finds them), without query
+    building. `joins` are (foreign key field, related model), every one an inner join; `where` is
+    the text after WHERE (ORDER BY too), the model's table aliased "t0". The text is made on first
+    use: the models' columns are known only once Tortoise has started."""
+
+    def __init__(self, model: type[Model], where: str, joins: Sequence[tuple[str, type[Model]]] = ()) -> None:
+        self.models = [model, *(related for _, related in joins)]
+        self.joins = joins
+        self.where = where
+        self.attributes = [f"_{name}" for name, _ in joins]
+        self._made: tuple[Sql, list[list[str]]] | None = None
+
+    def _make(self) -> tuple[Sql, list[list[str]]]:
+        model = self.models[0]
+        columns = [sorted(each._meta.db_fields) for each in self.models]
+        selected = [f'"t{index}"."{name}"' for index, names in enumerate(columns) for name in names]
+        tables = [f'"{model._meta.db_table}" "t0"']
+        for index, (name, related) in enumerate(self.joins, start=1):
+            key = model._meta.fields_db_projection[f"{name}_id"]
+            tables.append(f'JOIN "{related._meta.db_table}" "t{index}" ON "t{index}"."id"="t0"."{key}"')
+        return Sql(f"SELECT {','.join(selected)} FROM {' '.join(tables)} WHERE {self.where}"), columns
+
+    async def all(self, values: Sequence[Any]) -> list[tuple[Model, ...]]:
+        """Every row the condition selects: (the model, then each joined one)."""
+        if self._made is None:
+            self._made = self._make()
+        statement, columns = self._made
+        _, rows = await run(self.models[0], statement, values)
+        return [self._build(tuple(row), columns) for row in rows]
+
+    async def first(self, values: Sequence[Any]) -> tuple[Model, ...] | None:
+        found = await self.all(values)
+        return found[0] if found else None
+
+    def _build(self, flat: tuple[Any, ...], columns: list[list[str]]) -> tuple[Model, ...]:
+        built: list[Model] = []
+        start = 0
+        for each, names in zip(self.models, columns, strict=True):
+            end = start + len(names)
+            built.append(each._init_from_db(**dict(zip(names, flat[start:end], strict=True))))
+            start = end
+        for attribute, related in zip(self.attributes, built[1:], strict=True):
+            object.__setattr__(built[0], attribute, related)
+        return tuple(built)
+
+
 async def insert(model: type[Model], **row: Any) -> None:
     """``INSERT INTO table (columns) VALUES (...)``, no id read back."""
     key = (model, tuple(row))

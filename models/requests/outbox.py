@@ -7,6 +7,7 @@ from typing import cast
 
 from tortoise.expressions import Q
 
+from models import sql
 from models.calendars import InvitationMessage, invitation_messages
 from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import RequestFacts, compose_notice
@@ -29,6 +30,14 @@ NOTIFYING_STATUSES: dict[UpdateStatus, NotificationKind] = {
 CALENDAR_ONLY_KINDS = frozenset({NotificationKind.CANCELLED, NotificationKind.SUPERSEDED})
 #: Preferences with which a staff member (linked to no district, seeing all) may be told anything.
 _STAFF_LISTENING = [NotifyPreference.ALL_MY_DISTRICTS, NotifyPreference.MY_REQUESTS]
+#: Active accounts linked to the district, and active staff who listen or made the request.
+_LINKED_OR_LISTENING_STAFF = sql.Rows(
+    Account,
+    '"t0"."active"={} AND ("t0"."id" IN (SELECT "account_id" FROM "account_district" WHERE "district_id"={})'
+    ' OR ("t0"."role"={} AND ("t0"."notify" IN ({},{}) OR "t0"."id"={})))',
+)
+#: A request's history, oldest move first.
+_HISTORY = sql.Rows(StatusChange, '"t0"."update_request_id"={} ORDER BY "t0"."id"')
 
 
 async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) -> list[str]:
@@ -45,13 +54,27 @@ async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) 
             .distinct()
             .values_list("recipient", flat=True),
         )
-    linked = await Account.filter(districts__id=request.district_id, active=True)
-    staff_wanted = Q(notify__in=_STAFF_LISTENING) | Q(email__in=held)
-    if request.requested_by_id is not None:
-        staff_wanted |= Q(id=request.requested_by_id)
-    staff = await Account.filter(staff_wanted, role=Role.HOSTING_STAFF, active=True)
+    if held:
+        linked = await Account.filter(districts__id=request.district_id, active=True)
+        staff_wanted = Q(notify__in=_STAFF_LISTENING) | Q(email__in=held)
+        if request.requested_by_id is not None:
+            staff_wanted |= Q(id=request.requested_by_id)
+        accounts = [*linked, *await Account.filter(staff_wanted, role=Role.HOSTING_STAFF, active=True)]
+    else:
+        # Every move's notices ask this (the worker's and scheduler's too): one statement, SQL
+        # text made once, the same accounts as the two queries above without calendar holders.
+        found = await _LINKED_OR_LISTENING_STAFF.all(
+            [
+                sql.db_value(Account, "active", True),
+                request.district_id,
+                sql.db_value(Account, "role", Role.HOSTING_STAFF),
+                *(sql.db_value(Account, "notify", preference) for preference in _STAFF_LISTENING),
+                request.requested_by_id,
+            ]
+        )
+        accounts = [cast(Account, row) for (row,) in found]
     addresses: set[str] = set()
-    for account in [*linked, *staff]:
+    for account in accounts:
         preference = effective_notify(account.role, account.notify)
         asked = wants_notice(preference, linked=True, is_requester=account.id == request.requested_by_id)
         if asked or account.email in held:
@@ -61,10 +84,8 @@ async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) 
 
 async def _calendar_message(request: UpdateRequest) -> InvitationMessage | None:
     """The calendar message of the move just recorded (the last row of the history), if any."""
-    rows = (
-        await StatusChange.filter(update_request_id=request.id).order_by("id").values_list("to_status", "at")
-    )
-    messages = invitation_messages((UpdateStatus(status), at) for status, at in rows)
+    rows = [cast(StatusChange, row) for (row,) in await _HISTORY.all([request.id])]
+    messages = invitation_messages((row.to_status, row.at) for row in rows)
     return messages[-1] if messages else None
 
 

@@ -19,7 +19,7 @@ from workers.runbooks import Outcome, run_request
 SETTINGS = Settings(step_retry_delay=0)
 #: The pins, (dispatch, job) by backend: SCHEDULED -> NOT_STARTED (the scheduler), then the job
 #: to COMPLETED (the worker). PostgreSQL adds the advisory start lock of each pre-flight check.
-ROUND_TRIPS = {"sqlite": (10, 26), "postgres": (11, 27)}
+ROUND_TRIPS = {"sqlite": (10, 25), "postgres": (11, 26)}
 
 
 async def test_a_zero_length_runbook_costs_its_pinned_round_trips(db: support.TestDatabase) -> None:

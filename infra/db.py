@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
 from infra.settings import Settings, load_settings
@@ -12,11 +13,30 @@ from infra.settings import Settings, load_settings
 APP_LABEL = "models"
 MODEL_MODULES = ["models.tables"]
 MIGRATIONS_MODULE = "models.migrations"
+ASYNCPG_ENGINE = "tortoise.backends.asyncpg"
+
+
+async def keep_session(connection: Any) -> None:
+    """What a PostgreSQL connection going back to the pool needs beyond asyncpg's own rollback of
+    an open transaction: nothing. asyncpg's default reset sends `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` on every release, one more round trip for every statement
+    outside a transaction, and this service holds no session state (advisory locks are
+    transaction-scoped, no LISTEN, no cursor outside a transaction, no SET)."""
+
+
+def connection_config(database_url: str) -> str | dict[str, Any]:
+    """The connection as Tortoise takes it: the URL, or for PostgreSQL its parts plus the pool's
+    reset (`keep_session`)."""
+    config = expand_db_url(database_url)
+    if config["engine"] != ASYNCPG_ENGINE:
+        return database_url
+    config["credentials"]["reset"] = keep_session
+    return config
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url)},
         "apps": {
             APP_LABEL: {
                 "models": MODEL_MODULES,

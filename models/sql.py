@@ -86,6 +86,11 @@ def db_value(model: type[Model], name: str, value: Any) -> Any:
     return model._meta.fields_map[name].to_db_value(value, cast(Any, None))  # as UpdateQuery does
 
 
+def python_value(model: type[Model], name: str, raw: Any) -> Any:
+    """A value read by hand as Tortoise gives it for the field `name` (SQLite returns text)."""
+    return model._meta.fields_map[name].to_python_value(raw)
+
+
 def column(model: type[Model], name: str) -> str:
     return f'"{model._meta.fields_db_projection[name]}"'
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import cast
 
-from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import DISPATCHER
 from models.clock import utcnow
 from models.enums import UpdateStatus
@@ -93,27 +94,42 @@ async def due_request_ids(
 ) -> list[tuple[datetime, int]]:
     """Due SCHEDULED requests as (start, id), in start order, after the key `after` (a page)."""
     now = now or utcnow()
-    query = UpdateRequest.filter(
-        status=UpdateStatus.SCHEDULED, scheduled_start__lte=now, deleted_at__isnull=True
-    )
-    if after is not None:
+    values = [sql.db_value(UpdateRequest, "status", UpdateStatus.SCHEDULED), _start_value(now)]
+    if after is None:
+        statement = _DUE_FIRST_PAGE
+    else:
         start, pk = after
-        query = query.filter(Q(scheduled_start__gt=start) | Q(scheduled_start=start, id__gt=pk))
-    rows = await query.order_by("scheduled_start", "id").limit(limit).values_list("scheduled_start", "id")
-    return [(start, pk) for start, pk in rows]
+        statement = _DUE_PAGE_AFTER
+        values += [_start_value(start), _start_value(start), pk]
+    _, rows = await sql.run(UpdateRequest, statement, [*values, limit])
+    return [(_start_of(start), pk) for start, pk in rows]
+
+
+# Every scheduler pass reads its due requests, and the next start after them: SQL text made once.
+_SCHEDULED = '"status"={} AND "deleted_at" IS NULL'
+_DUE = f'SELECT "scheduled_start","id" FROM "update_request" WHERE {_SCHEDULED} AND "scheduled_start"<={{}}'
+_PAGE = ' ORDER BY "scheduled_start","id" LIMIT {}'
+_DUE_FIRST_PAGE = sql.Sql(_DUE + _PAGE)
+_DUE_PAGE_AFTER = sql.Sql(_DUE + ' AND ("scheduled_start">{} OR ("scheduled_start"={} AND "id">{}))' + _PAGE)
+_NEXT_START = sql.Sql(
+    f'SELECT "scheduled_start" FROM "update_request" WHERE {_SCHEDULED} AND "scheduled_start">{{}}'
+    ' ORDER BY "scheduled_start" LIMIT 1'
+)
+
+
+def _start_value(at: datetime) -> object:
+    return sql.db_value(UpdateRequest, "scheduled_start", at)
+
+
+def _start_of(raw: object) -> datetime:
+    return cast(datetime, sql.python_value(UpdateRequest, "scheduled_start", raw))
 
 
 async def next_start_after(now: datetime) -> datetime | None:
     """The earliest start of a SCHEDULED request not yet due: when the next pass has work."""
-    rows = (
-        await UpdateRequest.filter(
-            status=UpdateStatus.SCHEDULED, scheduled_start__gt=now, deleted_at__isnull=True
-        )
-        .order_by("scheduled_start")
-        .limit(1)
-        .values_list("scheduled_start", flat=True)
-    )
-    return rows[0] if rows else None  # type: ignore[return-value]
+    values = [sql.db_value(UpdateRequest, "status", UpdateStatus.SCHEDULED), _start_value(now)]
+    _, rows = await sql.run(UpdateRequest, _NEXT_START, values)
+    return _start_of(rows[0][0]) if rows else None
 
 
 async def dispatch_pages(

@@ -21,6 +21,7 @@ from datetime import datetime
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import Actor, Mover
 from models.clock import utcnow
 from models.enums import NotificationKind, RolloutStatus, UpdateStatus
@@ -55,8 +56,11 @@ class _WithinBudget(Exception):
 
 async def overspent_ids() -> list[int]:
     """Running or paused rollouts over their budget (two statements; none when nothing runs)."""
-    active = await GroupRollout.filter(status__in=list(ACTIVE)).values_list(
-        "id", "max_failures", "accepted_failures"
+    # Every scheduler pass asks this: SQL text made once (models/sql.py).
+    active = await sql.select(
+        GroupRollout,
+        ("id", "max_failures", "accepted_failures"),
+        {"status": sql.OneOf(tuple(sorted(ACTIVE)))},
     )
     if not active:
         return []

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
+from models import sql
 from models.clock import utcnow
 from models.tables import WebhookStreamPosition
 
@@ -59,7 +60,8 @@ async def load_position(name: str) -> str | None:
 async def store_position(name: str, record_id: str, now: datetime | None = None) -> None:
     """Remember that every record up to `record_id` was fanned out."""
     now = now or utcnow()
-    updated = await WebhookStreamPosition.filter(name=name).update(cursor=record_id, updated_at=now)
+    # Once per batch of records read: SQL text made once (models/sql.py).
+    updated = await sql.update(WebhookStreamPosition, {"name": name}, cursor=record_id, updated_at=now)
     if updated:
         return
     try:  # no transaction (`get_or_create` opens one): a plain insert, its unique name decides

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Protocol
@@ -46,10 +47,18 @@ logger = logging.getLogger(__name__)
 
 #: Records read (and fanned out before their endpoints' jobs are enqueued) at once.
 BATCH = 100
+#: After a batch smaller than BATCH (the dispatcher has caught up), how long records gather
+#: before the next read.
+GATHER_SECONDS = 0.05
 #: How long a stopping dispatcher lets the record it is fanning out finish before it is cancelled.
 STOP_GRACE_SECONDS = 5.0
 #: How long the embedded dispatcher keeps fanning out what is left in its stream when it stops.
 DRAIN_SECONDS = 5.0
+#: A batch that created no delivery (no webhook wanted it: the usual case) stores the position at
+#: most this often, not once per batch (a database write per few events). Re-reading that much
+#: after a crash or a takeover creates nothing twice: the (endpoint, cursor) pair is unique. A
+#: batch that created deliveries stores it at once, and so does a dispatcher that stops.
+POSITION_STORE_SECONDS = 1.0
 
 
 class Positions(Protocol):
@@ -138,6 +147,9 @@ class WebhookDispatcher:
         self._stop = asyncio.Event()
         self._halt = asyncio.Event()
         self._busy = False
+        #: The position last stored, and when (monotonic).
+        self._stored: str | None = None
+        self._stored_at = 0.0
 
     def stop(self) -> None:
         self._stop.set()
@@ -197,8 +209,22 @@ class WebhookDispatcher:
             with contextlib.suppress(Exception):
                 await self.lease.release()
 
+    async def _store(self, record_id: str) -> None:
+        await self.positions.store(record_id)
+        self._stored, self._stored_at = record_id, time.monotonic()
+
+    async def _store_unsaved(self) -> None:
+        """Store the position reached if a throttled batch left it unstored (stopping, or the
+        lease lost): the next holder starts there."""
+        if self.position is not None and self.position != self._stored:
+            try:
+                await self._store(self.position)
+            except Exception as error:  # it restarts from the last stored one: nothing is lost
+                logger.warning("webhook dispatcher: could not store its position (%s)", error)
+
     async def _end(self, dispatching: asyncio.Task[None]) -> None:
-        """Let a record being fanned out finish (it stops at the next one), cancel a waiting read."""
+        """Let a record being fanned out finish (it stops at the next one), cancel a waiting read;
+        store the position reached."""
         self._halt.set()
         if self._busy and not dispatching.done():
             with contextlib.suppress(TimeoutError):
@@ -215,6 +241,7 @@ class WebhookDispatcher:
             self.failures += 1
             await self.measure_lag()  # what waits keeps waiting: the gauge shows it
             self.progressed.set()
+        await self._store_unsaved()
 
     async def start(self) -> Start:
         """Where reading begins; a first position is stored at once, so that a restart before the
@@ -224,11 +251,12 @@ class WebhookDispatcher:
         kept = stored is not None and await self.stream.retains(stored)
         start = start_at(stored, newest, kept)
         if start.first:
-            await self.positions.store(start.after)
+            await self._store(start.after)
             logger.info("webhook dispatcher: first start, from the newest record on (%s)", start.after)
         if start.gap:
             self._gap("position_not_kept", f"the record at its position {start.after} is no longer kept")
         self.began, self.position = start, start.after
+        self._stored, self._stored_at = start.after, time.monotonic()
         return start
 
     async def _dispatch(self) -> None:
@@ -242,6 +270,14 @@ class WebhookDispatcher:
             await self.fan_out(item)
             if self._halt.is_set():
                 return
+            if len(item) < BATCH:
+                # Caught up: let records gather before the next read, so that a busy stream costs
+                # its per-batch work (the endpoints, the position, the lag) per batch, not per
+                # record. Deliveries are jobs with retries; GATHER_SECONDS do not matter to them.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._halt.wait(), GATHER_SECONDS)
+                if self._halt.is_set():
+                    return
 
     async def fan_out(self, records: list[EventRecord]) -> None:
         """Deliveries of each record in order, then one job per endpoint that got any, then the
@@ -265,7 +301,8 @@ class WebhookDispatcher:
                 await self.queue.enqueue_webhook(webhook_id)
             if done is None:
                 return
-            await self.positions.store(done.id)
+            if endpoints or time.monotonic() - self._stored_at >= POSITION_STORE_SECONDS:
+                await self._store(done.id)
             self.position = done.id
             self.fanned_out += records.index(done) + 1
             await self.measure_lag()
@@ -296,6 +333,7 @@ class WebhookDispatcher:
             async with asyncio.timeout(DRAIN_SECONDS):
                 while records := await self.stream.read_after(self.position, BATCH):
                     await self.fan_out(records)
+        await self._store_unsaved()
 
     def _gap(self, reason: str, why: str) -> None:
         self.gaps += 1

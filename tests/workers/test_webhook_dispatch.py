@@ -28,6 +28,7 @@ from tests.factories import make_account
 from tests.support_sql import count_statements
 from tests.support_webhooks import add_webhook, make_world
 from tests.workers.conftest import REDIS_URL
+from workers import webhook_dispatch
 from workers.leader_lease import Lease, LocalLease, RedisLease
 from workers.webhook_dispatch import StoredPositions, WebhookDispatcher, lease_key, running
 
@@ -320,8 +321,11 @@ class BrokenPositions:
 
 
 async def test_a_dispatcher_that_keeps_failing_shows_a_growing_lag_and_fans_out_again(
-    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every batch stores its position here (a read again makes no delivery, so the throttle
+    # would skip the store that fails).
+    monkeypatch.setattr(webhook_dispatch, "POSITION_STORE_SECONDS", 0.0)
     stream = RedisStream(client, namespace)
     world = await make_world()
     hook = await add_webhook(world.owner, HOOK_URL, world.own)
@@ -448,3 +452,57 @@ async def test_a_batch_of_records_reads_the_endpoints_once(db: support.TestDatab
     assert await cursors_of(own_hook.id) == [cursors[0], cursors[2]]
     assert await cursors_of(every_hook.id) == cursors
     assert set(jobs.webhook_ids) == {own_hook.id, every_hook.id}
+
+
+async def test_the_position_is_stored_when_deliveries_were_made_or_the_dispatcher_stops(
+    db: support.TestDatabase, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches no webhook wanted do not write the position each time (the throttle is set to an
+    hour here); a batch that made deliveries does, and so does a dispatcher that stops, so a
+    restart neither repeats a delivery nor starts before what was reached."""
+    monkeypatch.setattr(webhook_dispatch, "POSITION_STORE_SECONDS", 3600.0)
+    world = await make_world()
+    stream = MemoryStream()
+    jobs = Jobs()
+    dispatcher = stored_dispatcher(stream, namespace, jobs)
+    async with running(dispatcher):
+        await started(dispatcher)
+        first_stored = await load_position(namespace)
+        [unwanted] = await append(stream, event(world.own_request))
+        await caught_up(dispatcher, unwanted)
+        assert await load_position(namespace) == first_stored  # nothing delivered: not written
+        hook = await add_webhook(world.owner, HOOK_URL, world.own)
+        [wanted] = await append(stream, event(world.own_request, status=UpdateStatus.NOT_STARTED))
+        await caught_up(dispatcher, wanted)
+        assert await load_position(namespace) == wanted  # a delivery was made: written at once
+        [other] = await append(stream, event(world.other_request))
+        await caught_up(dispatcher, other)
+        assert await load_position(namespace) == wanted
+    assert await load_position(namespace) == other  # stopping writes what was reached
+    assert await cursors_of(hook.id) == [public_cursor(wanted)]
+    assert jobs.webhook_ids == [hook.id]
+
+
+async def test_records_written_while_the_dispatcher_gathers_are_fanned_out_as_one_batch(
+    db: support.TestDatabase, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Caught up, the dispatcher waits GATHER_SECONDS before reading again (two seconds here):
+    records written meanwhile cost one batch's work (one read of the endpoints), not one each."""
+    monkeypatch.setattr(webhook_dispatch, "GATHER_SECONDS", 2.0)
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    stream = MemoryStream()
+    dispatcher = stored_dispatcher(stream, namespace)
+    async with running(dispatcher):
+        await started(dispatcher)
+        [first] = await append(stream, event(world.own_request))
+        await caught_up(dispatcher, first)
+        with count_statements() as statements:
+            burst: list[str] = []
+            for _ in range(5):  # records arriving spaced out, as a busy worker writes them
+                burst += await append(stream, event(world.own_request))
+                await asyncio.sleep(0.02)
+            await caught_up(dispatcher, burst[-1])
+    endpoint_reads = [text for text in statements.statements if 'FROM "webhook"' in text]
+    assert len(endpoint_reads) == 1, endpoint_reads
+    assert await cursors_of(hook.id) == [public_cursor(record_id) for record_id in [first, *burst]]

@@ -21,7 +21,7 @@ from workers.broker import add_worker_middleware, build_broker
 from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
-from workers.scheduler import WAKING_STATUSES, Scheduler
+from workers.scheduler import Scheduler
 from workers.webhook_dispatch import redis_dispatcher
 
 logger = logging.getLogger(__name__)
@@ -119,5 +119,4 @@ async def _wake_on_scheduled(bus: RedisBus, scheduler: Scheduler) -> None:
     for a site another process just freed, start at once."""
     async with bus.subscribe() as events:
         async for event in events:
-            if event.status in WAKING_STATUSES:
-                scheduler.wake()
+            scheduler.wake_for(event.status)

@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 DISPATCH_BATCH = 100
 #: Events after which a pass may find work to start: something was scheduled, or a site came free.
 WAKING_STATUSES = frozenset({UpdateStatus.SCHEDULED, UpdateStatus.COMPLETED, UpdateStatus.UNABLE_TO_COMPLETE})
+#: A site came free: a request may be waiting for it, but most are not, and a busy worker frees one
+#: per finished request. Those wakes are gathered for this long into one pass (a scheduled
+#: request wakes the scheduler at once).
+SITE_FREED_GATHER_SECONDS = 0.05
 #: An outbox mail never attempted this long after it was written lost its job (say the process
 #: died between commit and enqueue): enqueue it again. The mail actor's claim stops a double send.
 OUTBOX_STALE_SECONDS = 120
@@ -153,6 +157,7 @@ class Scheduler:
         self.on_pass = on_pass
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._gathering: asyncio.TimerHandle | None = None
         self.passes = 0
         self.sweeps = 0
         self._last_sweep: float | None = None
@@ -160,9 +165,24 @@ class Scheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    def wake_for(self, status: UpdateStatus) -> None:
+        """Wake for an event that moved a request to `status`: at once when it was scheduled; for
+        a site that came free, after SITE_FREED_GATHER_SECONDS, one pass for all freed meanwhile."""
+        if status is UpdateStatus.SCHEDULED:
+            self.wake()
+        elif status in WAKING_STATUSES and self._gathering is None:
+            self._gathering = asyncio.get_running_loop().call_later(SITE_FREED_GATHER_SECONDS, self._gathered)
+
+    def _gathered(self) -> None:
+        self._gathering = None
+        self.wake()
+
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        if self._gathering is not None:
+            self._gathering.cancel()
+            self._gathering = None
 
     def _sweep_in(self) -> float:
         """Seconds until the sweeps are due (0: now)."""
@@ -198,8 +218,7 @@ class Scheduler:
         it need not wait for the next interval."""
 
         async def on_event(event: UpdateRequestChanged) -> None:
-            if event.status in WAKING_STATUSES:
-                self.wake()
+            self.wake_for(event.status)
 
         add_event_sink(on_event)
         return lambda: remove_event_sink(on_event)

@@ -173,3 +173,34 @@ async def test_woken_passes_sweep_at_most_every_second_and_a_skipped_sweep_still
     assert passes_in_burst >= 6
     assert sweeps_in_burst < passes_in_burst
     assert queue.notifications == [lost.id]
+
+
+async def test_freed_sites_are_gathered_into_one_pass_and_a_scheduled_request_wakes_at_once(
+    db: support.TestDatabase,
+) -> None:
+    """A worker finishing many requests frees a site each time: those wakes make one pass, not
+    one each; a request becoming SCHEDULED still wakes the scheduler at once (an hour's poll here,
+    so only a wake can bring a pass)."""
+    passed = asyncio.Event()
+    scheduler = Scheduler(
+        RecordingQueue(), Settings(database_url=db.url, scheduler_interval=3600), on_pass=passed.set
+    )
+    running = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.wait_for(passed.wait(), 10)
+        passed.clear()
+        before = scheduler.passes
+        for _ in range(50):
+            scheduler.wake_for(UpdateStatus.COMPLETED)
+            scheduler.wake_for(UpdateStatus.UNABLE_TO_COMPLETE)
+        scheduler.wake_for(UpdateStatus.IN_PROGRESS)  # frees nothing: no wake
+        await asyncio.wait_for(passed.wait(), 10)
+        assert scheduler.passes == before + 1
+        assert not scheduler._wake.is_set() and scheduler._gathering is None  # nothing more pending
+        passed.clear()
+        scheduler.wake_for(UpdateStatus.SCHEDULED)
+        assert scheduler._wake.is_set() and scheduler._gathering is None  # at once, not gathered
+        await asyncio.wait_for(passed.wait(), 10)
+    finally:
+        scheduler.stop()
+        await running

@@ -144,18 +144,58 @@ def _shape(items: Iterable[tuple[str, Any]]) -> tuple[Any, ...]:
     return tuple((name, kind(value)) for name, value in items)
 
 
+def _update_text(
+    model: type[Model], where: Mapping[str, Any], changes: Mapping[str, Any], values: list[Any]
+) -> str:
+    sets = [_change(model, name, value, values) for name, value in changes.items()]
+    conditions = [_condition(model, name, value, values) for name, value in where.items()]
+    return f'UPDATE "{model._meta.db_table}" SET {",".join(sets)} WHERE {" AND ".join(conditions)}'
+
+
 async def update(model: type[Model], where: Mapping[str, Any], **changes: Any) -> int:
     """``UPDATE table SET changes WHERE where``; the number of rows changed."""
     key = (model, _shape(changes.items()), _shape(where.items()))
     values: list[Any] = []
-    sets = [_change(model, name, value, values) for name, value in changes.items()]
-    conditions = [_condition(model, name, value, values) for name, value in where.items()]
+    text = _update_text(model, where, changes, values)
     sql = _UPDATES.get(key)
     if sql is None:
-        sql = Sql(f'UPDATE "{model._meta.db_table}" SET {",".join(sets)} WHERE {" AND ".join(conditions)}')
-        _UPDATES[key] = sql
+        sql = _UPDATES[key] = Sql(text)
     affected, _ = await run(model, sql, values)
     return affected
+
+
+_RECORDED_UPDATES: dict[tuple[Any, ...], Sql] = {}
+
+
+async def update_and_insert(
+    model: type[Model],
+    where: Mapping[str, Any],
+    changes: Mapping[str, Any],
+    record: type[Model],
+    row: Mapping[str, Any],
+) -> int:
+    """``update(model, where, **changes)`` and, only when it changed a row, ``insert(record, **row)``
+    (a compare-and-set and its history row); the number of rows changed. One round trip on
+    PostgreSQL (the UPDATE in a WITH, the INSERT selecting from it), two on SQLite."""
+    if model._meta.db.capabilities.dialect != "postgres":
+        changed = await update(model, where, **changes)
+        if changed:
+            await insert(record, **row)
+        return changed
+    key = (model, _shape(changes.items()), _shape(where.items()), record, tuple(row))
+    values: list[Any] = []
+    text = _update_text(model, where, changes, values)
+    values += [db_value(record, name, value) for name, value in row.items()]
+    sql = _RECORDED_UPDATES.get(key)
+    if sql is None:
+        columns = ",".join(column(record, name) for name in row)
+        marks = ",".join(PLACEHOLDER for _ in row)
+        sql = _RECORDED_UPDATES[key] = Sql(
+            f'WITH "changed" AS ({text} RETURNING 1) INSERT INTO "{record._meta.db_table}" ({columns}) '
+            f'SELECT {marks} FROM "changed" RETURNING 1'
+        )
+    changed, _ = await run(model, sql, values)
+    return changed
 
 
 _SELECTS: dict[tuple[Any, ...], Sql] = {}
@@ -182,10 +222,20 @@ class Rows:
     the text after WHERE (ORDER BY too), the model's table aliased "t0". The text is made on first
     use: the models' columns are known only once Tortoise has started."""
 
-    def __init__(self, model: type[Model], where: str, joins: Sequence[tuple[str, type[Model]]] = ()) -> None:
+    def __init__(
+        self,
+        model: type[Model],
+        where: str,
+        joins: Sequence[tuple[str, type[Model]]] = (),
+        *,
+        source: tuple[str, str] | None = None,
+    ) -> None:
+        """`source`, (a WITH clause, its name): read the model's rows from that instead of its
+        table (say an UPDATE ... RETURNING *: the change and the read in one round trip)."""
         self.models = [model, *(related for _, related in joins)]
         self.joins = joins
         self.where = where
+        self.source = source
         self.attributes = [f"_{name}" for name, _ in joins]
         self._made: tuple[Sql, list[list[str]]] | None = None
 
@@ -193,11 +243,13 @@ class Rows:
         model = self.models[0]
         columns = [sorted(each._meta.db_fields) for each in self.models]
         selected = [f'"t{index}"."{name}"' for index, names in enumerate(columns) for name in names]
-        tables = [f'"{model._meta.db_table}" "t0"']
+        prefix, table = self.source if self.source is not None else ("", f'"{model._meta.db_table}"')
+        tables = [f'{table} "t0"']
         for index, (name, related) in enumerate(self.joins, start=1):
             key = model._meta.fields_db_projection[f"{name}_id"]
             tables.append(f'JOIN "{related._meta.db_table}" "t{index}" ON "t{index}"."id"="t0"."{key}"')
-        return Sql(f"SELECT {','.join(selected)} FROM {' '.join(tables)} WHERE {self.where}"), columns
+        text = f"{prefix}SELECT {','.join(selected)} FROM {' '.join(tables)} WHERE {self.where}"
+        return Sql(text), columns
 
     async def all(self, values: Sequence[Any]) -> list[tuple[Model, ...]]:
         """Every row the condition selects: (the model, then each joined one)."""

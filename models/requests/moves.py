@@ -44,7 +44,8 @@ async def record_move(
     changes.setdefault("internal_detail", None)
     # The history sequence is part of the compare-and-set: the move it numbers is this one.
     sequence = request.history_seq + 1
-    updated = await sql.update(
+    # The compare-and-set and its history row: one round trip on PostgreSQL (models/sql.py).
+    updated = await sql.update_and_insert(
         UpdateRequest,
         {
             "id": request.id,
@@ -53,26 +54,22 @@ async def record_move(
             "deleted_at": None,
             **(where or {}),
         },
-        status=target,
-        status_message=message,
-        updated_at=now,
-        history_seq=sequence,
-        **changes,
+        {"status": target, "status_message": message, "updated_at": now, "history_seq": sequence, **changes},
+        StatusChange,
+        {
+            "update_request_id": request.id,
+            "from_status": source,
+            "to_status": target,
+            "at": now,
+            "by_id": actor.account_id,
+            "actor": actor.mover.value,
+            "message": message,
+            "window_override": override_recorded,
+        },
     )
     if updated != 1:
         current = await UpdateRequest.filter(id=request.id).values_list("status", flat=True)
         raise invalid_transition(str(current[0]) if current else source.value, target.value)
-    await sql.insert(
-        StatusChange,
-        update_request_id=request.id,
-        from_status=source,
-        to_status=target,
-        at=now,
-        by_id=actor.account_id,
-        actor=actor.mover.value,
-        message=message,
-        window_override=override_recorded,
-    )
     request.status = target
     request.status_message = message
     request.history_seq = sequence

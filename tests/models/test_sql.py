@@ -120,3 +120,38 @@ async def test_select_and_insert(db: support.TestDatabase) -> None:
         "DISPATCHER",
         None,
     )
+
+
+async def test_update_and_insert_writes_the_history_row_only_with_the_change(
+    db: support.TestDatabase,
+) -> None:
+    """The compare-and-set and its history row: both or neither, one statement on PostgreSQL."""
+    district = await make_district(environments=[EnvironmentKind.PRODUCTION])
+    request = await make_request(district, status=UpdateStatus.SCHEDULED)
+    at = datetime.now(UTC)
+
+    async def move(source: UpdateStatus, target: UpdateStatus) -> int:
+        return await sql.update_and_insert(
+            UpdateRequest,
+            {"id": request.id, "status": source},
+            {"status": target, "updated_at": at},
+            StatusChange,
+            {
+                "update_request_id": request.id,
+                "from_status": source,
+                "to_status": target,
+                "at": at,
+                "by_id": None,
+                "actor": "DISPATCHER",
+                "message": None,
+                "window_override": False,
+            },
+        )
+
+    with count_statements() as statements:
+        assert await move(UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED) == 1
+    assert statements.count == (1 if db.is_postgres else 2)
+    assert await move(UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED) == 0  # no longer SCHEDULED
+    moves = await StatusChange.filter(update_request_id=request.id).values_list("from_status", "to_status")
+    assert moves == [(UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED)]
+    assert (await UpdateRequest.get(id=request.id)).status is UpdateStatus.NOT_STARTED

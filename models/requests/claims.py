@@ -74,9 +74,10 @@ async def claim(
         await Environment.filter(id=request.environment_id).update(**own_site)
 
 
-async def release(request: UpdateRequest, kind: EnvironmentKind | None = None) -> None:
+async def release(request: UpdateRequest, kind: EnvironmentKind | None = None, **own_site: Any) -> None:
     """Give back what `request` holds; its own site comes back online. Only rows it holds change,
-    so releasing twice, or releasing what was never claimed, does nothing.
+    so releasing twice, or releasing what was never claimed, does nothing. `own_site` are further
+    columns of its own site written with it (what completing changes: version, refresh time).
 
     Two statements whatever it holds, no read: the other sites it holds first (production, as in
     the claim's order), then its own. `kind` is not needed and kept for the callers' symmetry."""
@@ -91,18 +92,29 @@ async def release(request: UpdateRequest, kind: EnvironmentKind | None = None) -
     )
     # Its own site: also when nobody holds it (a request started before claims existed), as
     # nothing else can be running on it then.
-    await sql.update(
+    released = await sql.update(
         Environment,
         {"running_request_id": sql.NullOr(request.id), "id": request.environment_id},
         running_request_id=None,
         online=True,
+        **own_site,
     )
+    if own_site and not released:  # held by another (never in order): the changes still hold
+        await sql.update(Environment, {"id": request.environment_id}, **own_site)
 
 
-async def blocker_id(
-    request: UpdateRequest, kind: EnvironmentKind, environment_ids: list[int] | None = None
-) -> int | None:
-    """The request holding an environment that `request` needs (for `waitingFor`), if any."""
-    ids = environment_ids if environment_ids is not None else await needed_environment_ids(request, kind)
-    rows = dict(await sql.select(Environment, ("id", "running_request_id"), {"id": sql.OneOf(tuple(ids))}))
-    return blocker_of(request.id, [cast(int | None, rows.get(i)) for i in ids])
+async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> tuple[list[int], int | None]:
+    """`needed_environment_ids` and the request holding one of them (the first in claim order;
+    None: all free or ours) in one statement: dispatch looks before it claims."""
+    kinds = claimed_kinds(request.kind, kind)
+    names = ("kind", "id", "running_request_id")
+    if len(kinds) == 1:
+        rows = await sql.select(Environment, names, {"id": request.environment_id})
+        ids = [request.environment_id]
+    else:
+        where = {"district_id": request.district_id, "kind": sql.OneOf(tuple(kinds))}
+        rows = await sql.select(Environment, names, where)
+        by_kind = {EnvironmentKind(k): cast(int, i) for k, i, _ in rows}
+        ids = [by_kind[k] for k in kinds if k in by_kind]
+    holders = {cast(int, i): cast(int | None, holder) for _, i, holder in rows}
+    return ids, blocker_of(request.id, [holders.get(i) for i in ids])

@@ -16,7 +16,6 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from models import sql
 from models.access import SYSTEM, WORKER
 from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
@@ -99,18 +98,15 @@ async def complete(
             progress_step=last_step or "done",
             **_lease_cleared(),
         )
-        await claims.release(request, environment.kind)
+        # What the site gets is written by the same UPDATE that gives it back.
+        site_changes: dict[str, Any] = {}
         if request.kind is UpdateKind.VERSION_UPDATE and request.target_version:
             current = (await Environment.get(id=environment.id)).current_version
             if not current or not is_not_newer(request.target_version, current):
-                await sql.update(
-                    Environment,
-                    {"id": environment.id},
-                    current_version=request.target_version,
-                    version_updated_at=now,
-                )
+                site_changes = {"current_version": request.target_version, "version_updated_at": now}
         else:
-            await sql.update(Environment, {"id": environment.id}, last_refreshed_at=now)
+            site_changes = {"last_refreshed_at": now}
+        await claims.release(request, environment.kind, **site_changes)
         if request.kind is UpdateKind.VERSION_UPDATE:
             # Only a version update supersedes (models.validation plans supersession for those
             # alone), so a refresh has nothing to complete with it and skips the query.

@@ -18,10 +18,10 @@ from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, del
 from models.requests import claims
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import no_progress, record_move
-from models.requests.queries import Site, load_with_site
+from models.requests.queries import SITE_JOINS, Site, load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
-from models.tables import UpdateRequest
+from models.tables import District, Environment, UpdateRequest
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
@@ -52,9 +52,7 @@ async def begin(
     token = token or new_lease_token()
     # The lease first, then one read of the request as this job now holds it (its tries, its
     # checkpoints): no read before the write and none after it to refresh.
-    if not await take_lease(request_id, token, policy, now):
-        return None
-    loaded = await load_with_site(request_id)
+    loaded = await take_lease_and_load(request_id, token, policy, now)
     if loaded is None or loaded[0].lease_token != token or loaded[0].status not in RUNNING_STATUSES:
         return None
     request, site = loaded
@@ -105,6 +103,41 @@ async def take_lease(request_id: int, token: str, policy: RunPolicy, now: dateti
         reclaims=0,
     )
     return taken == 1
+
+
+async def take_lease_and_load(
+    request_id: int, token: str, policy: RunPolicy, now: datetime
+) -> tuple[UpdateRequest, Site] | None:
+    """`take_lease`, then the request with its site as the lease left it (None: not taken). One
+    round trip on PostgreSQL (the UPDATE ... RETURNING read with its district and environment)."""
+    if UpdateRequest._meta.db.capabilities.dialect != "postgres":
+        if not await take_lease(request_id, token, policy, now):
+            return None
+        return await load_with_site(request_id)
+    found = await _LEASE_TAKEN_WITH_SITE.first(
+        [
+            1,
+            token,
+            sql.db_value(UpdateRequest, "lease_expires_at", now + policy.lease),
+            request_id,
+            *(sql.db_value(UpdateRequest, "status", status) for status in RUNNING.values),
+        ]
+    )
+    if found is None:
+        return None
+    request = cast(UpdateRequest, found[0])
+    return request, Site(cast(District, found[1]), cast(Environment, found[2]))
+
+
+# take_lease's UPDATE (as models/sql.update writes it), read back with the request's site.
+_TAKE_LEASE = (
+    'UPDATE "update_request" SET "attempts"="attempts"+{},"lease_token"={},"lease_expires_at"={},'
+    f'"reclaims"=0 WHERE "id"={{}} AND "status" IN ({",".join("{}" for _ in RUNNING.values)})'
+    ' AND "lease_token" IS NULL AND "deleted_at" IS NULL'
+)
+_LEASE_TAKEN_WITH_SITE = sql.Rows(
+    UpdateRequest, "TRUE", SITE_JOINS, source=(f'WITH "taken" AS ({_TAKE_LEASE} RETURNING *) ', '"taken"')
+)
 
 
 def progress_report(percent: int, step: str, message: str | None, now: datetime) -> ProgressReport:

@@ -151,8 +151,9 @@ async def load_with_site(
     return request, Site(related(request, "district", District), related(request, "environment", Environment))
 
 
-_JOINS = (("district", District), ("environment", Environment))
+#: What `load_with_site` joins to a request.
+SITE_JOINS = (("district", District), ("environment", Environment))
 _WITH_SITE = {
-    False: sql.Rows(UpdateRequest, '"t0"."id"={} AND "t0"."deleted_at" IS NULL', _JOINS),
-    True: sql.Rows(UpdateRequest, '"t0"."id"={}', _JOINS),
+    False: sql.Rows(UpdateRequest, '"t0"."id"={} AND "t0"."deleted_at" IS NULL', SITE_JOINS),
+    True: sql.Rows(UpdateRequest, '"t0"."id"={}', SITE_JOINS),
 }

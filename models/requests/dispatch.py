@@ -63,8 +63,8 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
             else:
                 kind = site.environment.kind
                 # Read once for the look and the claim (begin claims again, reading them anew).
-                needed = await claims.needed_environment_ids(request, kind)
-                if await claims.blocker_id(request, kind, needed) is not None:
+                needed, blocker = await claims.needed_and_blocker(request, kind)
+                if blocker is not None:
                     return False  # a cheap look first; the claim below is what decides
                 if not await waves.may_start(request):
                     return False  # its group rollout is paused, halted or has a full wave

@@ -8,7 +8,7 @@ from typing import cast
 from tortoise.expressions import Q
 
 from models import sql
-from models.calendars import InvitationMessage, invitation_messages
+from models.calendars import WITHDRAWING_STATUSES, InvitationMessage, invitation_messages
 from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import RequestFacts, compose_notice
 from models.preferences import effective_notify, wants_notice
@@ -83,7 +83,11 @@ async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) 
 
 
 async def _calendar_message(request: UpdateRequest) -> InvitationMessage | None:
-    """The calendar message of the move just recorded (the last row of the history), if any."""
+    """The calendar message of the move just recorded (the last row of the history), if any.
+    Only a move to SCHEDULED or one that withdraws can send one: for the others (the worker's
+    COMPLETED and UNABLE_TO_COMPLETE) the history is not read."""
+    if request.status is not UpdateStatus.SCHEDULED and request.status not in WITHDRAWING_STATUSES:
+        return None
     rows = [cast(StatusChange, row) for (row,) in await _HISTORY.all([request.id])]
     messages = invitation_messages((row.to_status, row.at) for row in rows)
     return messages[-1] if messages else None

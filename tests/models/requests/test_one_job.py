@@ -38,7 +38,8 @@ async def holder(world: World, kind: E) -> int | None:
 
 async def blocker(request_id: int) -> int | None:
     request = await UpdateRequest.get(id=request_id).select_related("environment")
-    return await claims.blocker_id(request, request.environment.kind)
+    _, blocker = await claims.needed_and_blocker(request, request.environment.kind)
+    return blocker
 
 
 @pytest.mark.parametrize("target", [E.SANDBOX, E.STAGING])

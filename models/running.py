@@ -26,6 +26,13 @@ RENEW_FRACTION = 1 / 3
 MAX_BEGIN_DOUBLINGS = 4
 #: Statuses in which a request holds its environment (one job per environment) and a lease.
 RUNNING_STATUSES = frozenset({UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS})
+#: Moves after which a dispatch pass may find work, and what they signal: a request was scheduled
+#: (it may be due now), or one stopped running (the sites it held are free for a waiting one).
+DISPATCH_WAKES: dict[UpdateStatus, str] = {
+    UpdateStatus.SCHEDULED: "scheduled",
+    UpdateStatus.COMPLETED: "freed",
+    UpdateStatus.UNABLE_TO_COMPLETE: "freed",
+}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from infra.metrics import REGISTRY
 from infra.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
+from workers.dispatch_wake import wake_on_signals
 from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
@@ -96,8 +97,9 @@ async def scheduler_main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, scheduler.stop)
-    await bus.start()
-    waker = asyncio.create_task(_wake_on_scheduled(bus, scheduler))
+    # The bus only publishes here: the scheduler wakes on the dispatch wake lists, not by
+    # reading the stream.
+    waker = asyncio.create_task(wake_on_signals(redis_url, settings.redis_namespace, scheduler))
     logger.info(
         "scheduler started: every %ss, namespace %s", settings.scheduler_interval, settings.redis_namespace
     )
@@ -112,11 +114,3 @@ async def scheduler_main(settings: Settings) -> None:
         await bus.close()
         await close_orm()
         broker.close()
-
-
-async def _wake_on_scheduled(bus: RedisBus, scheduler: Scheduler) -> None:
-    """Requests scheduled by other processes (staff "now", automatic sandbox updates), or waiting
-    for a site another process just freed, start at once."""
-    async with bus.subscribe() as events:
-        async for event in events:
-            scheduler.wake_for(event.status)

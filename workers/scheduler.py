@@ -23,6 +23,7 @@ from models.enums import NotificationState, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.requests import dispatch, leases
 from models.rollouts import budget
+from models.running import DISPATCH_WAKES
 from models.tables import Notification
 from workers.mail import SENDING_STALE_AFTER
 from workers.queue import JobQueue
@@ -32,12 +33,11 @@ logger = logging.getLogger(__name__)
 
 #: Due requests read per page of one pass; a pass goes through every due request once.
 DISPATCH_BATCH = 100
-#: Events after which a pass may find work to start: something was scheduled, or a site came free.
-WAKING_STATUSES = frozenset({UpdateStatus.SCHEDULED, UpdateStatus.COMPLETED, UpdateStatus.UNABLE_TO_COMPLETE})
 #: A site came free: a request may be waiting for it, but most are not, and a busy worker frees one
 #: per finished request. Those wakes are gathered for this long into one pass (a scheduled
 #: request wakes the scheduler at once).
 SITE_FREED_GATHER_SECONDS = 0.05
+FREED = DISPATCH_WAKES[UpdateStatus.COMPLETED]
 #: An outbox mail never attempted this long after it was written lost its job (say the process
 #: died between commit and enqueue): enqueue it again. The mail actor's claim stops a double send.
 OUTBOX_STALE_SECONDS = 120
@@ -166,11 +166,17 @@ class Scheduler:
         self._wake.set()
 
     def wake_for(self, status: UpdateStatus) -> None:
-        """Wake for an event that moved a request to `status`: at once when it was scheduled; for
-        a site that came free, after SITE_FREED_GATHER_SECONDS, one pass for all freed meanwhile."""
-        if status is UpdateStatus.SCHEDULED:
+        """Wake for an event that moved a request to `status` (see `signal`)."""
+        signal = DISPATCH_WAKES.get(status)
+        if signal is not None:
+            self.signal(signal)
+
+    def signal(self, signal: str) -> None:
+        """A `models.running.DISPATCH_WAKES` signal: "scheduled" wakes at once; "freed" (a site
+        came free) after SITE_FREED_GATHER_SECONDS, one pass for all sites freed meanwhile."""
+        if signal != FREED:
             self.wake()
-        elif status in WAKING_STATUSES and self._gathering is None:
+        elif self._gathering is None:
             self._gathering = asyncio.get_running_loop().call_later(SITE_FREED_GATHER_SECONDS, self._gathered)
 
     def _gathered(self) -> None:

@@ -21,6 +21,7 @@ from infra.bus.records import EventRecord, id_key, next_id
 from infra.bus.stream import RETAIN_ENTRIES, RETAIN_SECONDS
 from infra.bus.wire import event_from_json, event_to_json
 from models.events import UpdateRequestChanged
+from models.running import DISPATCH_WAKES
 
 #: Records (and forgotten requests) removed by one trim at most; the next trim goes on.
 TRIM_BATCH = 10_000
@@ -53,8 +54,21 @@ if sequence ~= '' and (is_move or replaced == '1') then
   redis.call('HSET', KEYS[2], ARGV[1], sequence)
   redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[1])
 end
+if ARGV[6] == '1' then
+  redis.call('RPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], -1, -1)
+  redis.call('PEXPIRE', KEYS[4], ARGV[7])
+end
 return {'append', id}
 """
+#: Milliseconds a dispatch wake token outlives its append when no scheduler takes it.
+WAKE_TOKEN_TTL_MS = 60_000
+
+
+def dispatch_wake_key(namespace: str, signal: str) -> str:
+    """The list a scheduler blocks on for `signal` (`models.running.DISPATCH_WAKES`): the append
+    of a record that signals it pushes one token (at most one waits), in the same script."""
+    return f"{namespace}:dispatch:wake:{signal}"
 
 
 def _text(value: Any) -> str:
@@ -76,6 +90,7 @@ class RedisStream:
         retain_entries: int = RETAIN_ENTRIES,
         retain_seconds: float = RETAIN_SECONDS,
     ) -> None:
+        self.namespace = namespace
         self.key = f"{namespace}:events:stream"
         self.order_key = f"{namespace}:events:order"
         self.order_at_key = f"{namespace}:events:order-at"
@@ -87,10 +102,14 @@ class RedisStream:
 
     async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]:
         sequence = "" if event.sequence is None else str(event.sequence)
+        # A move that may let a dispatch start wakes the schedulers in the same round trip: they
+        # block on a short list rather than reading every record of the stream.
+        wake = DISPATCH_WAKES.get(event.status)
+        wake_key = dispatch_wake_key(self.namespace, wake or "none")
         answer = await self._append(
-            keys=[self.key, self.order_key, self.order_at_key],
+            keys=[self.key, self.order_key, self.order_at_key, wake_key],
             args=[event.update_request_id, sequence, "1" if event.is_move else "0", "1" if force else "0",
-                  event_to_json(event)],
+                  event_to_json(event), "1" if wake else "0", WAKE_TOKEN_TTL_MS],
         )  # fmt: skip
         order = Order(_text(answer[0]))
         return order, _text(answer[1]) if order is Order.APPEND else None

@@ -1,22 +1,34 @@
 """Dispatch is woken by what makes a request due, not by the scheduler's poll: every test here
 sets the fallback poll (scheduler_interval) to an hour, so only the wake-up can start the request
-within the bound the test awaits."""
+within the bound the test awaits. Across processes, the append of a waking record leaves a token
+that the scheduler process blocks on."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import pytest
+import redis.asyncio as aioredis
+
+from infra.bus import RedisStream
+from infra.bus.redis_stream import WAKE_TOKEN_TTL_MS, dispatch_wake_key
 from infra.settings import Settings
-from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request
 from models.tables import UpdateRequest
 from tests import support
+from tests.workers.conftest import REDIS_URL
 from tests.workers.scenario import make_scene
+from workers.dispatch_wake import wake_on_signals
 from workers.runtime import embedded_runtime
-from workers.scheduler import seconds_to_next_start
+from workers.scheduler import Scheduler, seconds_to_next_start
 
 POLL = 3600.0
 #: Bounds the wait for the start; far below POLL, so only a wake-up can meet it.
@@ -77,3 +89,69 @@ async def test_the_loop_sleeps_until_the_next_start_when_it_comes_before_the_pol
     assert await seconds_to_next_start(10.0, now) == 10.0  # the poll comes first
     # Once due, it is the pass's to start, not the sleep's: the next start after it counts.
     assert await seconds_to_next_start(POLL, now + timedelta(seconds=31)) == POLL
+
+
+# --------------------------------------------------------------------------- across processes
+
+
+def waking_event(request_id: int, to: UpdateStatus, source: UpdateStatus | None) -> UpdateRequestChanged:
+    return UpdateRequestChanged(EventType.STATUS_CHANGED, request_id, 1, to, datetime.now(UTC), None, source)
+
+
+@pytest.fixture
+async def redis_stream(run_id: str) -> AsyncIterator[RedisStream]:
+    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    stream = RedisStream(client, f"{run_id}-wake-{uuid.uuid4().hex[:8]}")
+    yield stream
+    keys = [key async for key in client.scan_iter(f"{stream.namespace}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+async def test_waking_moves_leave_one_token_per_signal_in_the_same_append(redis_stream: RedisStream) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=5)
+    scheduled, freed = (dispatch_wake_key(redis_stream.namespace, s) for s in ("scheduled", "freed"))
+    try:
+        await redis_stream.append(waking_event(1, UpdateStatus.SCHEDULED, UpdateStatus.TO_BE_SCHEDULED))
+        assert (await client.llen(scheduled), await client.llen(freed)) == (1, 0)
+        for request_id in (2, 3, 4):  # a burst of finished requests: one token waits, not three
+            await redis_stream.append(
+                waking_event(request_id, UpdateStatus.COMPLETED, UpdateStatus.IN_PROGRESS)
+            )
+        await redis_stream.append(waking_event(5, UpdateStatus.IN_PROGRESS, UpdateStatus.NOT_STARTED))
+        assert (await client.llen(scheduled), await client.llen(freed)) == (1, 1)
+        assert 0 < await client.pttl(freed) <= WAKE_TOKEN_TTL_MS  # an unread token does not linger
+    finally:
+        await client.aclose()
+
+
+class Signals:
+    """The scheduler's side of the wake loop: what it was told."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[str] = asyncio.Queue()
+
+    def signal(self, signal: str) -> None:
+        self.received.put_nowait(signal)
+
+    def wake(self) -> None:
+        self.received.put_nowait("wake")
+
+
+async def test_the_scheduler_process_wakes_on_the_tokens_of_other_processes(
+    redis_stream: RedisStream,
+) -> None:
+    signals = Signals()
+    loop = asyncio.create_task(wake_on_signals(REDIS_URL, redis_stream.namespace, cast(Scheduler, signals)))
+    try:
+        await redis_stream.append(waking_event(1, UpdateStatus.SCHEDULED, UpdateStatus.TO_BE_SCHEDULED))
+        assert await asyncio.wait_for(signals.received.get(), WITHIN) == "scheduled"
+        await redis_stream.append(waking_event(1, UpdateStatus.NOT_STARTED, UpdateStatus.SCHEDULED))
+        await redis_stream.append(waking_event(2, UpdateStatus.UNABLE_TO_COMPLETE, UpdateStatus.IN_PROGRESS))
+        assert await asyncio.wait_for(signals.received.get(), WITHIN) == "freed"
+        assert signals.received.empty()  # NOT_STARTED signals nothing
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop

@@ -229,13 +229,16 @@ class Rows:
         joins: Sequence[tuple[str, type[Model]]] = (),
         *,
         source: tuple[str, str] | None = None,
+        extra: tuple[Sequence[str], str] | None = None,
     ) -> None:
         """`source`, (a WITH clause, its name): read the model's rows from that instead of its
-        table (say an UPDATE ... RETURNING *: the change and the read in one round trip)."""
+        table (say an UPDATE ... RETURNING *: the change and the read in one round trip).
+        `extra`, (expressions, join text): further values read with each row (`first_with_extra`)."""
         self.models = [model, *(related for _, related in joins)]
         self.joins = joins
         self.where = where
         self.source = source
+        self.extra = extra
         self.attributes = [f"_{name}" for name, _ in joins]
         self._made: tuple[Sql, list[list[str]]] | None = None
 
@@ -248,16 +251,30 @@ class Rows:
         for index, (name, related) in enumerate(self.joins, start=1):
             key = model._meta.fields_db_projection[f"{name}_id"]
             tables.append(f'JOIN "{related._meta.db_table}" "t{index}" ON "t{index}"."id"="t0"."{key}"')
+        if self.extra is not None:
+            selected += self.extra[0]
+            tables.append(self.extra[1])
         text = f"{prefix}SELECT {','.join(selected)} FROM {' '.join(tables)} WHERE {self.where}"
         return Sql(text), columns
 
     async def all(self, values: Sequence[Any]) -> list[tuple[Model, ...]]:
         """Every row the condition selects: (the model, then each joined one)."""
+        return [built for built, _ in await self._read(values)]
+
+    async def first_with_extra(
+        self, values: Sequence[Any]
+    ) -> tuple[tuple[Model, ...], tuple[Any, ...]] | None:
+        """The first row: its models, and the `extra` values read with it (raw)."""
+        found = await self._read(values)
+        return found[0] if found else None
+
+    async def _read(self, values: Sequence[Any]) -> list[tuple[tuple[Model, ...], tuple[Any, ...]]]:
         if self._made is None:
             self._made = self._make()
         statement, columns = self._made
         _, rows = await run(self.models[0], statement, values)
-        return [self._build(tuple(row), columns) for row in rows]
+        width = sum(len(names) for names in columns)
+        return [(self._build(flat, columns), flat[width:]) for flat in (tuple(row) for row in rows)]
 
     async def first(self, values: Sequence[Any]) -> tuple[Model, ...] | None:
         found = await self.all(values)

@@ -86,6 +86,8 @@ async def _source_database_url(request: UpdateRequest, site: Site) -> str | None
     """Where a refresh copies from: production's database, when it has one."""
     if request.kind is not UpdateKind.DATABASE_REFRESH:
         return None
+    if site.production is not None:  # the job's first read joined it
+        return site.production[1]
     rows = await sql.select(
         Environment, ("database_url",), {"district_id": site.district.id, "kind": EnvironmentKind.PRODUCTION}
     )

@@ -26,7 +26,8 @@ from workers.errors import ConfigurationError
 from workers.executors import Executor
 from workers.queue import DramatiqQueue, JobQueue, install_notification_sink
 from workers.scheduler import Scheduler
-from workers.webhook_dispatch import MemoryPositions, WebhookDispatcher, running
+from workers.webhook_dispatch import WebhookDispatcher, running
+from workers.webhook_positions import MemoryPositions
 
 
 @dataclass

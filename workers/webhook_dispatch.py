@@ -29,18 +29,18 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from infra.bus import STREAM_START, EventRecord, EventStream, Gap, RedisStream, follow, id_time
+from infra.bus import EventRecord, EventStream, Gap, RedisStream, follow, id_time
 from infra.bus.redis import reader_client, redis_client
 from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
 from infra.settings import Settings
 from models.webhooks.fanout import candidates_by_district, fan_out
-from models.webhooks.position import Start, load_position, start_at, store_position
+from models.webhooks.position import Start, start_at
 from models.webhooks.records import EventRecord as WebhookRecord
 from workers.leader_lease import Lease, LocalLease, RedisLease
+from workers.webhook_positions import Positions, StoredPositions
 from workers.webhooks import WebhookQueue
 
 logger = logging.getLogger(__name__)
@@ -59,41 +59,6 @@ DRAIN_SECONDS = 5.0
 #: after a crash or a takeover creates nothing twice: the (endpoint, cursor) pair is unique. A
 #: batch that created deliveries stores it at once, and so does a dispatcher that stops.
 POSITION_STORE_SECONDS = 1.0
-
-
-class Positions(Protocol):
-    """Where the dispatcher keeps its position."""
-
-    async def load(self) -> str | None: ...
-
-    async def store(self, record_id: str) -> None: ...
-
-
-class StoredPositions:
-    """In the database, named after the stream (`models.webhooks.position`)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    async def load(self) -> str | None:
-        return await load_position(self.name)
-
-    async def store(self, record_id: str) -> None:
-        await store_position(self.name, record_id)
-
-
-class MemoryPositions:
-    """The embedded default: the stream lives and dies with the process, and so does the position
-    (a new process has a new, empty stream: it starts at its beginning, nothing is lost)."""
-
-    def __init__(self) -> None:
-        self.position: str | None = STREAM_START
-
-    async def load(self) -> str | None:
-        return self.position
-
-    async def store(self, record_id: str) -> None:
-        self.position = record_id
 
 
 def webhook_record(record: EventRecord) -> WebhookRecord:

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from models import sql
 from models.enums import EnvironmentKind
+from models.requests.queries import Site
 from models.running import blocker_of, claimed_kinds
 from models.tables import Environment, UpdateRequest
 
@@ -38,6 +39,18 @@ async def needed_environment_ids(request: UpdateRequest, kind: EnvironmentKind) 
     )
     by_kind = {EnvironmentKind(k): cast(int, i) for k, i in rows}
     return [by_kind[k] for k in kinds if k in by_kind]
+
+
+def ids_from(request: UpdateRequest, site: Site) -> list[int] | None:
+    """`needed_environment_ids` from a read that joined the district's production site (None:
+    it did not; the claim reads them)."""
+    kinds = claimed_kinds(request.kind, site.environment.kind)
+    if len(kinds) == 1:
+        return [request.environment_id]
+    if site.production is None:
+        return None
+    production_id = site.production[0]
+    return [production_id if kind is EnvironmentKind.PRODUCTION else request.environment_id for kind in kinds]
 
 
 async def claim(

@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 from models import sql
 from models.access import WORKER
 from models.clock import utcnow
-from models.enums import EventType, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
 from models.requests import claims
@@ -82,7 +82,12 @@ async def begin(
                 )
                 # Dispatch claimed the site; claiming again (a no-op then) keeps begin safe on its
                 # own. The same UPDATE takes the site offline.
-                await claims.claim(request, site.environment.kind, online=False)
+                await claims.claim(
+                    request,
+                    site.environment.kind,
+                    environment_ids=claims.ids_from(request, site),
+                    online=False,
+                )
                 started = True
     except (DomainError, claims.EnvironmentBusy):
         return None
@@ -114,19 +119,25 @@ async def take_lease_and_load(
         if not await take_lease(request_id, token, policy, now):
             return None
         return await load_with_site(request_id)
-    found = await _LEASE_TAKEN_WITH_SITE.first(
+    found = await _LEASE_TAKEN_WITH_SITE.first_with_extra(
         [
             1,
             token,
             sql.db_value(UpdateRequest, "lease_expires_at", now + policy.lease),
             request_id,
             *(sql.db_value(UpdateRequest, "status", status) for status in RUNNING.values),
+            sql.db_value(Environment, "kind", EnvironmentKind.PRODUCTION),
         ]
     )
     if found is None:
         return None
-    request = cast(UpdateRequest, found[0])
-    return request, Site(cast(District, found[1]), cast(Environment, found[2]))
+    (request, district, environment), (production_id, production_url) = found
+    production = (
+        None if production_id is None else (cast(int, production_id), cast(str | None, production_url))
+    )
+    return cast(UpdateRequest, request), Site(
+        cast(District, district), cast(Environment, environment), production
+    )
 
 
 # take_lease's UPDATE (as models/sql.update writes it), read back with the request's site.
@@ -136,7 +147,15 @@ _TAKE_LEASE = (
     ' AND "lease_token" IS NULL AND "deleted_at" IS NULL'
 )
 _LEASE_TAKEN_WITH_SITE = sql.Rows(
-    UpdateRequest, "TRUE", SITE_JOINS, source=(f'WITH "taken" AS ({_TAKE_LEASE} RETURNING *) ', '"taken"')
+    UpdateRequest,
+    "TRUE",
+    SITE_JOINS,
+    source=(f'WITH "taken" AS ({_TAKE_LEASE} RETURNING *) ', '"taken"'),
+    # The district's production site: what a refresh claims first and copies.
+    extra=(
+        ('"p"."id"', '"p"."database_url"'),
+        'LEFT JOIN "environment" "p" ON "p"."district_id"="t0"."district_id" AND "p"."kind"={}',
+    ),
 )
 
 

@@ -137,6 +137,9 @@ class Site:
 
     district: District
     environment: Environment
+    #: The district's production site, (id, database URL), when the read joined it (a job's
+    #: first read: the sites it claims, and what a refresh copies); None: not read.
+    production: tuple[int, str | None] | None = None
 
 
 async def load_with_site(

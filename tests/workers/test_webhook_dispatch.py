@@ -30,7 +30,8 @@ from tests.support_webhooks import add_webhook, make_world
 from tests.workers.conftest import REDIS_URL
 from workers import webhook_dispatch
 from workers.leader_lease import Lease, LocalLease, RedisLease
-from workers.webhook_dispatch import StoredPositions, WebhookDispatcher, lease_key, running
+from workers.webhook_dispatch import WebhookDispatcher, lease_key, running
+from workers.webhook_positions import StoredPositions
 
 WITHIN = 10.0
 HOOK_URL = "https://93.184.215.14/hook"

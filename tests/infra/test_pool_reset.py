@@ -27,11 +27,11 @@ def sent_statements() -> Iterator[list[str]]:
         sent.append(query)
         return await original(self, query, *args, **kwargs)
 
-    asyncpg.connection.Connection.execute = recording  # type: ignore[method-assign]
+    asyncpg.connection.Connection.execute = recording
     try:
         yield sent
     finally:
-        asyncpg.connection.Connection.execute = original  # type: ignore[method-assign]
+        asyncpg.connection.Connection.execute = original
 
 
 def test_only_postgresql_gets_the_pool_reset() -> None:
@@ -51,7 +51,7 @@ async def test_a_statement_outside_a_transaction_sends_no_reset_query(
 
 async def test_a_transaction_left_open_is_rolled_back_on_release(postgres_db: support.TestDatabase) -> None:
     district = await make_district()
-    pool = connections.get("default")._pool  # type: ignore[attr-defined]
+    pool = connections.get("default")._pool
     async with pool.acquire() as connection:
         raw = connection._con  # the connection itself, which outlives this proxy
         await connection.execute("BEGIN")

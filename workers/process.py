@@ -18,7 +18,7 @@ from infra.metrics import REGISTRY
 from infra.settings import Settings
 from workers.actors import declare_actors
 from workers.broker import add_worker_middleware, build_broker
-from workers.dispatch_wake import wake_on_signals
+from workers.dispatch_wake import DispatchWaker
 from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.queue import DramatiqQueue, install_notification_sink
@@ -99,16 +99,15 @@ async def scheduler_main(settings: Settings) -> None:
         loop.add_signal_handler(signum, scheduler.stop)
     # The bus only publishes here: the scheduler wakes on the dispatch wake lists, not by
     # reading the stream.
-    waker = asyncio.create_task(wake_on_signals(redis_url, settings.redis_namespace, scheduler))
+    waker = DispatchWaker(redis_url, settings.redis_namespace, scheduler)
+    waker.start()
     logger.info(
         "scheduler started: every %ss, namespace %s", settings.scheduler_interval, settings.redis_namespace
     )
     try:
         await scheduler.run()
     finally:
-        waker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await waker
+        await waker.close()
         for step in reversed(undo):
             step()
         await bus.close()

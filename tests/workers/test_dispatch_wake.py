@@ -6,7 +6,6 @@ that the scheduler process blocks on."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from models.tables import UpdateRequest
 from tests import support
 from tests.workers.conftest import REDIS_URL
 from tests.workers.scenario import make_scene
-from workers.dispatch_wake import wake_on_signals
+from workers.dispatch_wake import DispatchWaker
 from workers.runtime import embedded_runtime
 from workers.scheduler import Scheduler, seconds_to_next_start
 
@@ -143,7 +142,8 @@ async def test_the_scheduler_process_wakes_on_the_tokens_of_other_processes(
     redis_stream: RedisStream,
 ) -> None:
     signals = Signals()
-    loop = asyncio.create_task(wake_on_signals(REDIS_URL, redis_stream.namespace, cast(Scheduler, signals)))
+    waker = DispatchWaker(REDIS_URL, redis_stream.namespace, cast(Scheduler, signals))
+    waker.start()
     try:
         await redis_stream.append(waking_event(1, UpdateStatus.SCHEDULED, UpdateStatus.TO_BE_SCHEDULED))
         assert await asyncio.wait_for(signals.received.get(), WITHIN) == "scheduled"
@@ -152,6 +152,4 @@ async def test_the_scheduler_process_wakes_on_the_tokens_of_other_processes(
         assert await asyncio.wait_for(signals.received.get(), WITHIN) == "freed"
         assert signals.received.empty()  # NOT_STARTED signals nothing
     finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+        await asyncio.wait_for(waker.close(), WITHIN)  # stops within one blocking pop

@@ -39,3 +39,21 @@ def test_statements_measurement_prints_one_row() -> None:
     assert len(cells) == 6
     assert re.fullmatch(r"\d+/\d+/\d+/\d+", cells[1]), cells
     assert cells[5] in ("pass", "FAIL"), cells
+
+
+def test_fanout_measurement_holds_every_socket() -> None:
+    """The fan-out rows open hundreds of sockets from one address and account: the server's caps
+    on those (issue 21) must not close them, or the rows measure nothing (that happened once)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "fanout", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UPDATEDESK_LOG_JSON": "false"},
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| fan-out")]
+    assert rows, result.stdout + result.stderr[-2000:]
+    for row in rows:
+        held = re.search(r"(\d+) of (\d+) held", row)
+        assert held is not None and held.group(1) == held.group(2), row

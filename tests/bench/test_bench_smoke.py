@@ -17,6 +17,19 @@ from bench.runner import format_table
 pytestmark = pytest.mark.postgres
 
 
+def quick_bench(measurement: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench --quick --only MEASUREMENT`, one round; it ran (a missed target exits 1)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", measurement, "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UPDATEDESK_LOG_JSON": "false"},
+    )
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    return result
+
+
 def test_table_format() -> None:
     table = format_table([Row("m", "1 ms", "2 ms", "0.50x", "<= 2x", True), Row("n", "3")])
     lines = table.splitlines()
@@ -25,14 +38,7 @@ def test_table_format() -> None:
 
 
 def test_statements_measurement_prints_one_row() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "statements", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "UPDATEDESK_LOG_JSON": "false"},
-    )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
+    result = quick_bench("statements")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| SQL statements")]
     assert len(rows) == 1, result.stdout + result.stderr[-2000:]
     cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
@@ -44,14 +50,7 @@ def test_statements_measurement_prints_one_row() -> None:
 def test_fanout_measurement_holds_every_socket() -> None:
     """The fan-out rows open hundreds of sockets from one address and account: the server's caps
     on those (issue 21) must not close them, or the rows measure nothing (that happened once)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "fanout", "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "UPDATEDESK_LOG_JSON": "false"},
-    )
-    assert result.returncode in (0, 1), result.stderr[-2000:]
+    result = quick_bench("fanout")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| fan-out")]
     assert rows, result.stdout + result.stderr[-2000:]
     for row in rows:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
 from models.errors import DomainError
-from models.requests.completion import complete, fail
+from models.requests.completion import Held, complete, fail
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin, finish_step, report_progress, take_lease
 from models.requests.leases import Reclaim, reclaim_lapsed, release_lease, renew_lease
+from models.requests.queries import load_with_site
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
 from tests.models.scenario import IN_WINDOW, RUN_AT, World, make_world, status_of
@@ -186,3 +189,25 @@ async def test_staff_giving_up_a_running_request_ends_its_lease(db):
     assert await reclaim_lapsed(POLICY, now=RUN_AT + timedelta(days=1)) == []
     environment = await Environment.get(district_id=world.district.id, kind=EnvironmentKind.PRODUCTION)
     assert (environment.online, environment.running_request_id) == (True, None)
+
+
+async def test_a_job_completing_from_its_held_row_after_staff_gave_up_changes_nothing(db):
+    """The job completes from the row it began with (no read): if staff gave the request up in
+    between, the compare-and-set on status, history sequence and lease refuses it, and neither the
+    history, the site's version nor its hold changes."""
+    world = await make_world()
+    begun = await begin((await running(world)).id, now=RUN_AT, token="second-job", policy=POLICY)
+    assert begun is None  # the first job holds it: the held row comes from the first begin
+    request, site = await load_with_site((await UpdateRequest.get(district_id=world.district.id)).id)
+    await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
+    before = await Environment.get(id=site.environment.id)
+    moves = await StatusChange.filter(update_request_id=request.id).count()
+    with pytest.raises(DomainError):
+        await complete(request.id, RUN_AT, lease_token="first-job", held=Held(request, site, "verify"))
+    assert await status_of(request.id) is S.UNABLE_TO_COMPLETE
+    assert await StatusChange.filter(update_request_id=request.id).count() == moves
+    after = await Environment.get(id=site.environment.id)
+    assert (after.current_version, after.version_updated_at) == (
+        before.current_version,
+        before.version_updated_at,
+    )

@@ -198,7 +198,9 @@ async def test_a_job_completing_from_its_held_row_after_staff_gave_up_changes_no
     world = await make_world()
     begun = await begin((await running(world)).id, now=RUN_AT, token="second-job", policy=POLICY)
     assert begun is None  # the first job holds it: the held row comes from the first begin
-    request, site = await load_with_site((await UpdateRequest.get(district_id=world.district.id)).id)
+    held = await load_with_site((await UpdateRequest.get(district_id=world.district.id)).id)
+    assert held is not None
+    request, site = held
     await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
     before = await Environment.get(id=site.environment.id)
     moves = await StatusChange.filter(update_request_id=request.id).count()

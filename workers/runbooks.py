@@ -26,6 +26,7 @@ from infra.logs import redact_text
 from infra.metrics import JOBS
 from infra.settings import Settings
 from models import sql
+from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
 from models.requests import completion, execution, leases
@@ -187,7 +188,9 @@ async def _steps(
     checkpoints = list(request.completed_steps or [])
     done = set(checkpoints)
     start_percent = 0
-    for step in steps_for(request.kind):
+    steps = steps_for(request.kind)
+    last_checkpoint: completion.LastCheckpoint | None = None
+    for step in steps:
         if step.name in done:
             start_percent = step.done_percent
             continue
@@ -211,6 +214,12 @@ async def _steps(
             # output are technical detail for hosting staff; the district reads which step failed.
             detail = failure.reason if failure.detail is None else f"{failure.reason} {failure.detail}"
             return await _give_up(request_id, step, detail, token)
+        if step is steps[-1]:
+            # The last step's checkpoint is written by the COMPLETED move right after it.
+            report = execution.progress_report(step.done_percent, step.name, f"{step.label}: done", utcnow())
+            last_checkpoint = completion.LastCheckpoint([*checkpoints, step.name], report)
+            checkpoints.append(step.name)
+            break
         # The checkpoint and the step's "done" progress: one write.
         if not await execution.finish_step(
             request_id,
@@ -233,7 +242,7 @@ async def _steps(
             request_id,
             lease_token=token,
             policy=settings.run_policy,
-            held=completion.Held(request, site, last_step),
+            held=completion.Held(request, site, last_step, last_checkpoint),
         )
     except DomainError as error:
         logger.info("request %s could not be completed by the worker: %s", request_id, error)

@@ -7,11 +7,16 @@ running_request_id IS NULL`: of two schedulers or workers racing for one site ex
 SQLite runs one write transaction at a time). No check-then-act, no SELECT FOR UPDATE.
 
 Rows are taken and released after the request's own row and production before the target, the
-same order everywhere, so transactions never wait on each other in a circle.
+same order everywhere, so transactions never wait on each other in a circle. On PostgreSQL the
+rows of one claim (or one release) are one statement that keeps that order: a CTE locks them one
+by one in it (ORDER BY comes before FOR UPDATE) and re-checks a row another transaction changed
+meanwhile once its lock is free, exactly as the one-row UPDATE would; the UPDATE then writes the
+rows it locked. SQLite takes one row per statement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from models import sql
@@ -64,13 +69,21 @@ async def claim(
 
     Must run inside the transaction that moves the request, which rolls back on EnvironmentBusy.
     Holding one already (a request that was re-slotted and dispatched again, or begun after its
-    dispatch claimed it) counts as taken: each row is one conditional UPDATE that takes it when
-    free or ours, so only a refusal costs a read (of the holder, for the error). `environment_ids`
+    dispatch claimed it) counts as taken: each row is taken only when free or ours (one conditional
+    UPDATE per row, or one ordered statement for all on PostgreSQL), so only a refusal costs a
+    read (of the holder, for the error). `environment_ids`
     (from `needed_environment_ids`, when the caller already read them) saves that read; `own_site`
     are further columns of the request's own environment written by the same UPDATE (offline).
     """
     if environment_ids is None:
         environment_ids = await needed_environment_ids(request, kind)
+    claimed = list(environment_ids)
+    if len(environment_ids) > 1 and _is_postgres():
+        taken_ids = await _claim_in_order(request, environment_ids, own_site)
+        for environment_id in environment_ids:
+            if environment_id not in taken_ids:
+                raise EnvironmentBusy(await _holder(environment_id))
+        environment_ids = []  # all taken
     for environment_id in environment_ids:
         changes = own_site if environment_id == request.environment_id else {}
         taken = await sql.update(
@@ -81,9 +94,8 @@ async def claim(
         )
         if taken == 1:
             continue
-        holders = await Environment.filter(id=environment_id).values_list("running_request_id", flat=True)
-        raise EnvironmentBusy(cast(int | None, holders[0]) if holders else None)
-    if own_site and request.environment_id not in environment_ids:
+        raise EnvironmentBusy(await _holder(environment_id))
+    if own_site and request.environment_id not in claimed:
         await Environment.filter(id=request.environment_id).update(**own_site)
 
 
@@ -93,7 +105,18 @@ async def release(request: UpdateRequest, kind: EnvironmentKind | None = None, *
     columns of its own site written with it (what completing changes: version, refresh time).
 
     Two statements whatever it holds, no read: the other sites it holds first (production, as in
-    the claim's order), then its own. `kind` is not needed and kept for the callers' symmetry."""
+    the claim's order), then its own; one on PostgreSQL. `kind` is not needed and kept for the
+    callers' symmetry."""
+    if _is_postgres():
+        released = request.environment_id in await _release_in_order(request, own_site)
+    else:
+        released = await _release_one_by_one(request, own_site)
+    if own_site and not released:  # held by another (never in order): the changes still hold
+        await sql.update(Environment, {"id": request.environment_id}, **own_site)
+
+
+async def _release_one_by_one(request: UpdateRequest, own_site: dict[str, Any]) -> bool:
+    """`release` in two statements; whether its own site was released."""
     await sql.update(
         Environment,
         {
@@ -112,8 +135,7 @@ async def release(request: UpdateRequest, kind: EnvironmentKind | None = None, *
         online=True,
         **own_site,
     )
-    if own_site and not released:  # held by another (never in order): the changes still hold
-        await sql.update(Environment, {"id": request.environment_id}, **own_site)
+    return released == 1
 
 
 async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> tuple[list[int], int | None]:
@@ -131,3 +153,86 @@ async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> t
         ids = [by_kind[k] for k in kinds if k in by_kind]
     holders = {cast(int, i): cast(int | None, holder) for _, i, holder in rows}
     return ids, blocker_of(request.id, [holders.get(i) for i in ids])
+
+
+def _is_postgres() -> bool:
+    return Environment._meta.db.capabilities.dialect == "postgres"
+
+
+async def _holder(environment_id: int) -> int | None:
+    """Who holds a site a claim could not take (read only for the error)."""
+    holders = await Environment.filter(id=environment_id).values_list("running_request_id", flat=True)
+    return cast(int | None, holders[0]) if holders else None
+
+
+# PostgreSQL's one-statement claim and release, text made once per set of own-site columns. The
+# CTE locks the candidate rows in the claim's order; the UPDATE writes exactly those. A further
+# own-site column is written only on the request's own row (CASE), the other rows keep theirs.
+_CLAIMS_IN_ORDER: dict[tuple[str, ...], sql.Sql] = {}
+_RELEASES_IN_ORDER: dict[tuple[str, ...], sql.Sql] = {}
+
+
+def _own_site_sets(names: Sequence[str]) -> str:
+    columns = [sql.column(Environment, name) for name in names]
+    return "".join(f',{each}=CASE WHEN "e"."id"={{}} THEN {{}} ELSE "e".{each} END' for each in columns)
+
+
+def _own_site_values(request: UpdateRequest, own_site: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for name, value in own_site.items():
+        values += [request.environment_id, sql.db_value(Environment, name, value)]
+    return values
+
+
+async def _claim_in_order(
+    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any]
+) -> set[int]:
+    """Take each of `environment_ids` that is free or `request`'s, in that order, in one
+    statement; the ids taken."""
+    names = tuple(own_site)
+    statement = _CLAIMS_IN_ORDER.get(names)
+    if statement is None:
+        holder = sql.column(Environment, "running_request_id")
+        statement = _CLAIMS_IN_ORDER[names] = sql.Sql(
+            'WITH "ordered" AS (SELECT "id" FROM "environment" WHERE "id"=ANY({}::bigint[]) AND '
+            f"({holder} IS NULL OR {holder}={{}}) "
+            'ORDER BY array_position({}::bigint[],"id"::bigint) FOR UPDATE) '
+            f'UPDATE "environment" AS "e" SET {holder}={{}}{_own_site_sets(names)} '
+            'FROM "ordered" WHERE "e"."id"="ordered"."id" RETURNING "e"."id"'
+        )
+    values = [environment_ids, request.id, environment_ids, request.id, *_own_site_values(request, own_site)]
+    _, rows = await sql.run(Environment, statement, values)
+    return {cast(int, row[0]) for row in rows}
+
+
+async def _release_in_order(request: UpdateRequest, own_site: dict[str, Any]) -> set[int]:
+    """`release` in one statement: the other sites `request` holds first, then its own (also when
+    nobody holds it, as in `_release_one_by_one`); the ids released."""
+    names = tuple(own_site)
+    statement = _RELEASES_IN_ORDER.get(names)
+    if statement is None:
+        holder = sql.column(Environment, "running_request_id")
+        district = sql.column(Environment, "district_id")
+        online = sql.column(Environment, "online")
+        statement = _RELEASES_IN_ORDER[names] = sql.Sql(
+            'WITH "ordered" AS (SELECT "id" FROM "environment" WHERE '
+            f'({district}={{}} AND {holder}={{}} AND "id"<>{{}}) OR '
+            f'("id"={{}} AND ({holder} IS NULL OR {holder}={{}})) '
+            'ORDER BY "id"={}, "id" FOR UPDATE) '
+            f'UPDATE "environment" AS "e" SET {holder}=NULL,'
+            f'{online}=CASE WHEN "e"."id"={{}} THEN TRUE ELSE "e".{online} END{_own_site_sets(names)} '
+            'FROM "ordered" WHERE "e"."id"="ordered"."id" RETURNING "e"."id"'
+        )
+    own = request.environment_id
+    values = [
+        request.district_id,
+        request.id,
+        own,
+        own,
+        request.id,
+        own,
+        own,
+        *_own_site_values(request, own_site),
+    ]
+    _, rows = await sql.run(Environment, statement, values)
+    return {cast(int, row[0]) for row in rows}

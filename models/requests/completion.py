@@ -18,9 +18,9 @@ from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM, WORKER
 from models.clock import utcnow
-from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
 from models.errors import not_found
-from models.events import AfterCommit, deliver
+from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
 from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
@@ -40,13 +40,25 @@ MAX_DETAIL_LENGTH = 8000
 
 
 @dataclass(frozen=True)
+class LastCheckpoint:
+    """The runbook's last step, finished and not yet checkpointed: the COMPLETED move writes its
+    checkpoint and "done" progress (one write instead of two; if the job dies before that move,
+    the step runs again, as any step whose checkpoint was not written), and its PROGRESS record is
+    published just before the COMPLETED one, so readers see the same records in the same order."""
+
+    steps: list[str]  # every checkpoint, this step's included
+    report: ProgressReport
+
+
+@dataclass(frozen=True)
 class Held:
     """What the job completing a request already holds: the request as it began it, its site, and
-    the last step it ran."""
+    the last step it ran (with `checkpoint`, that step's checkpoint still to write)."""
 
     request: UpdateRequest
     site: Site
     last_step: str | None
+    checkpoint: LastCheckpoint | None = None
 
 
 def _held_by(lease_token: str | None) -> dict[str, Any]:
@@ -74,9 +86,12 @@ async def complete(
     makes that safe: if anything moved the request since, nothing is written."""
     now = now or utcnow()
     after = AfterCommit()
+    checkpoint_columns: dict[str, Any] = {}
     async with in_transaction():
         if held is not None:
             request, site, last_step = held.request, held.site, held.last_step
+            if held.checkpoint is not None:
+                checkpoint_columns = _last_checkpoint(request, held.checkpoint, after)
         else:
             loaded = await load_with_site(request_id, include_deleted=True)
             if loaded is None:
@@ -96,6 +111,7 @@ async def complete(
             progress_percent=100,
             progress_at=now,
             progress_step=last_step or "done",
+            **checkpoint_columns,
             **_lease_cleared(),
         )
         # What the site gets is written by the same UPDATE that gives it back.
@@ -115,6 +131,21 @@ async def complete(
             await follow_with_sandbox(request, after, now, policy)
     await deliver(after)
     return request
+
+
+def _last_checkpoint(
+    request: UpdateRequest, checkpoint: LastCheckpoint, after: AfterCommit
+) -> dict[str, Any]:
+    """The columns of the last step's checkpoint for the COMPLETED move, and its PROGRESS record
+    queued ahead of the move's own (sequence of the IN_PROGRESS move: the move has not run yet)."""
+    report = checkpoint.report
+    after.events.append(
+        UpdateRequestChanged(
+            EventType.PROGRESS, request.id, request.district_id, UpdateStatus.IN_PROGRESS, report.at, report,
+            sequence=request.history_seq,
+        )
+    )  # fmt: skip
+    return {"completed_steps": list(checkpoint.steps), "progress_message": report.message}
 
 
 def already_there(request: UpdateRequest, site: Site) -> bool:

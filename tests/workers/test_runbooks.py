@@ -10,7 +10,9 @@ import pytest
 
 from infra.metrics import REGISTRY
 from infra.settings import Settings
-from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
+from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
+from models.requests import completion
 from models.requests.staff import set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.tables import Environment, UpdateRequest
@@ -133,6 +135,88 @@ async def test_an_instant_step_writes_only_its_checkpoint(db: support.TestDataba
         (90, "Start the site: done"),
         (100, "Verify the site: done"),
     ]
+
+
+async def test_the_last_step_s_checkpoint_is_the_completed_move_and_its_record_comes_first(
+    db: support.TestDatabase,
+) -> None:
+    """The last checkpoint is written by the COMPLETED move (one write): readers still get the
+    step's "done" PROGRESS, in the run's order, right before COMPLETED."""
+    scene = await make_scene()
+    request = await dispatched(scene)
+    events: list[UpdateRequestChanged] = []
+
+    async def keep(event: UpdateRequestChanged) -> None:
+        if event.update_request_id == request.id:
+            events.append(event)
+
+    add_event_sink(keep)
+    try:
+        assert await run_request(request.id, SETTINGS, FakeExecutor()) is Outcome.COMPLETED
+    finally:
+        remove_event_sink(keep)
+    started = next(
+        e for e in events if e.status is UpdateStatus.IN_PROGRESS and e.type is EventType.STATUS_CHANGED
+    )
+    last_two = events[-2:]
+    assert [(e.type, e.status) for e in last_two] == [
+        (EventType.PROGRESS, UpdateStatus.IN_PROGRESS),
+        (EventType.STATUS_CHANGED, UpdateStatus.COMPLETED),
+    ]
+    progress, completed = last_two
+    assert progress.progress is not None
+    assert (progress.progress.percent, progress.progress.message) == (100, "Verify the site: done")
+    assert progress.sequence == started.sequence and completed.sequence == (started.sequence or 0) + 1
+    finished = await UpdateRequest.get(id=request.id)
+    assert finished.completed_steps == VERSION_STEPS
+    assert (finished.progress_step, finished.progress_message) == ("verify", "Verify the site: done")
+
+
+async def test_a_job_that_dies_between_its_last_step_and_completing_runs_that_step_again(
+    db: support.TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scene = await make_scene()
+    request = await dispatched(scene)
+    reached = asyncio.Event()
+
+    async def dies_before_completing(*args: object, **kwargs: object) -> UpdateRequest:
+        reached.set()
+        await asyncio.Event().wait()  # the worker dies here
+        raise AssertionError("never completes")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(completion, "complete", dies_before_completing)
+        async with progress_log() as log:
+            first = asyncio.create_task(run_request(request.id, SETTINGS, FakeExecutor()))
+            await asyncio.wait_for(reached.wait(), WITHIN)
+            first.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await first
+    interrupted = await UpdateRequest.get(id=request.id)
+    assert (interrupted.status, interrupted.completed_steps) == (UpdateStatus.IN_PROGRESS, VERSION_STEPS[:-1])
+    assert log.seen[-1] == (90, "Start the site: done")  # nothing announced that was not written
+
+    again = FakeExecutor()
+    assert await run_request(request.id, SETTINGS, again) is Outcome.COMPLETED
+    assert again.steps == VERSION_STEPS[-1:]
+    assert (await UpdateRequest.get(id=request.id)).completed_steps == VERSION_STEPS
+
+
+async def test_a_request_stopped_during_its_last_step_is_not_announced_done(db: support.TestDatabase) -> None:
+    scene = await make_scene()
+    request = await dispatched(scene)
+
+    async def staff_give_up(job: StepJob, report: ProgressCallback) -> None:
+        if job.step == VERSION_STEPS[-1]:
+            await set_update_request_status(
+                scene.staff, job.request_id, UpdateStatus.UNABLE_TO_COMPLETE, "Stopped by staff"
+            )
+
+    async with progress_log() as log:
+        assert await run_request(request.id, SETTINGS, FakeExecutor(during=staff_give_up)) is Outcome.DROPPED
+    stopped = await UpdateRequest.get(id=request.id)
+    assert (stopped.status, stopped.completed_steps) == (UpdateStatus.UNABLE_TO_COMPLETE, VERSION_STEPS[:-1])
+    assert (100, "Verify the site: done") not in log.seen
 
 
 async def test_a_step_that_runs_a_while_announces_that_it_started(db: support.TestDatabase) -> None:

@@ -57,6 +57,8 @@ subscription Resumable($districtId: ID, $updateRequestId: ID, $after: String) {
 class LiveServer:
     app: Starlette
     port: int
+    #: The uvicorn server (its `server_state.connections` are the open sockets' protocols).
+    uvicorn_server: uvicorn.Server | None = None
 
     @property
     def ws_url(self) -> str:
@@ -106,7 +108,7 @@ async def live_server(
         if task.done():
             task.result()
             raise RuntimeError("uvicorn stopped before it started")
-        yield LiveServer(app, server.servers[0].sockets[0].getsockname()[1])
+        yield LiveServer(app, server.servers[0].sockets[0].getsockname()[1], server)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=WITHIN)

@@ -10,7 +10,8 @@
   bus, no second sink, so nothing is published twice.
 - ``app_hub(app)``: the live hub (render groups, shared caches) serving the subscriptions, or None.
 - ``server_config(app, host, port)``: uvicorn settings for the API (``server_options``): the
-  ``websockets`` protocol implementation (sans-I/O) with per-message compression off (a deflate
+  ``websockets`` protocol implementation (sans-I/O, lean: ``updatedesk.ws_protocol``) with
+  per-message compression off (a deflate
   context costs memory per socket), WebSocket messages of at most 1 MiB (closed with 1009 above),
   and the header time limit of ``updatedesk.slow_clients``.
 """
@@ -31,6 +32,7 @@ from infra.settings import Settings
 from resolvers.live.hub import LiveHub
 from updatedesk.http import MAX_BODY_BYTES
 from updatedesk.slow_clients import http_protocol
+from updatedesk.ws_protocol import LeanWebSocketProtocol
 
 logger = logging.getLogger("updatedesk.live")
 
@@ -39,9 +41,10 @@ logger = logging.getLogger("updatedesk.live")
 BUS_READY_TIMEOUT_SECONDS = 5.0
 #: uvicorn options every API server uses: the sans-I/O websockets implementation (it waits for
 #: the socket to drain, so a slow reader holds back its own subscriptions, whose bounded queues
-#: then close it, rather than growing a send buffer), and WebSocket compression off by default.
+#: then close it, rather than growing a send buffer) in its lean form (`updatedesk.ws_protocol`:
+#: less memory per open socket), and WebSocket compression off by default.
 WS_SERVER_OPTIONS: dict[str, Any] = {
-    "ws": "websockets-sansio",
+    "ws": LeanWebSocketProtocol,
     "ws_per_message_deflate": False,
     # As the HTTP body limit: uvicorn's default (16 MiB) let 20 sockets grow the process by 550 MB.
     "ws_max_size": MAX_BODY_BYTES,

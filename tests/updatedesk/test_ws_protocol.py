@@ -1,0 +1,88 @@
+"""The lean WebSocket protocol (updatedesk/ws_protocol.py): its receive queue and writable flag
+behave as the asyncio primitives uvicorn uses them, and an open socket of a real server keeps no
+handshake objects and still talks both ways."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from infra.settings import Settings
+from models.enums import Role
+from tests.factories import make_account, make_token
+from tests.support import TestDatabase
+from tests.support_live import live_server, ws_client
+from updatedesk.ws_protocol import Flag, LeanWebSocketProtocol, ReceiveQueue
+
+WITHIN = 10.0
+
+
+async def test_the_receive_queue_hands_out_messages_in_order_and_waits_for_the_next() -> None:
+    queue = ReceiveQueue()
+    queue.put_nowait("connect")
+    queue.put_nowait("receive")
+    assert (queue.qsize(), queue.empty()) == (2, False)
+    assert [await queue.get(), await queue.get()] == ["connect", "receive"]
+    assert queue.empty()
+    waiting = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)  # the reader waits
+    assert not waiting.done()
+    queue.put_nowait("disconnect")
+    assert await asyncio.wait_for(waiting, WITHIN) == "disconnect"
+
+
+async def test_the_receive_queue_has_one_reader_and_survives_a_cancelled_one() -> None:
+    queue = ReceiveQueue()
+    first = asyncio.create_task(queue.get())
+    await asyncio.sleep(0)
+    with pytest.raises(RuntimeError, match="one reader"):
+        await queue.get()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    queue.put_nowait("kept")  # nothing is lost to the cancelled reader
+    assert await asyncio.wait_for(queue.get(), WITHIN) == "kept"
+
+
+async def test_the_flag_wakes_every_waiter_once_set_and_blocks_once_cleared() -> None:
+    flag = Flag(True)
+    assert await flag.wait() and flag.is_set()
+    flag.clear()
+    waiters = [asyncio.create_task(flag.wait()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(waiter.done() for waiter in waiters)
+    flag.set()
+    assert await asyncio.wait_for(asyncio.gather(*waiters), WITHIN) == [True, True, True]
+
+
+async def test_a_cancelled_waiter_leaves_the_flag_clean() -> None:
+    flag = Flag()
+    waiter = asyncio.create_task(flag.wait())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert flag._waiters == []
+    flag.set()
+    assert await asyncio.wait_for(flag.wait(), WITHIN)
+
+
+async def test_an_open_socket_keeps_no_handshake_and_still_talks(db: TestDatabase) -> None:
+    token = await make_token(await make_account(Role.HOSTING_STAFF))
+    settings = Settings(database_url=db.url, redis_url=None)
+    async with live_server(settings) as server, ws_client(server, token) as client:
+        await client.ping_pong()
+        assert server.uvicorn_server is not None
+        sockets = [
+            each
+            for each in server.uvicorn_server.server_state.connections
+            if isinstance(each, WebSocketsSansIOProtocol)
+        ]
+        assert len(sockets) == 1 and isinstance(sockets[0], LeanWebSocketProtocol)
+        socket = sockets[0]
+        assert (socket.request, socket.response) == (None, None)
+        assert isinstance(socket.queue, ReceiveQueue) and isinstance(socket.writable, Flag)
+        await client.send({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}})
+        assert (await client.receive_for("1"))["payload"] == {"data": {"__typename": "Query"}}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import socket
 import time
@@ -30,6 +31,8 @@ from updatedesk.app import LifespanPart, create_app
 from updatedesk.live import server_config
 
 PROTOCOL = "graphql-transport-ws"
+#: The Redis the live tests use (their keys carry the run's id, see `run_id`).
+REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 #: Longest wait for one expected message or condition.
 WITHIN = 10.0
 

@@ -97,7 +97,11 @@ def bus_lifespan(
     async def part(app: Starlette) -> AsyncIterator[EventBus]:
         shared = bus or app_bus(app)
         if shared is not None:
-            attach_bus(app, shared)
+            hub = app_hub(app)
+            if hub is None or hub.bus is not shared:
+                # Attached already by the part that owns the bus (`updatedesk serve`'s runtime):
+                # a second hub would read every record again for no subscriber.
+                attach_bus(app, shared)
             try:
                 yield shared
             finally:

@@ -74,6 +74,10 @@ class StreamBus:
         return self.follow_state.reconnect_attempts
 
     @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    @property
     def subscriber_count(self) -> int:
         return len(self._fanout)
 

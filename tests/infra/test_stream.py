@@ -36,11 +36,10 @@ from infra.bus.base import AppendableStream, StreamBus
 from infra.bus.ordering import Order
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
-from tests.support_live import PrivateRedis, private_redis
+from tests.support_live import REDIS_URL, PrivateRedis, private_redis
 
 S = UpdateStatus
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
-REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 CHAIN = [None, S.TO_BE_SCHEDULED, S.SCHEDULED, S.NOT_STARTED, S.IN_PROGRESS, S.COMPLETED]
 
 

@@ -34,14 +34,13 @@ from tests.factories import actor_of, make_account, make_catalog, make_district,
 from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import (
+    REDIS_URL,
     LiveServer,
     live_server,
     private_redis,
     wait_until,
     ws_client,
 )
-
-REDIS_URL = os.environ.get("UPDATEDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 async def listening(server: LiveServer, count: int) -> None:

@@ -5,9 +5,12 @@ is asked for, through fragments too; nothing else about the answer changes."""
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import strawberry
 
 from models.access import Mover
 from models.clock import utcnow
@@ -15,7 +18,7 @@ from models.enums import EnvironmentKind, Role, UpdateKind, UpdateStatus
 from models.tables import District, StatusChange, UpdateRequest
 from resolvers.access import joined
 from resolvers.loaders import Loaders
-from schema.execution import is_awaitable_result
+from schema.execution import RowsAreValues, is_awaitable_result
 from schema.requests import types as request_types
 from tests.factories import make_account, make_district, make_request, make_token
 from tests.support_graphql import api_client
@@ -144,3 +147,79 @@ async def test_the_awaitable_check_caches_types_never_generators() -> None:
     future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     assert is_awaitable_result(future)
     future.cancel()
+
+
+# --------------------------------------------------------------------------- plain leaves
+
+FULL_PAGE = """query { updateRequests(first: 10) { totalCount pageInfo { hasNextPage endCursor }
+  edges { cursor node { id kind status targetVersion createdAt scheduledStart automatic
+    district { id name } environment { id kind currentVersion } requestedBy { id email name }
+    history { from to at message } } } } }"""
+
+
+async def test_plain_leaves_answer_what_the_full_path_answers(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    from schema import execution
+
+    token, _, _ = await _world()
+    async with api_client() as client:
+        await client.data(FULL_PAGE, token=token)  # warm up: the token's last use is written once
+        reads: list[str] = []
+        plain_leaf = execution._plain_leaf
+
+        def counted(parent: Any, name: str) -> Any:
+            reads.append(name)
+            return plain_leaf(parent, name)
+
+        monkeypatch.setattr(execution, "_plain_leaf", counted)
+        fast = await client.data(FULL_PAGE, token=token)
+        assert {"id", "kind", "status", "createdAt", "name", "email", "from", "to", "message"} <= set(reads)
+        monkeypatch.setattr(execution, "_plain_leaf", lambda parent, name: None)  # the full path
+        full = await client.data(FULL_PAGE, token=token)
+    assert fast == full
+    assert len(fast["updateRequests"]["edges"]) == 2
+
+
+def test_only_argument_free_reads_of_scalars_and_enums_are_plain() -> None:
+    from schema import schema
+    from schema.execution import _plain_leaf
+
+    types = schema._schema.type_map
+    request, change = types["UpdateRequest"], types["StatusChange"]
+    assert _plain_leaf(request, "status") is not None  # type: ignore[arg-type]
+    assert _plain_leaf(request, "id") is not None  # type: ignore[arg-type]  # lean, no Info
+    assert _plain_leaf(change, "from") is not None  # type: ignore[arg-type]
+    assert _plain_leaf(request, "district") is None  # type: ignore[arg-type]  # an object
+    assert _plain_leaf(request, "history") is None  # type: ignore[arg-type]  # a list
+    assert _plain_leaf(types["District"], "updateRequests") is None  # type: ignore[arg-type]  # arguments
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Thing:
+    name: str
+    colour: Colour
+    note: str | None
+
+
+@strawberry.type
+class ThingsQuery:
+    @strawberry.field
+    def things(self) -> list[Thing | None]:
+        broken = [Thing(name=None, colour=Colour.RED, note="x"), Thing(name="c", colour="blue", note=None)]  # type: ignore[arg-type]
+        return [Thing(name="ok", colour=Colour.RED, note=None), *broken]
+
+
+async def test_a_plain_leaf_that_breaks_its_type_is_the_same_field_error() -> None:
+    """Null where the schema says never, or a value the enum refuses: the error and its path are
+    graphql-core's, as on the full path."""
+    schema = strawberry.Schema(ThingsQuery, execution_context_class=RowsAreValues)
+    result = await schema.execute("{ things { name colour note } }")
+    assert result.data == {"things": [{"name": "ok", "colour": "RED", "note": None}, None, None]}
+    errors = sorted((tuple(error.path or ()), error.message) for error in result.errors or [])
+    assert errors[0][0] == ("things", 1, "name")
+    assert "Cannot return null for non-nullable field Thing.name" in errors[0][1]
+    assert errors[1][0] == ("things", 2, "colour")

@@ -59,6 +59,10 @@ DRAIN_SECONDS = 5.0
 #: after a crash or a takeover creates nothing twice: the (endpoint, cursor) pair is unique. A
 #: batch that created deliveries stores it at once, and so does a dispatcher that stops.
 POSITION_STORE_SECONDS = 1.0
+#: A record whose fan-out fails this many times in a row while the database and the stream both
+#: answer is skipped (logged, counted as a gap): one unreadable record must not hold back every
+#: webhook behind it. A failure while either is away is retried for as long as it takes.
+UNREADABLE_ATTEMPTS = 3
 
 
 def webhook_record(record: EventRecord) -> WebhookRecord:
@@ -115,6 +119,8 @@ class WebhookDispatcher:
         #: The position last stored, and when (monotonic).
         self._stored: str | None = None
         self._stored_at = 0.0
+        #: The record whose fan-out failed last, and how many times in a row.
+        self._failing: tuple[str | None, int] = (None, 0)
 
     def stop(self) -> None:
         self._stop.set()
@@ -251,15 +257,20 @@ class WebhookDispatcher:
         try:
             endpoints: dict[int, None] = {}
             done: EventRecord | None = None
-            described = [webhook_record(record) for record in records]
             # The endpoints are read once for the batch, not once per record: with no webhook
             # (the usual case) a batch costs one statement.
-            candidates = await candidates_by_district({record.district_id for record in described})
-            for record, described_record in zip(records, described, strict=True):
+            candidates = await candidates_by_district({record.event.district_id for record in records})
+            for record in records:
                 if self._halt.is_set() and done is not None:
                     break
-                hooks = candidates[described_record.district_id]
-                for webhook_id in await fan_out(described_record, candidates=hooks):
+                try:
+                    described = webhook_record(record)
+                    created = await fan_out(described, candidates=candidates[described.district_id])
+                except Exception as error:
+                    if not await self._skip_unreadable(record, error):
+                        raise
+                    created = []
+                for webhook_id in created:
                     endpoints[webhook_id] = None
                 done = record
             for webhook_id in endpoints:
@@ -299,6 +310,34 @@ class WebhookDispatcher:
                 while records := await self.stream.read_after(self.position, BATCH):
                     await self.fan_out(records)
         await self._store_unsaved()
+
+    async def _skip_unreadable(self, record: EventRecord, error: Exception) -> bool:
+        """Whether to skip `record`, whose fan-out raised `error`: only once it failed
+        UNREADABLE_ATTEMPTS times in a row and the database and the stream answer (then the
+        record, not the service, is what fails)."""
+        last, times = self._failing
+        times = times + 1 if last == record.id else 1
+        self._failing = (record.id, times)
+        if times < UNREADABLE_ATTEMPTS or not await self._answering():
+            return False
+        self._failing = (None, 0)
+        logger.error(
+            "webhook dispatcher: record %s failed %d times in a row while the database and the "
+            "stream answer; skipped",
+            record.id,
+            times,
+            exc_info=error,
+        )
+        self._gap("unreadable_record", f"record {record.id} could not be fanned out ({type(error).__name__})")
+        return True
+
+    async def _answering(self) -> bool:
+        try:
+            await candidates_by_district(set())  # the database
+            await self.stream.last_id()
+        except Exception:
+            return False
+        return True
 
     def _gap(self, reason: str, why: str) -> None:
         self.gaps += 1

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -507,3 +508,76 @@ async def test_records_written_while_the_dispatcher_gathers_are_fanned_out_as_on
     endpoint_reads = [text for text in statements.statements if 'FROM "webhook"' in text]
     assert len(endpoint_reads) == 1, endpoint_reads
     assert await cursors_of(hook.id) == [public_cursor(record_id) for record_id in [first, *burst]]
+
+
+# --------------------------------------------------------------------------- unreadable records
+
+#: The record the tests make unreadable: the move to NOT_STARTED.
+UNREADABLE = UpdateStatus.NOT_STARTED
+
+
+def failing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make `fan_out` raise for every record of a move to UNREADABLE; the cursors it was tried at."""
+    real = webhook_dispatch.fan_out
+    tries: list[str] = []
+
+    async def fan_out(record: Any, candidates: Any) -> list[int]:
+        if record.to_status is UNREADABLE:
+            tries.append(record.cursor)
+            raise ValueError("this record cannot be fanned out")
+        return await real(record, candidates=candidates)
+
+    monkeypatch.setattr(webhook_dispatch, "fan_out", fan_out)
+    return tries
+
+
+def moves(request: UpdateRequest) -> list[UpdateRequestChanged]:
+    """SCHEDULED, then the unreadable NOT_STARTED, then IN_PROGRESS."""
+    return [
+        event(request),
+        event(request, status=UNREADABLE, from_status=UpdateStatus.SCHEDULED),
+        event(request, status=UpdateStatus.IN_PROGRESS, from_status=UNREADABLE),
+    ]
+
+
+async def test_an_unreadable_record_is_skipped_and_the_records_behind_it_are_delivered(
+    db: support.TestDatabase, stream: EventStream, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    gaps_before = gaps_counted("unreadable_record")
+    tries = failing(monkeypatch)
+    dispatcher = stored_dispatcher(stream, namespace, lease=LocalLease(ttl=0.3))
+    async with running(dispatcher):
+        await started(dispatcher)
+        first, bad, last = await append(stream, *moves(world.own_request))
+        await caught_up(dispatcher, last)
+    assert tries == [public_cursor(bad)] * webhook_dispatch.UNREADABLE_ATTEMPTS  # tried again, then skipped
+    assert await cursors_of(hook.id) == [public_cursor(first), public_cursor(last)]
+    assert gaps_counted("unreadable_record") == gaps_before + 1
+
+
+async def test_a_record_that_fails_while_the_database_is_away_is_never_skipped(
+    db: support.TestDatabase, stream: EventStream, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    tries = failing(monkeypatch)
+    away = True
+
+    async def answering() -> bool:
+        return not away
+
+    dispatcher = stored_dispatcher(stream, namespace, lease=LocalLease(ttl=0.3))
+    monkeypatch.setattr(dispatcher, "_answering", answering)
+    async with running(dispatcher):
+        await started(dispatcher)
+        first, bad, last = await append(stream, *moves(world.own_request))
+        async with asyncio.timeout(WITHIN):
+            while len(tries) < 2 * webhook_dispatch.UNREADABLE_ATTEMPTS:
+                dispatcher.progressed.clear()
+                await dispatcher.progressed.wait()
+        assert await cursors_of(hook.id) == [public_cursor(first)]  # nothing past the record
+        away = False  # the database is back and the record still fails: now it is skipped
+        await caught_up(dispatcher, last)
+    assert await cursors_of(hook.id) == [public_cursor(first), public_cursor(last)]

@@ -40,6 +40,8 @@ class DispatchWaker:
         self._client = reader_client(redis_url)  # its socket timeout outlasts the blocking pop
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Times Redis went away while it waited (each followed by one pass once it is back).
+        self.outages = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="dispatch wake-up")
@@ -69,6 +71,8 @@ class DispatchWaker:
                 if self._stop.is_set():
                     return
                 logger.warning("dispatch wake-up: Redis unreachable (%s); retrying in %.1fs", error, backoff)
+                if not lost:
+                    self.outages += 1
                 lost = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), backoff)

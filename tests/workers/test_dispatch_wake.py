@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -23,6 +24,7 @@ from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request
 from models.tables import UpdateRequest
 from tests import support
+from tests.support_live import private_redis, wait_until
 from tests.workers.conftest import REDIS_URL
 from tests.workers.scenario import make_scene
 from workers.dispatch_wake import DispatchWaker
@@ -153,3 +155,31 @@ async def test_the_scheduler_process_wakes_on_the_tokens_of_other_processes(
         assert signals.received.empty()  # NOT_STARTED signals nothing
     finally:
         await asyncio.wait_for(waker.close(), WITHIN)  # stops within one blocking pop
+
+
+async def test_after_redis_was_away_one_pass_runs_and_tokens_wake_the_scheduler_again(tmp_path: Path) -> None:
+    """Tokens pushed while Redis was away (or lost with it) are gone: the scheduler runs one pass
+    as soon as Redis answers again, and later tokens wake it as before."""
+    signals = Signals()
+    async with private_redis(tmp_path) as server:
+        client = aioredis.Redis.from_url(server.url, socket_timeout=5)
+        stream = RedisStream(client, f"wake-{uuid.uuid4().hex[:8]}")
+        waker = DispatchWaker(server.url, stream.namespace, cast(Scheduler, signals))
+        waker.start()
+        try:
+            await stream.append(waking_event(1, UpdateStatus.SCHEDULED, UpdateStatus.TO_BE_SCHEDULED))
+            assert await asyncio.wait_for(signals.received.get(), WITHIN) == "scheduled"
+            await server.stop()
+            await wait_until(lambda: waker.outages == 1, "the waker to notice Redis went away")
+            assert signals.received.empty()
+            await server.start()  # same port, empty: nothing of before survived
+            assert await asyncio.wait_for(signals.received.get(), WITHIN) == "wake"  # the one pass
+            await client.aclose()  # its connection died with the server
+            client = aioredis.Redis.from_url(server.url, socket_timeout=5)
+            stream = RedisStream(client, stream.namespace)
+            await stream.append(waking_event(2, UpdateStatus.COMPLETED, UpdateStatus.IN_PROGRESS))
+            assert await asyncio.wait_for(signals.received.get(), WITHIN) == "freed"
+            assert waker.outages == 1 and signals.received.empty()
+        finally:
+            await asyncio.wait_for(waker.close(), WITHIN)
+            await client.aclose()

@@ -31,10 +31,11 @@ from models.enums import EnvironmentKind, UpdateKind
 from models.errors import DomainError
 from models.requests import completion, execution, leases
 from models.requests.queries import Site
-from models.running import RunPolicy, new_lease_token
+from models.running import new_lease_token
 from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
 from workers.executors import COPY_STEP, Executor, StepJob, build_executor
+from workers.job_lease import Lease, LeaseLost, keep_lease
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ async def _run_request(
         return Outcome.DROPPED
     request, site = claimed
     kind[0] = request.kind.value
-    keeper = asyncio.ensure_future(_keep_lease(request_id, lease, policy))
+    keeper = asyncio.ensure_future(keep_lease(request_id, lease, policy))
     try:
         return await _run_steps(request, site, executor, settings, lease)
     except asyncio.CancelledError:
@@ -130,43 +131,6 @@ async def _run_request(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-
-
-class LeaseLost(Exception):
-    """This job's lease was taken over: stop without touching the request."""
-
-
-class Lease:
-    """This job's hold on its request. When a renewal finds it gone, only the executor's running
-    step is cancelled (a command killed, a copy stopped): never a database transaction half-way,
-    which on SQLite would leave the connection locked. Every later write fails on the token."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-        self.lost = False
-        self.work: asyncio.Future[None] | None = None
-
-    def lose(self) -> None:
-        self.lost = True
-        if self.work is not None and not self.work.done():
-            self.work.cancel()
-
-    def check(self) -> None:
-        if self.lost:
-            raise LeaseLost
-
-
-async def _keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:
-    """Renew the lease well before it lapses; on finding it lost, stop the job's step and end."""
-    while True:
-        await asyncio.sleep(policy.renew_every_seconds)
-        try:
-            if not await leases.renew_lease(request_id, lease.token, policy):
-                logger.warning("request %s: this job lost its lease to another; stopping", request_id)
-                lease.lose()
-                return
-        except Exception:  # the database is briefly away: keep working, try again next time
-            logger.exception("request %s: could not renew the lease; trying again", request_id)
 
 
 async def _run_steps(

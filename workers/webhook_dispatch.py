@@ -38,9 +38,9 @@ from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_D
 from infra.settings import Settings
 from models.webhooks.fanout import candidates_by_district, fan_out
 from models.webhooks.position import Start, start_at
-from models.webhooks.records import EventRecord as WebhookRecord
 from workers.leader_lease import Lease, LocalLease, RedisLease
 from workers.webhook_positions import Positions, StoredPositions
+from workers.webhook_records import UNREADABLE_ATTEMPTS, FailuresInARow, answering, webhook_record
 from workers.webhooks import WebhookQueue
 
 logger = logging.getLogger(__name__)
@@ -59,28 +59,6 @@ DRAIN_SECONDS = 5.0
 #: after a crash or a takeover creates nothing twice: the (endpoint, cursor) pair is unique. A
 #: batch that created deliveries stores it at once, and so does a dispatcher that stops.
 POSITION_STORE_SECONDS = 1.0
-#: A record whose fan-out fails this many times in a row while the database and the stream both
-#: answer is skipped (logged, counted as a gap): one unreadable record must not hold back every
-#: webhook behind it. A failure while either is away is retried for as long as it takes.
-UNREADABLE_ATTEMPTS = 3
-
-
-def webhook_record(record: EventRecord) -> WebhookRecord:
-    """The stream's record as a delivery carries it. A record stored as `replaced` (its
-    predecessor never reached the stream) keeps its type: a webhook carries every change it has."""
-    event = record.event
-    return WebhookRecord(
-        type=event.type,
-        cursor=record.cursor,
-        update_request_id=event.update_request_id,
-        district_id=event.district_id,
-        to_status=event.status,
-        at=event.at,
-        from_status=event.from_status,
-        progress=event.progress,
-        sequence=event.sequence,
-        message=event.message,
-    )
 
 
 class WebhookDispatcher:
@@ -119,8 +97,7 @@ class WebhookDispatcher:
         #: The position last stored, and when (monotonic).
         self._stored: str | None = None
         self._stored_at = 0.0
-        #: The record whose fan-out failed last, and how many times in a row.
-        self._failing: tuple[str | None, int] = (None, 0)
+        self._failing = FailuresInARow()
 
     def stop(self) -> None:
         self._stop.set()
@@ -315,29 +292,17 @@ class WebhookDispatcher:
         """Whether to skip `record`, whose fan-out raised `error`: only once it failed
         UNREADABLE_ATTEMPTS times in a row and the database and the stream answer (then the
         record, not the service, is what fails)."""
-        last, times = self._failing
-        times = times + 1 if last == record.id else 1
-        self._failing = (record.id, times)
+        times = self._failing.add(record.id)
         if times < UNREADABLE_ATTEMPTS or not await self._answering():
             return False
-        self._failing = (None, 0)
-        logger.error(
-            "webhook dispatcher: record %s failed %d times in a row while the database and the "
-            "stream answer; skipped",
-            record.id,
-            times,
-            exc_info=error,
-        )
+        self._failing.clear()
+        logger.error("webhook dispatcher: record %s failed %d times in a row while the database and "
+                     "the stream answer; skipped", record.id, times, exc_info=error)  # fmt: skip
         self._gap("unreadable_record", f"record {record.id} could not be fanned out ({type(error).__name__})")
         return True
 
     async def _answering(self) -> bool:
-        try:
-            await candidates_by_district(set())  # the database
-            await self.stream.last_id()
-        except Exception:
-            return False
-        return True
+        return await answering(self.stream)
 
     def _gap(self, reason: str, why: str) -> None:
         self.gaps += 1

@@ -577,6 +577,7 @@ async def test_a_record_that_fails_while_the_database_is_away_is_never_skipped(
             while len(tries) < 2 * webhook_dispatch.UNREADABLE_ATTEMPTS:
                 dispatcher.progressed.clear()
                 await dispatcher.progressed.wait()
+        assert set(tries) == {public_cursor(bad)}  # tried again and again, never past it
         assert await cursors_of(hook.id) == [public_cursor(first)]  # nothing past the record
         away = False  # the database is back and the record still fails: now it is skipped
         await caught_up(dispatcher, last)

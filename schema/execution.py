@@ -19,7 +19,7 @@ from types import GeneratorType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
+from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.field import StrawberryField
@@ -99,10 +99,7 @@ def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> tuple[Any, GraphQL
         return _PLAIN_LEAVES[key]
     plan = None
     field = parent_type.fields.get(name)
-    reads = field is not None and (
-        getattr(field.resolve, "__name__", "") == _BASIC_RESOLVER or getattr(field.resolve, _NO_INFO, False)
-    )
-    if field is not None and reads and not field.args:
+    if field is not None and basic_read(field) is not None:
         kind, nullable = field.type, True
         if isinstance(kind, GraphQLNonNull):
             kind, nullable = kind.of_type, False
@@ -116,6 +113,17 @@ def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> tuple[Any, GraphQL
 _BASIC_RESOLVER = "_get_basic_result"
 #: Marks a lean resolver that never reads its Info (`_lean`): a plain leaf may call it with none.
 _NO_INFO = "reads_without_info"
+
+
+def basic_read(field: GraphQLField) -> Any:
+    """The field's resolver when it reads its source without an Info and takes no argument:
+    strawberry's basic resolver or a lean one that takes no Info; else None."""
+    resolve = field.resolve
+    if field.args or resolve is None:
+        return None
+    if getattr(resolve, "__name__", "") == _BASIC_RESOLVER or getattr(resolve, _NO_INFO, False):
+        return resolve
+    return None
 
 
 def _without_info(resolve: Any) -> Any:

@@ -43,6 +43,7 @@ from strawberry.schema.base import BaseSchema
 from resolvers.context import GraphQLContext
 from resolvers.live.events import LiveEvent
 from schema.extensions import DOCUMENT_CACHE_SIZE, MASKED_MESSAGE, MAX_TOKENS, is_internal_fault, log_errors
+from updatedesk.live_render import NotPlain, Plan, plain_plan, render_plain
 
 #: Fields whose answer depends only on the caller's role and districts (`Type.field`).
 SHARED_FIELDS = frozenset(
@@ -116,11 +117,19 @@ def shape_of(schema: GraphQLSchema, document: DocumentNode) -> DocumentShape:
 class PreparedRender:
     """One group's document, variables and context, ready to render events."""
 
-    def __init__(self, executor: Any, context: GraphQLContext) -> None:
+    def __init__(self, executor: Any, context: GraphQLContext, plain: tuple[str, Plan] | None = None) -> None:
         self.executor = executor
         self.context = context
+        #: (root key, plan) when the document selects only plain fields (`updatedesk.live_render`).
+        self.plain = plain
 
     async def render(self, event: LiveEvent) -> str:
+        if self.plain is not None:
+            root, plan = self.plain
+            try:
+                return json.dumps({"data": {root: render_plain(plan, event)}}, separators=(",", ":"))
+            except NotPlain:
+                pass  # graphql-core renders it, and reports what was wrong as GraphQL does
         self.context.renew_loaders()
         result: Any = execute_subscription_event(self.executor.build_per_event_executor(event))
         if isawaitable(result):
@@ -148,6 +157,7 @@ class SubscriptionDocument:
     variables_key: str
     per_account: bool
     request_fields: frozenset[str] | None
+    plain: tuple[str, Plan] | None = None
 
     def prepare(self, context: GraphQLContext) -> PreparedRender:
         executor = self.schema.execution_context_class.build(
@@ -159,7 +169,7 @@ class SubscriptionDocument:
         )
         if isinstance(executor, list):  # the subscribe was validated: cannot happen
             raise GraphQLError(f"The subscription cannot run: {executor[0].message}")
-        return PreparedRender(executor, context)
+        return PreparedRender(executor, context, self.plain)
 
 
 class LiveDocuments:
@@ -204,6 +214,7 @@ class LiveDocuments:
             shared = SubscriptionDocument(
                 self.schema, document, key, operation_name, values, variables_key,
                 shape.per_account, shape.request_fields,
+                plain_plan(self.schema._schema, document, operation_name),
             )  # fmt: skip
             self._shared[(key, variables_key)] = shared
             while len(self._shared) > SHARED_DOCUMENTS:

@@ -14,6 +14,7 @@ The same context also reads plain scalar and enum attributes without building an
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from types import GeneratorType
 from typing import Any
@@ -47,7 +48,7 @@ def is_awaitable_result(value: Any) -> bool:
 
 class RowsAreValues(StrawberryGraphQLCoreExecutionContext):
     """Rows are values (above), and a plain attribute of a scalar or enum type is read and
-    serialized directly (`_plain_leaf`)."""
+    serialized directly (`plain_leaf`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -66,28 +67,41 @@ class RowsAreValues(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         node = field_details_list[0].node
-        plan = _plain_leaf(parent_type, node.name.value) if self.plain_leaves and not node.arguments else None
+        plan = plain_leaf(parent_type, node.name.value) if self.plain_leaves and not node.arguments else None
         if plan is not None:
-            read, leaf, nullable = plan
-            try:
-                value = read(source, None)
-                if value is None:
-                    if nullable:
-                        return None
-                elif not self.is_awaitable(value):
-                    return self.complete_leaf_value(leaf, value)
-            except Exception:  # the full path below raises it again, as a field error
-                pass
+            with contextlib.suppress(NotPlain):
+                return complete_plain_leaf(plan, source)
         # Anything else, and every error (null where none may be, a value the type refuses): the
         # full path, which reads the attribute again (a plain read) and reports it with its path.
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
-#: A plain leaf field: (its read, its scalar or enum type, whether it may be null), by type and name.
-_PLAIN_LEAVES: dict[tuple[GraphQLObjectType, str], tuple[Any, GraphQLLeafType, bool] | None] = {}
+#: A plain leaf field: (its read, its scalar or enum type, whether it may be null).
+PlainLeaf = tuple[Any, GraphQLLeafType, bool]
+_PLAIN_LEAVES: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
 
 
-def _plain_leaf(parent_type: GraphQLObjectType, name: str) -> tuple[Any, GraphQLLeafType, bool] | None:
+class NotPlain(Exception):
+    """The value cannot be completed the plain way: graphql-core's full path must do it."""
+
+
+def complete_plain_leaf(plan: PlainLeaf, source: Any) -> Any:
+    """The field's answer for `source`, as graphql-core completes it; NotPlain where graphql-core
+    would report an error (null where none may be, a value the type refuses) or must wait."""
+    read, leaf, nullable = plan
+    try:
+        value = read(source, None)
+        if value is None:
+            if nullable:
+                return None
+        elif not is_awaitable_result(value):
+            return RowsAreValues.complete_leaf_value(leaf, value)
+    except Exception as error:
+        raise NotPlain from error
+    raise NotPlain
+
+
+def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
     """A field that strawberry resolves by reading the attribute (no resolver, no field extension,
     no exception handler: its "basic" resolver, which takes no Info), or a lean resolver that
     takes no Info (`lean_resolvers`), and whose type is a scalar or an enum. graphql-core would

@@ -11,9 +11,8 @@
 - ``app_hub(app)``: the live hub (render groups, shared caches) serving the subscriptions, or None.
 - ``server_config(app, host, port)``: uvicorn settings for the API (``server_options``): the
   ``websockets`` protocol implementation (sans-I/O, lean: ``updatedesk.ws_protocol``) with
-  per-message compression off (a deflate
-  context costs memory per socket), WebSocket messages of at most 1 MiB (closed with 1009 above),
-  and the header time limit of ``updatedesk.slow_clients``.
+  per-message compression off (a deflate context costs memory per socket), WebSocket messages of
+  at most 1 MiB (closed with 1009 above), and the header time limit of ``updatedesk.slow_clients``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ aliases and `__typename`s: the same answer graphql-core gives (tested against it
 Anything else keeps the full execution: fragments, directives, arguments below the root field,
 fields with a resolver that needs an Info, interfaces and unions. And at render time, anything
 unusual (null where the schema forbids it, a value the type refuses, something awaitable) raises
-`NotPlain`, and the caller renders that event the full way, which reports it as GraphQL does.
+`NotPlain` (`schema.execution`), and the caller renders that event the full way, which reports it
+as GraphQL does.
 """
 
 from __future__ import annotations
@@ -21,25 +22,19 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
-    GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     SelectionSetNode,
     get_nullable_type,
     get_operation_ast,
-    is_leaf_type,
 )
 
-from schema.execution import RowsAreValues, basic_read, is_awaitable_result
+from schema.execution import NotPlain, basic_read, complete_plain_leaf, is_awaitable_result, plain_leaf
 
 #: A plan: for each selected field, (response key, kind, what the kind needs).
 Plan = tuple[tuple[str, str, Any], ...]
 TYPENAME, LEAF, OBJECT = "typename", "leaf", "object"
-
-
-class NotPlain(Exception):
-    """This event cannot be rendered the plain way: render it with graphql-core."""
 
 
 def plain_plan(
@@ -82,21 +77,19 @@ def _plan(parent: GraphQLObjectType, selection_set: SelectionSetNode) -> Plan | 
         if node.name.value == "__typename":
             steps.append((key, TYPENAME, parent.name))
             continue
+        leaf = plain_leaf(parent, node.name.value)
+        if leaf is not None and node.selection_set is None:
+            steps.append((key, LEAF, leaf))
+            continue
         field = parent.fields.get(node.name.value)
         read = None if field is None else basic_read(field)
-        if field is None or read is None:
+        kind = None if field is None else get_nullable_type(field.type)
+        if read is None or not isinstance(kind, GraphQLObjectType) or node.selection_set is None:
+            return None  # resolvers that need an Info, lists, interfaces, unions
+        inner = _plan(kind, node.selection_set)
+        if inner is None:
             return None
-        nullable = not isinstance(field.type, GraphQLNonNull)
-        kind = get_nullable_type(field.type)
-        if is_leaf_type(kind) and node.selection_set is None:
-            steps.append((key, LEAF, (read, kind, nullable)))
-        elif isinstance(kind, GraphQLObjectType) and node.selection_set is not None:
-            inner = _plan(kind, node.selection_set)
-            if inner is None:
-                return None
-            steps.append((key, OBJECT, (read, kind, nullable, inner)))
-        else:
-            return None  # lists, interfaces, unions
+        steps.append((key, OBJECT, (read, kind, not isinstance(field.type, GraphQLNonNull), inner)))
     return tuple(steps)
 
 
@@ -106,38 +99,32 @@ def render_plain(plan: Plan, source: Any) -> dict[str, Any]:
     for key, kind, needs in plan:
         if kind == TYPENAME:
             answer[key] = needs
-            continue
-        read, graphql_type, nullable = needs[0], needs[1], needs[2]
-        try:
-            value = read(source, None)
-        except Exception as error:
-            raise NotPlain from error
-        if value is None:
-            if not nullable:
-                raise NotPlain
-            answer[key] = None
-        elif is_awaitable_result(value):
-            raise NotPlain
         elif kind == LEAF:
-            answer[key] = _serialize(graphql_type, value)
+            answer[key] = complete_plain_leaf(needs, source)
         else:
-            object_type: GraphQLObjectType = graphql_type
-            if object_type.is_type_of is not None and not _is_type_of(object_type, value):
-                raise NotPlain
-            answer[key] = render_plain(needs[3], value)
+            answer[key] = _plain_object(needs, source)
     return answer
 
 
-def _is_type_of(object_type: GraphQLObjectType, value: Any) -> bool:
+def _plain_object(needs: tuple[Any, GraphQLObjectType, bool, Plan], source: Any) -> dict[str, Any] | None:
+    read, object_type, nullable, plan = needs
     try:
-        return bool(object_type.is_type_of(value, None))  # type: ignore[misc, arg-type]
-    except Exception:
-        return False
-
-
-def _serialize(leaf: GraphQLLeafType, value: Any) -> Any:
-    """As graphql-core completes a leaf (the executor's own step); NotPlain where it would fail."""
-    try:
-        return RowsAreValues.complete_leaf_value(leaf, value)
+        value = read(source, None)
     except Exception as error:
         raise NotPlain from error
+    if value is None:
+        if nullable:
+            return None
+        raise NotPlain
+    if is_awaitable_result(value) or not _is_type_of(object_type, value):
+        raise NotPlain
+    return render_plain(plan, value)
+
+
+def _is_type_of(object_type: GraphQLObjectType, value: Any) -> bool:
+    if object_type.is_type_of is None:
+        return True
+    try:
+        return bool(object_type.is_type_of(value, None))  # type: ignore[arg-type]
+    except Exception:
+        return False

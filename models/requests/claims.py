@@ -77,25 +77,14 @@ async def claim(
     """
     if environment_ids is None:
         environment_ids = await needed_environment_ids(request, kind)
-    claimed = list(environment_ids)
     if len(environment_ids) > 1 and _is_postgres():
-        taken_ids = await _claim_in_order(request, environment_ids, own_site)
-        for environment_id in environment_ids:
-            if environment_id not in taken_ids:
-                raise EnvironmentBusy(await _holder(environment_id))
-        environment_ids = []  # all taken
-    for environment_id in environment_ids:
-        changes = own_site if environment_id == request.environment_id else {}
-        taken = await sql.update(
-            Environment,
-            {"running_request_id": sql.NullOr(request.id), "id": environment_id},
-            running_request_id=request.id,
-            **changes,
-        )
-        if taken == 1:
-            continue
-        raise EnvironmentBusy(await _holder(environment_id))
-    if own_site and request.environment_id not in claimed:
+        taken = await _claim_in_order(request, environment_ids, own_site)
+    else:
+        taken = await _claim_one_by_one(request, environment_ids, own_site)
+    refused = next((each for each in environment_ids if each not in taken), None)
+    if refused is not None:
+        raise EnvironmentBusy(await _holder(refused))
+    if own_site and request.environment_id not in environment_ids:
         await Environment.filter(id=request.environment_id).update(**own_site)
 
 
@@ -113,6 +102,24 @@ async def release(request: UpdateRequest, kind: EnvironmentKind | None = None, *
         released = await _release_one_by_one(request, own_site)
     if own_site and not released:  # held by another (never in order): the changes still hold
         await sql.update(Environment, {"id": request.environment_id}, **own_site)
+
+
+async def _claim_one_by_one(
+    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any]
+) -> set[int]:
+    """`claim` one row per statement, in order, up to the first refused; the ids taken."""
+    taken: set[int] = set()
+    for environment_id in environment_ids:
+        changes = own_site if environment_id == request.environment_id else {}
+        if not await sql.update(
+            Environment,
+            {"running_request_id": sql.NullOr(request.id), "id": environment_id},
+            running_request_id=request.id,
+            **changes,
+        ):
+            break
+        taken.add(environment_id)
+    return taken
 
 
 async def _release_one_by_one(request: UpdateRequest, own_site: dict[str, Any]) -> bool:

@@ -164,16 +164,16 @@ async def test_plain_leaves_answer_what_the_full_path_answers(db, monkeypatch: p
     async with api_client() as client:
         await client.data(FULL_PAGE, token=token)  # warm up: the token's last use is written once
         reads: list[str] = []
-        plain_leaf = execution._plain_leaf
+        real_plain_leaf = execution.plain_leaf
 
         def counted(parent: Any, name: str) -> Any:
             reads.append(name)
-            return plain_leaf(parent, name)
+            return real_plain_leaf(parent, name)
 
-        monkeypatch.setattr(execution, "_plain_leaf", counted)
+        monkeypatch.setattr(execution, "plain_leaf", counted)
         fast = await client.data(FULL_PAGE, token=token)
         assert {"id", "kind", "status", "createdAt", "name", "email", "from", "to", "message"} <= set(reads)
-        monkeypatch.setattr(execution, "_plain_leaf", lambda parent, name: None)  # the full path
+        monkeypatch.setattr(execution, "plain_leaf", lambda parent, name: None)  # the full path
         full = await client.data(FULL_PAGE, token=token)
     assert fast == full
     assert len(fast["updateRequests"]["edges"]) == 2
@@ -181,16 +181,16 @@ async def test_plain_leaves_answer_what_the_full_path_answers(db, monkeypatch: p
 
 def test_only_argument_free_reads_of_scalars_and_enums_are_plain() -> None:
     from schema import schema
-    from schema.execution import _plain_leaf
+    from schema.execution import plain_leaf
 
     types = schema._schema.type_map
     request, change = types["UpdateRequest"], types["StatusChange"]
-    assert _plain_leaf(request, "status") is not None  # type: ignore[arg-type]
-    assert _plain_leaf(request, "id") is not None  # type: ignore[arg-type]  # lean, no Info
-    assert _plain_leaf(change, "from") is not None  # type: ignore[arg-type]
-    assert _plain_leaf(request, "district") is None  # type: ignore[arg-type]  # an object
-    assert _plain_leaf(request, "history") is None  # type: ignore[arg-type]  # a list
-    assert _plain_leaf(types["District"], "updateRequests") is None  # type: ignore[arg-type]  # arguments
+    assert plain_leaf(request, "status") is not None  # type: ignore[arg-type]
+    assert plain_leaf(request, "id") is not None  # type: ignore[arg-type]  # lean, no Info
+    assert plain_leaf(change, "from") is not None  # type: ignore[arg-type]
+    assert plain_leaf(request, "district") is None  # type: ignore[arg-type]  # an object
+    assert plain_leaf(request, "history") is None  # type: ignore[arg-type]  # a list
+    assert plain_leaf(types["District"], "updateRequests") is None  # type: ignore[arg-type]  # arguments
 
 
 @strawberry.enum

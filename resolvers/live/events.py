@@ -63,26 +63,44 @@ def _progress_columns(progress: ProgressReport | None) -> dict[str, object]:
     }
 
 
+#: The request as the model's constructor makes it from nothing, once per process: every event
+#: with a record-only selection starts from a copy (the constructor costs ~50 µs an event, most of
+#: the server's share of the commit -> subscriber latency after rendering, BENCHMARKS.md).
+_blank: UpdateRequest | None = None
+
+
+def _with_columns(row: UpdateRequest, columns: dict[str, object]) -> UpdateRequest:
+    """A copy of `row` with these plain columns set (never saved)."""
+    shown = copy.copy(row)
+    set_column = object.__setattr__  # the model's own __setattr__ only checks relations
+    set_column(shown, "_await_when_save", {})
+    for name, value in columns.items():
+        set_column(shown, name, value)
+    return shown
+
+
 def record_row(event: UpdateRequestChanged) -> UpdateRequest:
-    """The request as far as the record tells it (never saved)."""
-    return UpdateRequest(
+    """The request as far as the record tells it (never saved; other columns at their defaults)."""
+    global _blank
+    if _blank is None:
+        _blank = UpdateRequest()
+    columns = _progress_columns(event.progress)
+    columns.update(
         id=event.update_request_id,
         district_id=event.district_id,
         status=event.status,
         status_message=event.message,
-        **_progress_columns(event.progress),
     )
+    return _with_columns(_blank, columns)
 
 
 def overlaid(row: UpdateRequest, event: UpdateRequestChanged) -> UpdateRequest:
     """A copy of `row` with the status, message and progress of `event`."""
-    shown = copy.copy(row)
-    shown.status = event.status
+    columns = _progress_columns(event.progress)
+    columns["status"] = event.status
     if event.is_move:
-        shown.status_message = event.message
-    for name, value in _progress_columns(event.progress).items():
-        setattr(shown, name, value)
-    return shown
+        columns["status_message"] = event.message
+    return _with_columns(row, columns)
 
 
 def live_event(

@@ -7,14 +7,19 @@ the retention). `trim` keeps what `infra.bus.stream` promises: every record youn
 retention time, and at least the newest `retain_entries`.
 
 The blocking read (`read_new`) runs on a client of its own whose socket timeout outlasts the
-block, so a quiet stream never looks like a dead connection and a dead one is noticed.
+block, so a quiet stream never looks like a dead connection and a dead one is noticed. It holds
+one connection of that client and talks to it directly: every event waits for this read, and the
+client's per-command machinery (pool checkout and release, retry wrapper, reply callbacks) cost
+about as much as the read itself (BENCHMARKS.md, event latency).
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 
 from infra.bus.ordering import Order
 from infra.bus.records import EventRecord, id_key, next_id
@@ -80,6 +85,15 @@ def _record(record_id: Any, fields: dict[Any, Any]) -> EventRecord:
     return EventRecord(_text(record_id), event_from_json(values["e"]), _text(values.get("r", "0")) == "1")
 
 
+def _entries(answer: Any) -> list[Any]:
+    """The entries of an XREAD reply for one stream, as the server sent them (RESP2: a list of
+    [stream, entries]; RESP3: a map), each [id, [field, value, ...]]."""
+    if not answer:
+        return []
+    streams = list(answer.values()) if isinstance(answer, dict) else [entries for _, entries in answer]
+    return streams[0] if streams else []
+
+
 class RedisStream:
     def __init__(
         self,
@@ -98,6 +112,9 @@ class RedisStream:
         self.retain_seconds = retain_seconds
         self._client = client
         self._reader = reader or client
+        #: The connection `read_new` holds (from the reader's pool; closed with the client).
+        self._read_connection: AbstractConnection | None = None
+        self._read_lock = asyncio.Lock()
         self._append = client.register_script(APPEND_SCRIPT)
 
     async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]:
@@ -119,13 +136,23 @@ class RedisStream:
         return [_record(record_id, fields) for record_id, fields in entries]
 
     async def read_new(self, after: str, count: int, block: float) -> list[EventRecord]:
-        """`block` ≤ 0: no waiting."""
-        answer: Any = await self._reader.xread(
-            {self.key: after}, count=count, block=int(block * 1000) if block > 0 else None
-        )
-        if not answer:
-            return []
-        return [_record(record_id, fields) for record_id, fields in answer[0][1]]
+        """`block` ≤ 0: no waiting. A lost connection raises (redis-py's ConnectionError or
+        TimeoutError, after closing it); the next read connects again."""
+        command: list[Any] = ["XREAD", "COUNT", count]
+        if block > 0:
+            command += ["BLOCK", int(block * 1000)]
+        command += ["STREAMS", self.key, after]
+        async with self._read_lock:  # one command at a time on the held connection
+            if self._read_connection is None:
+                self._read_connection = await self._reader.connection_pool.get_connection()
+            connection = self._read_connection
+            await connection.send_command(*command)
+            answer = await connection.read_response()
+        records = []
+        for record_id, flat in _entries(answer):
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))
+            records.append(_record(record_id, fields))
+        return records
 
     async def retains(self, record_id: str) -> bool:
         return bool(await self._client.xrange(self.key, record_id, record_id, count=1))

@@ -179,6 +179,31 @@ async def test_redis_retention_keeps_young_records_and_the_newest(run_id: str) -
         await client.aclose()
 
 
+@pytest.mark.parametrize("protocol", [2, 3], ids=["RESP2", "RESP3"])
+async def test_redis_read_new_on_its_held_connection(run_id: str, protocol: int) -> None:
+    """`read_new` talks to one held connection directly: it reads either reply protocol, and a
+    connection killed under it raises (the reader's `follow` then backs off) and is made anew."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    name = f"{run_id}-reader-{protocol}"
+    reader = aioredis.Redis.from_url(REDIS_URL, protocol=protocol, max_connections=1, client_name=name)
+    stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}", reader=reader)
+    try:
+        first = (await stream.append(move(1)))[1] or ""
+        await stream.append(progress(1, 40))
+        records = await stream.read_new(first, 10, 0)
+        assert [(r.event.type, r.event.sequence) for r in records] == [(EventType.PROGRESS, 1)]
+        assert await stream.read_new(records[-1].id, 10, 0.01) == []  # blocked, nothing came
+        (held,) = [entry["id"] for entry in await client.client_list() if entry["name"] == name]
+        assert await client.client_kill_filter(_id=held) == 1
+        with pytest.raises(RedisConnectionError):
+            await stream.read_new(first, 10, 0)
+        assert [r.id for r in await stream.read_new(first, 10, 0)] == [records[0].id]
+    finally:
+        await client.delete(stream.key, stream.order_key, stream.order_at_key)
+        await reader.aclose()
+        await client.aclose()
+
+
 # --------------------------------------------------------------------------- cursors
 
 

@@ -66,7 +66,7 @@ def _control(opcode: int, payload: bytes) -> bytes:
 class RawSubscriber(asyncio.Protocol):
     """One graphql-transport-ws connection that subscribes and timestamps each text frame."""
 
-    def __init__(self, host: str, port: int, token: str) -> None:
+    def __init__(self, host: str, port: int, token: str, *, keep_texts: bool = False) -> None:
         self.request = (
             f"GET /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
@@ -79,6 +79,8 @@ class RawSubscriber(asyncio.Protocol):
         self.acked = asyncio.get_running_loop().create_future()
         self.closed = False
         self.received: list[float] = []
+        #: The text frames after the ack, when kept (`keep_texts`), beside their times.
+        self.texts: list[bytes] | None = [] if keep_texts else None
         self.arrived = asyncio.Event()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -133,6 +135,8 @@ class RawSubscriber(asyncio.Protocol):
                         self._fail(f"expected connection_ack, got {payload[:80]!r}")
                 else:
                     self.received.append(now)
+                    if self.texts is not None:
+                        self.texts.append(payload)
                     self.arrived.set()
 
     def _fail(self, reason: str) -> None:
@@ -147,20 +151,32 @@ class RawSubscriber(asyncio.Protocol):
         if self.transport is not None:
             self.transport.write(_frame(text))
 
-    def subscribe(self) -> None:
-        self.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION}}))
+    def subscribe(self, query: str = SUBSCRIPTION, variables: dict[str, object] | None = None) -> None:
+        payload = {"query": query, "variables": variables or {}}
+        self.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.abort()
 
 
-async def _connect(host: str, port: int, token: str, limit: asyncio.Semaphore) -> RawSubscriber:
+async def _connect(
+    host: str,
+    port: int,
+    token: str,
+    limit: asyncio.Semaphore,
+    *,
+    subscribe: bool = True,
+    keep_texts: bool = False,
+) -> RawSubscriber:
     async with limit:
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_connection(lambda: RawSubscriber(host, port, token), host, port)
+        _, protocol = await loop.create_connection(
+            lambda: RawSubscriber(host, port, token, keep_texts=keep_texts), host, port
+        )
         await asyncio.wait_for(protocol.acked, WITHIN)
-        protocol.subscribe()
+        if subscribe:
+            protocol.subscribe()
         return protocol
 
 

@@ -56,3 +56,11 @@ def test_fanout_measurement_holds_every_socket() -> None:
     for row in rows:
         held = re.search(r"(\d+) of (\d+) held", row)
         assert held is not None and held.group(1) == held.group(2), row
+
+
+def test_event_latency_measurement_prints_its_rows() -> None:
+    """The latency rows check every event they time (its status and move) on the bare client."""
+    result = quick_bench("events")
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| event latency")]
+    assert len(rows) == 3, result.stdout + result.stderr[-2000:]
+    assert all(re.search(r"\| \d+\.\d\d ms \|", row) for row in rows), rows

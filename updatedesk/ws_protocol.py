@@ -6,7 +6,12 @@ An API process holds thousands of idle live screens (issue 14: 10,000 on one pro
 (their header objects, never read once the socket is open: the ASGI scope has its own copy) and
 ~3.8 KiB in the receive queue and the writable event: each `asyncio.Queue` and `asyncio.Event`
 owns empty `deque`s of ~0.6 KiB. This protocol drops the handshake once it is answered and uses
-the two small primitives below instead; everything else is uvicorn's.
+the two small primitives below instead.
+
+It also offers the live outbox a way past the ASGI send (`SEND_FRAME_EXTENSION`): a ready text
+frame is written in place when the socket is open and takes it at once, with the same checks
+uvicorn's send makes; anything else (a socket that must wait, closing or closed) is refused and
+goes the ASGI way. Everything else is uvicorn's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
+
+from resolvers.live.outbox import SEND_FRAME_EXTENSION
 
 
 class ReceiveQueue:
@@ -104,3 +113,28 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
             self.request = self.response = None  # type: ignore[assignment]
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope: Any = getattr(self, "scope", None)
+        if scope is not None:  # the handshake was accepted: the application will run
+            scope["extensions"][SEND_FRAME_EXTENSION] = self.send_frame_now
+
+    def send_frame_now(self, frame: bytes) -> bool:
+        """Write a ready text frame if the socket is open and takes it at once (what uvicorn's
+        send of `websocket.send` would do); False, writing nothing, in every other case."""
+        conn = self.conn
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or conn.state is not State.OPEN
+            or conn.extensions
+            or conn.expect_continuation_frame
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True

@@ -9,14 +9,17 @@ import asyncio
 from typing import Any, cast
 
 from starlette.websockets import WebSocket
+from websockets.frames import Frame, Opcode
+from websockets.protocol import CLIENT, Protocol
 
-from resolvers.live.outbox import CLOSE_TOO_SLOW, Outbox
+from resolvers.live.outbox import CLOSE_TOO_SLOW, SEND_FRAME_EXTENSION, Outbox, text_frame
 
 
 class FakeSocket:
     """Takes frames at once, or (`hold()`) makes every send wait until `release()`."""
 
     def __init__(self) -> None:
+        self.scope: dict[str, Any] = {"extensions": {}}
         self.sent: list[str] = []
         self.closed: tuple[int, str] | None = None
         self.open = asyncio.Event()
@@ -105,3 +108,60 @@ async def test_a_socket_that_went_away_takes_nothing_more() -> None:
     box = outbox(socket, 2)
     assert box.push("x") is True  # accepted, then found gone
     assert box.closed and not box.push("y")
+
+
+class InPlaceSocket(FakeSocket):
+    """Also offers the server's in-place frame write, which takes frames while `taking`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        #: Every text as it went out, either way.
+        self.log: list[str] = []
+        self.taking = True
+        self.scope["extensions"][SEND_FRAME_EXTENSION] = self.send_frame_now
+
+    def send_frame_now(self, frame: bytes) -> bool:
+        if self.taking:
+            self.written.append(frame)
+            self.log.append(text_of(frame))
+        return self.taking
+
+    async def send_text(self, text: str) -> None:
+        await super().send_text(text)
+        self.log.append(text)
+
+
+def text_of(frame: bytes) -> str:
+    """What a client reads from a server's frame."""
+    reader = Protocol(CLIENT)  # an open connection's client side: reads unmasked frames
+    reader.receive_data(frame)
+    (event,) = reader.events_received()
+    assert isinstance(event, Frame) and event.opcode is Opcode.TEXT
+    return bytes(event.data).decode()
+
+
+async def test_frames_are_written_in_place_when_the_server_offers_it() -> None:
+    socket = InPlaceSocket()
+    box = outbox(socket, 2)
+    long_text = "é" * 70_000  # a frame with a 64-bit length
+    for text in ("frame 0", "frame 0", long_text):
+        assert box.push(text)
+    assert [text_of(frame) for frame in socket.written] == ["frame 0", "frame 0", long_text]
+    assert socket.sent == [] and len(box) == 0
+    assert text_frame("frame 0") is text_frame("frame 0")  # one build for a group's sockets
+
+
+async def test_a_refused_frame_goes_the_asgi_way_in_order() -> None:
+    socket = InPlaceSocket()
+    box = outbox(socket, 3)
+    box.push("first")
+    socket.taking = False  # closing, or its writer must wait: the server refuses
+    socket.hold()
+    box.push("second")
+    socket.taking = True
+    box.push("third")  # queued behind "second": never written past it
+    assert len(box) == 1 and [text_of(frame) for frame in socket.written] == ["first"]
+    socket.release()
+    await settle()
+    assert socket.sent == ["second"] and socket.log == ["first", "second", "third"] and len(box) == 0

@@ -11,6 +11,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from infra.settings import Settings
 from models.enums import Role
+from resolvers.live.outbox import SEND_FRAME_EXTENSION, text_frame
 from tests.factories import make_account, make_token
 from tests.support import TestDatabase
 from tests.support_live import live_server, ws_client
@@ -86,3 +87,29 @@ async def test_an_open_socket_keeps_no_handshake_and_still_talks(db: TestDatabas
         assert isinstance(socket.queue, ReceiveQueue) and isinstance(socket.writable, Flag)
         await client.send({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}})
         assert (await client.receive_for("1"))["payload"] == {"data": {"__typename": "Query"}}
+
+
+async def test_a_ready_frame_is_written_in_place_only_while_the_socket_takes_it(db: TestDatabase) -> None:
+    """The in-place write the live outbox uses (`SEND_FRAME_EXTENSION`): the client reads the
+    frame like any other; a socket that must wait, or is closing, refuses and gets nothing."""
+    token = await make_token(await make_account(Role.HOSTING_STAFF))
+    settings = Settings(database_url=db.url, redis_url=None)
+    async with live_server(settings) as server, ws_client(server, token) as client:
+        await client.ping_pong()
+        assert server.uvicorn_server is not None
+        (socket,) = [
+            each
+            for each in server.uvicorn_server.server_state.connections
+            if isinstance(each, LeanWebSocketProtocol)
+        ]
+        assert socket.scope["extensions"][SEND_FRAME_EXTENSION] == socket.send_frame_now
+        assert socket.send_frame_now(text_frame('{"type":"pong","payload":{"n":1}}'))
+        assert await client.receive() == {"type": "pong", "payload": {"n": 1}}
+        socket.writable.clear()  # the transport's buffer is full: uvicorn's send would wait
+        assert not socket.send_frame_now(text_frame('{"type":"pong","payload":{"n":2}}'))
+        socket.writable.set()
+        socket.close_sent = True  # the server has begun closing
+        assert not socket.send_frame_now(text_frame('{"type":"pong","payload":{"n":3}}'))
+        socket.close_sent = False
+        await client.ping_pong()
+        assert client._pending == []  # neither refused frame went out

@@ -56,20 +56,26 @@ class CommitClock:
             self.stamps.put_nowait(time.perf_counter())
 
 
-async def _next_event(subscriber: RawSubscriber, seen: int) -> tuple[float, dict[str, Any]]:
-    """The subscriber's text frame number `seen` (counted from the ack): when its bytes arrived,
-    and the `updateRequestEvents` payload it carries (fails on anything else)."""
+async def _frame_arrival(subscriber: RawSubscriber, seen: int) -> float:
+    """When the subscriber's text frame number `seen` (counted from the ack) arrived."""
     while len(subscriber.received) <= seen:
         if subscriber.closed:
             raise RuntimeError("the subscriber's socket was closed")
         subscriber.arrived.clear()
         await asyncio.wait_for(subscriber.arrived.wait(), WITHIN)
+    return subscriber.received[seen]
+
+
+async def _next_event(subscriber: RawSubscriber, seen: int) -> tuple[float, dict[str, Any]]:
+    """When frame number `seen` arrived, and the `updateRequestEvents` payload it carries (fails
+    on anything else)."""
+    arrived = await _frame_arrival(subscriber, seen)
     assert subscriber.texts is not None
     message = json.loads(subscriber.texts[seen])
     if message.get("type") != "next" or "errors" in message.get("payload", {}):
         raise RuntimeError(f"expected an event, got {message}")
     event: dict[str, Any] = message["payload"]["data"]["updateRequestEvents"]
-    return subscriber.received[seen], event
+    return arrived, event
 
 
 async def _service_round(
@@ -116,13 +122,9 @@ async def _hop_round(client: aioredis.Redis, key: str, subscriber: RawSubscriber
     samples = []
     for i in range(count):
         seen = len(subscriber.received)
-        subscriber.arrived.clear()
         sent = time.perf_counter()
         await client.xadd(key, {"n": i})
-        while len(subscriber.received) == seen:
-            await asyncio.wait_for(subscriber.arrived.wait(), WITHIN)
-            subscriber.arrived.clear()
-        samples.append(subscriber.received[seen] - sent)
+        samples.append(await _frame_arrival(subscriber, seen) - sent)
     return samples
 
 

@@ -80,8 +80,10 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _record(record_id: Any, fields: dict[Any, Any]) -> EventRecord:
-    values = {_text(key): value for key, value in fields.items()}
+def _record(record_id: Any, fields: Any) -> EventRecord:
+    """A record from its id and its fields: (field, value) pairs, as redis-py's parsed dict gives
+    them (`.items()`) or as a reply's flat list pairs them up."""
+    values = {_text(key): value for key, value in fields}
     return EventRecord(_text(record_id), event_from_json(values["e"]), _text(values.get("r", "0")) == "1")
 
 
@@ -133,7 +135,7 @@ class RedisStream:
 
     async def read_after(self, after: str, count: int) -> list[EventRecord]:
         entries: Any = await self._client.xrange(self.key, f"({after}", "+", count=count)
-        return [_record(record_id, fields) for record_id, fields in entries]
+        return [_record(record_id, fields.items()) for record_id, fields in entries]
 
     async def read_new(self, after: str, count: int, block: float) -> list[EventRecord]:
         """`block` ≤ 0: no waiting. A lost connection raises (redis-py's ConnectionError or
@@ -148,11 +150,10 @@ class RedisStream:
             connection = self._read_connection
             await connection.send_command(*command)
             answer = await connection.read_response()
-        records = []
-        for record_id, flat in _entries(answer):
-            fields = dict(zip(flat[::2], flat[1::2], strict=True))
-            records.append(_record(record_id, fields))
-        return records
+        return [
+            _record(record_id, zip(flat[::2], flat[1::2], strict=True))
+            for record_id, flat in _entries(answer)
+        ]
 
     async def retains(self, record_id: str) -> bool:
         return bool(await self._client.xrange(self.key, record_id, record_id, count=1))

@@ -11,15 +11,24 @@ block, so a quiet stream never looks like a dead connection and a dead one is no
 one connection of that client and talks to it directly: every event waits for this read, and the
 client's per-command machinery (pool checkout and release, retry wrapper, reply callbacks) cost
 about as much as the read itself (BENCHMARKS.md, event latency).
+
+An append, too, first goes straight to a connection the stream holds (every event waits for it
+after its commit). Only when that connection is busy with another append, or fails (lost,
+timed out, the script gone from the server), does it go through the client, whose retries,
+reconnects and script loading then decide, exactly as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bus.ordering import Order
 from infra.bus.records import EventRecord, id_key, next_id
@@ -118,6 +127,9 @@ class RedisStream:
         self._read_connection: AbstractConnection | None = None
         self._read_lock = asyncio.Lock()
         self._append = client.register_script(APPEND_SCRIPT)
+        #: The connection appends try first (from the client's pool; closed with the client).
+        self._append_connection: AbstractConnection | None = None
+        self._append_lock = asyncio.Lock()
 
     async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]:
         sequence = "" if event.sequence is None else str(event.sequence)
@@ -125,13 +137,33 @@ class RedisStream:
         # block on a short list rather than reading every record of the stream.
         wake = DISPATCH_WAKES.get(event.status)
         wake_key = dispatch_wake_key(self.namespace, wake or "none")
-        answer = await self._append(
-            keys=[self.key, self.order_key, self.order_at_key, wake_key],
-            args=[event.update_request_id, sequence, "1" if event.is_move else "0", "1" if force else "0",
-                  event_to_json(event), "1" if wake else "0", WAKE_TOKEN_TTL_MS],
-        )  # fmt: skip
+        keys = [self.key, self.order_key, self.order_at_key, wake_key]
+        args: list[str | int] = [
+            event.update_request_id, sequence, "1" if event.is_move else "0", "1" if force else "0",
+            event_to_json(event), "1" if wake else "0", WAKE_TOKEN_TTL_MS,
+        ]  # fmt: skip
+        answer = None
+        if not self._append_lock.locked():
+            # On failure, the client's way below: it reconnects, retries and loads the script.
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError, NoScriptError, OSError):
+                answer = await self._append_held(keys, args)
+        if answer is None:
+            answer = await self._append(keys=keys, args=args)
         order = Order(_text(answer[0]))
         return order, _text(answer[1]) if order is Order.APPEND else None
+
+    async def _append_held(self, keys: list[str], args: list[str | int]) -> Any:
+        """The append script on the held connection. A lost connection, a timeout or a cancel
+        between command and reply leaves it closed (redis-py closes it, so no reply is ever read
+        for the wrong command) and the next append connects it again; a NOSCRIPT reply leaves it
+        open."""
+        async with self._append_lock:
+            if self._append_connection is None:
+                self._append_connection = await self._client.connection_pool.get_connection()
+            connection = self._append_connection
+            command = connection.pack_command("EVALSHA", self._append.sha, len(keys), *keys, *args)
+            await connection.send_packed_command(command, check_health=False)
+            return await connection.read_response()
 
     async def read_after(self, after: str, count: int) -> list[EventRecord]:
         entries: Any = await self._client.xrange(self.key, f"({after}", "+", count=count)

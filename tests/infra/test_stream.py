@@ -204,6 +204,73 @@ async def test_redis_read_new_on_its_held_connection(run_id: str, protocol: int)
         await client.aclose()
 
 
+async def test_redis_append_on_its_held_connection_survives_losing_it(run_id: str) -> None:
+    """An append goes to a connection the stream holds; when that one was killed while idle, or
+    the server forgot the script, the append still lands once, through the client."""
+    name = f"{run_id}-writer"
+    client = aioredis.Redis.from_url(REDIS_URL, client_name=name)
+    stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}")
+    try:
+        ids = [(await stream.append(move(1)))[1]]  # the script is not loaded yet: NOSCRIPT, loaded
+        await client.script_flush()
+        ids.append((await stream.append(move(2)))[1])  # and again, once
+        idle = [
+            e["id"] for e in await client.client_list() if e["name"] == name and e["cmd"] != "client|list"
+        ]
+        assert idle  # the held connection among them
+        for connection_id in idle:
+            assert await client.client_kill_filter(_id=connection_id) == 1
+        ids.append((await stream.append(move(3)))[1])  # the held one is dead: the client's way
+        ids.append((await stream.append(move(4)))[1])  # and held again, on a new connection
+        assert [(r.id, r.event.sequence) for r in await stream.read_after(STREAM_START, 10)] == list(
+            zip(ids, [1, 2, 3, 4], strict=True)
+        )
+        alive = [e["id"] for e in await client.client_list() if e["name"] == name]
+        assert not set(idle) & set(alive)
+    finally:
+        await client.delete(stream.key, stream.order_key, stream.order_at_key)
+        await client.aclose()
+
+
+def unordered(percent: int) -> UpdateRequestChanged:
+    """A record outside any request's order (no sequence): always appended."""
+    return UpdateRequestChanged(
+        EventType.PROGRESS, 1, 5, S.IN_PROGRESS, NOW, ProgressReport(percent, "copy", None, NOW)
+    )
+
+
+async def test_redis_append_given_up_before_its_reply_never_answers_the_next(run_id: str) -> None:
+    """An append given up while Redis holds it (CLIENT PAUSE) must not leave its reply for the
+    next append on the held connection to read as its own. Appends that find the held connection
+    busy go through the client: all land, each once."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}")
+    try:
+        await stream.append(unordered(1))  # the held connection exists and the script is loaded
+        await admin.client_pause(5000, all=False)  # scripts wait until unpaused
+        try:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(stream.append(unordered(2)), 0.05)
+        finally:
+            await admin.client_unpause()
+        order, own = await stream.append(unordered(3))
+        records = await stream.read_after(STREAM_START, 10)
+        assert order is Order.APPEND and own == records[-1].id
+        assert records[-1].event.progress is not None and records[-1].event.progress.percent == 3
+        assert [r.event.progress.percent for r in records if r.event.progress] in ([1, 3], [1, 2, 3])
+
+        results = await asyncio.gather(*(stream.append(unordered(percent)) for percent in range(10, 30)))
+        assert all(order is Order.APPEND for order, _ in results)
+        landed = await stream.read_after(records[-1].id, 100)
+        assert sorted(r.id for r in landed) == sorted(record_id for _, record_id in results if record_id)
+        assert sorted(r.event.progress.percent for r in landed if r.event.progress) == list(range(10, 30))
+    finally:
+        await client.delete(stream.key, stream.order_key, stream.order_at_key)
+        await admin.aclose()
+        await client.aclose()
+
+
 # --------------------------------------------------------------------------- cursors
 
 

@@ -9,7 +9,6 @@ needs the row, read once per event per process and overlaid with what the record
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,12 +69,14 @@ _blank: UpdateRequest | None = None
 
 
 def _with_columns(row: UpdateRequest, columns: dict[str, object]) -> UpdateRequest:
-    """A copy of `row` with these plain columns set (never saved)."""
-    shown = copy.copy(row)
-    set_column = object.__setattr__  # the model's own __setattr__ only checks relations
-    set_column(shown, "_await_when_save", {})
-    for name, value in columns.items():
-        set_column(shown, name, value)
+    """A copy of `row` with these plain columns set (never saved). Its attributes are copied as
+    one dict: the model's own `__setattr__` only checks relations, and `copy.copy` with a set per
+    column cost three times as much."""
+    shown = object.__new__(type(row))
+    attributes = row.__dict__.copy()
+    attributes.update(columns)
+    attributes["_await_when_save"] = {}
+    object.__setattr__(shown, "__dict__", attributes)
     return shown
 
 

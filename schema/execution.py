@@ -23,6 +23,7 @@ import strawberry
 from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from tortoise.models import Model
 
@@ -76,8 +77,9 @@ class RowsAreValues(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
 
-#: A plain leaf field: (its read, its scalar or enum type, whether it may be null).
-PlainLeaf = tuple[Any, GraphQLLeafType, bool]
+#: A plain leaf field: (its read, its scalar or enum type, whether it may be null, the attribute
+#: its read gets, when that is all it does: then it is read directly, two calls fewer a field).
+PlainLeaf = tuple[Any, GraphQLLeafType, bool, str | None]
 _PLAIN_LEAVES: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
 
 
@@ -88,9 +90,9 @@ class NotPlain(Exception):
 def complete_plain_leaf(plan: PlainLeaf, source: Any) -> Any:
     """The field's answer for `source`, as graphql-core completes it; NotPlain where graphql-core
     would report an error (null where none may be, a value the type refuses) or must wait."""
-    read, leaf, nullable = plan
+    read, leaf, nullable, attribute = plan
     try:
-        value = read(source, None)
+        value = read(source, None) if attribute is None else getattr(source, attribute)
         if value is None:
             if nullable:
                 return None
@@ -118,7 +120,7 @@ def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
         if isinstance(kind, GraphQLNonNull):
             kind, nullable = kind.of_type, False
         if is_leaf_type(kind):
-            plan = (field.resolve, kind, nullable)
+            plan = (field.resolve, kind, nullable, _attribute_read(field))
     _PLAIN_LEAVES[key] = plan
     return plan
 
@@ -138,6 +140,17 @@ def basic_read(field: GraphQLField) -> Any:
     if getattr(resolve, "__name__", "") == _BASIC_RESOLVER or getattr(resolve, _NO_INFO, False):
         return resolve
     return None
+
+
+def _attribute_read(field: GraphQLField) -> str | None:
+    """The attribute strawberry's basic resolver of `field` reads with `getattr` (its default
+    resolver, through two calls), or None when it does anything else."""
+    if getattr(field.resolve, "__name__", "") != _BASIC_RESOLVER:
+        return None
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or definition.base_resolver is not None:
+        return None
+    return definition.python_name if definition.default_resolver is getattr else None
 
 
 def _without_info(resolve: Any) -> Any:

@@ -187,6 +187,9 @@ def test_only_argument_free_reads_of_scalars_and_enums_are_plain() -> None:
     request, change = types["UpdateRequest"], types["StatusChange"]
     assert plain_leaf(request, "status") is not None  # type: ignore[arg-type]
     assert plain_leaf(request, "id") is not None  # type: ignore[arg-type]  # lean, no Info
+    status_read, id_read = plain_leaf(request, "status"), plain_leaf(request, "id")  # type: ignore[arg-type]
+    assert status_read is not None and status_read[3] == "status"  # strawberry's getattr, read directly
+    assert id_read is not None and id_read[3] is None  # its resolver is called
     assert plain_leaf(change, "from") is not None  # type: ignore[arg-type]
     assert plain_leaf(request, "district") is None  # type: ignore[arg-type]  # an object
     assert plain_leaf(request, "history") is None  # type: ignore[arg-type]  # a list

@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections.abc import Callable
 
 from starlette.websockets import WebSocket
-from websockets.frames import Frame, Opcode
 
 from resolvers.live import eager
 
@@ -53,6 +53,8 @@ SendFrame = Callable[[bytes], bool]
 FrameKey = tuple[str, int]
 
 _last_frame: tuple[str, bytes] = ("", b"")
+#: A frame's first byte: the last fragment (FIN), opcode text.
+_FIN_TEXT = 0x81
 
 
 def text_frame(text: str) -> bytes:
@@ -62,7 +64,16 @@ def text_frame(text: str) -> bytes:
     last_text, last_frame = _last_frame
     if text == last_text:
         return last_frame
-    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+    payload = text.encode()
+    size = len(payload)
+    # RFC 6455 5.2: FIN and the text opcode, then the length in 7, 7+16 or 7+64 bits (no mask).
+    if size < 126:
+        header = bytes((_FIN_TEXT, size))
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", _FIN_TEXT, 126, size)
+    else:
+        header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
+    frame = header + payload
     _last_frame = (text, frame)
     return frame
 

@@ -143,11 +143,11 @@ def text_of(frame: bytes) -> str:
 
 async def test_frames_are_written_in_place_when_the_server_offers_it() -> None:
     socket = InPlaceSocket()
-    box = outbox(socket, 2)
-    long_text = "é" * 70_000  # a frame with a 64-bit length
-    for text in ("frame 0", "frame 0", long_text):
+    texts = ["frame 0", "frame 0", "x" * 125, "y" * 126, "é" * 1000, "é" * 70_000]  # 7, 16, 64-bit lengths
+    box = outbox(socket, len(texts))
+    for text in texts:
         assert box.push(text)
-    assert [text_of(frame) for frame in socket.written] == ["frame 0", "frame 0", long_text]
+    assert [text_of(frame) for frame in socket.written] == texts
     assert socket.sent == [] and len(box) == 0
     assert text_frame("frame 0") is text_frame("frame 0")  # one build for a group's sockets
 

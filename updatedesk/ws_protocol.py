@@ -102,7 +102,7 @@ class Flag:
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """`websockets-sansio` with the small receive queue and writable flag above, and without the
-    handshake's request and response once the handshake is answered."""
+    handshake's request and response (nor the request's headers) once the handshake is answered."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,6 +112,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and getattr(self, "response", None) is not None:
+            # websockets' parser keeps the request for the socket's life (a local of its
+            # generator, ~2.3 KiB of headers); the scope has its own copy of them.
+            self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
 
     def handle_connect(self, event: Request) -> None:

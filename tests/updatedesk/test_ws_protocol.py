@@ -5,9 +5,11 @@ handshake objects and still talks both ways."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from infra.settings import Settings
 from models.enums import Role
@@ -84,6 +86,12 @@ async def test_an_open_socket_keeps_no_handshake_and_still_talks(db: TestDatabas
         assert len(sockets) == 1 and isinstance(sockets[0], LeanWebSocketProtocol)
         socket = sockets[0]
         assert (socket.request, socket.response) == (None, None)
+        # websockets' parser still holds the request (a local of its generator): without headers.
+        parser: Any = socket.conn.parser
+        parser_locals = parser.gi_frame.f_locals
+        held = [value for value in parser_locals.values() if isinstance(value, Request)]
+        assert held, "websockets no longer keeps the request: the headers' clearing can go"
+        assert [len(request.headers) for request in held] == [0]
         assert isinstance(socket.queue, ReceiveQueue) and isinstance(socket.writable, Flag)
         await client.send({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}})
         assert (await client.receive_for("1"))["payload"] == {"data": {"__typename": "Query"}}

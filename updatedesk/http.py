@@ -5,6 +5,7 @@ is pure ASGI: nothing is buffered, and WebSocket traffic passes through untouche
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -120,10 +121,14 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Anything else is handed on with no frame of ours on its await chain: a WebSocket
+        # awaits its app for its whole life, and every frame held is memory per open socket.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         for name, value in scope.get("headers", []):
             if name.lower() == b"content-length":
                 declared = value.decode("latin-1").strip()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hmac
 import socket
+from collections.abc import Awaitable
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -56,7 +57,7 @@ class MetricsPortOnly:
         self.app = app
         self.metrics_port = metrics_port
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if (
             self.metrics_port is not None
             and scope["type"] in ("http", "websocket")
@@ -64,11 +65,10 @@ class MetricsPortOnly:
             and scope.get("path") != METRICS_PATH
         ):
             if scope["type"] == "http":
-                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
-            else:
-                await send({"type": "websocket.close", "code": 1008})
-            return
-        await self.app(scope, receive, send)
+                return PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+            return send({"type": "websocket.close", "code": 1008})
+        # Handed on with no frame of ours on its await chain (a WebSocket's lasts as long as it).
+        return self.app(scope, receive, send)
 
 
 def listening_sockets(config: uvicorn.Config, settings: Settings) -> list[socket.socket]:

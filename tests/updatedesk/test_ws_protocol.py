@@ -93,8 +93,24 @@ async def test_an_open_socket_keeps_no_handshake_and_still_talks(db: TestDatabas
         assert held, "websockets no longer keeps the request: the headers' clearing can go"
         assert [len(request.headers) for request in held] == [0]
         assert isinstance(socket.queue, ReceiveQueue) and isinstance(socket.writable, Flag)
+        # The HTTP-only middlewares hand a WebSocket on without a frame on its await chain.
+        (task,) = socket.tasks
+        chain = awaited_chain(task.get_coro())
+        assert any("GraphQL" in name for name in chain), chain  # the chain reaches the handler
+        assert not [
+            name for name in chain if "BodySize" in name or "BodyDeadline" in name or "MetricsPort" in name
+        ]
         await client.send({"id": "1", "type": "subscribe", "payload": {"query": "{ __typename }"}})
         assert (await client.receive_for("1"))["payload"] == {"data": {"__typename": "Query"}}
+
+
+def awaited_chain(coroutine: Any) -> list[str]:
+    """The qualified names of the coroutines `coroutine` awaits, outermost first."""
+    names = []
+    while coroutine is not None and hasattr(coroutine, "cr_code"):
+        names.append(coroutine.cr_code.co_qualname)
+        coroutine = coroutine.cr_await
+    return names
 
 
 async def test_a_ready_frame_is_written_in_place_only_while_the_socket_takes_it(db: TestDatabase) -> None:

@@ -8,7 +8,11 @@ import json
 import re
 
 import httpx
+import pytest
 import uvicorn
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from infra.settings import Settings
 from tests.support import TestDatabase
@@ -18,6 +22,8 @@ from updatedesk.app import GRAPHIQL_STATIC_PREFIX, create_app
 from updatedesk.graphiql import graphiql_html
 from updatedesk.live import server_config
 from updatedesk.metrics_access import listening_sockets
+
+GRAPHQL_WS = Subprotocol("graphql-transport-ws")
 
 
 async def test_metrics_behind_a_bearer_token(db: TestDatabase) -> None:
@@ -52,6 +58,17 @@ async def test_metrics_on_a_port_of_their_own(db: TestDatabase) -> None:
             assert (
                 await http.post(f"{metrics}{GRAPHQL}", json={"query": "{ __typename }"})
             ).status_code == 404
+        # Nor GraphQL over a WebSocket, which the API port takes.
+        ws_metrics, ws_api = (
+            f"ws://127.0.0.1:{metrics_port}{GRAPHQL}",
+            f"ws://127.0.0.1:{config.port}{GRAPHQL}",
+        )
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(ws_metrics, subprotocols=[GRAPHQL_WS]):
+                pass
+        assert refused.value.response.status_code == 403
+        async with connect(ws_api, subprotocols=[GRAPHQL_WS]) as socket:
+            assert socket.subprotocol == GRAPHQL_WS
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)

@@ -75,23 +75,33 @@ async def record_move(
     request.history_seq = sequence
     for name, value in changes.items():
         setattr(request, name, value)
-    kind = EventType.REMOVED if target in NEVER_LISTED else EventType.STATUS_CHANGED
-    after.events.append(
-        UpdateRequestChanged(
-            kind,
-            request.id,
-            request.district_id,
-            target,
-            now,
-            stored_progress(request),
-            source,
-            sequence,
-            message,
-        )
-    )
+    after.events.append(move_event(request, source, now, message))
     if target in NOTIFYING_STATUSES:
         after.notification_ids.extend(await queue_notices(request, NOTIFYING_STATUSES[target], message, site))
     return request
+
+
+def move_event(
+    request: UpdateRequest, source: UpdateStatus | None, at: datetime, message: str | None
+) -> UpdateRequestChanged:
+    """The record of the request's latest move (from `source` to its status, numbered by its
+    history sequence; no `source`: its creation), as its commit announces it and as
+    `models.requests.announced` rebuilds it when that announcement was lost."""
+    if source is None:
+        kind = EventType.CREATED
+    else:
+        kind = EventType.REMOVED if request.status in NEVER_LISTED else EventType.STATUS_CHANGED
+    return UpdateRequestChanged(
+        kind,
+        request.id,
+        request.district_id,
+        request.status,
+        at,
+        stored_progress(request),
+        source,
+        request.history_seq,
+        message,
+    )
 
 
 def no_progress() -> dict[str, Any]:

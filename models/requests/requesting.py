@@ -11,10 +11,10 @@ from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM, Actor, require_writer
 from models.clock import utcnow
-from models.enums import OPEN_STATUSES, EnvironmentKind, ErrorCode, EventType, UpdateKind, UpdateStatus
+from models.enums import OPEN_STATUSES, EnvironmentKind, ErrorCode, UpdateKind, UpdateStatus
 from models.errors import DomainError, not_found
-from models.events import AfterCommit, UpdateRequestChanged, deliver
-from models.requests.moves import record_move
+from models.events import AfterCommit, deliver
+from models.requests.moves import move_event, record_move
 from models.requests.queries import related
 from models.tables import District, Environment, Release, StatusChange, UpdateRequest
 from models.validation import (
@@ -216,9 +216,5 @@ async def insert_request(
         by_id=actor.account_id,
         actor=actor.mover.value,
     )
-    after.events.append(
-        UpdateRequestChanged(
-            EventType.CREATED, request.id, district_id, UpdateStatus.TO_BE_SCHEDULED, now, sequence=1
-        )
-    )
+    after.events.append(move_event(request, None, now, None))
     return request

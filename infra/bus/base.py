@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection, Iterable
 from types import TracebackType
 from typing import Protocol
 
@@ -36,6 +36,10 @@ CLOSE_GRACE_SECONDS = 5.0
 
 class AppendableStream(EventStream, Protocol):
     async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]: ...
+
+    async def last_moves(self, request_ids: Collection[int]) -> dict[int, int]:
+        """The sequence of the last move the stream took, per request it still remembers."""
+        ...
 
 
 class RecordListener(Protocol):
@@ -98,6 +102,29 @@ class StreamBus:
 
     async def trim(self, newest_id: str) -> None:
         """Keep the stream to its retention (the memory stream trims as it appends)."""
+
+    async def announce_missing(self, moves: Iterable[UpdateRequestChanged]) -> list[EventRecord]:
+        """Append the records of these latest moves (`models.requests.announced`) that the stream
+        never took: those of requests whose last move in the stream comes before them. A move
+        right after the stream's last is appended as the move it is; after a longer gap it goes
+        in as a replacement (readers show a SNAPSHOT). A request the stream knows nothing of is
+        left alone: its records may be gone with the retention or with Redis's data, and its
+        readers resynchronised then. Appending again what another process appended meanwhile is
+        refused by the stream's order (stale), so any number of callers may do this at once.
+        The records appended."""
+        candidates = [move for move in moves if move.sequence is not None]
+        if not candidates:
+            return []
+        known = await self.stream.last_moves({move.update_request_id for move in candidates})
+        appended = []
+        for move in candidates:
+            last = known.get(move.update_request_id)
+            if last is None or move.sequence is None or last >= move.sequence:
+                continue
+            order, record_id = await self.stream.append(move, force=True)
+            if order is Order.APPEND and record_id is not None:
+                appended.append(EventRecord(record_id, move, replaced=move.sequence != last + 1))
+        return appended
 
     def subscribe(
         self, max_queued: int = DEFAULT_SUBSCRIBER_QUEUE, *, overflow: OverflowPolicy = "drop_oldest"

@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 
 from infra.bus.ordering import Order, decide
 from infra.bus.records import STREAM_START, EventRecord, id_key
@@ -53,6 +54,11 @@ class MemoryStream:
         self._trim(millis)
         self._notify()
         return Order.APPEND, record.id
+
+    async def last_moves(self, request_ids: Collection[int]) -> dict[int, int]:
+        return {
+            request_id: self._order[request_id] for request_id in request_ids if request_id in self._order
+        }
 
     def _trim(self, now_millis: int) -> None:
         excess = len(self._records) - self.retain_entries

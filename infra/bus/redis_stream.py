@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -164,6 +165,15 @@ class RedisStream:
             command = connection.pack_command("EVALSHA", self._append.sha, len(keys), *keys, *args)
             await connection.send_packed_command(command, check_health=False)
             return await connection.read_response()
+
+    async def last_moves(self, request_ids: Collection[int]) -> dict[int, int]:
+        ids = list(request_ids)
+        if not ids:
+            return {}
+        values: list[Any] = await self._client.hmget(self.order_key, [str(request_id) for request_id in ids])
+        return {
+            request_id: int(value) for request_id, value in zip(ids, values, strict=True) if value is not None
+        }
 
     async def read_after(self, after: str, count: int) -> list[EventRecord]:
         entries: Any = await self._client.xrange(self.key, f"({after}", "+", count=count)

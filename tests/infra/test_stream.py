@@ -129,6 +129,52 @@ async def test_events_outside_any_order_always_go_in(bus: StreamBus) -> None:
     assert len(await everything(bus)) == 2
 
 
+# --------------------------------------------------------------------------- lost records announced again
+
+
+async def test_a_lost_move_right_after_the_last_is_announced_as_the_move(bus: StreamBus) -> None:
+    await bus.publish(move(1))
+    await bus.publish(move(2))  # move 3 was committed, its append lost
+    appended = await bus.announce_missing([move(3)])
+    assert shown(appended) == [("STATUS_CHANGED", 3, False)]
+    assert shown(await everything(bus))[-1] == ("STATUS_CHANGED", 3, False)
+    assert await bus.stream.last_moves([1]) == {1: 3}
+
+
+async def test_a_lost_move_after_a_longer_gap_goes_in_replaced(bus: StreamBus) -> None:
+    await bus.publish(move(1))  # moves 2 and 3 lost: only the latest can be made again
+    appended = await bus.announce_missing([move(3)])
+    assert shown(appended) == [("STATUS_CHANGED", 3, True)]
+    assert shown(await everything(bus))[-1] == ("STATUS_CHANGED", 3, True)  # readers: a SNAPSHOT
+
+
+async def test_announcing_what_the_stream_has_or_cannot_place_appends_nothing(bus: StreamBus) -> None:
+    await bus.publish(move(1))
+    await bus.publish(move(2))
+    before = await everything(bus)
+    # Already in; older than what is in; a request the stream knows nothing of (its records went
+    # with the retention or Redis's data, and readers resynchronised then); outside any order.
+    unordered = UpdateRequestChanged(EventType.STATUS_CHANGED, 1, 5, S.SCHEDULED, NOW)
+    assert await bus.announce_missing([move(2), move(1), move(3, request_id=9), unordered]) == []
+    assert await everything(bus) == before
+
+
+async def test_the_late_original_after_its_announcement_is_dropped(bus: StreamBus) -> None:
+    await bus.publish(move(1))
+    await bus.publish(move(2))
+    await bus.announce_missing([move(3)])
+    assert await bus.publish(move(3)) is None  # the writer's retry came after all: stale
+    assert [record.event.sequence for record in await everything(bus)] == [1, 2, 3]
+
+
+async def test_two_processes_announcing_one_lost_move_append_it_once(bus: StreamBus) -> None:
+    await bus.publish(move(1))
+    await bus.publish(move(2))
+    first, second = await asyncio.gather(bus.announce_missing([move(3)]), bus.announce_missing([move(3)]))
+    assert len(first) + len(second) == 1
+    assert [record.event.sequence for record in await everything(bus)] == [1, 2, 3]
+
+
 # --------------------------------------------------------------------------- reading and retention
 
 

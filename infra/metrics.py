@@ -74,6 +74,12 @@ ALERTS = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+EVENTS_REANNOUNCED = Counter(
+    "updatedesk_events_reannounced_total",
+    "Moves whose event record never reached the stream (the writer died after its commit, or "
+    "could not reach Redis), announced again by the scheduler.",
+    registry=REGISTRY,
+)
 REQUESTS_BY_STATUS = Gauge(
     "updatedesk_update_requests", "Update requests (not deleted) by status.", ["status"], registry=REGISTRY
 )

@@ -17,6 +17,7 @@ from infra.db import close_orm, init_orm
 from infra.metrics import REGISTRY
 from infra.settings import Settings
 from workers.actors import declare_actors
+from workers.announcements import Reannouncer
 from workers.broker import add_worker_middleware, build_broker
 from workers.dispatch_wake import DispatchWaker
 from workers.errors import ConfigurationError
@@ -92,7 +93,9 @@ async def scheduler_main(settings: Settings) -> None:
     queue = DramatiqQueue(declare_actors(broker, settings))
     bus = RedisBus(redis_url, settings.redis_namespace)
     await init_orm(settings)
-    scheduler = Scheduler(queue, settings, on_pass=scheduler_heartbeat(settings))
+    scheduler = Scheduler(
+        queue, settings, on_pass=scheduler_heartbeat(settings), reannouncer=Reannouncer(bus)
+    )
     undo = [install_bus_sink(bus), install_notification_sink(queue)]
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from infra.bus import EventBus, InProcessBus, RedisBus, install_bus_sink
 from infra.settings import Settings
 from workers.actors import declare_actors
+from workers.announcements import Reannouncer
 from workers.broker import build_broker
 from workers.embedded import EmbeddedQueue
 from workers.errors import ConfigurationError
@@ -57,7 +58,7 @@ async def embedded_runtime(
     """Everything in this process, on the running loop. The ORM must already be initialised."""
     queue = EmbeddedQueue(settings, executor)
     bus = InProcessBus()
-    scheduler = Scheduler(queue, settings)
+    scheduler = Scheduler(queue, settings, reannouncer=Reannouncer(bus))
     runtime = Runtime(settings, queue, bus, scheduler)
     runtime._undo += [install_bus_sink(bus), install_notification_sink(queue), scheduler.install_wake_sink()]
     task = asyncio.create_task(scheduler.run(), name="updatedesk-scheduler") if run_scheduler else None

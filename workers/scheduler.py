@@ -2,7 +2,8 @@
 schedulers never dispatch one request twice, nor two requests on one site) and their jobs are
 enqueued; requests whose lease lapsed are enqueued again, or given up once their attempts are
 spent, which the hosting team is told of (mailed to UPDATEDESK_STAFF_ALERT_EMAIL when set, always
-logged and counted in updatedesk_staff_alerts_total); lost mail and webhook jobs are enqueued again."""
+logged and counted in updatedesk_staff_alerts_total); lost mail and webhook jobs are enqueued again,
+and moves whose event record never reached the stream are announced again (`workers.announcements`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from models.requests import dispatch, leases
 from models.rollouts import budget
 from models.running import DISPATCH_WAKES
 from models.tables import Notification
+from workers.announcements import Reannouncer
 from workers.mail import SENDING_STALE_AFTER
 from workers.queue import JobQueue
 from workers.webhooks import sweep_webhooks
@@ -149,10 +151,17 @@ class Scheduler:
     skipped them sleeps no longer than until they are due."""
 
     def __init__(
-        self, queue: JobQueue, settings: Settings, on_pass: Callable[[], None] | None = None
+        self,
+        queue: JobQueue,
+        settings: Settings,
+        on_pass: Callable[[], None] | None = None,
+        *,
+        reannouncer: Reannouncer | None = None,
     ) -> None:
         self.queue = queue
         self.settings = settings
+        #: Announces, in each sweep, the moves whose record never reached the event stream.
+        self.reannouncer = reannouncer
         #: Called after each pass that succeeded (the scheduler process's liveness heartbeat).
         self.on_pass = on_pass
         self._wake = asyncio.Event()
@@ -206,6 +215,8 @@ class Scheduler:
                     self._last_sweep = time.monotonic()
                     self.sweeps += 1
                 await dispatch_pass(self.queue, self.settings, sweep=sweep)
+                if sweep:
+                    await self._reannounce()
                 sleep = await seconds_to_next_start(sleep)
                 if not sweep:
                     sleep = min(sleep, max(MIN_DUE_SLEEP, self._sweep_in()))
@@ -217,6 +228,14 @@ class Scheduler:
             self.passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)
+
+    async def _reannounce(self) -> None:
+        if self.reannouncer is None:
+            return
+        try:
+            await self.reannouncer.sweep()
+        except Exception:  # the stream or the database is away: dispatching goes on regardless
+            logger.exception("scheduler: could not look for moves missing from the event stream")
 
     def install_wake_sink(self) -> Callable[[], None]:
         """Wake for every request that becomes SCHEDULED in this process (staff scheduling "now",

@@ -2,6 +2,7 @@
 
 - `queries`: which requests a caller sees and how lists are drawn (Hide Complete, what is listed).
 - `moves`: the one compare-and-set that moves a request, with its history row, event and mails.
+- `announced`: the record of a request's latest move made again (when its announcement was lost).
 - `outbox`: who is told of a move, written as outbox rows in the move's transaction.
 - `requesting`: a district contact (or the system) asks for work; supersession; idempotency.
 - `withdrawing`: cancel and delete.

@@ -88,6 +88,8 @@ class UpdateRequest(Model):
             Index(fields=("status", "lease_expires_at")),
             Index(fields=("created_at",)),
             Index(fields=("rollout_id", "status")),
+            # The scheduler's look for moves missing from the event stream (workers/announcements.py).
+            Index(fields=("updated_at",)),
         )
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import (
     REDIS_URL,
+    RESUMABLE,
     LiveServer,
     live_server,
     private_redis,
@@ -458,6 +459,55 @@ async def test_redis_restart_keeps_sockets_and_sends_a_fresh_snapshot(
                 event = await client.event(operation)
                 assert (event["type"], event["updateRequest"]["status"]) == ("REMOVED", "CANCELLED")
             assert [m for m in client.unread() if m.get("type") == "next"] == []
+
+
+async def test_a_move_whose_append_was_lost_reaches_subscribers_as_a_move(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The writer cannot reach Redis for one append while every reader can: no outage is seen,
+    so no SNAPSHOT heals it. The scheduler's sweep (its own process and bus) announces the move."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from infra.bus import RedisBus
+    from workers.announcements import SETTLE_SECONDS, Reannouncer
+
+    scene = await make_scene()
+    request = await make_request(scene.lakeside)
+    settings = live_settings(db, run_id)
+    async with (
+        live_server(settings) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+        RedisBus(settings.redis_url or "", settings.redis_namespace) as scheduler_bus,
+    ):
+        bus = server.bus
+        assert isinstance(bus, RedisBus)
+        await client.subscribe("one", {"updateRequestId": gid(request)}, query=RESUMABLE)
+        assert (await client.event("one"))["type"] == "SNAPSHOT"
+        await listening(server, 1)
+        await set_update_request_status(scene.staff, request.id, UpdateStatus.PENDING_INPUT, "details?")
+        assert (await client.event("one"))["toStatus"] == "PENDING_INPUT"
+
+        append = bus.stream.append
+
+        async def unreachable(*args: Any, **kwargs: Any) -> Any:
+            raise RedisConnectionError("Redis is unreachable from this process")
+
+        bus.stream.append = unreachable  # type: ignore[method-assign]
+        try:
+            await set_update_request_status(scene.staff, request.id, UpdateStatus.TO_BE_SCHEDULED, "thanks")
+        finally:
+            bus.stream.append = append  # type: ignore[method-assign]
+        await client.ping_pong()
+        assert [m for m in client.unread() if m.get("type") == "next"] == []  # nothing told them
+
+        settled = now() + timedelta(seconds=SETTLE_SECONDS + 1)
+        assert len(await Reannouncer(scheduler_bus).sweep(now=settled)) == 1
+        event = await client.event("one")
+        assert (event["type"], event["fromStatus"], event["toStatus"]) == (
+            "STATUS_CHANGED", "PENDING_INPUT", "TO_BE_SCHEDULED",
+        )  # fmt: skip
+        assert event["updateRequest"]["status"] == "TO_BE_SCHEDULED"
+        assert await Reannouncer(scheduler_bus).sweep(now=settled) == []  # once
 
 
 # --------------------------------------------------------------------------- metrics

@@ -1,0 +1,59 @@
+"""Rebuilding the announcement of a request's latest move, for when the original never reached
+the event stream.
+
+A move is committed first and announced after (`models.events.deliver`): a process that dies in
+between, or a writer that cannot reach Redis while everyone else can, leaves subscribers showing
+the request's previous status with nothing to tell them otherwise (no later record, no outage
+seen by their reader). The database has every move, numbered (`history_seq`), so the record of
+the latest one can be made again, equal to the lost one, and the stream's own ordering decides
+whether it is still missing (`infra.bus.StreamBus.announce_missing`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tortoise.expressions import Q
+
+from models.events import UpdateRequestChanged
+from models.requests.moves import move_event
+from models.tables import StatusChange, UpdateRequest
+
+#: Requests looked at in one call at most (the oldest change first; the caller goes on after).
+ANNOUNCED_BATCH = 500
+
+
+#: Where a look goes on after a cut list: the last (change time, request id) it took.
+Position = tuple[datetime, int]
+
+
+async def moved_between(
+    since: datetime | Position, until: datetime, limit: int = ANNOUNCED_BATCH
+) -> tuple[list[UpdateRequestChanged], Position | None]:
+    """The latest move's record of every request (not deleted: its REMOVED is no move) changed
+    after `since` (a time, or a position a cut list ended at) up to `until`, oldest change first,
+    at most `limit` of them; and, when the limit cut the list short, where to go on from."""
+    query = UpdateRequest.filter(updated_at__lte=until, history_seq__gt=0, deleted_at=None)
+    if isinstance(since, tuple):
+        floor, request_id = since
+        query = query.filter(Q(updated_at__gt=floor) | Q(updated_at=floor, id__gt=request_id))
+    else:
+        floor = since
+        query = query.filter(updated_at__gt=since)
+    rows = list(await query.order_by("updated_at", "id").limit(limit))
+    if not rows:
+        return [], None
+    # A move stamps its history row and the request's `updated_at` with one time: a request whose
+    # latest move is older than the look (changed since in other ways) had that move looked at by
+    # an earlier look, so only the history since the look's start is read.
+    latest: dict[int, StatusChange] = {}
+    history = StatusChange.filter(update_request_id__in=[row.id for row in rows], at__gte=floor)
+    history = history.order_by("-at", "-id")
+    for row_change in await history:
+        latest.setdefault(row_change.update_request_id, row_change)
+    events = [
+        move_event(row, change.from_status, change.at, change.message)
+        for row in rows
+        if (change := latest.get(row.id)) is not None and change.to_status == row.status
+    ]
+    return events, (rows[-1].updated_at, rows[-1].id) if len(rows) == limit else None

@@ -5,8 +5,10 @@ and append, or cannot reach Redis while every reader can) and the scheduler's an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+
+import pytest_asyncio
 
 from infra.bus import STREAM_START, EventRecord, InProcessBus, install_bus_sink
 from infra.metrics import REGISTRY
@@ -49,10 +51,27 @@ class Staff:
             if lost:
                 self.uninstall = install_bus_sink(self.bus)
 
+    async def second_move_lost(self) -> int:
+        """A new request moved twice (at T0 and a second later), the second move's record lost."""
+        request_id = await self.setup()
+        await self.move(request_id, S.PENDING_INPUT, T0)
+        await self.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
+        return request_id
+
     def close(self) -> None:
         if self.uninstall is not None:
             self.uninstall()
             self.uninstall = None
+
+
+@pytest_asyncio.fixture
+async def staff(db: support.TestDatabase) -> AsyncIterator[Staff]:
+    """Staff whose moves go to an in-process bus (the embedded default's) after each commit."""
+    made = Staff(InProcessBus())
+    try:
+        yield made
+    finally:
+        made.close()
 
 
 async def records(bus: InProcessBus) -> list[EventRecord]:
@@ -75,124 +94,90 @@ def reannounced_total() -> float:
     return REGISTRY.get_sample_value("updatedesk_events_reannounced_total") or 0.0
 
 
-async def test_a_move_whose_writer_died_before_the_append_is_announced_once_settled(
-    db: support.TestDatabase,
-) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
+async def test_a_move_whose_writer_died_before_the_append_is_announced_once_settled(staff: Staff) -> None:
+    bus = staff.bus
+    request_id = await staff.second_move_lost()
+    assert chain(await records(bus)) == [("TO_BE_SCHEDULED", "PENDING_INPUT", False)]
+
+    reannouncer = Reannouncer(bus)
+    # Not while its own writer could still be appending it.
+    assert await reannouncer.sweep(now=T0 + timedelta(seconds=2)) == []
+    counted = reannounced_total()
+    appended = await reannouncer.sweep(now=T0 + timedelta(seconds=1) + SETTLED)
+    assert [(r.event.type, r.event.sequence, r.event.message) for r in appended] == [
+        (EventType.STATUS_CHANGED, 2, "to TO_BE_SCHEDULED")
+    ]
+    # Every move is there as a move, in history order: subscribers and webhooks see it.
+    assert [(f, t) for f, t, _ in chain(await records(bus))] == await history(request_id)
+    assert not any(replaced for *_, replaced in chain(await records(bus)))
+    assert reannounced_total() == counted + 1
+    # Looked at again (another sweep, another scheduler): nothing more.
+    assert await reannouncer.sweep(now=T0 + timedelta(minutes=1)) == []
+    assert await Reannouncer(bus).sweep(now=T0 + timedelta(minutes=1)) == []
+    assert len(await records(bus)) == 2
+
+
+async def test_several_lost_moves_show_the_request_as_it_now_is(staff: Staff) -> None:
+    bus = staff.bus
+    request_id = await staff.second_move_lost()
+    await staff.move(request_id, S.PENDING_INPUT, T0 + timedelta(seconds=2), lost=True)
+    appended = await Reannouncer(bus).sweep(now=T0 + timedelta(seconds=2) + SETTLED)
+    # Only the latest move can be made again: it goes in replaced (readers show a SNAPSHOT of
+    # the request), never as a move from a status the stream did not show.
+    assert [(r.event.sequence, r.replaced) for r in appended] == [(3, True)]
+    assert chain(await records(bus))[-1] == ("TO_BE_SCHEDULED", "PENDING_INPUT", True)
+
+
+async def test_the_next_sweep_looks_on_where_the_last_ended(staff: Staff) -> None:
+    bus = staff.bus
+    request_id = await staff.setup()
+    await staff.move(request_id, S.PENDING_INPUT, T0)
+    reannouncer = Reannouncer(bus, lookback=60)
+    assert await reannouncer.sweep(now=T0 + SETTLED) == []
+    later = T0 + timedelta(minutes=5)  # long after the first sweep's look-back window
+    await staff.move(request_id, S.TO_BE_SCHEDULED, later, lost=True)
+    appended = await reannouncer.sweep(now=later + SETTLED)
+    assert [r.event.sequence for r in appended] == [2]
+
+
+async def test_a_first_sweep_looks_back_only_so_far(staff: Staff) -> None:
+    bus = staff.bus
+    await staff.second_move_lost()
+    hour_later = T0 + timedelta(hours=2)
+    assert await Reannouncer(bus, lookback=3600).sweep(now=hour_later) == []
+    assert [r.event.sequence for r in await Reannouncer(bus, lookback=3 * 3600).sweep(now=hour_later)] == [2]
+
+
+async def test_a_long_list_is_read_in_pages_even_where_changes_share_a_time(staff: Staff) -> None:
+    bus = staff.bus
+    first = await staff.setup()
+    others = [(await make_request(await make_district())).id for _ in range(2)]
+    ids = [first, *others]
+    for request_id in ids:
         await staff.move(request_id, S.PENDING_INPUT, T0)
+    for request_id in ids:  # one instant for all (a rollout moves many requests at one `now`)
         await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
-        assert chain(await records(bus)) == [("TO_BE_SCHEDULED", "PENDING_INPUT", False)]
+    moves, cut = await moved_between(T0, T0 + timedelta(seconds=1), limit=2)
+    assert len(moves) == 2 and cut is not None
+    rest, end = await moved_between(cut, T0 + timedelta(seconds=1), limit=2)
+    assert end is None
+    assert sorted(m.update_request_id for m in [*moves, *rest]) == sorted(ids)
 
-        reannouncer = Reannouncer(bus)
-        # Not while its own writer could still be appending it.
-        assert await reannouncer.sweep(now=T0 + timedelta(seconds=2)) == []
-        counted = reannounced_total()
-        appended = await reannouncer.sweep(now=T0 + timedelta(seconds=1) + SETTLED)
-        assert [(r.event.type, r.event.sequence, r.event.message) for r in appended] == [
-            (EventType.STATUS_CHANGED, 2, "to TO_BE_SCHEDULED")
-        ]
-        # Every move is there as a move, in history order: subscribers and webhooks see it.
-        assert [(f, t) for f, t, _ in chain(await records(bus))] == await history(request_id)
-        assert not any(replaced for *_, replaced in chain(await records(bus)))
-        assert reannounced_total() == counted + 1
-        # Looked at again (another sweep, another scheduler): nothing more.
-        assert await reannouncer.sweep(now=T0 + timedelta(minutes=1)) == []
-        assert await Reannouncer(bus).sweep(now=T0 + timedelta(minutes=1)) == []
-        assert len(await records(bus)) == 2
-    finally:
-        staff.close()
+    appended = await Reannouncer(bus).sweep(now=T0 + timedelta(seconds=1) + SETTLED, limit=1)
+    assert sorted(r.event.update_request_id for r in appended) == sorted(ids)
 
 
-async def test_several_lost_moves_show_the_request_as_it_now_is(db: support.TestDatabase) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
-        await staff.move(request_id, S.PENDING_INPUT, T0)
-        await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
-        await staff.move(request_id, S.PENDING_INPUT, T0 + timedelta(seconds=2), lost=True)
-        appended = await Reannouncer(bus).sweep(now=T0 + timedelta(seconds=2) + SETTLED)
-        # Only the latest move can be made again: it goes in replaced (readers show a SNAPSHOT of
-        # the request), never as a move from a status the stream did not show.
-        assert [(r.event.sequence, r.replaced) for r in appended] == [(3, True)]
-        assert chain(await records(bus))[-1] == ("TO_BE_SCHEDULED", "PENDING_INPUT", True)
-    finally:
-        staff.close()
-
-
-async def test_the_next_sweep_looks_on_where_the_last_ended(db: support.TestDatabase) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
-        await staff.move(request_id, S.PENDING_INPUT, T0)
-        reannouncer = Reannouncer(bus, lookback=60)
-        assert await reannouncer.sweep(now=T0 + SETTLED) == []
-        later = T0 + timedelta(minutes=5)  # long after the first sweep's look-back window
-        await staff.move(request_id, S.TO_BE_SCHEDULED, later, lost=True)
-        appended = await reannouncer.sweep(now=later + SETTLED)
-        assert [r.event.sequence for r in appended] == [2]
-    finally:
-        staff.close()
-
-
-async def test_a_first_sweep_looks_back_only_so_far(db: support.TestDatabase) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
-        await staff.move(request_id, S.PENDING_INPUT, T0)
-        await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
-        hour_later = T0 + timedelta(hours=2)
-        assert await Reannouncer(bus, lookback=3600).sweep(now=hour_later) == []
-        assert [
-            r.event.sequence for r in await Reannouncer(bus, lookback=3 * 3600).sweep(now=hour_later)
-        ] == [2]
-    finally:
-        staff.close()
-
-
-async def test_a_long_list_is_read_in_pages_even_where_changes_share_a_time(db: support.TestDatabase) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        first = await staff.setup()
-        others = [(await make_request(await make_district())).id for _ in range(2)]
-        ids = [first, *others]
-        for request_id in ids:
-            await staff.move(request_id, S.PENDING_INPUT, T0)
-        for request_id in ids:  # one instant for all (a rollout moves many requests at one `now`)
-            await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
-        moves, cut = await moved_between(T0, T0 + timedelta(seconds=1), limit=2)
-        assert len(moves) == 2 and cut is not None
-        rest, end = await moved_between(cut, T0 + timedelta(seconds=1), limit=2)
-        assert end is None
-        assert sorted(m.update_request_id for m in [*moves, *rest]) == sorted(ids)
-
-        appended = await Reannouncer(bus).sweep(now=T0 + timedelta(seconds=1) + SETTLED, limit=1)
-        assert sorted(r.event.update_request_id for r in appended) == sorted(ids)
-    finally:
-        staff.close()
-
-
-async def test_a_rebuilt_record_equals_the_one_its_commit_announced(db: support.TestDatabase) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
-        await staff.move(request_id, S.PENDING_INPUT, T0)
-        await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1))
-        announced = (await records(bus))[-1].event
-        rebuilt, _ = await moved_between(T0, T0 + timedelta(seconds=5))
-        assert rebuilt == [announced]
-        # A deleted request is no candidate: its REMOVED is no move, and it is gone from lists.
-        await UpdateRequest.filter(id=request_id).update(deleted_at=T0 + timedelta(seconds=2))
-        assert await moved_between(T0, T0 + timedelta(seconds=5)) == ([], None)
-    finally:
-        staff.close()
+async def test_a_rebuilt_record_equals_the_one_its_commit_announced(staff: Staff) -> None:
+    bus = staff.bus
+    request_id = await staff.setup()
+    await staff.move(request_id, S.PENDING_INPUT, T0)
+    await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1))
+    announced = (await records(bus))[-1].event
+    rebuilt, _ = await moved_between(T0, T0 + timedelta(seconds=5))
+    assert rebuilt == [announced]
+    # A deleted request is no candidate: its REMOVED is no move, and it is gone from lists.
+    await UpdateRequest.filter(id=request_id).update(deleted_at=T0 + timedelta(seconds=2))
+    assert await moved_between(T0, T0 + timedelta(seconds=5)) == ([], None)
 
 
 class NoQueue:
@@ -208,24 +193,16 @@ class BrokenStream(Reannouncer):
         raise ConnectionError("Redis is away")
 
 
-async def test_the_scheduler_announces_in_its_sweeps_and_dispatches_when_it_cannot(
-    db: support.TestDatabase,
-) -> None:
-    bus = InProcessBus()
-    staff = Staff(bus)
-    try:
-        request_id = await staff.setup()
-        await staff.move(request_id, S.PENDING_INPUT, T0)
-        await staff.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
-        settings = Settings(scheduler_interval=60)
-        for reannouncer in (BrokenStream(bus), Reannouncer(bus)):
-            passed = asyncio.Event()
-            scheduler = Scheduler(NoQueue(), settings, passed.set, reannouncer=reannouncer)
-            running = asyncio.create_task(scheduler.run())
-            await asyncio.wait_for(passed.wait(), 30)  # its first pass sweeps, Redis or not
-            scheduler.stop()
-            await running
-            assert scheduler.sweeps == 1
-        assert chain(await records(bus))[-1] == ("PENDING_INPUT", "TO_BE_SCHEDULED", False)
-    finally:
-        staff.close()
+async def test_the_scheduler_announces_in_its_sweeps_and_dispatches_when_it_cannot(staff: Staff) -> None:
+    bus = staff.bus
+    await staff.second_move_lost()
+    settings = Settings(scheduler_interval=60)
+    for reannouncer in (BrokenStream(bus), Reannouncer(bus)):
+        passed = asyncio.Event()
+        scheduler = Scheduler(NoQueue(), settings, passed.set, reannouncer=reannouncer)
+        running = asyncio.create_task(scheduler.run())
+        await asyncio.wait_for(passed.wait(), 30)  # its first pass sweeps, Redis or not
+        scheduler.stop()
+        await running
+        assert scheduler.sweeps == 1
+    assert chain(await records(bus))[-1] == ("PENDING_INPUT", "TO_BE_SCHEDULED", False)

@@ -51,11 +51,11 @@ class Staff:
             if lost:
                 self.uninstall = install_bus_sink(self.bus)
 
-    async def second_move_lost(self) -> int:
-        """A new request moved twice (at T0 and a second later), the second move's record lost."""
+    async def second_move_lost(self, at: datetime = T0) -> int:
+        """A new request moved twice (`at` and a second later), the second move's record lost."""
         request_id = await self.setup()
-        await self.move(request_id, S.PENDING_INPUT, T0)
-        await self.move(request_id, S.TO_BE_SCHEDULED, T0 + timedelta(seconds=1), lost=True)
+        await self.move(request_id, S.PENDING_INPUT, at)
+        await self.move(request_id, S.TO_BE_SCHEDULED, at + timedelta(seconds=1), lost=True)
         return request_id
 
     def close(self) -> None:
@@ -195,7 +195,8 @@ class BrokenStream(Reannouncer):
 
 async def test_the_scheduler_announces_in_its_sweeps_and_dispatches_when_it_cannot(staff: Staff) -> None:
     bus = staff.bus
-    await staff.second_move_lost()
+    # The scheduler sweeps on the wall clock: moves a minute old are settled and in its look-back.
+    await staff.second_move_lost(at=datetime.now(UTC) - timedelta(minutes=1))
     settings = Settings(scheduler_interval=60)
     for reannouncer in (BrokenStream(bus), Reannouncer(bus)):
         passed = asyncio.Event()

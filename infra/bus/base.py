@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Collection, Iterable
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol
 
@@ -22,7 +23,7 @@ from redis.exceptions import RedisError
 
 from infra.bus.fanout import DEFAULT_SUBSCRIBER_QUEUE, Fanout, Gap, OverflowPolicy, Subscription
 from infra.bus.ordering import HOLD_SECONDS, Order, append_in_order
-from infra.bus.records import STREAM_START, EventRecord
+from infra.bus.records import STREAM_START, EventRecord, id_time
 from infra.bus.stream import EventStream, FollowState, follow
 from models.events import UpdateRequestChanged
 
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 TRIM_EVERY = 500
 #: How long closing waits for the cancelled stream reader before it gives up on it.
 CLOSE_GRACE_SECONDS = 5.0
+#: A move the stream knows nothing of is announced again only when made this long after the
+#: stream's oldest record: stream ids and `at` come from different clocks.
+UNKNOWN_MARGIN = timedelta(seconds=5)
 
 
 class AppendableStream(EventStream, Protocol):
@@ -105,25 +109,36 @@ class StreamBus:
 
     async def announce_missing(self, moves: Iterable[UpdateRequestChanged]) -> list[EventRecord]:
         """Append the records of these latest moves (`models.requests.announced`) that the stream
-        never took: those of requests whose last move in the stream comes before them. A move
-        right after the stream's last is appended as the move it is; after a longer gap it goes
-        in as a replacement (readers show a SNAPSHOT). A request the stream knows nothing of is
-        left alone: its records may be gone with the retention or with Redis's data, and its
-        readers resynchronised then. Appending again what another process appended meanwhile is
-        refused by the stream's order (stale), so any number of callers may do this at once.
-        The records appended."""
+        never took, and return them.
+
+        - The stream's last move of the request comes before: right before, the move goes in as
+          the move it is; further back, as a replacement (readers show a SNAPSHOT).
+        - The stream knows nothing of the request: the move goes in when it was made after the
+          stream's oldest record (by `UNKNOWN_MARGIN`), since the stream would know of it had it
+          come (a lost CREATED, say). An older move is left alone: its record may have gone with
+          the retention or with Redis's data, and its readers resynchronised then.
+
+        Appending again what another process appended meanwhile is refused by the stream's order
+        (stale), so any number of callers may do this at once."""
         candidates = [move for move in moves if move.sequence is not None]
         if not candidates:
             return []
         known = await self.stream.last_moves({move.update_request_id for move in candidates})
+        kept_since: datetime | None = None
+        if any(move.update_request_id not in known for move in candidates):
+            oldest = await self.stream.read_after(STREAM_START, 1)
+            kept_since = id_time(oldest[0].id) + UNKNOWN_MARGIN if oldest else None
         appended = []
         for move in candidates:
             last = known.get(move.update_request_id)
-            if last is None or move.sequence is None or last >= move.sequence:
+            if move.sequence is None or (last is not None and last >= move.sequence):
+                continue
+            if last is None and (kept_since is None or move.at <= kept_since):
                 continue
             order, record_id = await self.stream.append(move, force=True)
             if order is Order.APPEND and record_id is not None:
-                appended.append(EventRecord(record_id, move, replaced=move.sequence != last + 1))
+                in_order = last is None or move.sequence == last + 1
+                appended.append(EventRecord(record_id, move, replaced=not in_order))
         return appended
 
     def subscribe(

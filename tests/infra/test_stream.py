@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
@@ -152,11 +153,25 @@ async def test_announcing_what_the_stream_has_or_cannot_place_appends_nothing(bu
     await bus.publish(move(1))
     await bus.publish(move(2))
     before = await everything(bus)
-    # Already in; older than what is in; a request the stream knows nothing of (its records went
-    # with the retention or Redis's data, and readers resynchronised then); outside any order.
+    # Already in; older than what is in; a request the stream knows nothing of, moved before the
+    # stream's oldest record (its records went with the retention or Redis's data, and readers
+    # resynchronised then); outside any order.
     unordered = UpdateRequestChanged(EventType.STATUS_CHANGED, 1, 5, S.SCHEDULED, NOW)
     assert await bus.announce_missing([move(2), move(1), move(3, request_id=9), unordered]) == []
     assert await everything(bus) == before
+
+
+async def test_a_lost_creation_after_the_streams_oldest_record_is_announced(bus: StreamBus) -> None:
+    later = datetime.now(UTC) + bus_base.UNKNOWN_MARGIN * 2  # well after the oldest record below
+    created = replace(move(1, request_id=7), at=later)
+    assert await bus.announce_missing([created]) == []  # an empty stream knows of nothing
+    await bus.publish(move(1))
+    appended = await bus.announce_missing([created])
+    assert [(r.event.type, r.event.update_request_id, r.replaced) for r in appended] == [
+        (EventType.CREATED, 7, False)
+    ]
+    assert await bus.announce_missing([created]) == []  # now known
+    assert await bus.stream.last_moves([7, 1, 8]) == {7: 1, 1: 1}
 
 
 async def test_the_late_original_after_its_announcement_is_dropped(bus: StreamBus) -> None:

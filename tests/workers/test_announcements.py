@@ -14,8 +14,9 @@ from infra.bus import STREAM_START, EventRecord, InProcessBus, install_bus_sink
 from infra.metrics import REGISTRY
 from infra.settings import Settings
 from models.access import actor_for_account
-from models.enums import EventType, Role, UpdateStatus
+from models.enums import EnvironmentKind, EventType, Role, UpdateKind, UpdateStatus
 from models.requests.announced import moved_between
+from models.requests.requesting import request_update
 from models.requests.staff import set_update_request_status
 from models.tables import StatusChange, UpdateRequest
 from tests import support
@@ -126,6 +127,27 @@ async def test_several_lost_moves_show_the_request_as_it_now_is(staff: Staff) ->
     # the request), never as a move from a status the stream did not show.
     assert [(r.event.sequence, r.replaced) for r in appended] == [(3, True)]
     assert chain(await records(bus))[-1] == ("TO_BE_SCHEDULED", "PENDING_INPUT", True)
+
+
+async def test_a_request_whose_creation_was_never_announced_is_announced(staff: Staff) -> None:
+    bus = staff.bus
+    await staff.move(await staff.setup(), S.PENDING_INPUT, T0)  # the stream's oldest record
+    district = await make_district()
+    contact = await make_account(Role.TECHNICAL_CONTACT, [district])
+    created_at = datetime.now(UTC) + timedelta(seconds=30)  # well after that record
+    staff.close()  # the writer dies after its commit
+    request = await request_update(
+        actor_for_account(contact.id, Role.TECHNICAL_CONTACT, frozenset({district.id})),
+        district_id=district.id,
+        kind=UpdateKind.DATABASE_REFRESH,
+        environment=EnvironmentKind.SANDBOX,
+        now=created_at,
+    )
+    appended = await Reannouncer(bus).sweep(now=created_at + SETTLED)
+    assert [(r.event.type, r.event.update_request_id, r.replaced) for r in appended] == [
+        (EventType.CREATED, request.id, False)
+    ]
+    assert (await records(bus))[-1].event == (await moved_between(T0, created_at))[0][-1]
 
 
 async def test_the_next_sweep_looks_on_where_the_last_ended(staff: Staff) -> None:

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Callable
 from types import GeneratorType
 from typing import Any
 
 import strawberry
-from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, is_leaf_type
+from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, Undefined, is_leaf_type
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 from tortoise.models import Model
 
@@ -78,8 +79,9 @@ class RowsAreValues(StrawberryGraphQLCoreExecutionContext):
 
 
 #: A plain leaf field: (its read, its scalar or enum type, whether it may be null, the attribute
-#: its read gets, when that is all it does: then it is read directly, two calls fewer a field).
-PlainLeaf = tuple[Any, GraphQLLeafType, bool, str | None]
+#: its read gets, when that is all it does: then it is read directly, two calls fewer a field;
+#: the type's output coercion, `leaf_output`).
+PlainLeaf = tuple[Any, GraphQLLeafType, bool, str | None, Callable[[Any], Any]]
 _PLAIN_LEAVES: dict[tuple[GraphQLObjectType, str], PlainLeaf | None] = {}
 
 
@@ -90,17 +92,43 @@ class NotPlain(Exception):
 def complete_plain_leaf(plan: PlainLeaf, source: Any) -> Any:
     """The field's answer for `source`, as graphql-core completes it; NotPlain where graphql-core
     would report an error (null where none may be, a value the type refuses) or must wait."""
-    read, leaf, nullable, attribute = plan
+    read, _, nullable, attribute, output = plan
     try:
         value = read(source, None) if attribute is None else getattr(source, attribute)
         if value is None:
             if nullable:
                 return None
         elif not is_awaitable_result(value):
-            return RowsAreValues.complete_leaf_value(leaf, value)
+            coerced = output(value)
+            # graphql-core refuses these (`complete_leaf_value`): its full path reports it.
+            if coerced is not None and coerced is not Undefined:
+                return coerced
     except Exception as error:
         raise NotPlain from error
     raise NotPlain
+
+
+def leaf_output(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    """The output coercion of a scalar or enum type. A strawberry enum's own compares the value
+    with each of the type's values in turn (three enum attribute reads a value): the same first
+    match is looked up here, by the member's value."""
+    if not isinstance(leaf, CustomGraphQLEnumType):
+        return leaf.coerce_output_value
+    names: dict[Any, str] = {}
+    for name, definition in leaf.values.items():
+        with contextlib.suppress(TypeError):  # an unhashable value: the type's own scan finds it
+            names.setdefault(definition.value, name)
+    wrapped, coerce = leaf.wrapped_cls, leaf.coerce_output_value
+
+    def enum_output(value: Any) -> Any:
+        if isinstance(value, wrapped):
+            try:
+                return names[value.value]
+            except (KeyError, TypeError):  # not one of the type's values, or unhashable
+                pass
+        return coerce(value)
+
+    return enum_output
 
 
 def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
@@ -120,7 +148,7 @@ def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
         if isinstance(kind, GraphQLNonNull):
             kind, nullable = kind.of_type, False
         if is_leaf_type(kind):
-            plan = (field.resolve, kind, nullable, _attribute_read(field))
+            plan = (field.resolve, kind, nullable, _attribute_read(field), leaf_output(kind))
     _PLAIN_LEAVES[key] = plan
     return plan
 

@@ -114,6 +114,10 @@ def shape_of(schema: GraphQLSchema, document: DocumentNode) -> DocumentShape:
     return DocumentShape(collector.per_account, frozenset(collector.request_fields), only_after)
 
 
+#: `json.dumps(..., separators=(",", ":"))` without building an encoder per event.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class PreparedRender:
     """One group's document, variables and context, ready to render events."""
 
@@ -127,7 +131,7 @@ class PreparedRender:
         if self.plain is not None:
             root, plan = self.plain
             try:
-                return json.dumps({"data": {root: render_plain(plan, event)}}, separators=(",", ":"))
+                return _compact({"data": {root: render_plain(plan, event)}})
             except NotPlain:
                 pass  # graphql-core renders it, and reports what was wrong as GraphQL does
         self.context.renew_loaders()
@@ -138,7 +142,7 @@ class PreparedRender:
         if result.errors:
             log_errors(result.errors)
             payload["errors"] = [_public(error) for error in result.errors]
-        return json.dumps(payload, separators=(",", ":"))
+        return _compact(payload)
 
 
 def _public(error: GraphQLError) -> dict[str, Any]:

@@ -9,6 +9,23 @@ from typing import Any
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 
+#: `json.dumps(..., separators=(",", ":"))` without building an encoder per record.
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+#: Members by value, looked up once per record field (calling the enum costs several times more;
+#: it still answers an unknown value, with its error).
+_EVENT_TYPES = {member.value: member for member in EventType}
+_STATUSES = {member.value: member for member in UpdateStatus}
+
+
+def _status(value: Any) -> UpdateStatus:
+    member = _STATUSES.get(value) if isinstance(value, str) else None
+    return member if member is not None else UpdateStatus(value)
+
+
+def _event_type(value: Any) -> EventType:
+    member = _EVENT_TYPES.get(value) if isinstance(value, str) else None
+    return member if member is not None else EventType(value)
+
 
 def event_to_json(event: UpdateRequestChanged) -> str:
     progress = event.progress
@@ -33,7 +50,7 @@ def event_to_json(event: UpdateRequestChanged) -> str:
         document["seq"] = event.sequence
     if event.message is not None:
         document["message"] = event.message
-    return json.dumps(document, separators=(",", ":"))
+    return _compact(document)
 
 
 def event_from_json(text: str | bytes) -> UpdateRequestChanged:
@@ -52,13 +69,13 @@ def event_from_json(text: str | bytes) -> UpdateRequestChanged:
     source = data.get("from")
     sequence = data.get("seq")
     return UpdateRequestChanged(
-        EventType(data["type"]),
+        _event_type(data["type"]),
         int(data["updateRequestId"]),
         int(data["districtId"]),
-        UpdateStatus(data["status"]),
+        _status(data["status"]),
         datetime.fromisoformat(data["at"]),
         progress,
-        UpdateStatus(source) if source is not None else None,
+        _status(source) if source is not None else None,
         int(sequence) if sequence is not None else None,
         data.get("message"),
     )

@@ -16,6 +16,10 @@ An append, too, first goes straight to a connection the stream holds (every even
 after its commit). Only when that connection is busy with another append, or fails (lost,
 timed out, the script gone from the server), does it go through the client, whose retries,
 reconnects and script loading then decide, exactly as before.
+
+Both commands are packed here (`packed`) and written at once (`send_now`), not by redis-py's
+general packer and timed send, which cost ~20 us of the ~35 us between an event's commit and
+its append's bytes leaving (BENCHMARKS.md, round 7).
 """
 
 from __future__ import annotations
@@ -84,6 +88,40 @@ def dispatch_wake_key(namespace: str, signal: str) -> str:
     """The list a scheduler blocks on for `signal` (`models.running.DISPATCH_WAKES`): the append
     of a record that signals it pushes one token (at most one waits), in the same script."""
     return f"{namespace}:dispatch:wake:{signal}"
+
+
+def packed(*args: str | int | bytes) -> bytes:
+    """A command as RESP, as redis-py's `pack_command` packs these argument types. Every event's
+    append and read is packed here: the general packer (an encoder call per argument, chunking
+    for large values) took ~12 us of the append's ~35 us before its bytes were sent."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else (arg if isinstance(arg, str) else str(arg)).encode()
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+async def send_now(connection: AbstractConnection, command: bytes) -> None:
+    """Write `command` on `connection` at once. redis-py's send wraps its write in `wait_for`,
+    which on Python 3.11 starts a task, so the bytes left a loop turn later (~12 us an append).
+    Any failure leaves the connection closed, as redis-py's own send does."""
+    writer = getattr(connection, "_writer", None)
+    if writer is None or not connection.is_connected:  # not connected yet (or another redis-py)
+        await connection.send_packed_command(command, check_health=False)
+        return
+    try:
+        writer.write(command)
+        async with asyncio.timeout(connection.socket_timeout):  # only a full socket buffer waits
+            await writer.drain()
+    except TimeoutError:
+        await connection.disconnect(nowait=True)
+        raise RedisTimeoutError("Timeout writing to socket") from None
+    except OSError as error:  # the peer is gone: what redis-py's send raises then
+        await connection.disconnect(nowait=True)
+        raise RedisConnectionError(f"Error while writing to socket: {error}") from error
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
 
 
 def _text(value: Any) -> str:
@@ -162,8 +200,7 @@ class RedisStream:
             if self._append_connection is None:
                 self._append_connection = await self._client.connection_pool.get_connection()
             connection = self._append_connection
-            command = connection.pack_command("EVALSHA", self._append.sha, len(keys), *keys, *args)
-            await connection.send_packed_command(command, check_health=False)
+            await send_now(connection, packed("EVALSHA", self._append.sha, len(keys), *keys, *args))
             return await connection.read_response()
 
     async def last_moves(self, request_ids: Collection[int]) -> dict[int, int]:
@@ -190,7 +227,7 @@ class RedisStream:
             if self._read_connection is None:
                 self._read_connection = await self._reader.connection_pool.get_connection()
             connection = self._read_connection
-            await connection.send_command(*command)
+            await send_now(connection, packed(*command))
             answer = await connection.read_response()
         return [
             _record(record_id, zip(flat[::2], flat[1::2], strict=True))

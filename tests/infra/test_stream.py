@@ -13,12 +13,13 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bus import (
     STREAM_START,
@@ -290,6 +291,88 @@ async def test_redis_append_on_its_held_connection_survives_losing_it(run_id: st
         assert not set(idle) & set(alive)
     finally:
         await client.delete(stream.key, stream.order_key, stream.order_at_key)
+        await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("XREAD", "COUNT", 100, "BLOCK", 5000, "STREAMS", "ns:events:stream", "1796157956415-0"),
+        ("EVALSHA", "a" * 40, 4, "k1", "k2", "k3", "k4", 17, "", "1", "0", '{"m":"Caf\u00e9 \u00fc"}', 60),
+        ("SET", b"raw\r\nbytes", "x" * 70_000, -5),  # past redis-py's chunking size, CRLF inside
+    ],
+    ids=["read", "append", "large"],
+)
+def test_commands_are_packed_as_redis_py_packs_them(args: tuple[str | int | bytes, ...]) -> None:
+    from redis.asyncio.connection import Connection
+
+    from infra.bus.redis_stream import packed
+
+    assert packed(*args) == b"".join(Connection().pack_command(*args))
+
+
+class _Writer:
+    """A stream writer whose drain fails as told, or never ends."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    async def drain(self) -> None:
+        if self.error is not None:
+            raise self.error
+        await asyncio.Event().wait()  # a full socket buffer that never empties
+
+
+class _Connection:
+    is_connected = True
+
+    def __init__(self, error: BaseException | None, socket_timeout: float | None = None) -> None:
+        self._writer = _Writer(error)
+        self.socket_timeout = socket_timeout
+        self.disconnects = 0
+
+    async def disconnect(self, nowait: bool = False) -> None:
+        self.disconnects += 1
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (ConnectionResetError("Connection lost"), RedisConnectionError),
+        (None, RedisTimeoutError),  # the drain outlasts the socket timeout
+        (asyncio.CancelledError(), asyncio.CancelledError),
+    ],
+    ids=["peer gone", "timeout", "cancelled"],
+)
+async def test_a_send_that_fails_closes_its_connection_and_says_why_as_redis_py_does(
+    error: BaseException | None, raised: type[BaseException]
+) -> None:
+    """What redis-py's send raises, and the connection closed, so that no later reply is read
+    for the wrong command: the append then goes the client's way, the reader backs off."""
+    from infra.bus.redis_stream import send_now
+
+    connection = _Connection(error, socket_timeout=0.01)
+    with pytest.raises(raised):
+        await send_now(cast(Any, connection), b"*1\r\n$4\r\nPING\r\n")
+    assert connection._writer.written == [b"*1\r\n$4\r\nPING\r\n"]
+    assert connection.disconnects == 1
+
+
+async def test_a_send_on_a_connection_not_yet_made_connects_it_first(run_id: str) -> None:
+    from infra.bus.redis_stream import packed, send_now
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        connection = await client.connection_pool.get_connection()
+        await connection.disconnect()
+        await send_now(connection, packed("ECHO", run_id))
+        assert await connection.read_response() == run_id.encode()
+        await client.connection_pool.release(connection)
+    finally:
         await client.aclose()
 
 

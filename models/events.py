@@ -53,6 +53,11 @@ class UpdateRequestChanged:
     def is_move(self) -> bool:
         return self.type is EventType.CREATED or self.from_status is not None
 
+    @property
+    def is_delete(self) -> bool:
+        """The REMOVED of a delete (a cancel's REMOVED is a move)."""
+        return self.type is EventType.REMOVED and self.from_status is None
+
 
 @dataclass
 class AfterCommit:

@@ -1,12 +1,14 @@
-"""Moves whose announcement never reached the event stream, announced again by the scheduler.
+"""Moves (and deletes) whose announcement never reached the event stream, announced again by the
+scheduler.
 
 A move's record is appended after its commit; when that append is lost (the process died in
 between, or its writer could not reach Redis while every reader could), nothing else tells the
 subscribers or the webhook dispatcher: their readers saw no outage, and no later record of the
 request may come for hours. So the scheduler, in its sweeps, looks at the requests changed since
 its last look (once they are `SETTLE_SECONDS` old: their own writer had every chance) and
-appends the record of each latest move the stream never took (`StreamBus.announce_missing`).
-The look-back covers what changed while no scheduler ran, up to `LOOKBACK_SECONDS`.
+appends the record of each latest move the stream never took (`StreamBus.announce_missing`), and
+of each delete: a lost REMOVED left a finished request on every live list. The look-back covers
+what changed while no scheduler ran, up to `LOOKBACK_SECONDS`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 from infra.bus import EventBus, EventRecord
 from infra.metrics import EVENTS_REANNOUNCED
 from models.clock import utcnow
-from models.requests.announced import ANNOUNCED_BATCH, Position, moved_between
+from models.requests.announced import ANNOUNCED_BATCH, Position, deleted_between, moved_between
 
 logger = logging.getLogger(__name__)
 
@@ -44,24 +46,27 @@ class Reannouncer:
         self.checked_until: datetime | None = None
 
     async def sweep(self, now: datetime | None = None, limit: int = ANNOUNCED_BATCH) -> list[EventRecord]:
-        """Announce the lost moves of the requests changed since the last sweep (their records).
-        Raises when the database or the stream cannot be read: the next sweep looks again."""
+        """Announce the lost moves and deletes of the requests changed since the last sweep (their
+        records). Raises when the database or the stream cannot be read: the next sweep looks
+        again."""
         until = (now or utcnow()) - self.settle
         start = until - self.lookback if self.checked_until is None else self.checked_until
-        since: datetime | Position = start - timedelta(seconds=CLOCK_MARGIN_SECONDS)
         appended: list[EventRecord] = []
-        while True:
-            moves, cut_at = await moved_between(since, until, limit)
-            appended += await self.bus.announce_missing(moves)
-            if cut_at is None:
-                break
-            since = cut_at
+        for look in (moved_between, deleted_between):
+            since: datetime | Position = start - timedelta(seconds=CLOCK_MARGIN_SECONDS)
+            while True:
+                events, cut_at = await look(since, until, limit)
+                appended += await self.bus.announce_missing(events)
+                if cut_at is None:
+                    break
+                since = cut_at
         self.checked_until = max(until, self.checked_until or until)
         for record in appended:
             event = record.event
+            what = "was deleted" if event.is_delete else f"moved to {event.status.value}"
             logger.warning(
-                "event stream: request %s moved to %s (history %s) without its record reaching the "
-                "stream; announced it now", event.update_request_id, event.status.value, event.sequence,
+                "event stream: request %s %s (history %s) without its record reaching the stream; "
+                "announced it now", event.update_request_id, what, event.sequence,
             )  # fmt: skip
         if appended:
             EVENTS_REANNOUNCED.inc(len(appended))

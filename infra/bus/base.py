@@ -45,6 +45,10 @@ class AppendableStream(EventStream, Protocol):
         """The sequence of the last move the stream took, per request it still remembers."""
         ...
 
+    async def known_deletes(self, request_ids: Collection[int]) -> set[int]:
+        """Those of these requests whose delete's REMOVED the stream took (and still remembers)."""
+        ...
+
 
 class RecordListener(Protocol):
     async def on_records(self, records: list[EventRecord]) -> None: ...
@@ -107,38 +111,43 @@ class StreamBus:
     async def trim(self, newest_id: str) -> None:
         """Keep the stream to its retention (the memory stream trims as it appends)."""
 
-    async def announce_missing(self, moves: Iterable[UpdateRequestChanged]) -> list[EventRecord]:
-        """Append the records of these latest moves (`models.requests.announced`) that the stream
-        never took, and return them.
+    async def announce_missing(self, events: Iterable[UpdateRequestChanged]) -> list[EventRecord]:
+        """Append the records of these latest moves and deletes (`models.requests.announced`)
+        that the stream never took, and return them.
 
-        - The stream's last move of the request comes before: right before, the move goes in as
-          the move it is; further back, as a replacement (readers show a SNAPSHOT).
-        - The stream knows nothing of the request: the move goes in when it was made after the
-          stream's oldest record (by `UNKNOWN_MARGIN`), since the stream would know of it had it
-          come (a lost CREATED, say). An older move is left alone: its record may have gone with
+        - The stream's last move of the request comes before: right before (a delete: that very
+          move), the record goes in as what it is; further back, as a replacement (readers show a
+          SNAPSHOT, of a deleted request: REMOVED).
+        - The stream knows nothing of the request: the record goes in when its event came after
+          the stream's oldest record (by `UNKNOWN_MARGIN`), since the stream would know of it had
+          it come (a lost CREATED, say). An older one is left alone: its record may have gone with
           the retention or with Redis's data, and its readers resynchronised then.
+        - A delete the stream took (`known_deletes`) is never appended again.
 
-        Appending again what another process appended meanwhile is refused by the stream's order
-        (stale), so any number of callers may do this at once."""
-        candidates = [move for move in moves if move.sequence is not None]
+        Appending again what another process appended meanwhile is refused by the stream (stale),
+        so any number of callers may do this at once."""
+        candidates = [e for e in events if e.sequence is not None and (e.is_move or e.is_delete)]
         if not candidates:
             return []
-        known = await self.stream.last_moves({move.update_request_id for move in candidates})
+        requests = {event.update_request_id for event in candidates}
+        known = await self.stream.last_moves(requests)
+        deleted = await self.stream.known_deletes({e.update_request_id for e in candidates if e.is_delete})
         kept_since: datetime | None = None
-        if any(move.update_request_id not in known for move in candidates):
+        if any(event.update_request_id not in known for event in candidates):
             oldest = await self.stream.read_after(STREAM_START, 1)
             kept_since = id_time(oldest[0].id) + UNKNOWN_MARGIN if oldest else None
         appended = []
-        for move in candidates:
-            last = known.get(move.update_request_id)
-            if move.sequence is None or (last is not None and last >= move.sequence):
+        for event in candidates:
+            sequence, last = event.sequence or 0, known.get(event.update_request_id)
+            # The sequence the stream's last move has when this record comes right after it.
+            before = sequence if event.is_delete else sequence - 1
+            if (last is not None and last > before) or event.update_request_id in deleted:
                 continue
-            if last is None and (kept_since is None or move.at <= kept_since):
+            if last is None and (kept_since is None or event.at <= kept_since):
                 continue
-            order, record_id = await self.stream.append(move, force=True)
+            order, record_id = await self.stream.append(event, force=True)
             if order is Order.APPEND and record_id is not None:
-                in_order = last is None or move.sequence == last + 1
-                appended.append(EventRecord(record_id, move, replaced=not in_order))
+                appended.append(EventRecord(record_id, event, replaced=last is not None and last != before))
         return appended
 
     def subscribe(

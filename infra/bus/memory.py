@@ -26,12 +26,18 @@ class MemoryStream:
         self._keys: list[tuple[int, int]] = []
         self._last: tuple[int, int] = (0, 0)
         self._order: OrderedDict[int, int] = OrderedDict()
+        #: Requests whose delete's REMOVED went in (one each), as long as their order is kept.
+        self._deleted: OrderedDict[int, None] = OrderedDict()
         #: Set (and replaced) at every append: what waiting readers wait for.
         self._appended = asyncio.Event()
 
     async def append(self, event: UpdateRequestChanged, force: bool = False) -> tuple[Order, str | None]:
         """Add `event` in its request's order (see `infra.bus.ordering`)."""
         replaced = False
+        # One REMOVED per delete (events outside any order, without a sequence, always go in).
+        delete = event.is_delete and event.sequence is not None
+        if delete and event.update_request_id in self._deleted:
+            return Order.STALE, None
         if event.sequence is not None:
             order = decide(self._order.get(event.update_request_id), event.sequence, event.is_move)
             if order is Order.STALE:
@@ -45,6 +51,10 @@ class MemoryStream:
                 self._order.move_to_end(event.update_request_id)
                 while len(self._order) > ORDER_MEMORY:
                     self._order.popitem(last=False)
+        if delete:
+            self._deleted[event.update_request_id] = None
+            while len(self._deleted) > ORDER_MEMORY:
+                self._deleted.popitem(last=False)
         millis = int(time.time() * 1000)
         key = (millis, 0) if millis > self._last[0] else (self._last[0], self._last[1] + 1)
         self._last = key
@@ -59,6 +69,9 @@ class MemoryStream:
         return {
             request_id: self._order[request_id] for request_id in request_ids if request_id in self._order
         }
+
+    async def known_deletes(self, request_ids: Collection[int]) -> set[int]:
+        return {request_id for request_id in request_ids if request_id in self._deleted}
 
     def _trim(self, now_millis: int) -> None:
         excess = len(self._records) - self.retain_entries

@@ -1,9 +1,10 @@
 """The event stream in Redis: one Stream per deployment namespace (``{namespace}:events:stream``).
 
 Writes go through one script that appends a record only in its request's history order (see
-`infra.bus.ordering`; ``{namespace}:events:order`` keeps the last sequence per request, and
-``{namespace}:events:order-at`` when it was written, so that quiet requests are forgotten with
-the retention). `trim` keeps what `infra.bus.stream` promises: every record younger than the
+`infra.bus.ordering`; ``{namespace}:events:order`` keeps the last sequence per request,
+``{namespace}:events:deleted`` the requests whose delete it took (one REMOVED each), and
+``{namespace}:events:order-at`` when either was written, so that quiet requests are forgotten
+with the retention). `trim` keeps what `infra.bus.stream` promises: every record younger than the
 retention time, and at least the newest `retain_entries`.
 
 The blocking read (`read_new`) runs on a client of its own whose socket timeout outlasts the
@@ -49,6 +50,8 @@ APPEND_SCRIPT = """
 local replaced = '0'
 local sequence = ARGV[2]
 local is_move = ARGV[3] == '1'
+local is_delete = ARGV[8] == '1'
+if is_delete and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'stale'} end
 if sequence ~= '' then
   local last = redis.call('HGET', KEYS[2], ARGV[1])
   if last then
@@ -71,6 +74,10 @@ end
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[5], 'r', replaced)
 if sequence ~= '' and (is_move or replaced == '1') then
   redis.call('HSET', KEYS[2], ARGV[1], sequence)
+  redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[1])
+end
+if is_delete then
+  redis.call('HSET', KEYS[5], ARGV[1], '1')
   redis.call('ZADD', KEYS[3], string.match(id, '^(%d+)'), ARGV[1])
 end
 if ARGV[6] == '1' then
@@ -158,6 +165,8 @@ class RedisStream:
         self.key = f"{namespace}:events:stream"
         self.order_key = f"{namespace}:events:order"
         self.order_at_key = f"{namespace}:events:order-at"
+        #: Requests whose delete's REMOVED the stream took (forgotten with their order).
+        self.deleted_key = f"{namespace}:events:deleted"
         self.retain_entries = retain_entries
         self.retain_seconds = retain_seconds
         self._client = client
@@ -176,10 +185,11 @@ class RedisStream:
         # block on a short list rather than reading every record of the stream.
         wake = DISPATCH_WAKES.get(event.status)
         wake_key = dispatch_wake_key(self.namespace, wake or "none")
-        keys = [self.key, self.order_key, self.order_at_key, wake_key]
+        keys = [self.key, self.order_key, self.order_at_key, wake_key, self.deleted_key]
         args: list[str | int] = [
             event.update_request_id, sequence, "1" if event.is_move else "0", "1" if force else "0",
             event_to_json(event), "1" if wake else "0", WAKE_TOKEN_TTL_MS,
+            "1" if event.is_delete and event.sequence is not None else "0",  # one REMOVED per delete
         ]  # fmt: skip
         answer = None
         if not self._append_lock.locked():
@@ -211,6 +221,13 @@ class RedisStream:
         return {
             request_id: int(value) for request_id, value in zip(ids, values, strict=True) if value is not None
         }
+
+    async def known_deletes(self, request_ids: Collection[int]) -> set[int]:
+        ids = list(request_ids)
+        if not ids:
+            return set()
+        values: list[Any] = await self._client.hmget(self.deleted_key, [str(request) for request in ids])
+        return {request for request, value in zip(ids, values, strict=True) if value is not None}
 
     async def read_after(self, after: str, count: int) -> list[EventRecord]:
         entries: Any = await self._client.xrange(self.key, f"({after}", "+", count=count)
@@ -251,6 +268,7 @@ class RedisStream:
         if quiet:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.hdel(self.order_key, *quiet)
+                pipe.hdel(self.deleted_key, *quiet)
                 pipe.zrem(self.order_at_key, *quiet)
                 await pipe.execute()
         excess = await self._client.xlen(self.key) - self.retain_entries

@@ -1,12 +1,13 @@
-"""Rebuilding the announcement of a request's latest move, for when the original never reached
-the event stream.
+"""Rebuilding the announcement of a request's latest move, or of its delete, for when the
+original never reached the event stream.
 
 A move is committed first and announced after (`models.events.deliver`): a process that dies in
 between, or a writer that cannot reach Redis while everyone else can, leaves subscribers showing
 the request's previous status with nothing to tell them otherwise (no later record, no outage
 seen by their reader). The database has every move, numbered (`history_seq`), so the record of
 the latest one can be made again, equal to the lost one, and the stream's own ordering decides
-whether it is still missing (`infra.bus.StreamBus.announce_missing`).
+whether it is still missing (`infra.bus.StreamBus.announce_missing`). A delete is no move, but
+its REMOVED is what takes a finished request off every live list, and is rebuilt the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime
 from tortoise.expressions import Q
 
 from models.events import UpdateRequestChanged
-from models.requests.moves import move_event
+from models.requests.moves import delete_event, move_event
 from models.tables import StatusChange, UpdateRequest
 
 #: Requests looked at in one call at most (the oldest change first; the caller goes on after).
@@ -57,3 +58,22 @@ async def moved_between(
         if (change := latest.get(row.id)) is not None and change.to_status == row.status
     ]
     return events, (rows[-1].updated_at, rows[-1].id) if len(rows) == limit else None
+
+
+async def deleted_between(
+    since: datetime | Position, until: datetime, limit: int = ANNOUNCED_BATCH
+) -> tuple[list[UpdateRequestChanged], Position | None]:
+    """The delete's record of every request deleted after `since` (a time, or where a cut list
+    ended) up to `until`, oldest first, at most `limit`; and where to go on from when cut."""
+    query = UpdateRequest.filter(deleted_at__lte=until)
+    if isinstance(since, tuple):
+        floor, request_id = since
+        query = query.filter(Q(deleted_at__gt=floor) | Q(deleted_at=floor, id__gt=request_id))
+    else:
+        query = query.filter(deleted_at__gt=since)
+    rows = list(await query.order_by("deleted_at", "id").limit(limit))
+    if not rows:
+        return [], None
+    last = rows[-1]
+    assert last.deleted_at is not None
+    return [delete_event(row) for row in rows], (last.deleted_at, last.id) if len(rows) == limit else None

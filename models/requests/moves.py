@@ -104,6 +104,16 @@ def move_event(
     )
 
 
+def delete_event(request: UpdateRequest) -> UpdateRequestChanged:
+    """The record of the request's delete (no move: it follows the latest move), as the delete
+    announces it and as `models.requests.announced` rebuilds it when that announcement was lost."""
+    assert request.deleted_at is not None, "only a deleted request has a delete's record"
+    return UpdateRequestChanged(
+        EventType.REMOVED, request.id, request.district_id, request.status, request.deleted_at,
+        stored_progress(request), sequence=request.history_seq,
+    )  # fmt: skip
+
+
 def no_progress() -> dict[str, Any]:
     """Columns that clear a request's stored progress."""
     return {"progress_percent": None, "progress_step": None, "progress_message": None, "progress_at": None}

@@ -15,12 +15,12 @@ from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM, Actor, require_writer
 from models.clock import utcnow
-from models.enums import EventType, UpdateStatus
+from models.enums import UpdateStatus
 from models.errors import not_found
-from models.events import AfterCommit, UpdateRequestChanged, deliver
+from models.events import AfterCommit, deliver
 from models.lifecycle import DELETABLE_STATUSES, check_cancel, check_delete
-from models.requests.moves import record_move
-from models.requests.queries import get_visible_request, stored_progress
+from models.requests.moves import delete_event, record_move
+from models.requests.queries import get_visible_request
 from models.tables import UpdateRequest
 
 
@@ -76,9 +76,5 @@ async def delete_update_request(actor: Actor, request_id: int, now: datetime | N
         raise not_found("update request")
     request.deleted_at = now
     request.deleted_by_id = actor.account_id
-    event = UpdateRequestChanged(
-        EventType.REMOVED, request.id, request.district_id, request.status, now,
-        stored_progress(request), sequence=request.history_seq,
-    )  # fmt: skip
-    await deliver(AfterCommit(events=[event]))
+    await deliver(AfterCommit(events=[delete_event(request)]))
     return request

@@ -88,8 +88,10 @@ class UpdateRequest(Model):
             Index(fields=("status", "lease_expires_at")),
             Index(fields=("created_at",)),
             Index(fields=("rollout_id", "status")),
-            # The scheduler's look for moves missing from the event stream (workers/announcements.py).
+            # The scheduler's looks for moves and deletes missing from the event stream
+            # (workers/announcements.py).
             Index(fields=("updated_at",)),
+            Index(fields=("deleted_at",)),
         )
 
 

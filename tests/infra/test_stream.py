@@ -60,6 +60,13 @@ def progress(sequence: int, percent: int, request_id: int = 1) -> UpdateRequestC
     )
 
 
+def deleted(sequence: int, request_id: int = 1, at: datetime = NOW) -> UpdateRequestChanged:
+    """The REMOVED of a delete after the request's `sequence`-th move (no move itself)."""
+    return UpdateRequestChanged(
+        EventType.REMOVED, request_id, 5, CHAIN[sequence] or S.COMPLETED, at, sequence=sequence
+    )
+
+
 def shown(records: list[EventRecord]) -> list[tuple[str, int | None, bool]]:
     return [(record.event.type.value, record.event.sequence, record.replaced) for record in records]
 
@@ -126,9 +133,10 @@ async def test_a_record_whose_predecessor_never_comes_goes_in_replaced(bus: Stre
 
 async def test_events_outside_any_order_always_go_in(bus: StreamBus) -> None:
     plain = UpdateRequestChanged(EventType.STATUS_CHANGED, 9, 5, S.SCHEDULED, NOW)
-    assert await bus.publish(plain) is not None
-    assert await bus.publish(plain) is not None
-    assert len(await everything(bus)) == 2
+    removed = UpdateRequestChanged(EventType.REMOVED, 9, 5, S.COMPLETED, NOW)  # not one delete's
+    for event in (plain, plain, removed, removed):
+        assert await bus.publish(event) is not None
+    assert len(await everything(bus)) == 4
 
 
 # --------------------------------------------------------------------------- lost records announced again
@@ -191,6 +199,59 @@ async def test_two_processes_announcing_one_lost_move_append_it_once(bus: Stream
     assert [record.event.sequence for record in await everything(bus)] == [1, 2, 3]
 
 
+async def test_a_lost_delete_is_announced_once_and_its_late_original_dropped(bus: StreamBus) -> None:
+    for sequence in (1, 2, 3, 4, 5):
+        await bus.publish(move(sequence))  # ... -> COMPLETED; then deleted, its append lost
+    appended = await bus.announce_missing([deleted(5), move(5)])
+    assert shown(appended) == [("REMOVED", 5, False)]  # the move was in: only the delete
+    assert await bus.stream.known_deletes([1, 2]) == {1}
+    assert await bus.announce_missing([deleted(5)]) == []  # looked at again
+    assert await bus.publish(deleted(5)) is None  # the writer's retry came after all: stale
+    assert shown(await everything(bus))[-2:] == [("STATUS_CHANGED", 5, False), ("REMOVED", 5, False)]
+
+
+async def test_a_delete_that_went_in_is_not_announced_again(bus: StreamBus) -> None:
+    for sequence in (1, 2, 3):
+        await bus.publish(move(sequence))
+    assert await bus.publish(deleted(3)) is not None
+    before = await everything(bus)
+    assert await bus.announce_missing([deleted(3)]) == []
+    first, second = await asyncio.gather(
+        bus.announce_missing([deleted(3)]), bus.announce_missing([deleted(3)])
+    )
+    assert first == second == [] and await everything(bus) == before
+
+
+async def test_two_processes_appending_one_delete_put_it_in_once(bus: StreamBus) -> None:
+    """Two announcers (or an announcer and the late original) that both found it missing: the
+    stream itself takes one REMOVED per delete, even when forced."""
+    for sequence in (1, 2, 3):
+        await bus.publish(move(sequence))
+    first, second = await asyncio.gather(
+        bus.stream.append(deleted(3), force=True), bus.stream.append(deleted(3), force=True)
+    )
+    assert sorted(order.value for order, _ in (first, second)) == ["append", "stale"]
+    assert [kind for kind, *_ in shown(await everything(bus))].count("REMOVED") == 1
+
+
+async def test_a_lost_delete_behind_a_lost_move_goes_in_replaced(bus: StreamBus) -> None:
+    for sequence in (1, 2, 3, 4):
+        await bus.publish(move(sequence))  # move 5 (COMPLETED) and the delete lost
+    appended = await bus.announce_missing([deleted(5)])
+    assert shown(appended) == [("REMOVED", 5, True)]  # readers: a SNAPSHOT of the deleted request
+    assert await bus.announce_missing([move(5), deleted(5)]) == []  # the stream is past both now
+
+
+async def test_a_delete_of_a_request_the_stream_forgot_is_announced_when_recent(bus: StreamBus) -> None:
+    """A request finished days ago (its order gone with the retention) and deleted now."""
+    await bus.publish(move(1, request_id=2))  # the stream's oldest record
+    recent = deleted(5, request_id=7, at=datetime.now(UTC) + bus_base.UNKNOWN_MARGIN * 2)
+    older = deleted(5, request_id=8)  # before the stream's oldest record: readers resynchronised
+    assert shown(await bus.announce_missing([recent, older])) == [("REMOVED", 5, False)]
+    assert await bus.stream.known_deletes([7, 8]) == {7}
+    assert await bus.announce_missing([recent]) == []
+
+
 # --------------------------------------------------------------------------- reading and retention
 
 
@@ -237,6 +298,22 @@ async def test_redis_retention_keeps_young_records_and_the_newest(run_id: str) -
             assert [r.event.sequence for r in await stream.read_after(STREAM_START, 10)] == kept
             assert await stream.retains(ids[0] or "") is (kept[0] == 1)
             await client.delete(stream.key, stream.order_key, stream.order_at_key)
+    finally:
+        await client.aclose()
+
+
+async def test_redis_forgets_a_quiet_requests_delete_with_its_order(run_id: str) -> None:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        for retain_seconds, remembered in ((3600, True), (-1, False)):
+            stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}", retain_seconds=retain_seconds)
+            for sequence in range(1, 6):
+                await stream.append(move(sequence))
+            newest = (await stream.append(deleted(5)))[1] or ""
+            await stream.trim(newest)
+            assert (await stream.known_deletes([1]) == {1}) is remembered
+            assert (await stream.last_moves([1]) == {1: 5}) is remembered
+            await client.delete(stream.key, stream.order_key, stream.order_at_key, stream.deleted_key)
     finally:
         await client.aclose()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest_asyncio
 
@@ -15,9 +16,11 @@ from infra.metrics import REGISTRY
 from infra.settings import Settings
 from models.access import actor_for_account
 from models.enums import EnvironmentKind, EventType, Role, UpdateKind, UpdateStatus
-from models.requests.announced import moved_between
+from models.events import UpdateRequestChanged
+from models.requests.announced import Position, deleted_between, moved_between
 from models.requests.requesting import request_update
 from models.requests.staff import set_update_request_status
+from models.requests.withdrawing import delete_update_request
 from models.tables import StatusChange, UpdateRequest
 from tests import support
 from tests.factories import make_account, make_catalog, make_district, make_request
@@ -200,6 +203,54 @@ async def test_a_rebuilt_record_equals_the_one_its_commit_announced(staff: Staff
     # A deleted request is no candidate: its REMOVED is no move, and it is gone from lists.
     await UpdateRequest.filter(id=request_id).update(deleted_at=T0 + timedelta(seconds=2))
     assert await moved_between(T0, T0 + timedelta(seconds=5)) == ([], None)
+
+
+async def deleted_while_writer_away(staff: Staff, *, lost: bool) -> tuple[list[int], datetime]:
+    """Two completed requests deleted at one instant, well after the stream's oldest record;
+    `lost`: the deleting process died after its commit (no REMOVED in the stream)."""
+    await staff.move(await staff.setup(), S.PENDING_INPUT, T0)  # the stream's oldest record
+    done = [(await make_request(await make_district(), status=S.COMPLETED)).id for _ in range(2)]
+    deleted_at = datetime.now(UTC) + timedelta(seconds=30)
+    if lost:
+        staff.close()
+    for request_id in done:
+        await delete_update_request(staff.actor, request_id, now=deleted_at)
+    return done, deleted_at
+
+
+async def test_a_delete_whose_writer_died_is_announced_once_settled(staff: Staff) -> None:
+    """Its REMOVED is what takes a finished request off every live list and tells webhooks."""
+    bus = staff.bus
+    done, deleted_at = await deleted_while_writer_away(staff, lost=True)
+    assert not any(record.event.is_delete for record in await records(bus))
+    reannouncer = Reannouncer(bus)
+    assert await reannouncer.sweep(now=deleted_at + timedelta(seconds=2)) == []  # its writer's time
+    appended = await reannouncer.sweep(now=deleted_at + SETTLED, limit=1)  # in pages, one instant
+    assert sorted((r.event.type, r.event.update_request_id, r.replaced) for r in appended) == [
+        (EventType.REMOVED, request_id, False) for request_id in sorted(done)
+    ]
+    assert await Reannouncer(bus).sweep(now=deleted_at + SETTLED) == []  # another scheduler
+    assert [r.event.is_delete for r in await records(bus)].count(True) == 2
+
+
+async def test_a_delete_that_reached_the_stream_is_not_announced_again(staff: Staff) -> None:
+    bus = staff.bus
+    done, deleted_at = await deleted_while_writer_away(staff, lost=False)
+    before = await records(bus)
+    announced = [record.event for record in before if record.event.is_delete]
+    assert sorted(event.update_request_id for event in announced) == sorted(done)
+    # Rebuilt from the database, it is the record the delete announced.
+    rebuilt: list[UpdateRequestChanged] = []
+    pages, since = 0, cast(datetime | Position | None, T0)
+    while since is not None:  # one instant for both: pages go on by request id
+        page, cut = await deleted_between(since, deleted_at, limit=1)
+        rebuilt, pages, since = rebuilt + page, pages + 1, cut
+    assert pages == 3  # a full page may have more after it: the third is empty
+    assert sorted(rebuilt, key=lambda event: event.update_request_id) == sorted(
+        announced, key=lambda event: event.update_request_id
+    )
+    assert await Reannouncer(bus).sweep(now=deleted_at + SETTLED) == []
+    assert await records(bus) == before
 
 
 class NoQueue:

@@ -13,8 +13,10 @@ its REMOVED is what takes a finished request off every live list, and is rebuilt
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from models.events import UpdateRequestChanged
 from models.requests.moves import delete_event, move_event
@@ -28,20 +30,32 @@ ANNOUNCED_BATCH = 500
 Position = tuple[datetime, int]
 
 
+def _page(
+    column: str, since: datetime | Position, until: datetime, limit: int, **kept: object
+) -> tuple[QuerySet[UpdateRequest], datetime]:
+    """The requests (`kept` by these filters) whose `column` is after `since` (a time, or the
+    (time, id) a cut page ended at: ties go on by id) up to `until`, oldest first, one page; and
+    the time it starts after."""
+    query = UpdateRequest.filter(**{f"{column}__lte": until}, **kept)
+    if isinstance(since, tuple):
+        floor, request_id = since
+        later: dict[str, Any] = {f"{column}__gt": floor}
+        tied: dict[str, Any] = {column: floor, "id__gt": request_id}
+        query = query.filter(Q(**later) | Q(**tied))
+    else:
+        floor = since
+        query = query.filter(**{f"{column}__gt": since})
+    return query.order_by(column, "id").limit(limit), floor
+
+
 async def moved_between(
     since: datetime | Position, until: datetime, limit: int = ANNOUNCED_BATCH
 ) -> tuple[list[UpdateRequestChanged], Position | None]:
     """The latest move's record of every request (not deleted: its REMOVED is no move) changed
     after `since` (a time, or a position a cut list ended at) up to `until`, oldest change first,
     at most `limit` of them; and, when the limit cut the list short, where to go on from."""
-    query = UpdateRequest.filter(updated_at__lte=until, history_seq__gt=0, deleted_at=None)
-    if isinstance(since, tuple):
-        floor, request_id = since
-        query = query.filter(Q(updated_at__gt=floor) | Q(updated_at=floor, id__gt=request_id))
-    else:
-        floor = since
-        query = query.filter(updated_at__gt=since)
-    rows = list(await query.order_by("updated_at", "id").limit(limit))
+    query, floor = _page("updated_at", since, until, limit, history_seq__gt=0, deleted_at=None)
+    rows = list(await query)
     if not rows:
         return [], None
     # A move stamps its history row and the request's `updated_at` with one time: a request whose
@@ -65,13 +79,8 @@ async def deleted_between(
 ) -> tuple[list[UpdateRequestChanged], Position | None]:
     """The delete's record of every request deleted after `since` (a time, or where a cut list
     ended) up to `until`, oldest first, at most `limit`; and where to go on from when cut."""
-    query = UpdateRequest.filter(deleted_at__lte=until)
-    if isinstance(since, tuple):
-        floor, request_id = since
-        query = query.filter(Q(deleted_at__gt=floor) | Q(deleted_at=floor, id__gt=request_id))
-    else:
-        query = query.filter(deleted_at__gt=since)
-    rows = list(await query.order_by("deleted_at", "id").limit(limit))
+    query, _ = _page("deleted_at", since, until, limit)
+    rows = list(await query)
     if not rows:
         return [], None
     last = rows[-1]

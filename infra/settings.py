@@ -13,7 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.running import DEFAULT_EXPECTED_MINUTES, DEFAULT_LEASE_SECONDS, RunPolicy
-from models.webhooks.retries import DEFAULT_RETRY_SECONDS
+from models.webhooks.retries import DEFAULT_RETRY_SECONDS, DELIVERY_TIMEOUT_SECONDS
 
 DEFAULT_DATABASE_URL = "sqlite://updatedesk.sqlite3"
 DEFAULT_SCHEDULER_INTERVAL = 5.0
@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     #: Seconds before a failed webhook delivery is tried again (doubling after each failure, 24 h).
     webhook_retry_seconds: float = Field(DEFAULT_RETRY_SECONDS, gt=0)
+    #: Seconds one webhook POST may take in all; a claimed attempt lapses after three times that.
+    webhook_timeout_seconds: float = Field(DELIVERY_TIMEOUT_SECONDS, gt=0)
     #: Seconds the webhook dispatcher's lease lasts unrenewed: a dead holder's successor waits this.
     webhook_dispatch_lease_seconds: float = Field(DEFAULT_WEBHOOK_DISPATCH_LEASE_SECONDS, gt=0)
     query_max_cost: int = Field(DEFAULT_QUERY_MAX_COST, ge=1)

@@ -20,7 +20,7 @@ from infra.outbound import post_pinned
 from infra.settings import Settings
 from models.clock import utcnow
 from models.webhooks.attempts import Claimed, Idle, claim_next, record_outcome, stalled_webhooks
-from models.webhooks.retries import AttemptOutcome, Verdict
+from models.webhooks.retries import AttemptOutcome, Verdict, claim_lease
 from models.webhooks.signing import delivery_headers
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class WebhookQueue(Protocol):
 
 
 def default_post(settings: Settings) -> Post:
-    return partial(post_pinned, allow_private=settings.webhook_allow_private)
+    return partial(
+        post_pinned, allow_private=settings.webhook_allow_private, time_limit=settings.webhook_timeout_seconds
+    )
 
 
 async def attempt(claimed: Claimed, post: Post) -> AttemptOutcome:
@@ -66,8 +68,9 @@ async def deliver_webhook(
     """Attempt the endpoint's due deliveries in order. Returns when to come back (None: nothing
     waits, or another worker's attempt is in flight)."""
     send = post or default_post(settings)
+    lease = claim_lease(settings.webhook_timeout_seconds)
     for _ in range(MAX_ATTEMPTS_PER_JOB):
-        step = await claim_next(webhook_id, clock())
+        step = await claim_next(webhook_id, clock(), lease)
         if isinstance(step, Idle):
             return step.until
         outcome = await attempt(step, send)

@@ -2,8 +2,8 @@
 
 `claim_next` takes the endpoint's oldest pending delivery (the head) when it is due: a later event
 never overtakes an earlier one that is still being retried. The claim is a compare-and-set on the
-attempt number, so of two workers one POSTs; it lapses after `CLAIM_LEASE`, so a worker that
-stopped mid-attempt is followed by another attempt with the same delivery id (at least once).
+attempt number, so of two workers one POSTs; it lapses after its lease (`claim_lease`), so a
+worker that stopped mid-attempt is followed by another attempt with the same delivery id (at least once).
 `record_outcome` writes the attempt, moves the delivery on (delivered, retry at, failed) and
 deactivates an endpoint that has failed for 24 hours, telling its owner by mail.
 """
@@ -11,7 +11,7 @@ deactivates an endpoint that has failed for 24 hours, telling its owner by mail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from tortoise.functions import Min
@@ -77,9 +77,9 @@ async def owner_sees(webhook: Webhook, district_id: int) -> bool:
     return may_carry(view, webhook.district_id, district_id)
 
 
-async def claim_next(webhook_id: int, now: datetime) -> Claimed | Idle:
+async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LEASE) -> Claimed | Idle:
     """Claim an attempt of the endpoint's head delivery if it is due (skipping those its owner may
-    no longer see)."""
+    no longer see). The claim lapses after `lease` (every worker of a deployment uses the same)."""
     for _ in range(MAX_CLAIM_STEPS):
         webhook = await Webhook.get_or_none(id=webhook_id).select_related("owner")
         if webhook is None or not webhook.active:
@@ -98,7 +98,7 @@ async def claim_next(webhook_id: int, now: datetime) -> Claimed | Idle:
         first = head.first_attempt_at or now
         won = await WebhookDelivery.filter(
             id=head.id, state=PENDING, attempts=head.attempts, next_attempt_at__lte=now
-        ).update(attempts=attempt, in_flight=True, next_attempt_at=now + CLAIM_LEASE, first_attempt_at=first)
+        ).update(attempts=attempt, in_flight=True, next_attempt_at=now + lease, first_attempt_at=first)
         if won != 1:
             continue  # another worker claimed it first: look again
         if head.in_flight:
@@ -107,7 +107,7 @@ async def claim_next(webhook_id: int, now: datetime) -> Claimed | Idle:
                 delivery_id=head.id,
                 webhook_id=webhook_id,
                 attempt=head.attempts,
-                at=head.next_attempt_at - CLAIM_LEASE,
+                at=head.next_attempt_at - lease,
                 error=LOST_ATTEMPT_ERROR,
             )
         head.attempts, head.in_flight, head.first_attempt_at = attempt, True, first

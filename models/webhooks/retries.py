@@ -16,11 +16,20 @@ from enum import StrEnum
 
 RETRY_WINDOW = timedelta(hours=24)
 DEFAULT_RETRY_SECONDS = 30.0
-#: Whole-attempt time limit: resolve, connect, send, read the status line.
+#: Whole-attempt time limit: resolve, connect, send, read the status line (default of
+#: `UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS`).
 DELIVERY_TIMEOUT_SECONDS = 10.0
-#: A claimed attempt whose outcome is not recorded after this long is taken as lost (its worker
-#: stopped) and the delivery is attempted again, with the same delivery id.
-CLAIM_LEASE = timedelta(seconds=DELIVERY_TIMEOUT_SECONDS * 3)
+#: A claim outlives its attempt's time limit this many times over: room for recording the outcome.
+CLAIM_LEASE_PER_TIMEOUT = 3
+
+
+def claim_lease(timeout_seconds: float) -> timedelta:
+    """How long a claimed attempt may go without a recorded outcome before it is taken as lost
+    (its worker stopped) and the delivery is attempted again, with the same delivery id."""
+    return timedelta(seconds=timeout_seconds * CLAIM_LEASE_PER_TIMEOUT)
+
+
+CLAIM_LEASE = claim_lease(DELIVERY_TIMEOUT_SECONDS)
 RETRYABLE_STATUS_CODES = frozenset({408, 429})
 MAX_ERROR_LENGTH = 500
 

@@ -4,6 +4,7 @@ deactivation after 24 hours, and a worker that stops mid-attempt."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from models.enums import NotificationKind, WebhookDeliveryState
@@ -11,7 +12,7 @@ from models.ids import encode_global_id
 from models.tables import Notification, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import DEACTIVATED_ERROR, LOST_ATTEMPT_ERROR, Claimed, claim_next
 from models.webhooks.fanout import fan_out
-from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW
+from models.webhooks.retries import CLAIM_LEASE, DELIVERY_TIMEOUT_SECONDS, RETRY_WINDOW, claim_lease
 from models.webhooks.signing import verify
 from tests import support
 from tests.support_webhooks import (
@@ -224,6 +225,40 @@ async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_s
         (2, None, True),
     ]
     assert await sweep_webhooks(recorder, clock()) == []
+
+
+async def test_the_configured_time_limit_bounds_a_post_and_its_claim(db: support.TestDatabase) -> None:
+    """UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS: a POST that hangs is given up after it (no injected
+    `post`: the deployment's own), and a claim whose worker stopped lapses after three times it."""
+    world = await make_world()
+    clock = Clock()
+    settings = allow_private_settings(webhook_timeout_seconds=0.3)
+    lease = claim_lease(settings.webhook_timeout_seconds)
+    assert lease == timedelta(seconds=0.9)
+    async with receiver(HANG, 200, 200) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        began = time.monotonic()
+        retry_at = await deliver_webhook(hook.id, settings, clock=clock)
+        assert time.monotonic() - began < DELIVERY_TIMEOUT_SECONDS / 2  # not the default limit
+        assert retry_at == T0 + timedelta(seconds=settings.webhook_retry_seconds)
+        [timed_out] = await attempts_of(hook)
+        assert timed_out.error is not None and "Timed out" in timed_out.error
+        # The retry is claimed by a worker that stops before recording what came of it.
+        clock.to(retry_at)
+        claimed = await claim_next(hook.id, clock(), lease)
+        assert isinstance(claimed, Claimed)
+        await attempt(claimed, local_post())
+        clock.advance(seconds=0.8)  # within the lease: nobody attempts it again
+        assert await deliver_webhook(hook.id, settings, clock=clock) is None
+        assert len(endpoint.requests) == 2
+        clock.to(retry_at + lease)
+        assert await deliver_webhook(hook.id, settings, clock=clock) is None
+
+    assert len({r.headers["updatedesk-delivery"] for r in endpoint.requests}) == 1
+    logged = await attempts_of(hook)
+    assert [(a.attempt, a.delivered) for a in logged] == [(1, False), (2, False), (3, True)]
+    assert (logged[1].error, logged[1].at) == (LOST_ATTEMPT_ERROR, retry_at)  # when it was claimed
 
 
 class StalledQueue:

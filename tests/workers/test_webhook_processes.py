@@ -31,15 +31,16 @@ from workers.runtime import Runtime, api_runtime
 
 pytestmark = pytest.mark.slow
 WITHIN = 30.0
-#: A killed worker's claim on its attempt lapses after 30 s (`CLAIM_LEASE`), then the scheduler's
-#: sweep enqueues the endpoint again (after `SWEEP_GRACE`, 10 s).
-AFTER_A_KILL = 75.0
+#: A killed worker's claim on its attempt lapses after three POST time limits (6 s here), then the
+#: scheduler's sweep enqueues the endpoint again (after `SWEEP_GRACE`, 10 s).
+AFTER_A_KILL = 45.0
 CREATE = """mutation($input: WebhookInput!) {
   createWebhook(input: $input) { webhook { id } secret errors { code message field } } }"""
 MOVES = ("CREATED", "STATUS_CHANGED")
 WORKER_ENV = {
     "UPDATEDESK_WEBHOOK_ALLOW_PRIVATE": "true",
     "UPDATEDESK_WEBHOOK_RETRY_SECONDS": "0.2",
+    "UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS": "2",
     "UPDATEDESK_WEBHOOK_DISPATCH_LEASE_SECONDS": "1.5",
     "UPDATEDESK_WORKER_HEARTBEAT_TIMEOUT": "1.5",
     "UPDATEDESK_WORKER_MAINTENANCE_CHANCE": "1000000",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress
 
@@ -98,14 +99,25 @@ class CalendarEntry:
     stamped_at: datetime  # DTSTAMP: when this version of the event was made
 
 
+def calendar_time(instant: datetime, zone: ZoneInfo) -> datetime:
+    """How an instant is written in an event: local time in `zone` (TZID), unless that local time
+    occurs twice (the autumn night's repeated hour) and the instant is not its first occurrence.
+    RFC 5545 reads a repeated local time as its first occurrence, so such an instant is written in
+    UTC, or calendars would show the work an hour early."""
+    local = instant.astimezone(zone)
+    if local.replace(fold=0).astimezone(UTC) != instant.astimezone(UTC):
+        return instant.astimezone(UTC)
+    return local
+
+
 def _event(entry: CalendarEntry, *, cancelled: bool = False) -> Event:
     zone = zone_info(entry.time_zone)
     event = Event()
     event.add("uid", entry.uid)
     event.add("sequence", entry.sequence)
     event.add("dtstamp", entry.stamped_at)
-    event.add("dtstart", entry.start.astimezone(zone))
-    event.add("dtend", entry.end.astimezone(zone))
+    event.add("dtstart", calendar_time(entry.start, zone))
+    event.add("dtend", calendar_time(entry.end, zone))
     event.add("summary", entry.summary)
     event.add("description", entry.description)
     event.add("transp", "OPAQUE")

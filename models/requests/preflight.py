@@ -55,17 +55,32 @@ class Verdict:
     next_possible_start: datetime | None
 
 
+def judged_start(start: datetime, now: datetime) -> datetime:
+    """When a proposed start is judged: work cannot begin before now, so a start staff give a little
+    in the past ("now", typed a minute ago) is judged as starting now. Otherwise it would pass with
+    no conflict while the window has run out since, and the dispatcher would re-slot it at once."""
+    return max(start, now)
+
+
 def judge(
-    request_id: int, start: datetime, rules: StartRules, now: datetime, *, window_override: bool = False
+    request_id: int,
+    start: datetime,
+    rules: StartRules,
+    now: datetime,
+    *,
+    window_override: bool = False,
+    from_now: bool = False,
 ) -> Verdict:
     """Every conflict of starting request `request_id` at `start` under `rules` (window ones left
-    out when staff override the window), and the next possible start."""
-    conflicts = refusable(conflicts_at(start, rules), window_override)
+    out when staff override the window), and the next possible start. `from_now`: a proposed start
+    (not one already scheduled), judged at `judged_start`."""
+    at = judged_start(start, now) if from_now else start
+    conflicts = refusable(conflicts_at(at, rules), window_override)
     upcoming = next_start(max(start, now), rules.without_windows() if window_override else rules)
     findings = [
         Finding(
             c.code,
-            conflict_message(c, start, rules, upcoming),
+            conflict_message(c, at, rules, upcoming),
             request_id,
             c.busy.request_id if c.busy else None,
             c.blackout.blackout_id if c.blackout else None,
@@ -111,7 +126,7 @@ async def schedule_check(
     district = await District.get(id=request.district_id)
     environment = await Environment.get(id=request.environment_id)
     rules = await preflight_rules(request, district, environment.kind, policy, now)
-    return judge(request.id, start, rules, now)
+    return judge(request.id, start, rules, now, from_now=True)
 
 
 async def _windows_by_model() -> dict[HostingModel, tuple[WeeklyWindow, ...]]:

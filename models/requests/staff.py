@@ -18,7 +18,7 @@ from models.events import AfterCommit, deliver
 from models.lifecycle import check_move
 from models.requests import claims
 from models.requests.moves import no_progress, record_move
-from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, preflight_rules
+from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, judged_start, preflight_rules
 from models.requests.queries import get_visible_request
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.schedule import WINDOW_CODES, conflicts_at
@@ -59,10 +59,13 @@ async def schedule_update_request(
         district = await District.get(id=request.district_id)
         environment = await Environment.get(id=request.environment_id)
         rules = await preflight_rules(request, district, environment.kind, policy, now, deciding=True)
-        verdict = judge(request.id, start, rules, now, window_override=override_maintenance_window)
+        verdict = judge(
+            request.id, start, rules, now, window_override=override_maintenance_window, from_now=True
+        )
         if verdict.findings:
             raise DomainErrors([finding.as_error() for finding in verdict.findings])
-        overridden = [c.code for c in conflicts_at(start, rules) if c.code in WINDOW_CODES]
+        at = judged_start(start, now)
+        overridden = [c.code for c in conflicts_at(at, rules) if c.code in WINDOW_CODES]
         message = OVERRIDE_MESSAGES[overridden[0]] if overridden else None
         await record_move(
             request,

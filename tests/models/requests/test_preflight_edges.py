@@ -37,14 +37,15 @@ def codes(findings) -> list[ErrorCode]:
     return [f.code for f in findings]
 
 
-async def black_out(world: World, start: datetime, end: datetime, **scope: int) -> int:
+async def black_out(world: World, start: datetime, end: datetime, update_group_id: int | None = None) -> int:
+    """A blackout over `world`'s district, or over an update group when one is given."""
+    scope = (
+        BlackoutScope(update_group_id=update_group_id)
+        if update_group_id is not None
+        else BlackoutScope(district_id=world.district.id)
+    )
     made = await create_blackout(
-        world.staff_actor,
-        start=start,
-        end=end,
-        reason="Switch replacement",
-        scope=BlackoutScope(**scope) if scope else BlackoutScope(district_id=world.district.id),
-        now=T0,
+        world.staff_actor, start=start, end=end, reason="Switch replacement", scope=scope, now=T0
     )
     return made.id
 

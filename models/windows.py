@@ -56,12 +56,13 @@ class WeeklyWindow:
         return Slot(start, end)
 
     def slots_from(self, instant: datetime) -> Iterator[Slot]:
-        """Slots in time order, starting with the one that contains or follows `instant`."""
+        """Slots in time order, starting with the one that contains or follows `instant`. A slot
+        with no length (a window wholly inside the hour skipped in spring) is no slot at all."""
         local_day = instant.astimezone(self.zone).date() - timedelta(days=1)
         local_day += timedelta(days=(self.weekday - local_day.isoweekday()) % 7)
         while True:
             slot = self.slot_on(local_day)
-            if slot.end > instant:
+            if slot.end > instant and slot.end > slot.start:
                 yield slot
             local_day += timedelta(days=7)
 

@@ -114,3 +114,17 @@ def test_a_window_past_midnight_ending_inside_the_skipped_hour():
     assert start_conflict(utc(3, 14, 7, 31), rules) is ErrorCode.WINDOW_TOO_SHORT
     # The week after, the same rule is 23:00 CDT to 02:30 CDT: 04:00 to 07:30 UTC.
     assert next_slots(utc(3, 15, 0), [night], 1) == [Slot(utc(3, 21, 4, 0), utc(3, 21, 7, 30))]
+
+
+def test_a_window_wholly_inside_the_skipped_hour_gives_no_slot_that_night():
+    """Sunday 02:00-03:00: on 2027-03-14 that hour never happens (both ends are 03:00 CDT). The
+    next slots (what `maintenanceWindows` lists, and what the demo picks work's start from) must
+    not offer an empty slot; starts go to the week after."""
+    skipped = WeeklyWindow(7, time(2, 0), time(3, 0), ZONE)
+    assert next_slots(utc(3, 10, 12), [skipped], 2) == [
+        Slot(utc(3, 21, 7, 0), utc(3, 21, 8, 0)),
+        Slot(utc(3, 28, 7, 0), utc(3, 28, 8, 0)),
+    ]
+    assert not is_inside_windows(utc(3, 14, 8, 0), [skipped])
+    rules = StartRules((skipped,), 30 * MINUTE, time_zone=ZONE)
+    assert next_start(utc(3, 14, 7, 0), rules) == utc(3, 21, 7, 0)

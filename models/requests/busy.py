@@ -2,9 +2,10 @@
 scheduling, `scheduleConflicts`) and the system's re-slot judge ENVIRONMENT_BUSY by.
 
 A request holds a slot on its site while it is scheduled (from its start, for the expected
-duration) and while it runs (from when it was dispatched or started; an overrunning one at least a
-little longer than now). Two requests of one district share a site when they hold a common
-environment (`models.schedule.shares_site`: a refresh also holds production, which it copies).
+duration; once due and still not begun, at least that long from now) and while it runs (from when
+it was dispatched or started; an overrunning one at least a little longer than now). Two requests
+of one district share a site when they hold a common environment (`models.schedule.shares_site`: a
+refresh also holds production, which it copies).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def slot_of(
     end = start + expected
     if running:
         end = max(end, now + OVERRUN_MARGIN)
+    elif start <= now:
+        # Due but not begun (waiting for its site, or for the next dispatcher pass): it may begin
+        # at any moment, so it holds its site at least for its expected duration from now.
+        end = max(end, now + expected)
     return BusySlot(start, end, row.id, request_phrase(row.kind, environment, row.target_version), running)
 
 

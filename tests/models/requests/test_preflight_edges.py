@@ -15,6 +15,7 @@ from models.enums import EnvironmentKind, ErrorCode, HostingModel, NotificationK
 from models.errors import DomainErrors
 from models.maintenance import all_rules, check_rule, create_rule, delete_rule, update_rule
 from models.requests.dispatch import dispatch
+from models.requests.execution import begin
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, schedule_check, schedule_conflicts
 from models.requests.staff import schedule_update_request
 from models.tables import Notification, UpdateRequest
@@ -256,3 +257,28 @@ async def test_a_sunday_window_on_the_night_the_clocks_fall_back(db):
     assert "Sunday, November 07, 2027 at 01:15 AM CST" in mail.subject
     (event,) = Calendar.from_ical(mail.calendar or "").walk("VEVENT")
     assert event.decoded("dtstart").astimezone(UTC) == second_0115
+
+
+# --------------------------------------------------------------------- a due request still waiting
+
+
+async def test_a_due_request_waiting_for_its_site_still_holds_a_slot(db):
+    """A sandbox refresh runs from 00:01 CST and overruns; the staging refresh due at 01:00 (it
+    copies production too) waits for it, still SCHEDULED. At 02:00 its nominal slot (01:00-02:00)
+    is over, but it has not run: it will as soon as the site is free. A production update proposed
+    for 02:15 would run beside it, so the check must say ENVIRONMENT_BUSY naming it."""
+    world = await make_world()
+    running = await world.request_refresh(E.SANDBOX)
+    waiting = await world.request_refresh(E.STAGING)
+    await world.schedule(running.id, IN_WINDOW - HOUR)
+    await world.schedule(waiting.id, IN_WINDOW)
+    assert await dispatch(running.id, now=IN_WINDOW - HOUR)
+    assert await begin(running.id, now=IN_WINDOW - HOUR + MINUTE) is not None
+    assert not await dispatch(waiting.id, now=IN_WINDOW)  # the site is busy: it waits
+    assert (await UpdateRequest.get(id=waiting.id)).status is UpdateStatus.SCHEDULED
+    now = IN_WINDOW + HOUR
+    update = await world.request_version()
+    proposed = now + timedelta(minutes=15)
+    verdict = await schedule_check(world.staff_actor, update.id, proposed, now=now)
+    assert codes(verdict.findings) == [C.ENVIRONMENT_BUSY]
+    assert verdict.findings[0].conflicting_request_id == waiting.id

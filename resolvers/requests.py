@@ -188,5 +188,9 @@ async def set_update_request_status(
     context: GraphQLContext, id: strawberry.ID, status: UpdateStatus, message: str | None
 ) -> UpdateRequest:
     return await staff.set_update_request_status(
-        context.actor, require_id(id, "UpdateRequest", "update request"), status, message
+        context.actor,
+        require_id(id, "UpdateRequest", "update request"),
+        status,
+        message,
+        policy=context.settings.run_policy,
     )

@@ -82,14 +82,30 @@ async def schedule_update_request(
     return request
 
 
+async def _refuse_conflicts(
+    request: UpdateRequest, start: datetime, policy: RunPolicy, now: datetime
+) -> None:
+    """Refuse (every conflict at once) a start of `request` that staff scheduling would refuse; the
+    request's own window override holds."""
+    district = await District.get(id=request.district_id)
+    environment = await Environment.get(id=request.environment_id)
+    rules = await preflight_rules(request, district, environment.kind, policy, now, deciding=True)
+    verdict = judge(request.id, start, rules, now, window_override=request.window_override, from_now=True)
+    if verdict.findings:
+        raise DomainErrors([finding.as_error() for finding in verdict.findings])
+
+
 async def set_update_request_status(
     actor: Actor,
     request_id: int,
     status: UpdateStatus,
     message: str | None = None,
     now: datetime | None = None,
+    policy: RunPolicy = DEFAULT_POLICY,
 ) -> UpdateRequest:
-    """Staff: move a request along the lifecycle table (defer, ask for input, give up, retry...)."""
+    """Staff: move a request along the lifecycle table (defer, ask for input, give up, retry...).
+    A move to SCHEDULED (a resume with the start it had) is judged as staff scheduling judges
+    that start: its slot may have been given to other work, or blacked out, while it was paused."""
     require_staff(actor)
     now = now or utcnow()
     message = check_text(message, "message", MAX_MESSAGE_LENGTH)
@@ -107,6 +123,9 @@ async def set_update_request_status(
                 "This request has no future start time; use scheduleUpdateRequest to give one.",
                 "status",
             )
+        if status is UpdateStatus.SCHEDULED and request.scheduled_start is not None:
+            check_move(request.status, status, actor.mover, message)
+            await _refuse_conflicts(request, request.scheduled_start, policy, now)
         was_running = request.status in RUNNING_STATUSES
         if status is UpdateStatus.TO_BE_SCHEDULED and request.status is UpdateStatus.UNABLE_TO_COMPLETE:
             # Try again from the start: forget the failed attempt's checkpoints and progress.

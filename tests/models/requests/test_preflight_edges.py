@@ -282,3 +282,45 @@ async def test_a_due_request_waiting_for_its_site_still_holds_a_slot(db):
     verdict = await schedule_check(world.staff_actor, update.id, proposed, now=now)
     assert codes(verdict.findings) == [C.ENVIRONMENT_BUSY]
     assert verdict.findings[0].conflicting_request_id == waiting.id
+
+
+# --------------------------------------------------------------------- resuming with the old start
+
+
+async def test_resuming_into_a_slot_taken_meanwhile_is_refused(db):
+    """Scheduled for 01:00, deferred (its slot freed), the slot given to a sandbox refresh that
+    also holds production, then resumed with the old start: that would double-book the site, which
+    staff scheduling never allows. The resume is refused with ENVIRONMENT_BUSY and moves nothing."""
+    world = await make_world()
+    deferred = await world.request_version()
+    await world.schedule(deferred.id, IN_WINDOW)
+    await world.set_status(deferred.id, UpdateStatus.DEFERRED, "Waiting for the SSO change.")
+    refresh = await world.request_refresh(E.SANDBOX)
+    await world.schedule(refresh.id, IN_WINDOW)
+    caught = await refused(world.set_status(deferred.id, UpdateStatus.SCHEDULED))
+    assert caught.code is C.ENVIRONMENT_BUSY and "is scheduled for" in caught.message
+    assert (await UpdateRequest.get(id=deferred.id)).status is UpdateStatus.DEFERRED
+    assert await schedule_conflicts(world.staff_actor, now=T0) == []
+
+
+async def test_resuming_into_a_blackout_added_meanwhile_is_refused(db):
+    world = await make_world()
+    paused = await world.request_version()
+    await world.schedule(paused.id, IN_WINDOW)
+    await world.set_status(paused.id, UpdateStatus.PENDING_INPUT, "Which SSO provider?")
+    blackout = await black_out(world, IN_WINDOW - HOUR, IN_WINDOW + HOUR)
+    invitations = await Notification.filter(
+        update_request_id=paused.id, kind=NotificationKind.SCHEDULED
+    ).count()
+    caught = await refused(world.set_status(paused.id, UpdateStatus.SCHEDULED))
+    assert caught.code is C.BLACKOUT and "Switch replacement" in caught.message
+    assert (await UpdateRequest.get(id=paused.id)).status is UpdateStatus.PENDING_INPUT
+    # No invitation for a time nobody may work in.
+    assert (
+        await Notification.filter(update_request_id=paused.id, kind=NotificationKind.SCHEDULED).count()
+        == invitations
+    )
+    assert blackout  # it is the district's, and it holds
+    # Back to the queue is always possible; a new start is then given with scheduleUpdateRequest.
+    await world.set_status(paused.id, UpdateStatus.TO_BE_SCHEDULED)
+    await world.schedule(paused.id, IN_WINDOW + timedelta(days=7))

@@ -85,14 +85,14 @@ async def schedule_update_request(
 async def _refuse_conflicts(
     request: UpdateRequest, start: datetime, policy: RunPolicy, now: datetime
 ) -> None:
-    """Refuse (every conflict at once) a start of `request` that staff scheduling would refuse; the
-    request's own window override holds."""
+    """Refuse (every conflict at once, naming the `status` input: the start is not one given here)
+    a start of `request` that staff scheduling would refuse; the request's own override holds."""
     district = await District.get(id=request.district_id)
     environment = await Environment.get(id=request.environment_id)
     rules = await preflight_rules(request, district, environment.kind, policy, now, deciding=True)
     verdict = judge(request.id, start, rules, now, window_override=request.window_override, from_now=True)
     if verdict.findings:
-        raise DomainErrors([finding.as_error() for finding in verdict.findings])
+        raise DomainErrors([DomainError(f.code, f.message, "status") for f in verdict.findings])
 
 
 async def set_update_request_status(

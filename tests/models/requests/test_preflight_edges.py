@@ -298,7 +298,8 @@ async def test_resuming_into_a_slot_taken_meanwhile_is_refused(db):
     refresh = await world.request_refresh(E.SANDBOX)
     await world.schedule(refresh.id, IN_WINDOW)
     caught = await refused(world.set_status(deferred.id, UpdateStatus.SCHEDULED))
-    assert caught.code is C.ENVIRONMENT_BUSY and "is scheduled for" in caught.message
+    assert (caught.code, caught.field) == (C.ENVIRONMENT_BUSY, "status")
+    assert "is scheduled for" in caught.message
     assert (await UpdateRequest.get(id=deferred.id)).status is UpdateStatus.DEFERRED
     assert await schedule_conflicts(world.staff_actor, now=T0) == []
 

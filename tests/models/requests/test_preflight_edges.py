@@ -125,6 +125,21 @@ async def test_a_blackout_over_the_opening_leaves_the_rest_of_the_window_when_an
     assert await schedule_conflicts(world.staff_actor, now=T0) == []
 
 
+async def test_the_dispatcher_starts_work_touching_a_blackout_only_at_its_ends(db):
+    """At start time the same edges hold: a blackout ending as the window opens does not hold back
+    work due then, nor does one starting as the last fitting hour ends."""
+    world = await make_world()
+    first = await world.request_version()
+    last = await world.request_version(environment=E.STAGING)
+    await world.schedule(first.id, OPENS)
+    await world.schedule(last.id, LAST_FIT)
+    await black_out(world, OPENS - timedelta(days=1), OPENS)
+    await black_out(world, CLOSES, CLOSES + timedelta(days=1))
+    assert await schedule_conflicts(world.staff_actor, now=T0) == []
+    assert await dispatch(first.id, now=OPENS)
+    assert await dispatch(last.id, now=LAST_FIT)
+
+
 # --------------------------------------------------------------------- slots that touch
 
 

@@ -1,5 +1,7 @@
 """Waves: never more than `wave_size` of a rollout's requests started and unfinished at once, and
-none started while the rollout is paused, halted, cancelled or over its error budget.
+none started while the rollout is paused, halted or over its error budget. What is left of a
+cancelled rollout (work begun before the cancel, requests returned to the queue since) starts as
+ordinary requests do: the cancel itself cancelled everything that had not started.
 
 The dispatcher asks `may_start` inside the transaction that would move the request to NOT_STARTED,
 before that move. A cheap look first (no lock, no write: a waiting rollout costs each pass two
@@ -38,6 +40,11 @@ async def may_start(request: UpdateRequest) -> bool:
     if not rows:
         return True  # its rollout is gone (a group deleted): an ordinary request now
     status, wave_size, max_failures, accepted = rows[0]
+    if RolloutStatus(status) is RolloutStatus.CANCELLED:
+        # The cancel cancelled every request that had not started; one in the queue now came back
+        # since (begun before the cancel and re-slotted, or returned by a cancelled supersession
+        # and scheduled by staff): an ordinary request, as when its rollout is gone.
+        return True
     # The cheap look: a full wave or a stopped rollout is refused without a lock or a write.
     if not rule_may_start(
         RolloutStatus(status), await status_counts(rollout_id, COUNTED), wave_size, max_failures, accepted

@@ -1,0 +1,228 @@
+"""Ordinary sequences around a running rollout that its own tests do not walk through: staff retry
+a failure they accepted, work begun before a cancel misses its window, a district leaves the group
+and asks for a newer version itself, staff give a request up and take it back, a blackout over a
+district's first slot. Each checks the rollout's rules (budget, waves, cancel, counts, placing)
+still hold afterwards. On an injected clock, on both databases."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from models.blackouts import BlackoutScope, create_blackout
+from models.enums import ErrorCode, Role, RolloutStatus, UpdateKind
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch_due
+from models.requests.execution import begin
+from models.requests.requesting import request_update
+from models.requests.staff import schedule_update_request, set_update_request_status
+from models.requests.withdrawing import cancel_update_request
+from models.rollouts.budget import halt_overspent
+from models.rollouts.control import cancel_group_rollout
+from models.rollouts.counts import counts_of
+from models.rollouts.rules import rolled_up_status
+from models.rollouts.starting import start_group_rollout
+from models.tables import District, GroupRollout, RolloutSkip, UpdateRequest
+from tests.factories import actor_of, make_account
+from tests.models.rollouts.support import TARGET, E, S, State, make_state, requests_of
+from tests.models.scenario import IN_WINDOW, T0
+
+R = RolloutStatus
+MINUTE = timedelta(minutes=1)
+WEEK = timedelta(days=7)
+#: The seeded window opens Thursday 00:30 CST (06:30 UTC) and closes at 03:30 CST (09:30 UTC).
+FIRST_SLOT = IN_WINDOW - timedelta(minutes=30)
+WINDOW_END = FIRST_SLOT + timedelta(hours=3)
+NEWER = "Campus.2435.9"
+
+
+async def rollout_of(state: State, *, wave_size: int, max_failures: int) -> GroupRollout:
+    return await start_group_rollout(
+        state.staff,
+        group_id=state.group.id,
+        environment=E.STAGING,
+        target_version=TARGET,
+        wave_size=wave_size,
+        max_failures=max_failures,
+        now=T0,
+    )
+
+
+async def run_wave(at: timedelta) -> list[int]:
+    """Dispatch what is due `at` after T0 and begin it; the ids begun."""
+    begun = await dispatch_due(now=T0 + at)
+    for request_id in begun:
+        assert await begin(request_id, now=T0 + at) is not None
+    return begun
+
+
+async def counts_match_statuses(rollout_id: int) -> Counter[S]:
+    """The rollout's counts, checked against its requests' statuses read one by one."""
+    counts = (await counts_of([rollout_id]))[rollout_id].total()
+    assert counts == Counter(r.status for r in await requests_of(rollout_id))
+    return counts
+
+
+async def test_a_request_dispatched_before_the_cancel_runs_and_is_counted(db):
+    """A wave dispatched (NOT_STARTED, not yet begun by its worker) when staff cancel: the cancel
+    leaves it, its worker begins and finishes it, and the counts follow every move."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    dispatched = await dispatch_due(now=T0)
+    assert len(dispatched) == 2
+
+    cancelled = await cancel_group_rollout(state.staff, rollout.id, now=T0 + MINUTE)
+    assert cancelled.status is R.CANCELLED
+    assert "1 districts that had not started were cancelled; 2 already running finish" in (
+        cancelled.status_message or ""
+    )
+    assert await counts_match_statuses(rollout.id) == Counter({S.NOT_STARTED: 2, S.CANCELLED: 1})
+
+    for request_id in dispatched:
+        assert await begin(request_id, now=T0 + 2 * MINUTE) is not None
+    assert await counts_match_statuses(rollout.id) == Counter({S.IN_PROGRESS: 2, S.CANCELLED: 1})
+    for request_id in dispatched:
+        await complete(request_id, now=T0 + 3 * MINUTE)
+    assert await counts_match_statuses(rollout.id) == Counter({S.COMPLETED: 2, S.CANCELLED: 1})
+
+
+async def test_work_begun_before_the_cancel_that_missed_its_window_still_runs(db):
+    """A Campus Cloud district's request is dispatched at its slot, staff cancel the rollout (it
+    has begun, so it is not cancelled), and its worker reaches it too late to finish inside the
+    window: the system moves it to next week's slot. It must run there, not wait forever behind
+    a rollout that no longer runs."""
+    state = await make_state(asp=0, campus_cloud=1)
+    rollout = await rollout_of(state, wave_size=1, max_failures=1)
+    (request,) = await requests_of(rollout.id)
+    assert (request.status, request.scheduled_start) == (S.SCHEDULED, FIRST_SLOT)
+    assert await dispatch_due(now=FIRST_SLOT) == [request.id]
+
+    await cancel_group_rollout(state.staff, rollout.id, now=FIRST_SLOT + MINUTE)
+    assert (await UpdateRequest.get(id=request.id)).status is S.NOT_STARTED  # begun: not cancelled
+    late = WINDOW_END - 30 * MINUTE  # half an hour left; the expected hour no longer fits
+    assert await begin(request.id, now=late) is None
+    moved = await UpdateRequest.get(id=request.id)
+    assert (moved.status, moved.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + WEEK)
+
+    assert await dispatch_due(now=FIRST_SLOT + WEEK) == [request.id], "stranded behind the cancel"
+    assert await begin(request.id, now=FIRST_SLOT + WEEK) is not None
+    await complete(request.id, now=FIRST_SLOT + WEEK + 40 * MINUTE)
+    assert await counts_match_statuses(rollout.id) == Counter({S.COMPLETED: 1})
+
+
+async def leave_group_and_ask_newer(state: State, district: District) -> tuple[UpdateRequest, int]:
+    """`district` leaves the group (an import moving it out), and its technical contact asks for a
+    newer version of staging by itself. The newer request, and the contact's account id."""
+    await District.filter(id=district.id).update(update_group_id=None)
+    technical = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    newer = await request_update(
+        technical,
+        district_id=district.id,
+        kind=UpdateKind.VERSION_UPDATE,
+        environment=E.STAGING,
+        target_version=NEWER,
+        now=T0 + 2 * MINUTE,
+    )
+    assert technical.account_id is not None
+    return newer, technical.account_id
+
+
+async def test_a_district_that_left_the_group_completes_its_rollout_request_with_its_own(db):
+    state = await make_state(asp=2, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=1)
+    (first,) = await run_wave(MINUTE)
+    running_in = (await UpdateRequest.get(id=first)).district_id
+    leaving = next(d for d in state.districts if d.id != running_in)
+    newer, _ = await leave_group_and_ask_newer(state, leaving)
+
+    mine = await UpdateRequest.get(rollout_id=rollout.id, district_id=leaving.id)
+    assert (mine.status, mine.superseded_by_id) == (S.NEW_VERSION_REQUESTED, newer.id)
+    assert await counts_match_statuses(rollout.id) == Counter({S.IN_PROGRESS: 1, S.NEW_VERSION_REQUESTED: 1})
+
+    await schedule_update_request(state.staff, newer.id, T0 + 10 * MINUTE, now=T0 + 3 * MINUTE)
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [newer.id]  # not held by the rollout's wave
+    assert await begin(newer.id, now=T0 + 10 * MINUTE) is not None
+    await complete(newer.id, now=T0 + 20 * MINUTE)
+    await complete(first, now=T0 + 20 * MINUTE)
+    assert await counts_match_statuses(rollout.id) == Counter({S.COMPLETED: 2})
+    stored = (await GroupRollout.get(id=rollout.id)).status
+    assert rolled_up_status(stored, await counts_match_statuses(rollout.id)) is R.COMPLETED
+
+
+async def test_a_request_returned_to_a_cancelled_rollout_runs_when_staff_schedule_it(db):
+    """The district left the group and asked for a newer version (the rollout's request waits
+    under it), staff cancel the rollout (the superseded request has not started and is left), then
+    the district cancels its newer request: the rollout's request is back in the queue. Staff
+    schedule it; it must then start like any request, not wait forever behind the cancelled rollout."""
+    state = await make_state(asp=2, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=1)
+    (first,) = await run_wave(MINUTE)
+    running_in = (await UpdateRequest.get(id=first)).district_id
+    leaving = next(d for d in state.districts if d.id != running_in)
+    newer, _ = await leave_group_and_ask_newer(state, leaving)
+    await cancel_group_rollout(state.staff, rollout.id, now=T0 + 3 * MINUTE)
+    technical = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [leaving]))
+    await cancel_update_request(technical, newer.id, now=T0 + 4 * MINUTE)
+
+    mine = await UpdateRequest.get(rollout_id=rollout.id, district_id=leaving.id)
+    assert (mine.status, mine.superseded_by_id) == (S.TO_BE_SCHEDULED, None)
+    assert await counts_match_statuses(rollout.id) == Counter({S.IN_PROGRESS: 1, S.TO_BE_SCHEDULED: 1})
+    await schedule_update_request(state.staff, mine.id, T0 + 10 * MINUTE, now=T0 + 5 * MINUTE)
+
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [mine.id], "stranded behind the cancel"
+
+
+async def test_staff_give_a_request_up_and_take_it_back_and_the_counts_follow(db):
+    """Budget 0: staff move a running request to UNABLE_TO_COMPLETE (a failure), then back to
+    TO_BE_SCHEDULED before the scheduler's pass. The counts follow each move, the budget counts
+    only the failure that stands, and the retried request runs once staff schedule it."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=0)
+    (first,) = await run_wave(MINUTE)
+    await set_update_request_status(
+        state.staff, first, S.UNABLE_TO_COMPLETE, "Disk full.", now=T0 + 2 * MINUTE
+    )
+    assert await counts_match_statuses(rollout.id) == Counter({S.UNABLE_TO_COMPLETE: 1, S.SCHEDULED: 2})
+    assert await dispatch_due(now=T0 + 2 * MINUTE) == []  # over budget: nothing more starts
+
+    await set_update_request_status(state.staff, first, S.TO_BE_SCHEDULED, "Disk freed.", now=T0 + 3 * MINUTE)
+    assert await counts_match_statuses(rollout.id) == Counter({S.TO_BE_SCHEDULED: 1, S.SCHEDULED: 2})
+    assert await halt_overspent(now=T0 + 4 * MINUTE) == []
+    assert (await GroupRollout.get(id=rollout.id)).status is R.RUNNING
+    (second,) = await run_wave(5 * MINUTE)
+    assert second != first
+    await schedule_update_request(state.staff, first, T0 + 7 * MINUTE, now=T0 + 6 * MINUTE)
+    assert await run_wave(7 * MINUTE) == []  # due, but the wave of one is full
+    await complete(second, now=T0 + 8 * MINUTE)
+    (third,) = await run_wave(8 * MINUTE)  # due since T0: ahead of the retried one
+    await complete(third, now=T0 + 9 * MINUTE)
+    assert await run_wave(9 * MINUTE) == [first]
+    assert await counts_match_statuses(rollout.id) == Counter({S.COMPLETED: 2, S.IN_PROGRESS: 1})
+
+
+async def test_a_window_bound_district_whose_first_slot_is_blacked_out_gets_the_next_one(db):
+    """A blackout over the group's whole first Thursday window: the Campus Cloud district is
+    placed in the following week's slot, the ASP-hosted ones (not window-bound, blackout not yet
+    begun) are due at once."""
+    state = await make_state(asp=1, campus_cloud=1)
+    await create_blackout(
+        state.staff,
+        start=FIRST_SLOT - timedelta(hours=1),
+        end=WINDOW_END + timedelta(hours=1),
+        reason="State testing",
+        scope=BlackoutScope(update_group_id=state.group.id),
+        now=T0,
+    )
+    rollout = await rollout_of(state, wave_size=2, max_failures=0)
+    starts = {r.district_id: (r.status, r.scheduled_start) for r in await requests_of(rollout.id)}
+    cloud, asp = state.districts[1], state.districts[0]
+    assert starts == {asp.id: (S.SCHEDULED, T0), cloud.id: (S.SCHEDULED, FIRST_SLOT + WEEK)}
+    # The ASP-hosted one starts at once; nothing starts inside the blackout, whatever the waves allow.
+    asp_request = next(r.id for r in await requests_of(rollout.id) if r.district_id == asp.id)
+    assert await run_wave(timedelta(0)) == [asp_request]
+    assert await dispatch_due(now=FIRST_SLOT) == []
+    assert await counts_match_statuses(rollout.id) == Counter({S.IN_PROGRESS: 1, S.SCHEDULED: 1})
+    # The blackout is a conflict to wait out, not a reason to skip: only the district without
+    # staging was skipped.
+    skips = await RolloutSkip.filter(rollout_id=rollout.id).values_list("district_id", "code")
+    assert list(skips) == [(state.lacking.id, ErrorCode.ENVIRONMENT_UNAVAILABLE)]

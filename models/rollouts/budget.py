@@ -121,6 +121,21 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
     return Halted(rollout_id, failures, len(held), alert)
 
 
+async def retrying_failure(rollout_id: int) -> None:
+    """Staff are about to put one of the rollout's failed requests back in the queue (inside their
+    transaction, before that move). Accepted failures are a number, not a list: once more were
+    accepted than will still stand, each accepted one retried would widen the budget by one (it
+    counts failures beyond those accepted), so the number shrinks to those left. A failure that
+    came after the resume and is retried leaves it alone while the accepted ones still stand.
+    Takes the rollout's lock (when it changes it) before the request's row, as every path does."""
+    standing = (
+        await UpdateRequest.filter(rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE).count() - 1
+    )
+    await GroupRollout.filter(id=rollout_id, accepted_failures__gt=max(standing, 0)).update(
+        accepted_failures=max(standing, 0)
+    )
+
+
 async def hold_queued(rollout_id: int, reason: str, now: datetime, after: AfterCommit) -> list[int]:
     """Queued requests of the rollout to PENDING_INPUT with `reason`; their ids. One that moved
     meanwhile (staff acting on it at the same moment) is left as it now is."""

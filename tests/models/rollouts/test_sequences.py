@@ -11,14 +11,14 @@ from datetime import timedelta
 
 from models.blackouts import BlackoutScope, create_blackout
 from models.enums import ErrorCode, Role, RolloutStatus, UpdateKind
-from models.requests.completion import complete
+from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
 from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.rollouts.budget import halt_overspent
-from models.rollouts.control import cancel_group_rollout
+from models.rollouts.control import cancel_group_rollout, resume_group_rollout
 from models.rollouts.counts import counts_of
 from models.rollouts.rules import rolled_up_status
 from models.rollouts.starting import start_group_rollout
@@ -61,6 +61,56 @@ async def counts_match_statuses(rollout_id: int) -> Counter[S]:
     counts = (await counts_of([rollout_id]))[rollout_id].total()
     assert counts == Counter(r.status for r in await requests_of(rollout_id))
     return counts
+
+
+async def test_retrying_an_accepted_failure_does_not_widen_the_budget(db):
+    """Halted at 2 failures (budget 1), resumed (both accepted), then staff retry one of the two
+    accepted failures. The budget counts failures after the resume: one new failure is within it,
+    a second one more than it allows, whatever staff did with the accepted ones."""
+    state = await make_state(asp=6, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    accepted = await run_wave(MINUTE)
+    for request_id in accepted:
+        await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    resumed = await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    assert (resumed.status, resumed.accepted_failures) == (R.RUNNING, 2)
+    # After the resume, staff put one accepted failure back in the queue to try it again.
+    await set_update_request_status(
+        state.staff, accepted[0], S.TO_BE_SCHEDULED, "Fixed the site; try again.", now=T0 + 5 * MINUTE
+    )
+
+    fresh = await run_wave(6 * MINUTE)
+    assert len(fresh) == 2
+    await fail(fresh[0], "It broke.", now=T0 + 7 * MINUTE)
+    assert await halt_overspent(now=T0 + 7 * MINUTE) == []  # one new failure: within the budget
+    await fail(fresh[1], "It broke.", now=T0 + 8 * MINUTE)
+    halted = await halt_overspent(now=T0 + 8 * MINUTE)
+    assert [h.rollout_id for h in halted] == [rollout.id], "two new failures, budget 1: must halt"
+    assert await dispatch_due(now=T0 + 9 * MINUTE) == []
+
+
+async def test_retrying_a_failure_after_the_resume_keeps_the_accepted_ones_accepted(db):
+    """The other way round: after the resume a new district fails and staff retry that one. The
+    two accepted failures still stand and stay accepted: the budget is back to one new failure."""
+    state = await make_state(asp=7, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=1)
+    for minute in (1, 2):
+        (failed,) = await run_wave(minute * MINUTE)
+        await fail(failed, "It broke.", now=T0 + (minute + 0.5) * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    (new,) = await run_wave(5 * MINUTE)
+    await fail(new, "It broke.", now=T0 + 6 * MINUTE)
+    await set_update_request_status(state.staff, new, S.TO_BE_SCHEDULED, "Try again.", now=T0 + 7 * MINUTE)
+    assert (await GroupRollout.get(id=rollout.id)).accepted_failures == 2
+
+    (next_one,) = await run_wave(8 * MINUTE)
+    await fail(next_one, "It broke.", now=T0 + 9 * MINUTE)
+    assert await halt_overspent(now=T0 + 9 * MINUTE) == []  # one new failure: within the budget
+    (last,) = await run_wave(10 * MINUTE)
+    await fail(last, "It broke.", now=T0 + 11 * MINUTE)
+    assert [h.rollout_id for h in await halt_overspent(now=T0 + 11 * MINUTE)] == [rollout.id]
 
 
 async def test_a_request_dispatched_before_the_cancel_runs_and_is_counted(db):

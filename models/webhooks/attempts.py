@@ -137,7 +137,9 @@ async def record_outcome(
         if webhook is None:
             return Recorded(result, state, retry_at)  # deleted meanwhile, with its log
         failing_since = None if result is Verdict.DELIVERED else (webhook.failing_since or claimed.at)
-        deactivating = webhook.active and failed_too_long(failing_since, now)
+        # Only once this delivery is given up (a final answer, or its own 24 hours of retries
+        # spent): an old failure before a quiet day never cuts a new event's retries short.
+        deactivating = webhook.active and retry_at is None and failed_too_long(failing_since, now)
         if deactivating:
             state, retry_at = WebhookDeliveryState.FAILED, None
         await WebhookAttempt.create(

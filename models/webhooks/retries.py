@@ -5,7 +5,8 @@
   attempt (the last try falls on the 24th hour). Any other answer (other 4xx, 3xx: redirects are
   not followed) is final for that event.
 - An endpoint whose attempts have failed since 24 hours ago, with no success in between, is
-  deactivated.
+  deactivated when a delivery is given up (a final answer, or its own 24 hours of retries spent):
+  a failure before a quiet day does not cut the next event's retries short.
 """
 
 from __future__ import annotations

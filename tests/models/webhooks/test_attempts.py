@@ -1,0 +1,121 @@
+"""Attempts over a day and more, on a hand-moved clock with scripted answers (no network): the 24
+hours of retries an event gets, when an endpoint is deactivated, that a success resets it, and an
+owner who loses a district while its event is being retried."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from models.enums import WebhookDeliveryState
+from models.tables import Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.attempts import SKIPPED_ERROR, Claimed, Idle, claim_next, record_outcome
+from models.webhooks.fanout import fan_out
+from models.webhooks.retries import RETRY_WINDOW, AttemptOutcome, Verdict
+from tests import support
+from tests.factories import make_request
+from tests.support_webhooks import T0, add_webhook, make_world, record_of
+
+URL = "https://hooks.partner.example/in"
+RETRY_SECONDS = 30.0
+D = WebhookDeliveryState
+
+
+async def answer(webhook_id: int, now: datetime, status_code: int | None) -> tuple[Claimed, Verdict]:
+    """Claim the endpoint's head delivery at `now` (it must be due) and record `status_code`."""
+    claimed = await claim_next(webhook_id, now)
+    assert isinstance(claimed, Claimed), claimed
+    error = None if status_code is not None and 200 <= status_code < 300 else f"HTTP {status_code}"
+    recorded = await record_outcome(claimed, AttemptOutcome(status_code, error), now, RETRY_SECONDS)
+    return claimed, recorded.verdict
+
+
+async def fail_until_given_up(webhook_id: int, now: datetime, status_code: int = 503) -> datetime:
+    """Answer `status_code` to every attempt of the head delivery, each when it falls due, until
+    it is given up (or the endpoint deactivated); when that was."""
+    while True:
+        await answer(webhook_id, now, status_code)
+        step = await claim_next(webhook_id, now)
+        assert isinstance(step, Idle)
+        if step.until is None:
+            return now
+        now = step.until
+
+
+async def test_a_final_answer_long_ago_does_not_cut_a_new_events_retries_short(
+    db: support.TestDatabase,
+) -> None:
+    """The receiver refused one event (410: final) and then nothing happened for a day. The next
+    event meets a 503: it is retried with backoff for 24 hours like any other, and only then, all
+    its attempts failed, is the endpoint deactivated."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    _, verdict = await answer(hook.id, T0, 410)
+    assert verdict is Verdict.FINAL
+
+    later = T0 + timedelta(hours=25)
+    await fan_out(record_of(world.own_request), now=later)
+    _, verdict = await answer(hook.id, later, 503)
+    assert verdict is Verdict.RETRY
+    assert (await Webhook.get(id=hook.id)).active, "one failed attempt of a new event deactivated it"
+    pending = await WebhookDelivery.filter(webhook_id=hook.id, state=D.PENDING).get()
+    assert pending.next_attempt_at == later + timedelta(seconds=RETRY_SECONDS)
+
+    ended = await fail_until_given_up(hook.id, pending.next_attempt_at)
+    assert ended == later + RETRY_WINDOW
+    stopped = await Webhook.get(id=hook.id)
+    assert (stopped.active, stopped.deactivated_at) == (False, ended)
+    assert await WebhookAttempt.filter(delivery_id=pending.id).count() == 13
+
+
+async def test_a_success_resets_the_24_hours(db: support.TestDatabase) -> None:
+    """Failing for 23 hours, then one success: the next failures start a new 24 hours."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    await answer(hook.id, T0, 500)
+    almost = T0 + timedelta(hours=23)
+    _, verdict = await answer(hook.id, almost, 200)  # the retry falls due long before: taken late
+    assert verdict is Verdict.DELIVERED
+    assert (await Webhook.get(id=hook.id)).failing_since is None
+
+    next_event = almost + timedelta(minutes=1)
+    await fan_out(record_of(world.own_request), now=next_event)
+    await answer(hook.id, next_event, 500)
+    assert (await Webhook.get(id=hook.id)).failing_since == next_event
+    # Past T0 + 24 h, failing since the success only an hour ago: still active, still retried.
+    _, verdict = await answer(hook.id, T0 + timedelta(hours=25), 500)
+    assert verdict is Verdict.RETRY
+    assert (await Webhook.get(id=hook.id)).active
+    step = await claim_next(hook.id, T0 + timedelta(hours=25))
+    assert isinstance(step, Idle) and step.until is not None
+    ended = await fail_until_given_up(hook.id, step.until, 500)
+    assert ended == next_event + RETRY_WINDOW
+    assert not (await Webhook.get(id=hook.id)).active
+
+
+async def test_an_owner_who_loses_a_district_mid_retry_gets_no_further_attempt_for_it(
+    db: support.TestDatabase,
+) -> None:
+    """An event of district A failed once and waits for its retry; the owner loses A. The retry is
+    not made (skipped, not failed: the endpoint is not to blame), later events of A get no
+    delivery, and the owner's other district is still delivered."""
+    world = await make_world()
+    await world.owner.districts.add(world.other)
+    other_request = await make_request(world.other, requested_by=world.owner)
+    hook = await add_webhook(world.owner, URL)
+    assert await fan_out(record_of(world.own_request), now=T0) == [hook.id]
+    await answer(hook.id, T0, 503)
+    await world.owner.districts.remove(world.own)
+
+    retry_at = T0 + timedelta(seconds=RETRY_SECONDS)
+    assert await claim_next(hook.id, retry_at) == Idle(None)
+    lost = await WebhookDelivery.get(webhook_id=hook.id, district_id=world.own.id)
+    assert (lost.state, lost.attempts, lost.last_error) == (D.SKIPPED, 1, SKIPPED_ERROR)
+    assert await fan_out(record_of(world.own_request), now=retry_at) == []
+
+    assert await fan_out(record_of(other_request), now=retry_at) == [hook.id]
+    _, verdict = await answer(hook.id, retry_at, 204)
+    assert verdict is Verdict.DELIVERED
+    assert await WebhookAttempt.filter(webhook_id=hook.id).count() == 2  # the 503 and the 204
+    assert (await Webhook.get(id=hook.id)).active

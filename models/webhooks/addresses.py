@@ -74,6 +74,11 @@ def blocked_reason(address: IPAddress) -> str | None:
         (address.is_multicast, "a multicast address"),
         (isinstance(address, IPv4Address) and address in CGNAT_NETWORK, "a carrier-grade NAT address"),
         (address.is_private, "a private address"),
+        # Not globally routable, though Python's `is_global` (3.11) passes them: the rest of the
+        # IETF-reserved IPv6 space (IPv4-translated ::ffff:0:0:0/96, local-use NAT64
+        # 64:ff9b:1::/48: each can carry a private IPv4 address) and the old site-local fec0::/10.
+        (address.is_reserved, "a reserved address"),
+        (isinstance(address, IPv6Address) and address.is_site_local, "a site-local address"),
     )
     for hit, reason in checks:
         if hit:

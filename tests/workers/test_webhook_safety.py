@@ -91,6 +91,26 @@ async def test_plain_http_and_literal_private_addresses_are_refused_at_delivery_
     assert allowed.status_code == 200 and len(endpoint.requests) == 1
 
 
+async def test_numeric_spellings_of_loopback_get_no_post_at_delivery_without_the_setting(
+    db: support.TestDatabase,
+) -> None:
+    """URLs stored while a deployment allowed private addresses, then checked by the system
+    resolver at each attempt: 127.0.0.1 spelled as one number, in octal or hex, or as an
+    IPv4-translated IPv6 address, reaches no receiver listening on 127.0.0.1."""
+    async with receiver() as endpoint:
+        spellings = ("2130706433", "017700000001", "0x7f.0.0.1", "127.1", "[::ffff:0:7f00:1]")
+        for host in spellings:
+            outcome = await post_pinned(
+                f"https://{host}:{endpoint.port}/hook", b"{}", {}, allow_private=False
+            )
+            assert outcome.status_code is None and outcome.error is not None, host
+            assert outcome.error.startswith("Refused:") and "address" in outcome.error, outcome.error
+        assert endpoint.requests == []
+        # The same spelling with the setting does reach it: the refusal above is the check's.
+        allowed = await post_pinned(f"http://2130706433:{endpoint.port}/hook", b"{}", {}, allow_private=True)
+    assert allowed.status_code == 200 and len(endpoint.requests) == 1
+
+
 def self_signed(directory: Path, name: str) -> Path:
     """A certificate (and key, same file) for `name`, made by the openssl command."""
     if shutil.which("openssl") is None:

@@ -116,3 +116,39 @@ async def test_an_account_has_a_bounded_number_of_webhooks(db: support.TestDatab
         )
     error = await refused(ErrorCode.VALIDATION, "url", actor=contact)
     assert str(MAX_WEBHOOKS_PER_ACCOUNT) in error.message
+
+
+#: Hosts that are loopback, unspecified or private in spellings a filter of dotted quads misses:
+#: decimal, octal, hex and short IPv4 (the system resolver reads them as inet_aton does), IPv6
+#: forms carrying an IPv4 address, a zoned link-local one, and IPv6 space that is not public.
+DISGUISED = [
+    ("https://2130706433/hook", "loopback"),  # 127.0.0.1 as one decimal number
+    ("https://017700000001/hook", "loopback"),  # ... in octal
+    ("https://0177.0.0.1/hook", "loopback"),
+    ("https://0x7f.0.0.1/hook", "loopback"),
+    ("https://0x7f000001/hook", "loopback"),
+    ("https://127.1/hook", "loopback"),
+    ("https://0/hook", "unspecified"),
+    ("https://0.0.0.0/hook", "unspecified"),
+    ("https://[::]/hook", "unspecified"),
+    ("https://[::1]/hook", "loopback"),
+    ("https://[0:0:0:0:0:0:0:1]/hook", "loopback"),
+    ("https://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("https://[0:0:0:0:0:ffff:7f00:1]/hook", "loopback"),
+    ("https://[::ffff:0.0.0.0]/hook", "unspecified"),
+    ("https://[fe80::1%25eth0]/hook", "link-local"),
+    ("https://[::ffff:0:7f00:1]/hook", "address"),  # IPv4-translated (SIIT) 127.0.0.1
+    ("https://[::ffff:0:a00:1]/hook", "address"),  # IPv4-translated 10.0.0.1
+    ("https://[64:ff9b:1::a00:1]/hook", "address"),  # local-use NAT64 (RFC 8215) of 10.0.0.1
+    ("https://[fec0::1]/hook", "address"),  # deprecated site-local
+]
+
+
+@pytest.mark.parametrize(("url", "words"), DISGUISED)
+async def test_disguised_private_hosts_are_refused_on_the_url_field(
+    db: support.TestDatabase, url: str, words: str
+) -> None:
+    contact = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [await make_district()]))
+    error = await refused(ErrorCode.VALIDATION, "url", actor=contact, url=url)
+    assert words in error.message and "public addresses only" in error.message, error.message
+    assert await Webhook.all().count() == 0

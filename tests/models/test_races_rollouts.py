@@ -14,10 +14,11 @@ import pytest
 
 from models.enums import EnvironmentKind, HostingModel, Role, RolloutStatus, UpdateStatus
 from models.errors import DomainError
-from models.requests.completion import complete
+from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.execution import begin
-from models.rollouts.control import pause_group_rollout
+from models.rollouts.budget import halt_overspent
+from models.rollouts.control import pause_group_rollout, resume_group_rollout
 from models.tables import District, Environment, GroupRollout, UpdateRequest
 from tests.factories import (
     DEFAULT_VERSION,
@@ -118,6 +119,58 @@ async def test_several_schedulers_never_start_more_than_the_wave(postgres_db, re
     row = Row(
         "rollout wave under racing schedulers", "race", TRIALS, submitted, note=note, test=request.node.nodeid
     )
+    row.duplicated, row.stuck, row.illegal = over, stuck, illegal
+    record(row)
+    row.assert_clean()
+
+
+async def test_a_halted_rollout_resumed_while_schedulers_pass_never_exceeds_its_wave(postgres_db, request):
+    """Staff resume a halted rollout (its set-aside requests go back to their slot, due now) at the
+    moment several schedulers pass: no deadlock, no illegal move, never more than the wave in
+    flight, and one more pass fills the wave exactly."""
+    await make_catalog()
+    group = await make_group()
+    districts = [
+        await make_district(hosting_model=HostingModel.ASP_HOSTED, group=group) for _ in range(DISTRICTS)
+    ]
+    staff = await actor_of(await make_account(Role.HOSTING_STAFF))
+    over = stuck = submitted = 0
+    trials = count(15, 300)
+    for trial in range(trials):
+        rollout = await due_rollout(group.id, districts, trial)
+        await GroupRollout.filter(id=rollout.id).update(max_failures=0)
+        submitted += DISTRICTS
+        now = T0 + timedelta(minutes=trial, seconds=1)
+        first, second = await dispatch_due(now=now)
+        for pk in (first, second):
+            assert await begin(pk, now=now) is not None
+        await fail(first, "It broke.", now=now)
+        assert [h.rollout_id for h in await halt_overspent(now=now)] == [rollout.id]
+        later = now + timedelta(seconds=2)
+        racers: list[Awaitable[object]] = [dispatch_due(now=later) for _ in range(SCHEDULERS)]
+        racers.insert(trial % (SCHEDULERS + 1), resume_group_rollout(staff, rollout.id, now=later))
+        results = await asyncio.gather(*racers, return_exceptions=True)
+        for result in results:
+            assert not isinstance(result, BaseException) or isinstance(result, DomainError), result
+        if (await GroupRollout.get(id=rollout.id)).status is not RolloutStatus.RUNNING:
+            stuck += 1
+        if await in_flight(rollout.id) > WAVE:
+            over += 1
+        await dispatch_due(now=later + timedelta(seconds=1))
+        if await in_flight(rollout.id) != WAVE:
+            over += 1
+        # Clear the trial away: its sites free again for the next one.
+        await UpdateRequest.filter(rollout_id=rollout.id).update(status=S.COMPLETED)
+        await Environment.filter(district_id__in=[d.id for d in districts]).update(
+            running_request_id=None, online=True, current_version=DEFAULT_VERSION
+        )
+    illegal = len(await illegal_moves())
+    note = (
+        f"per trial: a rollout of {DISTRICTS} due districts, wave {WAVE}, budget 0, halted by one "
+        f"failure, then resumed at the moment {SCHEDULERS} scheduler passes run"
+    )
+    row = Row("rollout resumed under racing schedulers", "race", trials, submitted, note=note,
+              test=request.node.nodeid)  # fmt: skip
     row.duplicated, row.stuck, row.illegal = over, stuck, illegal
     record(row)
     row.assert_clean()

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from models.blackouts import BlackoutScope, create_blackout
-from models.enums import ErrorCode, Role, RolloutStatus, UpdateKind
+from models.enums import ErrorCode, HostingModel, Role, RolloutStatus, UpdateKind
+from models.errors import DomainError
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
@@ -23,7 +26,7 @@ from models.rollouts.counts import counts_of
 from models.rollouts.rules import rolled_up_status
 from models.rollouts.starting import start_group_rollout
 from models.tables import District, GroupRollout, RolloutSkip, UpdateRequest
-from tests.factories import actor_of, make_account
+from tests.factories import actor_of, make_account, make_district
 from tests.models.rollouts.support import TARGET, E, S, State, make_state, requests_of
 from tests.models.scenario import IN_WINDOW, T0
 
@@ -276,3 +279,52 @@ async def test_a_window_bound_district_whose_first_slot_is_blacked_out_gets_the_
     # staging was skipped.
     skips = await RolloutSkip.filter(rollout_id=rollout.id).values_list("district_id", "code")
     assert list(skips) == [(state.lacking.id, ErrorCode.ENVIRONMENT_UNAVAILABLE)]
+
+
+async def test_a_district_that_joins_later_gets_the_version_from_a_second_rollout_only(db):
+    """A district joins the group after the rollout was created: the rollout does not grow (its
+    counts and requests stay those of the districts it started with), the district cannot ask for
+    the version alone (GROUP_MANAGED), and a second rollout of the same version gives it a request
+    while skipping every district already on it or asking for it, each with its code."""
+    state = await make_state(asp=2, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=0)
+    (first,) = await run_wave(MINUTE)
+    await complete(first, now=T0 + 2 * MINUTE)
+    before = await counts_match_statuses(rollout.id)
+    joined = await make_district(
+        "North State Latecomer", hosting_model=HostingModel.ASP_HOSTED, group=state.group
+    )
+    assert await counts_match_statuses(rollout.id) == before == Counter({S.COMPLETED: 1, S.SCHEDULED: 1})
+    technical = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [joined]))
+    with pytest.raises(DomainError) as alone:
+        await request_update(
+            technical,
+            district_id=joined.id,
+            kind=UpdateKind.VERSION_UPDATE,
+            environment=E.STAGING,
+            target_version=TARGET,
+            now=T0 + 3 * MINUTE,
+        )
+    assert alone.value.code is ErrorCode.GROUP_MANAGED
+
+    again = await start_group_rollout(
+        state.staff,
+        group_id=state.group.id,
+        environment=E.STAGING,
+        target_version=TARGET,
+        wave_size=1,
+        now=T0 + 4 * MINUTE,
+    )
+    assert [r.district_id for r in await requests_of(again.id)] == [joined.id]
+    skips = dict(await RolloutSkip.filter(rollout_id=again.id).values_list("district_id", "code"))
+    done_in = (await UpdateRequest.get(id=first)).district_id
+    waiting_in = next(d.id for d in state.districts if d.id != done_in)
+    assert skips == {
+        done_in: ErrorCode.VERSION_NOT_NEWER,
+        waiting_in: ErrorCode.DUPLICATE_REQUEST,
+        state.lacking.id: ErrorCode.ENVIRONMENT_UNAVAILABLE,
+    }
+    # Two rollouts of one group run side by side; each keeps its own wave.
+    waiting = await UpdateRequest.get(rollout_id=rollout.id, status=S.SCHEDULED)
+    (latecomer,) = await requests_of(again.id)
+    assert sorted(await run_wave(5 * MINUTE)) == sorted([waiting.id, latecomer.id])

@@ -8,6 +8,10 @@ nothing more of the rollout starts, because the dispatcher's wave check counts f
 (`waves`). Each halt is one transaction that first takes the rollout's lock (a conditional UPDATE
 to HALTED) and re-counts under it, so of several schedulers exactly one halts a rollout.
 
+Work dispatched before a halt is begun work and is left; if the system re-slots it afterwards (its
+worker came too late for its window), it is SCHEDULED again in a halted rollout: the next pass sets
+it aside like the rest (`hold_strays`).
+
 Who moves the held requests: DESIGN's status table allows TO_BE_SCHEDULED | SCHEDULED ->
 PENDING_INPUT to staff only (with a message), so the halt takes the staff path with no account
 (`BUDGET`): the history shows the move with its reason and no person, as for the system.
@@ -15,8 +19,10 @@ PENDING_INPUT to staff only (with a message), so the halt takes the staff path w
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from tortoise.functions import Count
 from tortoise.transactions import in_transaction
@@ -76,15 +82,44 @@ async def overspent_ids() -> list[int]:
 
 
 async def halt_overspent(policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None) -> list[Halted]:
-    """One scheduler pass over the budgets: halt each rollout that spent its own. Returns the
-    halts this scheduler made."""
+    """One scheduler pass over the budgets: halt each rollout that spent its own, and set aside
+    what came back to a halted rollout's queue since (`hold_strays`). Returns the halts this
+    scheduler made."""
     now = now or utcnow()
+    await hold_strays(now)
     halted = []
     for rollout_id in await overspent_ids():
         outcome = await halt(rollout_id, policy, now)
         if outcome is not None:
             halted.append(outcome)
     return halted
+
+
+async def hold_strays(now: datetime) -> list[int]:
+    """Scheduled requests of halted rollouts to PENDING_INPUT with the halt's reason; their ids.
+    The halt set aside everything queued; work dispatched before it but re-slotted since (its
+    worker came too late for its window, or met a blackout) is SCHEDULED again, and would
+    otherwise keep a slot (and an invitation) that cannot run. One statement when there is none;
+    each rollout under its lock (taken before its requests' rows), so a resume or cancel at the
+    same moment wins or waits, never leaves a request set aside in a running rollout."""
+    found = await UpdateRequest.filter(
+        rollout__status=R.HALTED, status=UpdateStatus.SCHEDULED, deleted_at__isnull=True
+    ).values_list("rollout_id", flat=True)
+    held: list[int] = []
+    for rollout_id in sorted({cast(int, pk) for pk in found}):
+        after = AfterCommit()
+        async with in_transaction():
+            if not await change(rollout_id, {R.HALTED}, status=R.HALTED):
+                continue  # resumed or cancelled meanwhile
+            rollout = await get_rollout(rollout_id)
+            reason = rollout.status_message or (
+                f"{capitalized(describe(rollout, rollout.update_group.name))} was halted."
+            )
+            moved = await hold_queued(rollout_id, reason, now, after, statuses=(UpdateStatus.SCHEDULED,))
+            await announce(rollout_id, after, now, moved=moved)
+        await deliver(after)
+        held.extend(moved)
+    return held
 
 
 async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | None:
@@ -136,12 +171,18 @@ async def retrying_failure(rollout_id: int) -> None:
     )
 
 
-async def hold_queued(rollout_id: int, reason: str, now: datetime, after: AfterCommit) -> list[int]:
-    """Queued requests of the rollout to PENDING_INPUT with `reason`; their ids. One that moved
-    meanwhile (staff acting on it at the same moment) is left as it now is."""
+async def hold_queued(
+    rollout_id: int,
+    reason: str,
+    now: datetime,
+    after: AfterCommit,
+    statuses: Collection[UpdateStatus] = QUEUED,
+) -> list[int]:
+    """Queued requests of the rollout (in `statuses`) to PENDING_INPUT with `reason`; their ids.
+    One that moved meanwhile (staff acting on it at the same moment) is left as it now is."""
     held = []
     for request in await UpdateRequest.filter(
-        rollout_id=rollout_id, status__in=list(QUEUED), deleted_at__isnull=True
+        rollout_id=rollout_id, status__in=list(statuses), deleted_at__isnull=True
     ).order_by("id"):
         try:
             await record_move(request, UpdateStatus.PENDING_INPUT, BUDGET, after, message=reason, now=now)

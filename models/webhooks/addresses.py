@@ -124,6 +124,8 @@ def parse_target(url: str, *, allow_private: bool) -> Target:
         port = parts.port
     except ValueError as error:
         raise invalid_url(f"The URL cannot be read: {error}.") from None
+    if port == 0:  # `or` below would quietly make it the scheme's port: say what is wrong
+        raise invalid_url("The URL's port must be between 1 and 65535.")
     scheme = parts.scheme.lower()
     allowed = ("https", "http") if allow_private else ("https",)
     if scheme not in allowed:

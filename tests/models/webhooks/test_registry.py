@@ -72,6 +72,8 @@ async def test_viewers_are_refused_like_any_other_write(db: support.TestDatabase
         ("https://[::ffff:127.0.0.1]/hook", "loopback"),
         ("https://169.254.169.254/latest", "metadata"),
         ("https://no-such-host.invalid/hook", "does not resolve"),
+        ("https://93.184.215.14:0/hook", "between 1 and 65535"),  # not quietly port 443
+        ("https://93.184.215.14:65536/hook", "cannot be read"),
     ],
 )
 async def test_urls_are_refused_on_the_url_field(db: support.TestDatabase, url: str, words: str) -> None:

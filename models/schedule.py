@@ -61,8 +61,10 @@ class BusySlot:
 class StartRules:
     """What a start of one request is judged by.
 
-    `windows` empty: the request is not bound to maintenance windows (ASP-hosted districts,
-    database refreshes, or no window defined at all). `expected`: how long the work is expected to
+    `bound`: the request starts only inside a maintenance window (`is_window_bound`); its hosting
+    model's `windows` may be none at all (staff deleted the last one, or are replacing it), and then
+    it has no start until one is defined, rather than any start. Work given `windows` is bound.
+    `expected`: how long the work is expected to
     take: a window-bound start must leave that much of its window, and no work may run into a
     blackout or another request's slot within it. `time_zone`: the district's, for messages.
     """
@@ -72,14 +74,15 @@ class StartRules:
     blackouts: tuple[BlackoutPeriod, ...] = ()
     busy: tuple[BusySlot, ...] = ()
     time_zone: str = DEFAULT_MESSAGE_ZONE
+    bound: bool = False
 
     @property
     def window_bound(self) -> bool:
-        return bool(self.windows)
+        return self.bound or bool(self.windows)
 
     def without_windows(self) -> StartRules:
         """The rules of a request whose window staff overrode: blackouts (and busy slots) still hold."""
-        return replace(self, windows=())
+        return replace(self, windows=(), bound=False)
 
     def with_busy(self, busy: Iterable[BusySlot]) -> StartRules:
         return replace(self, busy=tuple(busy))
@@ -110,7 +113,7 @@ def rules_for(
     """The rules of one request, given its hosting model's windows and the blackouts covering its
     district (every kind of work honours those)."""
     bound = is_window_bound(kind, hosting_model)
-    return StartRules(tuple(windows) if bound else (), expected, tuple(blackouts), (), time_zone)
+    return StartRules(tuple(windows) if bound else (), expected, tuple(blackouts), (), time_zone, bound)
 
 
 def shares_site(
@@ -128,7 +131,7 @@ def _slots(at: datetime, windows: tuple[WeeklyWindow, ...]) -> Iterator[Slot]:
 
 def _window_fit(at: datetime, rules: StartRules) -> datetime | None:
     """The earliest start at or after `at` that the windows allow (blackouts aside)."""
-    if not rules.windows:
+    if not rules.window_bound:
         return at
     for slot in _slots(at, rules.windows):
         candidate = max(at, slot.start)

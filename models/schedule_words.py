@@ -21,6 +21,8 @@ def _when(instant: datetime, rules: StartRules) -> str:
 
 
 def next_start_text(upcoming: datetime | None, rules: StartRules) -> str:
+    if upcoming is None and rules.window_bound and not rules.windows:
+        return "There is no possible start until a window is set."
     if upcoming is None:
         return "No maintenance window is long enough for this work: change the windows or override."
     return f"The next possible start is {_when(upcoming, rules)}."
@@ -52,6 +54,11 @@ def _what(conflict: Conflict, start: datetime, rules: StartRules) -> str:
             f"The site is taken at {when}: {busy.work} is scheduled for {_when(busy.start, rules)}, and "
             f"this work, expected to take about {_minutes(rules)} minutes, would overlap it."
         )
+    if not rules.windows:
+        return (
+            "No maintenance window is set for Campus Cloud districts, and their version updates start "
+            "only inside one: staff add it under maintenance windows. Staff may override the window."
+        )
     windows = describe_windows(rules.windows)
     if conflict.code is ErrorCode.WINDOW_TOO_SHORT:
         return (
@@ -82,7 +89,9 @@ def reslot_message(leading: Conflict, rules: StartRules, later: datetime | None)
     else:
         why = "It could not start then"
     if later is None:
-        if rules.window_bound:
+        if rules.window_bound and not rules.windows:
+            why = f"{why}, and no maintenance window is set"
+        elif rules.window_bound:
             why = f"{why}, and no maintenance window is long enough for it"
         else:
             why = f"{why}, and no later start is free"

@@ -173,6 +173,7 @@ async def schedule_conflicts(
             tuple(period_of(b) for b in blackout_rows if covers(scope_of(b), facts)),
             tuple(busy_for(request, kind, holders[district.id], policy.expected_duration, now)),
             district.time_zone,
+            bound,
         )
         verdict = judge(
             request.id, request.scheduled_start, rules, now, window_override=request.window_override

@@ -29,17 +29,15 @@ async def start_rules(
     """What a start of `request` is judged by: its windows when it is window-bound, and the
     blackouts covering its district (those not ended at `now`; all when None). No busy slots:
     the pre-flight adds them (`models.requests.busy`)."""
-    windows = (
-        await windows_of(district.hosting_model)
-        if is_window_bound(request.kind, district.hosting_model)
-        else []
-    )
+    bound = is_window_bound(request.kind, district.hosting_model)
+    windows = await windows_of(district.hosting_model) if bound else []
     return StartRules(
         tuple(windows),
         policy.expected_duration,
         tuple(await periods_over(facts_of(district), now)),
         (),
         district.time_zone,
+        bound,
     )
 
 

@@ -97,3 +97,19 @@ def test_messages_say_what_is_wrong_and_the_next_start_in_local_time():
     assert "No maintenance window is long enough" in conflict_message(
         Conflict(ErrorCode.WINDOW_TOO_SHORT), late, RULES, None
     )
+
+
+def test_window_bound_work_with_no_window_defined_has_no_start_rather_than_any() -> None:
+    """With every window of its hosting model deleted, a Campus Cloud version update may not start
+    at all (until one is set, or staff override); work bound to no window is not held."""
+    bound = rules_for(UpdateKind.VERSION_UPDATE, HostingModel.CAMPUS_CLOUD, (), HOUR)
+    assert bound.window_bound
+    assert start_conflict(OPENS, bound) is ErrorCode.OUTSIDE_MAINTENANCE_WINDOW
+    assert next_start(OPENS, bound) is None
+    assert next_start(OPENS, bound.without_windows()) == OPENS
+    for kind, hosting in (
+        (UpdateKind.DATABASE_REFRESH, HostingModel.CAMPUS_CLOUD),
+        (UpdateKind.VERSION_UPDATE, HostingModel.ASP_HOSTED),
+    ):
+        free = rules_for(kind, hosting, (THURSDAY,), HOUR)
+        assert not free.window_bound and next_start(OPENS + 5 * HOUR, free) == OPENS + 5 * HOUR

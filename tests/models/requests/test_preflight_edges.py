@@ -14,13 +14,14 @@ from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, ErrorCode, HostingModel, NotificationKind, UpdateStatus
 from models.errors import DomainErrors
 from models.maintenance import all_rules, check_rule, create_rule, delete_rule, update_rule
+from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, schedule_check, schedule_conflicts
 from models.requests.staff import schedule_update_request
 from models.tables import Notification, UpdateRequest
 from tests.factories import make_group
-from tests.models.scenario import IN_WINDOW, T0, World, make_world, refused
+from tests.models.scenario import IN_WINDOW, OUTSIDE_WINDOW, T0, World, make_world, refused
 
 E = EnvironmentKind
 C = ErrorCode
@@ -198,6 +199,48 @@ async def test_deleting_one_of_two_windows_puts_only_its_work_in_conflict(db):
         (C.WINDOW_TOO_SHORT, on_thursday.id),
         (C.OUTSIDE_MAINTENANCE_WINDOW, on_sunday.id),
     ]
+
+
+async def test_deleting_the_last_window_leaves_campus_cloud_updates_no_start_not_any_start(db):
+    """Staff delete the only Campus Cloud window (to replace it, say). Its version updates must not
+    become startable at any hour meanwhile: they conflict, the dispatcher leaves them, no new one
+    can be scheduled, and the next possible start is none until a window is set again. A refresh,
+    bound to no window, and an overridden update are not held (the refresh is let through before
+    the window comes back: it holds production, which it copies)."""
+    world = await make_world()
+    (thursday,) = await all_rules()
+    update = await world.request_version()
+    overridden = await world.request_version(environment=E.STAGING)
+    refresh = await world.request_refresh(E.SANDBOX)
+    await world.schedule(update.id, IN_WINDOW)
+    await world.schedule(overridden.id, OUTSIDE_WINDOW, override=True)
+    await schedule_update_request(world.staff_actor, refresh.id, OUTSIDE_WINDOW, now=T0)
+
+    await delete_rule(world.staff_actor, thursday.id)
+    (finding,) = await schedule_conflicts(world.staff_actor, now=T0)
+    assert (finding.code, finding.update_request_id) == (C.OUTSIDE_MAINTENANCE_WINDOW, update.id)
+    assert "No maintenance window is set" in finding.message
+    assert finding.message.endswith("There is no possible start until a window is set.")
+    clear = OUTSIDE_WINDOW + 3 * HOUR  # clear of the refresh, which holds production too
+    verdict = await schedule_check(world.staff_actor, update.id, clear, now=T0)
+    assert (codes(verdict.findings), verdict.next_possible_start) == ([C.OUTSIDE_MAINTENANCE_WINDOW], None)
+    assert (await refused(world.schedule(update.id, clear))).code is C.OUTSIDE_MAINTENANCE_WINDOW
+
+    assert not await dispatch(update.id, now=IN_WINDOW)
+    held = await UpdateRequest.get(id=update.id)
+    assert (held.status, held.scheduled_start) == (UpdateStatus.SCHEDULED, IN_WINDOW)  # left for staff
+    assert await dispatch(overridden.id, now=OUTSIDE_WINDOW)
+    ran_at = OUTSIDE_WINDOW + 2 * HOUR
+    assert await dispatch(refresh.id, now=ran_at)
+    assert await begin(refresh.id, now=ran_at) is not None
+    await complete(refresh.id, now=ran_at + HOUR)
+
+    # A window set again: the held update starts inside it.
+    await create_rule(
+        world.staff_actor, check_rule(HostingModel.CAMPUS_CLOUD, 4, "00:30", "03:30", "America/Chicago")
+    )
+    assert await dispatch(update.id, now=NEXT_OPENING)
+    assert (await UpdateRequest.get(id=update.id)).status is UpdateStatus.NOT_STARTED
 
 
 async def test_a_window_moved_past_midnight_lists_what_it_left_behind(db):

@@ -123,7 +123,7 @@ async def _requeue(
     ):
         was = request.status
         try:
-            await place(actor, request, request.district, resumed, now, after, policy)
+            await place(actor, request, request.district, resumed, now, after, policy, rollout.environment)
             if request.status is S.PENDING_INPUT:  # no slot fits
                 await record_move(request, S.TO_BE_SCHEDULED, actor, after, message=f"{resumed}.", now=now)
         except DomainError:

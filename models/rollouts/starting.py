@@ -16,6 +16,7 @@ from models.enums import EnvironmentKind, ErrorCode, UpdateKind, UpdateStatus
 from models.errors import DomainError, not_found
 from models.events import AfterCommit, deliver
 from models.notices import local_time_text
+from models.requests.busy import busy_slots
 from models.requests.moves import record_move
 from models.requests.requesting import create_request
 from models.requests.slots import start_rules
@@ -97,8 +98,9 @@ async def start_group_rollout(
                 )
                 continue
             await place(
-                actor, request, district, f"Part of {describe(rollout, group.name)}", now, after, policy
-            )
+                actor, request, district, f"Part of {describe(rollout, group.name)}", now, after, policy,
+                environment,
+            )  # fmt: skip
     await deliver(after)
     return rollout
 
@@ -111,11 +113,15 @@ async def place(
     now: datetime,
     after: AfterCommit,
     policy: RunPolicy,
+    environment: EnvironmentKind,
 ) -> None:
     """Schedule a rollout's request at the first start that fits (now, when it is not bound to
-    windows). With no window long enough it stays TO_BE_SCHEDULED for staff. Inside the caller's
-    transaction; the move is the acting staff member's."""
-    start = next_start(now, await start_rules(request, district, policy))
+    windows), clear of other work that holds its site then. With no window long enough it stays
+    TO_BE_SCHEDULED for staff. Inside the caller's transaction; the move is the acting staff
+    member's."""
+    rules = await start_rules(request, district, policy)
+    busy = await busy_slots(request, environment, rules.expected, now)
+    start = next_start(now, rules.with_busy(busy))
     if start is None:
         return
     turn = "It starts when its turn in the rollout comes"

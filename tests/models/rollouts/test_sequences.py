@@ -356,3 +356,22 @@ async def test_work_begun_before_a_halt_that_missed_its_window_is_set_aside_too(
     await resume_group_rollout(state.staff, rollout.id, now=late + 2 * MINUTE)
     back = await UpdateRequest.get(id=second)
     assert (back.status, back.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + WEEK)
+
+
+async def test_a_window_bound_district_is_placed_clear_of_work_already_on_its_site(db):
+    """The Campus Cloud district's staging refresh is scheduled at the window's opening (it holds
+    staging and production for the expected hour): the rollout's staging update is placed right
+    after it, in the same window, not on top of it."""
+    state = await make_state(asp=0, campus_cloud=1)
+    (cloud,) = state.districts
+    refresh = await request_update(
+        await actor_of(await make_account(Role.TECHNICAL_CONTACT, [cloud])),
+        district_id=cloud.id,
+        kind=UpdateKind.DATABASE_REFRESH,
+        environment=E.STAGING,
+        now=T0,
+    )
+    await schedule_update_request(state.staff, refresh.id, FIRST_SLOT, now=T0)
+    rollout = await rollout_of(state, wave_size=1, max_failures=0)
+    (placed,) = await requests_of(rollout.id)
+    assert (placed.status, placed.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + timedelta(hours=1))

@@ -50,13 +50,15 @@ async def request_update(
     idempotency_key = check_text(idempotency_key, "idempotencyKey", MAX_IDEMPOTENCY_KEY_LENGTH)
     if target_version is not None:
         target_version = target_version.strip() or None
-    check_preferred_start(preferred_start, now)
 
     asked = Asked(district_id, kind, environment, target_version)
     if idempotency_key and actor.account_id is not None:
+        # Before the checks that depend on the clock: a retry of the same submission, sent after
+        # its preferred start has passed, is answered with the request it made, not refused.
         earlier = await replay(actor, idempotency_key, asked)
         if earlier is not None:
             return earlier
+    check_preferred_start(preferred_start, now)
 
     after = AfterCommit()
     try:

@@ -68,6 +68,29 @@ async def last_change(request_id: int) -> StatusChange:
 # --------------------------------------------------------------------- idempotency keys
 
 
+async def test_a_retry_sent_after_its_preferred_start_passed_returns_the_first_request(db):
+    """A client whose answer was lost sends the very same submission again, later: the key answers
+    with the request it made, even though the preferred start it carries has passed since."""
+    world = await make_world()
+    preferred = T0 + timedelta(hours=1)
+    first = await world.request_version(idempotency_key="form-9", preferred_start=preferred, now=T0)
+    again = await world.request_version(
+        idempotency_key="form-9", preferred_start=preferred, now=T0 + timedelta(hours=2)
+    )
+    assert again.id == first.id
+    assert await UpdateRequest.all().count() == 1
+    # A new submission (a new key) with a start in the past is still refused.
+    error = await refused(
+        world.request_version(
+            environment=E.STAGING,
+            idempotency_key="form-10",
+            preferred_start=preferred,
+            now=T0 + timedelta(hours=2),
+        )
+    )
+    assert (error.code, error.field) == (ErrorCode.VALIDATION, "preferredStart")
+
+
 async def test_a_replay_after_the_request_ran_returns_it_rather_than_a_refusal(db):
     """Once the request ran, its version is no longer newer than the site's, and a newer request
     may have superseded and completed it: the replay still answers with the request the key made."""

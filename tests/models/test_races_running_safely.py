@@ -1,0 +1,113 @@
+"""Races on PostgreSQL for the queue's promises that the other race tests do not hit: a job finishing
+just as the scheduler gives its lapsed lease up, one idempotency key sent for two districts at
+once (each district locked on its own), and staff returning a superseded request while the
+district cancels the request that superseded it. Each trial in its own transactions on pooled
+connections."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from models.enums import EnvironmentKind, ErrorCode, NotificationKind, Role, UpdateKind, UpdateStatus
+from models.errors import DomainError
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin
+from models.requests.leases import Reclaim, reclaim_lapsed
+from models.requests.requesting import request_update
+from models.requests.withdrawing import cancel_update_request
+from models.running import RunPolicy
+from models.tables import Environment, Notification, StatusChange, UpdateRequest
+from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
+from tests.models.scenario import IN_WINDOW, T0
+from tests.reliability.support import count, illegal_moves
+
+S = UpdateStatus
+E = EnvironmentKind
+pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
+
+TRIALS = count(40, 400)
+POLICY = RunPolicy(lease=timedelta(seconds=60), attempts=1)
+
+
+async def test_a_job_finishing_as_its_lapsed_lease_is_given_up_has_one_outcome(postgres_db):
+    """The job's completion and the scheduler's give-up reach the request together: exactly one
+    wins, and the site, its version and the mails all tell that one story."""
+    await make_catalog()
+    outcomes = {S.COMPLETED: 0, S.UNABLE_TO_COMPLETE: 0}
+    requester = await make_account(Role.TECHNICAL_CONTACT)
+    for trial in range(TRIALS):
+        district = await make_district()
+        await requester.districts.add(district)
+        # The sandbox is ahead: a completed production update brings no automatic sandbox update.
+        await Environment.filter(district_id=district.id, kind=E.SANDBOX).update(
+            current_version="Campus.2439.1"
+        )
+        request = await make_request(
+            district, status=S.SCHEDULED, scheduled_start=IN_WINDOW, requested_by=requester
+        )
+        assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+        assert await begin(request.id, now=IN_WINDOW, token="job", policy=POLICY) is not None
+        late = IN_WINDOW + timedelta(minutes=2)  # the lease lapsed a minute ago
+        finished, reclaimed = await asyncio.gather(
+            complete(request.id, now=late, lease_token="job", policy=POLICY),
+            reclaim_lapsed(POLICY, now=late),
+            return_exceptions=True,
+        )
+        stored = await UpdateRequest.get(id=request.id)
+        assert stored.status in outcomes, f"trial {trial}: {stored.status}"
+        outcomes[stored.status] += 1
+        job_won = not isinstance(finished, BaseException)
+        if not job_won:
+            assert isinstance(finished, DomainError) and finished.code is ErrorCode.INVALID_TRANSITION, (
+                finished
+            )
+        assert not isinstance(reclaimed, BaseException), reclaimed
+        gave_up = [r for r in reclaimed if r.request_id == request.id and r.outcome is Reclaim.GAVE_UP]
+        assert job_won != bool(gave_up), f"trial {trial}: job {finished!r}, scheduler {reclaimed!r}"
+        assert stored.status is (S.COMPLETED if job_won else S.UNABLE_TO_COMPLETE)
+        production = await Environment.get(district_id=district.id, kind=E.PRODUCTION)
+        assert (production.online, production.running_request_id) == (True, None), f"trial {trial}"
+        expected_version = "Campus.2435.4" if job_won else "Campus.2435.2"
+        assert production.current_version == expected_version, f"trial {trial}"
+        told = await Notification.filter(update_request_id=request.id, recipient=requester.email).values_list(
+            "kind", flat=True
+        )
+        ending = NotificationKind.COMPLETED if job_won else NotificationKind.UNABLE_TO_COMPLETE
+        assert sorted(told) == [ending], f"trial {trial}: {told}"
+        rows = await StatusChange.filter(update_request_id=request.id).order_by("id")
+        assert [r.to_status for r in rows][-2:] == [S.IN_PROGRESS, stored.status]
+    assert await illegal_moves() == []
+
+
+async def test_one_key_sent_for_two_districts_at_once_makes_one_request(postgres_db):
+    """Each submission locks its own district, so nothing but the key's unique index orders them:
+    one request is made and the other is refused on the key, never a second request or a crash."""
+    await make_catalog()
+    first, second = await make_district(), await make_district()
+    actor = await actor_of(await make_account(Role.STATE_CONTACT, [first, second]))
+    for trial in range(TRIALS):
+        results = await asyncio.gather(
+            *(
+                request_update(
+                    actor,
+                    district_id=district.id,
+                    kind=UpdateKind.DATABASE_REFRESH,
+                    environment=E.SANDBOX,
+                    idempotency_key=f"form-{trial}",
+                    now=T0,
+                )
+                for district in (first, second)
+            ),
+            return_exceptions=True,
+        )
+        made = [r for r in results if isinstance(r, UpdateRequest)]
+        refused = [r for r in results if not isinstance(r, UpdateRequest)]
+        assert len(made) == 1 and len(refused) == 1, f"trial {trial}: {results}"
+        assert isinstance(refused[0], DomainError), refused[0]
+        assert (refused[0].code, refused[0].field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
+        assert await UpdateRequest.filter(idempotency_key=f"form-{trial}").count() == 1
+        await cancel_update_request(actor, made[0].id, now=T0)  # the next trial asks again

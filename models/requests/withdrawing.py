@@ -16,7 +16,7 @@ from tortoise.transactions import in_transaction
 from models.access import SYSTEM, Actor, require_writer
 from models.clock import utcnow
 from models.enums import UpdateStatus
-from models.errors import not_found
+from models.errors import DomainError, not_found
 from models.events import AfterCommit, deliver
 from models.lifecycle import DELETABLE_STATUSES, check_cancel, check_delete
 from models.requests.moves import delete_event, record_move
@@ -50,15 +50,20 @@ async def return_superseded(cancelled: UpdateRequest, after: AfterCommit, now: d
         "so this update is back in the queue to be scheduled."
     )
     for older in rows:
-        await record_move(
-            older,
-            UpdateStatus.TO_BE_SCHEDULED,
-            SYSTEM,
-            after,
-            message=message,
-            now=now,
-            superseded_by_id=None,
-        )
+        try:
+            await record_move(
+                older,
+                UpdateStatus.TO_BE_SCHEDULED,
+                SYSTEM,
+                after,
+                message=message,
+                now=now,
+                superseded_by_id=None,
+            )
+        except DomainError:
+            # Staff returned it at the same moment (the read above did not wait for their move):
+            # it is back in the queue already, and the cancel stands.
+            continue
         returned.append(older.id)
     return returned
 

@@ -18,12 +18,13 @@ from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.leases import Reclaim, reclaim_lapsed
 from models.requests.requesting import request_update
+from models.requests.staff import set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
 from tests.models.scenario import IN_WINDOW, T0
-from tests.reliability.support import count, illegal_moves
+from tests.reliability.support import broken_chains, count, illegal_moves
 
 S = UpdateStatus
 E = EnvironmentKind
@@ -111,3 +112,47 @@ async def test_one_key_sent_for_two_districts_at_once_makes_one_request(postgres
         assert (refused[0].code, refused[0].field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
         assert await UpdateRequest.filter(idempotency_key=f"form-{trial}").count() == 1
         await cancel_update_request(actor, made[0].id, now=T0)  # the next trial asks again
+
+
+async def test_staff_returning_a_superseded_request_as_the_newer_is_cancelled(postgres_db):
+    """The older request comes back to the queue exactly once, whoever moves it; the newer one is
+    cancelled; nothing is left pointing at a cancelled request."""
+    await make_catalog()
+    district = await make_district()
+    requester = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    staff = await actor_of(await make_account(Role.HOSTING_STAFF))
+    touched: list[int] = []
+    for trial in range(TRIALS):
+        older = await request_update(
+            requester,
+            district_id=district.id,
+            kind=UpdateKind.VERSION_UPDATE,
+            environment=E.PRODUCTION,
+            target_version="Campus.2435.3",
+            now=T0,
+        )
+        newer = await request_update(
+            requester,
+            district_id=district.id,
+            kind=UpdateKind.VERSION_UPDATE,
+            environment=E.PRODUCTION,
+            target_version="Campus.2435.4",
+            now=T0,
+        )
+        touched += [older.id, newer.id]
+        returned, cancelled = await asyncio.gather(
+            set_update_request_status(staff, older.id, S.TO_BE_SCHEDULED, "Back on its own.", now=T0),
+            cancel_update_request(requester, newer.id, now=T0),
+            return_exceptions=True,
+        )
+        assert not isinstance(cancelled, BaseException), f"trial {trial}: {cancelled!r}"
+        if isinstance(returned, BaseException):  # the system returned it first
+            assert isinstance(returned, DomainError) and returned.code is ErrorCode.INVALID_TRANSITION
+        back = await UpdateRequest.get(id=older.id)
+        assert (back.status, back.superseded_by_id) == (S.TO_BE_SCHEDULED, None), f"trial {trial}"
+        assert await UpdateRequest.get(id=newer.id).values_list("status", flat=True) == S.CANCELLED
+        moves = await StatusChange.filter(update_request_id=older.id, to_status=S.TO_BE_SCHEDULED).count()
+        assert moves == 2, f"trial {trial}: created, then returned once; got {moves} moves there"
+        await cancel_update_request(requester, older.id, now=T0)  # the next trial asks again
+    assert await illegal_moves(touched) == []
+    assert await broken_chains(touched) == []

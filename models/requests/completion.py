@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 from models.access import SYSTEM, WORKER
 from models.clock import utcnow
 from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
-from models.errors import not_found
+from models.errors import DomainError, not_found
 from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
 from models.requests import claims
 from models.requests.moves import record_move
@@ -197,9 +197,15 @@ async def complete_superseded(
         )
         frontier = []
         for request in older:
-            await record_move(
-                request, UpdateStatus.COMPLETED, SYSTEM, after, message=message, now=now, completed_at=now
-            )
+            try:
+                await record_move(
+                    request, UpdateStatus.COMPLETED, SYSTEM, after, message=message, now=now, completed_at=now
+                )
+            except DomainError:
+                # Staff took it back into the queue at the same moment (the read above does not
+                # wait for their move): it stays theirs, with what it superseded in turn, and the
+                # completion that brought us here stands.
+                continue
             frontier.append(request.id)
 
 

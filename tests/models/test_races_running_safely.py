@@ -23,7 +23,7 @@ from models.requests.withdrawing import cancel_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
-from tests.models.scenario import IN_WINDOW, T0
+from tests.models.scenario import IN_WINDOW, T0, make_world, status_of
 from tests.reliability.support import broken_chains, count, illegal_moves
 
 S = UpdateStatus
@@ -156,3 +156,40 @@ async def test_staff_returning_a_superseded_request_as_the_newer_is_cancelled(po
         await cancel_update_request(requester, older.id, now=T0)  # the next trial asks again
     assert await illegal_moves(touched) == []
     assert await broken_chains(touched) == []
+
+
+async def test_a_newer_update_completing_as_staff_return_the_one_it_superseded_still_completes(postgres_db):
+    """The newer request's job completes while staff take the older one back into the queue: the
+    job's completion never fails for it (that would leave production offline and rerun the last
+    step); the older one is either completed with it or back in the queue, never both."""
+    outcomes: dict[S, int] = {S.COMPLETED: 0, S.TO_BE_SCHEDULED: 0}
+    for trial in range(TRIALS):
+        world = await make_world()
+        await Environment.filter(district_id=world.district.id, kind=E.SANDBOX).update(
+            current_version="Campus.2439.1"
+        )
+        older = await world.request_version("Campus.2435.3")
+        newer = await world.request_version("Campus.2435.4")
+        await world.schedule(newer.id)
+        assert await dispatch(newer.id, now=IN_WINDOW)
+        assert await begin(newer.id, now=IN_WINDOW, token="job") is not None
+        done = IN_WINDOW + timedelta(minutes=30)
+        finished, returned = await asyncio.gather(
+            complete(newer.id, now=done, lease_token="job"),
+            set_update_request_status(
+                world.staff_actor, older.id, S.TO_BE_SCHEDULED, "On its own.", now=done
+            ),
+            return_exceptions=True,
+        )
+        assert not isinstance(finished, BaseException), f"trial {trial}: {finished!r}"
+        assert await status_of(newer.id) is S.COMPLETED
+        production = await Environment.get(district_id=world.district.id, kind=E.PRODUCTION)
+        assert (production.online, production.current_version) == (True, "Campus.2435.4")
+        left = await UpdateRequest.get(id=older.id)
+        outcomes[left.status] += 1
+        if isinstance(returned, BaseException):
+            assert isinstance(returned, DomainError) and returned.code is ErrorCode.INVALID_TRANSITION
+            assert left.status is S.COMPLETED, f"trial {trial}"
+        else:
+            assert (left.status, left.superseded_by_id) == (S.TO_BE_SCHEDULED, None), f"trial {trial}"
+    assert await illegal_moves() == []

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from models.access import SYSTEM
 from models.enums import OPEN_STATUSES, SUPERSEDABLE_STATUSES, EnvironmentKind, UpdateKind, UpdateStatus
+from models.errors import DomainError
 from models.events import AfterCommit
 from models.notices import local_time_text
 from models.requests.moves import record_move
@@ -53,15 +54,20 @@ async def follow_with_sandbox(
     superseded = f"The sandbox will be updated to the newer {target} instead, together with this update."
     for older in open_updates:
         if older.status in SUPERSEDABLE_STATUSES:
-            await record_move(
-                older,
-                UpdateStatus.NEW_VERSION_REQUESTED,
-                SYSTEM,
-                after,
-                message=superseded,
-                now=now,
-                superseded_by_id=request.id,
-            )
+            try:
+                await record_move(
+                    older,
+                    UpdateStatus.NEW_VERSION_REQUESTED,
+                    SYSTEM,
+                    after,
+                    message=superseded,
+                    now=now,
+                    superseded_by_id=request.id,
+                )
+            except DomainError:
+                # Dispatched (or moved by staff) since the read above: it runs first and the new
+                # one waits for the sandbox. Production's completion, which got us here, stands.
+                continue
     district = await District.get(id=production_request.district_id)
     rules = await start_rules(request, district, policy, now)
     start = next_start(now, rules)

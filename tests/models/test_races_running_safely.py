@@ -193,3 +193,41 @@ async def test_a_newer_update_completing_as_staff_return_the_one_it_superseded_s
         else:
             assert (left.status, left.superseded_by_id) == (S.TO_BE_SCHEDULED, None), f"trial {trial}"
     assert await illegal_moves() == []
+
+
+async def test_production_completing_as_the_older_sandbox_update_is_dispatched_still_completes(postgres_db):
+    """Production's second update completes just as the dispatcher starts the automatic sandbox
+    update the first one brought: the newer automatic update can no longer supersede a dispatched
+    one, and production's completion must not fail for it; the sandbox still gets the newer one."""
+    for trial in range(TRIALS):
+        world = await make_world()
+        first = await world.request_version("Campus.2435.4")
+        await world.schedule(first.id)
+        assert await dispatch(first.id, now=IN_WINDOW)
+        assert await begin(first.id, now=IN_WINDOW) is not None
+        await complete(first.id, now=IN_WINDOW + timedelta(minutes=10))
+        follower = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+        assert follower.status is S.SCHEDULED
+        second = await world.request_version("Campus.2435.9")
+        await world.schedule(second.id, IN_WINDOW + timedelta(minutes=15))
+        assert await dispatch(second.id, now=IN_WINDOW + timedelta(minutes=15))
+        assert await begin(second.id, now=IN_WINDOW + timedelta(minutes=15), token="job") is not None
+        race = IN_WINDOW + timedelta(minutes=30)
+        finished, dispatched = await asyncio.gather(
+            complete(second.id, now=race, lease_token="job"),
+            dispatch(follower.id, now=race),
+            return_exceptions=True,
+        )
+        assert not isinstance(finished, BaseException), f"trial {trial}: {finished!r}"
+        assert not isinstance(dispatched, BaseException), f"trial {trial}: {dispatched!r}"
+        assert await status_of(second.id) is S.COMPLETED
+        older = await UpdateRequest.get(id=follower.id)
+        newest = await UpdateRequest.get(
+            district_id=world.district.id, automatic=True, target_version="Campus.2435.9"
+        )
+        if dispatched:
+            assert older.status is S.NOT_STARTED, f"trial {trial}"
+        else:
+            assert (older.status, older.superseded_by_id) == (S.NEW_VERSION_REQUESTED, newest.id)
+        assert newest.status is S.SCHEDULED
+    assert await illegal_moves() == []

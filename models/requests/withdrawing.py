@@ -21,7 +21,7 @@ from models.events import AfterCommit, deliver
 from models.lifecycle import DELETABLE_STATUSES, check_cancel, check_delete
 from models.requests.moves import delete_event, record_move
 from models.requests.queries import get_visible_request
-from models.tables import UpdateRequest
+from models.tables import District, UpdateRequest
 
 
 async def cancel_update_request(actor: Actor, request_id: int, now: datetime | None = None) -> UpdateRequest:
@@ -31,6 +31,12 @@ async def cancel_update_request(actor: Actor, request_id: int, now: datetime | N
     after = AfterCommit()
     async with in_transaction():
         request = await get_visible_request(actor, request_id)
+        # Take turns with new requests for the district (create_request locks its row too): one
+        # asked for while this cancel returns the requests it superseded finds them back in the
+        # queue and supersedes them anew. Then read the request again, locked, so that a system
+        # move made since the first read (a re-slot keeps it SCHEDULED) does not refuse the cancel.
+        await District.filter(id=request.district_id).select_for_update().first()
+        request = await get_visible_request(actor, request_id, for_update=True)
         check_cancel(actor, request)
         await record_move(request, UpdateStatus.CANCELLED, actor, after, now=now)
         await return_superseded(request, after, now)

@@ -1,18 +1,22 @@
 """Races on PostgreSQL for the queue's promises that the other race tests do not hit: a job finishing
-just as the scheduler gives its lapsed lease up, one idempotency key sent for two districts at
-once (each district locked on its own), and staff returning a superseded request while the
-district cancels the request that superseded it. Each trial in its own transactions on pooled
-connections."""
+just as the scheduler gives its lapsed lease up; one idempotency key sent for two districts at once
+(each district locked on its own); staff returning a superseded request while the district cancels
+the request that superseded it, or while that request completes; production completing while the
+older automatic sandbox update is dispatched; a cancel whose read came before a system re-slot; a
+newer request asked for while the one it would supersede is cancelled. Each trial in its own
+transactions on pooled connections."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
+from models.access import Actor
 from models.enums import EnvironmentKind, ErrorCode, NotificationKind, Role, UpdateKind, UpdateStatus
 from models.errors import DomainError
+from models.requests import queries, withdrawing
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
@@ -23,7 +27,7 @@ from models.requests.withdrawing import cancel_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
-from tests.models.scenario import IN_WINDOW, T0, make_world, status_of
+from tests.models.scenario import IN_WINDOW, T0, World, make_world, status_of
 from tests.reliability.support import broken_chains, count, illegal_moves
 
 S = UpdateStatus
@@ -230,4 +234,80 @@ async def test_production_completing_as_the_older_sandbox_update_is_dispatched_s
         else:
             assert (older.status, older.superseded_by_id) == (S.NEW_VERSION_REQUESTED, newest.id)
         assert newest.status is S.SCHEDULED
+    assert await illegal_moves() == []
+
+
+async def cancel_read_before_a_re_slot(
+    world: World, request_id: int, at: datetime, monkeypatch: pytest.MonkeyPatch
+) -> tuple[object, object]:
+    """The district's cancel reads the request, the dispatcher re-slots it (and commits), then the
+    cancel goes on: (the cancel's outcome, the dispatch's)."""
+    re_slotted = asyncio.Event()
+    reads: list[int] = []
+    read = queries.get_visible_request
+
+    async def read_then_wait(actor: Actor, pk: int, **kwargs: bool) -> UpdateRequest:
+        row = await read(actor, pk, **kwargs)
+        reads.append(pk)
+        if len(reads) == 1:  # the cancel's first read waits for the re-slot to commit
+            await re_slotted.wait()
+        return row
+
+    async def re_slot() -> bool:
+        try:
+            return await dispatch(request_id, now=at)
+        finally:
+            re_slotted.set()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(withdrawing, "get_visible_request", read_then_wait)
+        cancelled, dispatched = await asyncio.gather(
+            cancel_update_request(world.requester_actor, request_id, now=at),
+            re_slot(),
+            return_exceptions=True,
+        )
+    return cancelled, dispatched
+
+
+async def test_a_cancel_read_before_the_dispatcher_re_slots_the_request_still_wins(postgres_db, monkeypatch):
+    """The district's cancel has read the request (SCHEDULED) when the dispatcher finds it can no
+    longer start in its window and moves it to the next slot, still SCHEDULED; then the cancel
+    writes. The request was cancellable before and after that system move: the cancel wins (it is
+    not refused as "SCHEDULED cannot move to CANCELLED"), and the history stays legal."""
+    for trial in range(TRIALS // 4):
+        world = await make_world()
+        request = await world.request_version()
+        await world.schedule(request.id, IN_WINDOW)
+        late = IN_WINDOW + timedelta(hours=8)  # Thursday morning: outside the window, re-slotted
+        cancelled, dispatched = await cancel_read_before_a_re_slot(world, request.id, late, monkeypatch)
+        assert dispatched is False, f"trial {trial}: {dispatched!r}"
+        assert not isinstance(cancelled, BaseException), f"trial {trial}: {cancelled!r}"
+        history = await StatusChange.filter(update_request_id=request.id).order_by("id")
+        assert [(r.from_status, r.to_status, r.actor) for r in history][-2:] == [
+            (S.SCHEDULED, S.SCHEDULED, "SYSTEM"),
+            (S.SCHEDULED, S.CANCELLED, "REQUESTER"),
+        ], f"trial {trial}"
+    assert await illegal_moves() == []
+
+
+async def test_a_newer_request_racing_the_cancel_of_the_one_it_supersedes_leaves_no_older_open(postgres_db):
+    """A (older) was superseded by B; the district cancels B just as it asks for C (newer still):
+    whichever comes first, A never ends up open beside C, unsuperseded (it would run on its own)."""
+    stranded: list[str] = []
+    for trial in range(TRIALS):
+        world = await make_world()
+        a = await world.request_version("Campus.2435.3")
+        b = await world.request_version("Campus.2435.4")
+        racing = [world.cancel(b.id), world.request_version("Campus.2435.9")]
+        if trial % 2:  # either one sent first
+            racing.reverse()
+        results = await asyncio.gather(*racing, return_exceptions=True)
+        if trial % 2:
+            results.reverse()
+        assert not isinstance(results[1], BaseException), f"trial {trial}: {results[1]!r}"
+        c = results[1]
+        older = await UpdateRequest.get(id=a.id)
+        if older.status in (S.TO_BE_SCHEDULED, S.SCHEDULED) and await status_of(c.id) is S.TO_BE_SCHEDULED:
+            stranded.append(f"trial {trial}: A {older.status.value} beside C; cancel {results[0]!r}")
+    assert stranded == []
     assert await illegal_moves() == []

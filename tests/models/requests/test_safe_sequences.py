@@ -10,6 +10,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
+from icalendar import Calendar
 
 from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, ErrorCode, NotificationKind, UpdateStatus
@@ -351,3 +352,66 @@ async def test_every_system_move_speaks_words_without_numbers_or_internals(db):
     assert len(system) >= 5
     offenders = [w for w in words if NUMBERED.search(w) or INTERNALS.search(w)]
     assert offenders == []
+
+
+async def invitations(request_id: int) -> list[tuple[str, int, datetime]]:
+    """(UID, SEQUENCE, DTSTART) of each invitation mailed to the requester, in order."""
+    mails = await Notification.filter(update_request_id=request_id, kind=NotificationKind.SCHEDULED).order_by(
+        "id"
+    )
+    found = []
+    for mail in mails:
+        assert mail.calendar is not None
+        event = next(iter(Calendar.from_ical(mail.calendar).walk("VEVENT")))
+        found.append((str(event["uid"]), event.decoded("sequence"), event.decoded("dtstart")))
+    return found
+
+
+async def test_a_job_that_begins_too_late_sends_the_district_a_new_invitation(db):
+    """Dispatched in time, begun by a worker only when the window no longer has the expected hour:
+    the district's calendar entry moves (same UID, higher SEQUENCE) and the mail says why."""
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id, IN_WINDOW)
+    assert await dispatch(request.id, now=IN_WINDOW)
+    assert await begin(request.id, now=TOO_LATE) is None
+    (uid, first_sequence, first_start), (moved_uid, sequence, start) = await invitations(request.id)
+    assert (moved_uid, start, first_start) == (uid, NEXT_OPENING, IN_WINDOW) and sequence > first_sequence
+    mail = (
+        await Notification.filter(update_request_id=request.id, kind=NotificationKind.SCHEDULED)
+        .order_by("-id")
+        .first()
+    )
+    assert mail is not None and mail.recipient == world.requester.email
+    assert "could no longer start in time to finish inside the maintenance window" in mail.body
+
+
+async def test_work_no_window_fits_any_more_frees_its_site_and_waits_for_staff_quietly(db):
+    """After dispatch, staff shorten the window below the expected hour: the worker's begin does not
+    start the update, gives the site back and leaves it SCHEDULED for staff, saying so; later
+    dispatcher passes neither start it nor move it again (no new history, no new mail)."""
+    world = await make_world()
+    request = await world.request_version()
+    waiting = await world.request_refresh(E.STAGING)  # shares production with the update
+    await world.schedule(request.id, IN_WINDOW)
+    await world.schedule(waiting.id, IN_WINDOW + timedelta(hours=1))
+    assert await dispatch(request.id, now=IN_WINDOW)
+    window = await MaintenanceWindow.get(hosting_model=world.district.hosting_model)
+    window.end_time = time(1, 0, tzinfo=UTC)  # Thursday 00:30-01:00 CST: half an hour
+    await window.save()
+    assert await begin(request.id, now=RUN_AT) is None
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.started_at) == (S.SCHEDULED, None)
+    assert (
+        stored.status_message is not None and "Campus Hosting will choose a new time" in stored.status_message
+    )
+    production = await site(world)
+    assert (production.running_request_id, production.online) == (None, True)
+    moves = await StatusChange.filter(update_request_id=request.id).count()
+    mails = await Notification.filter(update_request_id=request.id).count()
+    for later in (RUN_AT + timedelta(minutes=1), THURSDAY_MORNING, NEXT_OPENING):
+        assert not await dispatch(request.id, now=later)
+    assert await StatusChange.filter(update_request_id=request.id).count() == moves
+    assert await Notification.filter(update_request_id=request.id).count() == mails
+    # The site it gave back is free for the refresh waiting behind it (not bound to windows).
+    assert await dispatch(waiting.id, now=IN_WINDOW + timedelta(hours=1))

@@ -38,13 +38,36 @@ class Lease:
 
 
 async def keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:
-    """Renew the lease well before it lapses; on finding it lost, stop the job's step and end."""
+    """Renew the lease well before it lapses; on finding it lost, stop the job's step and end.
+
+    While the database is away a renewal fails (or does not answer) and is tried again as long as
+    the lease holds; once it has lapsed by this job's clock the scheduler may hand the request to
+    another job, so this one stops its step as if it had lost the lease: never two jobs on a site."""
+    loop = asyncio.get_running_loop()
+    length = policy.lease.total_seconds()
+    lapses_at = loop.time() + length  # begin took the lease just before
     while True:
         await asyncio.sleep(policy.renew_every_seconds)
-        try:
-            if not await leases.renew_lease(request_id, lease.token, policy):
+        asked_at = loop.time()
+        renewal = asyncio.ensure_future(leases.renew_lease(request_id, lease.token, policy))
+        renewal.add_done_callback(_outcome_read)
+        done, _ = await asyncio.wait({renewal}, timeout=max(0.0, lapses_at - asked_at))
+        error = None if not done or renewal.cancelled() else renewal.exception()
+        if done and error is None:
+            if not renewal.result():
                 logger.warning("request %s: this job lost its lease to another; stopping", request_id)
                 lease.lose()
                 return
-        except Exception:  # the database is briefly away: keep working, try again next time
-            logger.exception("request %s: could not renew the lease; trying again", request_id)
+            lapses_at = asked_at + length
+        elif loop.time() >= lapses_at:
+            logger.error("request %s: the lease lapsed without a renewal (%r); stopping", request_id, error)
+            lease.lose()
+            return
+        else:  # the database is briefly away: keep working, try again next time
+            logger.warning("request %s: could not renew the lease (%r); trying again", request_id, error)
+
+
+def _outcome_read(renewal: asyncio.Future[bool]) -> None:
+    """A renewal left running when its lease lapsed ends unobserved: read its outcome anyway."""
+    if not renewal.cancelled():
+        renewal.exception()

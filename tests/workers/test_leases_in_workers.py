@@ -198,3 +198,41 @@ async def test_the_district_reads_words_and_staff_read_the_redacted_output(
     assert "pg_dump" not in stored.status_message
     assert stored.internal_detail is not None and "could not connect" in stored.internal_detail
     assert "s3cret-pw" not in stored.internal_detail
+
+
+@pytest.mark.parametrize("outage", ["refused", "no answer"])
+async def test_a_job_that_cannot_renew_its_lease_stops_its_step_once_the_lease_has_lapsed(
+    db: support.TestDatabase, monkeypatch: pytest.MonkeyPatch, outage: str
+) -> None:
+    """The worker loses the database in the middle of a step: its renewals fail, or hang. Once its
+    lease has lapsed the scheduler may hand the request to another job, so this one stops its
+    running step then (it does not go on working the site beside the next job) and writes nothing."""
+    scene = await make_scene()
+    settings = settings_for(db, lease_seconds=0.3)
+    request = await request_and_schedule(scene)
+    assert await dispatch_pass(Queue(), settings) == [request.id]
+    executor = HoldingExecutor("install_version")
+    job = asyncio.create_task(run_request(request.id, settings, executor))
+    await asyncio.wait_for(executor.reached.wait(), WITHIN)
+    asked: list[int] = []
+    answer = asyncio.Event()
+
+    async def unreachable(request_id: int, *args: object, **kwargs: object) -> bool:
+        asked.append(request_id)
+        if outage == "no answer":
+            await answer.wait()
+        raise ConnectionError("could not reach the database")
+
+    monkeypatch.setattr(leases, "renew_lease", unreachable)
+    assert await asyncio.wait_for(job, WITHIN) is Outcome.DROPPED
+    assert asked and executor.cancelled and executor.steps == ["backup", "stop_site"]
+    answer.set()  # the renewal left waiting ends (and fails)
+    monkeypatch.undo()
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.completed_steps) == (S.IN_PROGRESS, ["backup", "stop_site"])
+    # The next job, once the scheduler reclaims the lapsed lease, resumes after the checkpoints.
+    [reclaimed] = await leases.reclaim_lapsed(settings.run_policy, datetime.now(UTC) + timedelta(seconds=1))
+    assert reclaimed.outcome is leases.Reclaim.REQUEUED
+    resumed = HoldingExecutor("none")
+    assert await run_request(request.id, settings, resumed) is Outcome.COMPLETED
+    assert resumed.steps == ["install_version", "migrate_schema", "start_site", "verify"]

@@ -11,6 +11,7 @@ from models.enums import OPEN_STATUSES, SUPERSEDABLE_STATUSES, EnvironmentKind, 
 from models.errors import DomainError
 from models.events import AfterCommit
 from models.notices import local_time_text
+from models.requests.busy import busy_slots
 from models.requests.moves import record_move
 from models.requests.requesting import insert_request
 from models.requests.slots import start_rules
@@ -70,13 +71,15 @@ async def follow_with_sandbox(
                 continue
     district = await District.get(id=production_request.district_id)
     rules = await start_rules(request, district, policy, now)
-    start = next_start(now, rules)
+    # Clear of other work already planned on the sandbox (a refresh of it, say), as a reschedule is.
+    busy = await busy_slots(request, EnvironmentKind.SANDBOX, rules.expected, now)
+    start = next_start(now, rules.with_busy(busy))
     if start is None:
         return request  # no window is long enough: it waits TO_BE_SCHEDULED for staff
     message = note
     if start != now:
         when = local_time_text(start, district.time_zone)
-        where = "in the maintenance window" if rules.window_bound else "clear of blackouts"
+        where = "in the maintenance window" if rules.window_bound else "clear of blackouts and other work"
         message = f"{note} It is scheduled for {when}, the first time it fits {where}."
     await record_move(
         request, UpdateStatus.SCHEDULED, SYSTEM, after, message=message, now=now, scheduled_start=start

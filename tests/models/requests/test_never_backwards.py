@@ -100,3 +100,20 @@ async def test_the_automatic_sandbox_update_supersedes_older_open_sandbox_update
     await complete(newer_sandbox.id, now=DONE_AT + timedelta(minutes=30))
     assert await status_of(older_sandbox.id) is S.COMPLETED
     assert (await site(world, E.SANDBOX)).current_version == "Campus.2435.9"
+
+
+async def test_the_automatic_sandbox_update_is_placed_clear_of_work_planned_on_the_sandbox(db):
+    """Production is updated at the window's opening (00:30 CST) and a sandbox refresh is planned
+    for 01:30: the automatic sandbox update, made when production completes at 00:50, goes after
+    the refresh's expected hour (02:30, the last start that fits), not at once on top of it."""
+    world = await make_world()
+    opens = IN_WINDOW - timedelta(minutes=30)
+    update = await world.request_version("Campus.2435.4")
+    refresh = await world.request_refresh(E.SANDBOX)
+    await world.schedule(update.id, opens)
+    await world.schedule(refresh.id, opens + timedelta(hours=1))
+    assert await dispatch(update.id, now=opens)
+    assert await begin(update.id, now=opens) is not None
+    await complete(update.id, now=opens + timedelta(minutes=20))
+    automatic = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+    assert (automatic.status, automatic.scheduled_start) == (S.SCHEDULED, opens + timedelta(hours=2))

@@ -186,27 +186,41 @@ async def complete_without_running(
 async def complete_superseded(
     newer_ids: Iterable[int], root: UpdateRequest, site: Site, after: AfterCommit, now: datetime
 ) -> None:
-    """Complete, transitively, every request superseded by one of `newer_ids`."""
+    """Complete every request of the site superseded, transitively, by one of `newer_ids` (all
+    are version updates of `root`'s site); and every other one there still waiting for a version
+    not newer than `root`'s: its own superseder failed, and a newer update requested after that
+    supersedes only open requests, so nothing else would ever complete it. One read."""
     message = (
         f"Completed together with {request_phrase(root.kind, site.environment.kind, root.target_version)}."
     )
-    frontier = list(newer_ids)
-    while frontier:
-        older = await UpdateRequest.filter(
-            superseded_by_id__in=frontier, status=UpdateStatus.NEW_VERSION_REQUESTED
+    waiting = list(
+        await UpdateRequest.filter(
+            environment_id=root.environment_id, status=UpdateStatus.NEW_VERSION_REQUESTED
         )
-        frontier = []
-        for request in older:
-            try:
-                await record_move(
-                    request, UpdateStatus.COMPLETED, SYSTEM, after, message=message, now=now, completed_at=now
-                )
-            except DomainError:
-                # Staff took it back into the queue at the same moment (the read above does not
-                # wait for their move): it stays theirs, with what it superseded in turn, and the
-                # completion that brought us here stands.
-                continue
-            frontier.append(request.id)
+    )
+    closure = set(newer_ids)
+    grew = True
+    while grew:
+        found = {r.id for r in waiting if r.superseded_by_id in closure and r.id not in closure}
+        closure |= found
+        grew = bool(found)
+    installed = root.target_version
+    for request in waiting:
+        brought = (
+            request.deleted_at is None
+            and bool(installed and request.target_version)
+            and is_not_newer(request.target_version or "", installed or "")
+        )
+        if request.id not in closure and not brought:
+            continue
+        try:
+            await record_move(
+                request, UpdateStatus.COMPLETED, SYSTEM, after, message=message, now=now, completed_at=now
+            )
+        except DomainError:
+            # Staff took it back into the queue at the same moment (the read does not wait for
+            # their move): it stays theirs, and the completion that brought us here stands.
+            continue
 
 
 async def fail(

@@ -86,3 +86,21 @@ async def test_staff_may_return_a_superseded_request_and_requesters_may_not(db):
     returned = await UpdateRequest.get(id=older.id)
     assert (returned.status, returned.superseded_by_id) == (S.TO_BE_SCHEDULED, None)
     assert (await last_change(older.id)).actor == "STAFF"
+
+
+async def test_a_request_whose_superseder_failed_completes_with_a_later_update_that_brings_it(db):
+    """2435.3 is superseded by 2435.4, which fails; the district then asks for 2435.9 (the failed
+    one is not open, so nothing is superseded) and it completes. The site runs 2435.9: the request
+    for 2435.3 must not wait for 2435.4 forever; the failed one stays for staff to decide."""
+    world = await make_world()
+    older = await world.request_version("Campus.2435.3")
+    failed = await world.request_version("Campus.2435.4")
+    await world.drive(failed.id, S.UNABLE_TO_COMPLETE)
+    assert await status_of(older.id) is S.NEW_VERSION_REQUESTED
+    later = await world.request_version("Campus.2435.9")
+    assert (await UpdateRequest.get(id=later.id)).status is S.TO_BE_SCHEDULED
+    await world.drive(later.id, S.COMPLETED)
+    done = await UpdateRequest.get(id=older.id)
+    assert (done.status, done.completed_at is not None) == (S.COMPLETED, True)
+    assert "Completed together with" in (await last_change(older.id)).message
+    assert await status_of(failed.id) is S.UNABLE_TO_COMPLETE

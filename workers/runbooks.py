@@ -121,7 +121,13 @@ async def _run_request(
     kind[0] = request.kind.value
     keeper = asyncio.ensure_future(keep_lease(request_id, lease, policy))
     try:
-        return await _run_steps(request, site, executor, settings, lease)
+        outcome = await _run_steps(request, site, executor, settings, lease)
+        if outcome is Outcome.DROPPED:
+            # Staff may have given the request up while this job was inside a step: the site was
+            # kept for it until now (models.requests.staff); the sweep frees it if this fails.
+            with contextlib.suppress(Exception):
+                await leases.release_stopped(request_id)
+        return outcome
     except asyncio.CancelledError:
         # This job is being stopped (the worker shuts down): let the next job begin at once.
         with contextlib.suppress(Exception):

@@ -16,6 +16,10 @@ work in the queue (a Thursday-night backlog), and failing the request for that w
 is enqueued again with twice the time to begin each time (up to a bound; the copies are dropped by
 `begin`), and staff are alerted once when it has not begun after `policy.attempts` re-enqueues.
 Window-bound work that waited too long for its window is re-slotted at begin.
+
+Staff giving up work whose job holds a live lease keep its sites held for that job, which may be
+inside a step until its next renewal: the job gives them back as it stops (`release_stopped`),
+or the scheduler's sweep does once its lease would have lapsed (`release_abandoned`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM
@@ -38,7 +42,7 @@ from models.requests.alerts import describe_for_staff, queue_staff_alert
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
-from models.tables import UpdateRequest
+from models.tables import Environment, UpdateRequest
 
 #: Lapsed leases handled per query; a scheduler pass handles one batch.
 RECLAIM_BATCH = 100
@@ -90,6 +94,38 @@ async def release_lease(request_id: int, token: str, now: datetime | None = None
         id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
     ).update(lease_token=None, lease_expires_at=now or utcnow())
     return updated == 1
+
+
+def lease_live(request: UpdateRequest, now: datetime) -> bool:
+    """Whether `request`'s lease has not lapsed at `now`."""
+    return request.lease_expires_at is not None and request.lease_expires_at > now
+
+
+async def release_stopped(request_id: int) -> bool:
+    """A job that stopped gives back the sites its request still holds once it no longer runs
+    (staff gave it up while the job was inside a step). Nothing changes for a running request
+    (staff tried it again and it was dispatched anew: the claim is its own again). Whether the
+    request was no longer running."""
+    request = await UpdateRequest.get_or_none(id=request_id)
+    if request is None or request.status in RUNNING_STATUSES:
+        return False
+    await claims.release(request)
+    return True
+
+
+async def release_abandoned(now: datetime, limit: int = RECLAIM_BATCH) -> list[int]:
+    """Sites still held by requests that no longer run and whose job's lease has lapsed (the job
+    stopped without giving them back: its process died): back online. The request ids."""
+    held = Environment.filter(running_request_id__isnull=False).values("running_request_id")
+    stale = await (
+        UpdateRequest.filter(id__in=Subquery(held))
+        .exclude(status__in=list(RUNNING_STATUSES))
+        .filter(Q(lease_expires_at__lte=now) | Q(lease_expires_at__isnull=True))
+        .limit(limit)
+    )
+    for request in stale:
+        await claims.release(request)
+    return [request.id for request in stale]
 
 
 async def lapsed(now: datetime, limit: int = RECLAIM_BATCH) -> list[UpdateRequest]:

@@ -16,7 +16,7 @@ from models.enums import ErrorCode, UpdateStatus
 from models.errors import DomainError, DomainErrors
 from models.events import AfterCommit, deliver
 from models.lifecycle import check_move
-from models.requests import claims
+from models.requests import claims, leases
 from models.requests.moves import no_progress, record_move
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, judged_start, preflight_rules
 from models.requests.queries import get_visible_request
@@ -142,10 +142,14 @@ async def set_update_request_status(
             )
         if request.status is UpdateStatus.NEW_VERSION_REQUESTED:
             changes["superseded_by_id"] = None  # back in the queue on its own
-        if was_running:
-            changes.update(lease_token=None, lease_expires_at=None)  # its job, if alive, stops
+        # A job that holds a live lease may still be inside a step on the site: the site stays
+        # held until that job has stopped (it gives the site back then) or until its lease would
+        # have lapsed (the scheduler's sweep), never handed to other work while it may be busy.
+        job_alive = bool(request.lease_token) and leases.lease_live(request, now)
+        if was_running:  # its job, if alive, stops at its next renewal or checkpoint
+            changes.update(lease_token=None, lease_expires_at=request.lease_expires_at if job_alive else None)
         await record_move(request, status, actor, after, message=message, now=now, **changes)
-        if was_running:
+        if was_running and not job_alive:
             # After the compare-and-set: rows are locked request first, then environment, as
             # complete() and fail() do, so the two cannot deadlock.
             environment = await Environment.get(id=request.environment_id)

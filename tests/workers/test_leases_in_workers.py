@@ -17,6 +17,7 @@ from infra.settings import Settings
 from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
 from models.requests import leases
 from models.requests.execution import begin
+from models.requests.staff import set_update_request_status
 from models.tables import Environment, Notification, UpdateRequest
 from tests import support
 from tests.workers.conftest import wait_until
@@ -236,3 +237,44 @@ async def test_a_job_that_cannot_renew_its_lease_stops_its_step_once_the_lease_h
     resumed = HoldingExecutor("none")
     assert await run_request(request.id, settings, resumed) is Outcome.COMPLETED
     assert resumed.steps == ["install_version", "migrate_schema", "start_site", "verify"]
+
+
+async def test_staff_giving_up_a_request_mid_step_keep_its_site_until_the_job_has_stopped(
+    db: support.TestDatabase,
+) -> None:
+    """The job is inside a step when staff give the request up: it stops at its next renewal, and
+    only then is the site given back (by the job itself, not by a sweep a lease later)."""
+    scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))
+    settings = settings_for(db, lease_seconds=0.6)  # renewed every 0.2 s
+    request = await request_and_schedule(scene)
+    assert await dispatch_pass(Queue(), settings) == [request.id]
+    executor = HoldingExecutor("install_version")
+    job = asyncio.create_task(run_request(request.id, settings, executor))
+    await asyncio.wait_for(executor.reached.wait(), WITHIN)
+    await set_update_request_status(scene.staff, request.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+    production = await Environment.get(district_id=scene.district.id)
+    assert (production.running_request_id, production.online) == (request.id, False)  # still at work
+    assert await asyncio.wait_for(job, WITHIN) is Outcome.DROPPED
+    assert executor.cancelled and "install_version" not in executor.steps
+    production = await Environment.get(id=production.id)
+    assert (production.running_request_id, production.online) == (None, True)
+
+
+async def test_a_site_a_dead_job_left_held_is_freed_by_the_scheduler_after_its_lease(
+    db: support.TestDatabase,
+) -> None:
+    """As above, but the job's process dies before it learns it was given up: the scheduler's pass
+    frees the site once the job's lease would have lapsed, not before."""
+    scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))
+    settings = settings_for(db, lease_seconds=30)
+    request = await request_and_schedule(scene)
+    assert await dispatch_pass(Queue(), settings) == [request.id]
+    assert await begin(request.id, token="job-that-dies", policy=settings.run_policy) is not None
+    await set_update_request_status(scene.staff, request.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+    lapses_at = (await UpdateRequest.get(id=request.id)).lease_expires_at
+    assert lapses_at is not None
+    await dispatch_pass(Queue(), settings, now=lapses_at - timedelta(seconds=1))
+    assert (await Environment.get(district_id=scene.district.id)).running_request_id == request.id
+    await dispatch_pass(Queue(), settings, now=lapses_at)
+    production = await Environment.get(district_id=scene.district.id)
+    assert (production.running_request_id, production.online) == (None, True)

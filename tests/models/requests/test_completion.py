@@ -18,6 +18,7 @@ from models.enums import (
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.execution import begin
+from models.requests.leases import release_stopped
 from models.tables import StatusChange, UpdateRequest
 from tests.models.scenario import (
     AFTER_RUN,
@@ -112,6 +113,8 @@ async def test_a_second_request_on_a_site_waits_until_the_first_ends(db, ending)
         await fail(update.id, "The upgrade stopped.", now=OVERRUN_DONE)
     else:
         await world.set_status(update.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+        assert not await dispatch(refresh.id, now=OVERRUN_DONE)  # its job may still be mid-step
+        assert await release_stopped(update.id)  # the job stops and gives the site back
     staging = await environment(world, E.STAGING)
     assert staging.online and staging.running_request_id is None
     assert await dispatch(refresh.id, now=OVERRUN_DONE)

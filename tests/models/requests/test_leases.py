@@ -14,7 +14,7 @@ from models.errors import DomainError
 from models.requests.completion import Held, complete, fail
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin, finish_step, report_progress, take_lease
-from models.requests.leases import Reclaim, reclaim_lapsed, release_lease, renew_lease
+from models.requests.leases import Reclaim, reclaim_lapsed, release_abandoned, release_lease, renew_lease
 from models.requests.queries import load_with_site
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
@@ -187,7 +187,12 @@ async def test_staff_giving_up_a_running_request_ends_its_lease(db):
     await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
     assert not await renew_lease(request.id, "first-job", POLICY, RUN_AT)
     assert await reclaim_lapsed(POLICY, now=RUN_AT + timedelta(days=1)) == []
+    # Held while the job might still be inside a step; freed once its lease would have lapsed
+    # (the job died without giving it back) or when the job stops.
     environment = await Environment.get(district_id=world.district.id, kind=EnvironmentKind.PRODUCTION)
+    assert (environment.online, environment.running_request_id) == (False, request.id)
+    assert await release_abandoned(RUN_AT + timedelta(days=1)) == [request.id]
+    environment = await Environment.get(id=environment.id)
     assert (environment.online, environment.running_request_id) == (True, None)
 
 

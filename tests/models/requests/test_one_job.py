@@ -13,7 +13,8 @@ from models.requests import claims
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch, dispatch_due
 from models.requests.execution import begin
-from models.requests.leases import reclaim_lapsed
+from models.requests.leases import reclaim_lapsed, release_abandoned, release_stopped
+from models.requests.staff import set_update_request_status
 from models.running import RunPolicy
 from models.tables import Environment, UpdateRequest
 from tests.factories import make_request
@@ -112,6 +113,8 @@ async def test_every_end_of_a_run_frees_its_sites(db, ending):
         await fail(refresh.id, "The copy did not finish.", now=DONE_AT)
     elif ending == "staff":
         await world.set_status(refresh.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+        assert await holder(world, E.PRODUCTION) == refresh.id  # its job may be mid-step
+        assert await release_stopped(refresh.id)  # the job stops and gives the sites back
     else:
         assert await reclaim_lapsed(RunPolicy(attempts=1), now=DONE_AT + timedelta(hours=1))
     assert await status_of(refresh.id) in (S.COMPLETED, S.UNABLE_TO_COMPLETE)
@@ -146,3 +149,55 @@ async def test_requests_waiting_for_a_busy_site_do_not_hide_the_ones_behind_them
     free = await make_request(other.district, status=S.SCHEDULED, scheduled_start=IN_WINDOW)
     assert await dispatch_due(now=RUN_AT, limit=2) == [free.id]
     assert {await status_of(r.id) for r in waiting} == {S.SCHEDULED}
+
+
+async def test_a_site_given_up_by_staff_mid_job_stays_held_until_that_job_has_stopped(db):
+    """Staff give up production's update while its job is inside a step: the job learns it only at
+    its next renewal or checkpoint, so the site must not go to the waiting refresh before then.
+    It is released when the job stops (`release_stopped`), or, if the job's process died, by the
+    scheduler's sweep once the job's lease would have lapsed."""
+    world = await make_world()
+    update = await world.request_version()
+    refresh = await world.request_refresh(E.SANDBOX)
+    await world.drive(update.id, S.IN_PROGRESS)  # begun at RUN_AT by a job: its lease is live
+    await world.schedule(refresh.id, AFTER_RUN)
+    given_up_at = RUN_AT + timedelta(seconds=5)
+    await set_update_request_status(
+        world.staff_actor, update.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.", now=given_up_at
+    )
+    production = await Environment.get(district_id=world.district.id, kind=E.PRODUCTION)
+    assert (production.running_request_id, production.online) == (update.id, False)
+    assert not await dispatch(refresh.id, now=given_up_at)
+    assert await blocker(refresh.id) == update.id
+    assert await release_abandoned(given_up_at) == []  # its job may still be at work
+    # The job stops (its renewal is refused) and gives the site back.
+    assert await release_stopped(update.id)
+    production = await Environment.get(id=production.id)
+    assert (production.running_request_id, production.online) == (None, True)
+    assert await dispatch(refresh.id, now=AFTER_RUN)
+
+
+async def test_a_site_left_held_by_a_dead_job_is_freed_once_its_lease_would_have_lapsed(db):
+    world = await make_world()
+    update = await world.request_version()
+    await world.drive(update.id, S.IN_PROGRESS)
+    given_up_at = RUN_AT + timedelta(seconds=5)
+    await set_update_request_status(
+        world.staff_actor, update.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.", now=given_up_at
+    )
+    lapses_at = (await UpdateRequest.get(id=update.id)).lease_expires_at
+    assert lapses_at is not None and lapses_at > given_up_at
+    assert await release_abandoned(lapses_at - timedelta(seconds=1)) == []
+    assert await release_abandoned(lapses_at) == [update.id]
+    assert await holder(world, E.PRODUCTION) is None
+    assert await release_abandoned(lapses_at) == []  # once
+
+
+async def test_staff_giving_up_work_no_job_has_begun_frees_the_site_at_once(db):
+    world = await make_world()
+    update = await world.request_version()
+    await world.drive(update.id, S.NOT_STARTED)  # dispatched; its lease has no holder
+    await set_update_request_status(
+        world.staff_actor, update.id, S.UNABLE_TO_COMPLETE, "Not tonight.", now=IN_WINDOW
+    )
+    assert await holder(world, E.PRODUCTION) is None

@@ -16,6 +16,7 @@ from models.enums import (
     UpdateStatus,
 )
 from models.maintenance import upcoming_slots
+from models.requests.leases import release_stopped
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.tables import MaintenanceWindow, StatusChange, UpdateRequest
 from tests.factories import make_district
@@ -57,6 +58,9 @@ async def test_staff_giving_up_needs_a_message(db, source):
     assert await status_of(request.id) is source
     await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "The site's database is corrupt.")
     assert await status_of(request.id) is S.UNABLE_TO_COMPLETE
+    if source is S.IN_PROGRESS:  # a job is at work on the site: it comes back online as it stops
+        assert not (await environment(world)).online
+        assert await release_stopped(request.id)
     assert (await environment(world)).online
 
 

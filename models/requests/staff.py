@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from models.access import Actor, require_staff
@@ -23,7 +24,8 @@ from models.requests.queries import get_visible_request
 from models.rollouts.budget import retrying_failure
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.schedule import WINDOW_CODES, conflicts_at
-from models.tables import District, Environment, UpdateRequest
+from models.start_lock import hold_for_start_decision
+from models.tables import District, Environment, GroupRollout, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH, check_text
 
 #: What the history says of a start staff scheduled against the window rules.
@@ -31,6 +33,18 @@ OVERRIDE_MESSAGES = {
     ErrorCode.OUTSIDE_MAINTENANCE_WINDOW: "Scheduled outside the maintenance window by staff override.",
     ErrorCode.WINDOW_TOO_SHORT: "Scheduled by staff override to run past the end of the maintenance window.",
 }
+
+
+async def _read_to_move(actor: Actor, request_id: int) -> UpdateRequest:
+    """The request a staff move starts from, read under its row lock, so that a system move
+    committed since an unlocked read (a re-slot keeps it SCHEDULED but moves its history on) does
+    not make a legal staff move look illegal. Locks in the order every path keeps: the start-
+    decision lock, the rollout's row (its requests' rows come after it), then the request's."""
+    await hold_for_start_decision()
+    request = await get_visible_request(actor, request_id)
+    if request.rollout_id is not None:
+        await GroupRollout.filter(id=request.rollout_id).update(updated_at=F("updated_at"))
+    return await get_visible_request(actor, request_id, for_update=True)
 
 
 async def schedule_update_request(
@@ -55,7 +69,7 @@ async def schedule_update_request(
         raise DomainError(ErrorCode.VALIDATION, "start is in the past.", "start")
     after = AfterCommit()
     async with in_transaction():
-        request = await get_visible_request(actor, request_id)
+        request = await _read_to_move(actor, request_id)
         check_move(request.status, UpdateStatus.SCHEDULED, actor.mover)
         district = await District.get(id=request.district_id)
         environment = await Environment.get(id=request.environment_id)
@@ -112,7 +126,7 @@ async def set_update_request_status(
     message = check_text(message, "message", MAX_MESSAGE_LENGTH)
     after = AfterCommit()
     async with in_transaction():
-        request = await get_visible_request(actor, request_id)
+        request = await _read_to_move(actor, request_id)
         changes: dict[str, Any] = {}
         no_future_start = request.scheduled_start is None or (
             request.scheduled_start < now - SCHEDULE_PAST_TOLERANCE

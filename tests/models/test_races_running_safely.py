@@ -9,6 +9,7 @@ transactions on pooled connections."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from models.access import Actor
 from models.enums import EnvironmentKind, ErrorCode, NotificationKind, Role, UpdateKind, UpdateStatus
 from models.errors import DomainError
-from models.requests import queries, withdrawing
+from models.requests import queries, staff, withdrawing
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
@@ -27,7 +28,7 @@ from models.requests.withdrawing import cancel_update_request
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of, make_account, make_catalog, make_district, make_request
-from tests.models.scenario import IN_WINDOW, T0, World, make_world, status_of
+from tests.models.scenario import IN_WINDOW, T0, make_world, status_of
 from tests.reliability.support import broken_chains, count, illegal_moves
 
 S = UpdateStatus
@@ -237,11 +238,12 @@ async def test_production_completing_as_the_older_sandbox_update_is_dispatched_s
     assert await illegal_moves() == []
 
 
-async def cancel_read_before_a_re_slot(
-    world: World, request_id: int, at: datetime, monkeypatch: pytest.MonkeyPatch
+async def read_before_a_re_slot(
+    module: object, move: Awaitable[object], request_id: int, at: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[object, object]:
-    """The district's cancel reads the request, the dispatcher re-slots it (and commits), then the
-    cancel goes on: (the cancel's outcome, the dispatch's)."""
+    """`move` (an operation of `module`, which reads the request with `get_visible_request`) reads
+    the request, the dispatcher re-slots it (and commits), then `move` goes on: (the move's
+    outcome, the dispatch's)."""
     re_slotted = asyncio.Event()
     reads: list[int] = []
     read = queries.get_visible_request
@@ -249,7 +251,7 @@ async def cancel_read_before_a_re_slot(
     async def read_then_wait(actor: Actor, pk: int, **kwargs: bool) -> UpdateRequest:
         row = await read(actor, pk, **kwargs)
         reads.append(pk)
-        if len(reads) == 1:  # the cancel's first read waits for the re-slot to commit
+        if len(reads) == 1:  # the move's first read waits for the re-slot to commit
             await re_slotted.wait()
         return row
 
@@ -260,13 +262,9 @@ async def cancel_read_before_a_re_slot(
             re_slotted.set()
 
     with monkeypatch.context() as patched:
-        patched.setattr(withdrawing, "get_visible_request", read_then_wait)
-        cancelled, dispatched = await asyncio.gather(
-            cancel_update_request(world.requester_actor, request_id, now=at),
-            re_slot(),
-            return_exceptions=True,
-        )
-    return cancelled, dispatched
+        patched.setattr(module, "get_visible_request", read_then_wait)
+        moved, dispatched = await asyncio.gather(move, re_slot(), return_exceptions=True)
+    return moved, dispatched
 
 
 async def test_a_cancel_read_before_the_dispatcher_re_slots_the_request_still_wins(postgres_db, monkeypatch):
@@ -279,7 +277,10 @@ async def test_a_cancel_read_before_the_dispatcher_re_slots_the_request_still_wi
         request = await world.request_version()
         await world.schedule(request.id, IN_WINDOW)
         late = IN_WINDOW + timedelta(hours=8)  # Thursday morning: outside the window, re-slotted
-        cancelled, dispatched = await cancel_read_before_a_re_slot(world, request.id, late, monkeypatch)
+        cancel = cancel_update_request(world.requester_actor, request.id, now=late)
+        cancelled, dispatched = await read_before_a_re_slot(
+            withdrawing, cancel, request.id, late, monkeypatch
+        )
         assert dispatched is False, f"trial {trial}: {dispatched!r}"
         assert not isinstance(cancelled, BaseException), f"trial {trial}: {cancelled!r}"
         history = await StatusChange.filter(update_request_id=request.id).order_by("id")
@@ -310,4 +311,28 @@ async def test_a_newer_request_racing_the_cancel_of_the_one_it_supersedes_leaves
         if older.status in (S.TO_BE_SCHEDULED, S.SCHEDULED) and await status_of(c.id) is S.TO_BE_SCHEDULED:
             stranded.append(f"trial {trial}: A {older.status.value} beside C; cancel {results[0]!r}")
     assert stranded == []
+    assert await illegal_moves() == []
+
+
+@pytest.mark.parametrize("to", [S.DEFERRED, S.PENDING_INPUT])
+async def test_a_staff_move_read_before_the_dispatcher_re_slots_the_request_still_wins(
+    postgres_db, monkeypatch, to
+):
+    """As the cancel above, for staff: they defer (or ask for input on) a SCHEDULED request whose
+    first read came before the dispatcher's re-slot committed. The move was legal before and after
+    that system move: it is made, not refused as "SCHEDULED cannot move to DEFERRED"."""
+    for trial in range(TRIALS // 4):
+        world = await make_world()
+        request = await world.request_version()
+        await world.schedule(request.id, IN_WINDOW)
+        late = IN_WINDOW + timedelta(hours=8)
+        move = set_update_request_status(world.staff_actor, request.id, to, "Wait for the vendor.", now=late)
+        moved, dispatched = await read_before_a_re_slot(staff, move, request.id, late, monkeypatch)
+        assert dispatched is False, f"trial {trial}: {dispatched!r}"
+        assert not isinstance(moved, BaseException), f"trial {trial}: {moved!r}"
+        history = await StatusChange.filter(update_request_id=request.id).order_by("id")
+        assert [(r.from_status, r.to_status, r.actor) for r in history][-2:] == [
+            (S.SCHEDULED, S.SCHEDULED, "SYSTEM"),
+            (S.SCHEDULED, to, "STAFF"),
+        ], f"trial {trial}"
     assert await illegal_moves() == []

@@ -21,6 +21,7 @@ from models.requests import claims, leases
 from models.requests.moves import no_progress, record_move
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, judged_start, preflight_rules
 from models.requests.queries import get_visible_request
+from models.requests.withdrawing import return_superseded
 from models.rollouts.budget import retrying_failure
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.schedule import WINDOW_CODES, conflicts_at
@@ -35,13 +36,17 @@ OVERRIDE_MESSAGES = {
 }
 
 
-async def _read_to_move(actor: Actor, request_id: int) -> UpdateRequest:
+async def _read_to_move(actor: Actor, request_id: int, *, cancelling: bool = False) -> UpdateRequest:
     """The request a staff move starts from, read under its row lock, so that a system move
     committed since an unlocked read (a re-slot keeps it SCHEDULED but moves its history on) does
     not make a legal staff move look illegal. Locks in the order every path keeps: the start-
-    decision lock, the rollout's row (its requests' rows come after it), then the request's."""
+    decision lock, the district's row when `cancelling` (a cancel takes turns with new requests
+    for the district, as `withdrawing.cancel_update_request` does), the rollout's row (its
+    requests' rows come after it), then the request's."""
     await hold_for_start_decision()
     request = await get_visible_request(actor, request_id)
+    if cancelling:
+        await District.filter(id=request.district_id).select_for_update().first()
     if request.rollout_id is not None:
         await GroupRollout.filter(id=request.rollout_id).update(updated_at=F("updated_at"))
     return await get_visible_request(actor, request_id, for_update=True)
@@ -126,7 +131,7 @@ async def set_update_request_status(
     message = check_text(message, "message", MAX_MESSAGE_LENGTH)
     after = AfterCommit()
     async with in_transaction():
-        request = await _read_to_move(actor, request_id)
+        request = await _read_to_move(actor, request_id, cancelling=status is UpdateStatus.CANCELLED)
         changes: dict[str, Any] = {}
         no_future_start = request.scheduled_start is None or (
             request.scheduled_start < now - SCHEDULE_PAST_TOLERANCE
@@ -163,6 +168,10 @@ async def set_update_request_status(
         if was_running:  # its job, if alive, stops at its next renewal or checkpoint
             changes.update(lease_token=None, lease_expires_at=request.lease_expires_at if job_alive else None)
         await record_move(request, status, actor, after, message=message, now=now, **changes)
+        if status is UpdateStatus.CANCELLED:
+            # Withdrawn by a status move as by cancelUpdateRequest: what it superseded goes back
+            # to the queue rather than waiting on a request that will never complete.
+            await return_superseded(request, after, now)
         if was_running and not job_alive:
             # After the compare-and-set: rows are locked request first, then environment, as
             # complete() and fail() do, so the two cannot deadlock.

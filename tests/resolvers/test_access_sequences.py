@@ -429,3 +429,47 @@ async def test_an_environment_the_district_gains_can_be_asked_for_with_the_refus
         )
         assert [e["kind"] for e in kinds["district"]["environments"]] == ["PRODUCTION", "SANDBOX", "STAGING"]
     assert await UpdateRequest.filter(idempotency_key="s-1").count() == 1
+
+
+STAFF_MOVE = """mutation($id: ID!, $message: String) {
+  setUpdateRequestStatus(id: $id, status: DEFERRED, message: $message) {
+    updateRequest { status statusMessage history { message } } errors { code field message } } }"""
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ("Wir warten auf Ihre Freigabe — 请确认 — 🏫\nDanke.", None),
+        ("🏫" * 4000, None),
+        ("🏫" * 4001, "message"),
+        ("  \n\t ", "message"),  # a move that needs a message gets none from blanks
+    ],
+    ids=["scripts-and-a-line-break", "4000-astral", "4001-astral", "blank"],
+)
+async def test_a_staff_message_reaches_the_district_whole_or_is_refused_on_its_field(
+    db, message, field
+) -> None:
+    await make_catalog()
+    district = await make_district("Lakeside")
+    contact = await make_account(Role.TECHNICAL_CONTACT, [district])
+    token, staff = await make_token(contact), await make_token(await make_account(Role.HOSTING_STAFF))
+    request = await make_request(district, requested_by=contact)
+    async with api_client() as client:
+        payload = (await client.data(STAFF_MOVE, {"id": gid(request), "message": message}, staff))[
+            "setUpdateRequestStatus"
+        ]
+        seen = (
+            await client.data(
+                "query($id: ID!) { updateRequest(id: $id) { status statusMessage } }",
+                {"id": gid(request)},
+                token,
+            )
+        )["updateRequest"]
+    if field is None:
+        assert payload["errors"] == []
+        assert payload["updateRequest"]["history"][-1]["message"] == message.strip()
+        assert seen == {"status": "DEFERRED", "statusMessage": message.strip()}
+        return
+    [error] = payload["errors"]
+    assert (error["code"], error["field"]) == ("VALIDATION", field) and payload["updateRequest"] is None
+    assert seen == {"status": "TO_BE_SCHEDULED", "statusMessage": None}

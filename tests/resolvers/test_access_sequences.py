@@ -63,6 +63,8 @@ async def test_a_connected_contact_gaining_losing_and_regaining_a_district(db) -
     contact = await make_account(Role.STATE_CONTACT, [home], email="state@example.gov")
     token = await make_token(contact)
     earlier = await make_request(joining, status=S.SCHEDULED, scheduled_start=T0 + timedelta(days=90))
+    gone = await make_request(joining, status=S.COMPLETED, environment=E.STAGING)
+    await UpdateRequest.filter(id=gone.id).update(deleted_at=T0)
     async with api_client() as client:
         assert await listed_ids(client, token, district=gid(joining)) == []
         assert (await client.data(FETCH, {"id": gid(earlier)}, token)) == {
@@ -74,6 +76,9 @@ async def test_a_connected_contact_gaining_losing_and_regaining_a_district(db) -
         names = [d["name"] for d in (await client.data("{ districts { name } }", token=token))["districts"]]
         assert names == ["Home", "Joining"]
         assert await listed_ids(client, token, district=gid(joining)) == [gid(earlier)]
+        # Its deleted requests stay out of sight: includeDeleted is for hosting staff only.
+        assert await listed_ids(client, token, district=gid(joining), deleted=True) == [gid(earlier)]
+        assert (await client.data(FETCH, {"id": gid(gone)}, token)) == {"updateRequest": None, "node": None}
         fetched = await client.data(FETCH, {"id": gid(earlier)}, token)
         assert fetched["updateRequest"]["canCancel"] is True and fetched["node"] == {"id": gid(earlier)}
         made = (await client.data(REQUEST, refresh(joining, idempotencyKey="form-1"), token))["requestUpdate"]
@@ -105,7 +110,7 @@ async def test_a_connected_contact_gaining_losing_and_regaining_a_district(db) -
         assert set(await listed_ids(client, token)) == {mine, gid(earlier)}
         cancelled = (await client.data(CANCEL, {"id": mine}, token))["cancelUpdateRequest"]
         assert cancelled["errors"] == [] and cancelled["updateRequest"]["status"] == "CANCELLED"
-    assert await UpdateRequest.filter(district_id=joining.id).count() == 2
+    assert await UpdateRequest.filter(district_id=joining.id).count() == 3
 
 
 async def test_a_role_changed_between_requests_takes_effect_on_the_next_one(db) -> None:

@@ -68,8 +68,11 @@ def listed_requests(
     include_deleted: bool = False,
 ) -> QuerySet[UpdateRequest]:
     """The requests a list shows: visible, never cancelled, completed ones hidden on request.
-    Deleted ones too when hosting staff ask (`include_deleted`; ignored for everyone else)."""
-    if include_deleted and actor.is_staff:
+    Deleted ones too when hosting staff ask (`include_deleted`; ignored for everyone else), whatever
+    "Hide Complete" says: only completed requests can be deleted, so hiding those would answer the
+    question with none of them."""
+    staff_deleted = include_deleted and actor.is_staff
+    if staff_deleted:
         query = UpdateRequest.exclude(status__in=list(NEVER_LISTED))
     else:
         query = visible_requests(actor).exclude(status__in=list(NEVER_LISTED))
@@ -79,7 +82,10 @@ def listed_requests(
         query = query.filter(status__in=list(statuses))
     if kinds is not None:
         query = query.filter(kind__in=list(kinds))
-    if hide_completed:
+    if hide_completed and staff_deleted:
+        hidden = list(HIDDEN_WHEN_HIDING_COMPLETED)
+        query = query.filter(Q(deleted_at__isnull=False) | ~Q(status__in=hidden))
+    elif hide_completed:
         query = query.exclude(status__in=list(HIDDEN_WHEN_HIDING_COMPLETED))
     return query
 

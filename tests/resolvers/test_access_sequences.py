@@ -273,6 +273,14 @@ async def test_delete_in_each_status_only_completed_and_recorded(db, status) -> 
         assert datetime.fromisoformat(node["deletedAt"]) == stored.deleted_at
         assert await listed_ids(client, token, deleted=True) == []
         assert await listed_ids(client, staff_token) == []
+        # Staff who saved "Hide Complete" still find deleted requests when they ask for them.
+        await client.data(
+            "mutation { setPreferences(hideCompleted: true) { hideCompleted } }", token=staff_token
+        )
+        hiding = (await client.data(LIST, {"deleted": True}, staff_token))["updateRequests"]
+        assert [edge["node"]["id"] for edge in hiding["edges"]] == [gid(request)] and hiding[
+            "totalCount"
+        ] == 1
         assert (await client.data(FETCH, {"id": gid(request)}, token))["updateRequest"] is None
         [error] = (await client.data(DELETE, {"id": gid(request)}, token))["deleteUpdateRequest"]["errors"]
         assert error["code"] == "NOT_FOUND"

@@ -105,3 +105,19 @@ async def test_district_facing_words_never_name_a_request_by_number(db):
     assert len(words) > 10 and older.target_version == "Campus.2435.3"
     offenders = [w for w in words if NUMBERED.search(w) or "Request number" in w]
     assert offenders == []
+
+
+async def test_staff_see_deleted_requests_whatever_hide_complete_says(db):
+    """Deleted requests are completed ones: with "Hide Complete" saved (or asked), a staff list
+    that asks for deleted requests showed none of them. It shows them; the completed requests that
+    were not deleted stay hidden."""
+    world = await make_world()
+    deleted = await world.request_version()
+    await world.drive(deleted.id, S.COMPLETED)
+    await delete_update_request(world.requester_actor, deleted.id, now=T0)
+    kept = await world.request_refresh()
+    await world.drive(kept.id, S.COMPLETED)
+    staff = await listed_requests(world.staff_actor, hide_completed=True, include_deleted=True)
+    assert deleted.id in [r.id for r in staff] and kept.id not in [r.id for r in staff]
+    requester = await listed_requests(world.requester_actor, hide_completed=True, include_deleted=True)
+    assert deleted.id not in [r.id for r in requester]

@@ -486,3 +486,39 @@ async def test_a_staff_message_reaches_the_district_whole_or_is_refused_on_its_f
     [error] = payload["errors"]
     assert (error["code"], error["field"]) == ("VALIDATION", field) and payload["updateRequest"] is None
     assert seen == {"status": "TO_BE_SCHEDULED", "statusMessage": None}
+
+
+async def test_an_account_switched_off_between_pages_and_back_on_resumes_its_walk(db) -> None:
+    """Deactivated between two pages: the next page, a mutation and the key's replay are all
+    UNAUTHENTICATED and change nothing; switched on again, the same cursor goes on where it was
+    and the key replays the request it made."""
+    await make_catalog()
+    district = await make_district("Lakeside")
+    contact = await make_account(Role.TECHNICAL_CONTACT, [district])
+    token = await make_token(contact)
+    rows = [await make_request(district, created_at=T0 + timedelta(minutes=i)) for i in range(3)]
+    async with api_client() as client:
+        made = (await client.data(REQUEST, refresh(district, idempotencyKey="k"), token))["requestUpdate"]
+        first = (await client.data(LIST, {"first": 2, "hide": False}, token))["updateRequests"]
+        assert [e["node"]["id"] for e in first["edges"]] == [made["updateRequest"]["id"], gid(rows[2])]
+
+        await Account.filter(id=contact.id).update(active=False)
+        after = first["pageInfo"]["endCursor"]
+        for query, variables in (
+            (LIST, {"first": 2, "after": after}),
+            (REQUEST, refresh(district, idempotencyKey="k")),
+            (CANCEL, {"id": gid(rows[0])}),
+        ):
+            body = await client.post(query, variables, token)
+            assert body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == [
+                "UNAUTHENTICATED"
+            ]
+
+        await Account.filter(id=contact.id).update(active=True)
+        rest = (await client.data(LIST, {"first": 2, "after": after, "hide": False}, token))["updateRequests"]
+        assert [e["node"]["id"] for e in rest["edges"]] == [gid(rows[1]), gid(rows[0])]
+        assert rest["pageInfo"]["hasNextPage"] is False
+        again = (await client.data(REQUEST, refresh(district, idempotencyKey="k"), token))["requestUpdate"]
+        assert again["updateRequest"]["id"] == made["updateRequest"]["id"]
+    assert (await UpdateRequest.get(id=rows[0].id)).status is S.TO_BE_SCHEDULED
+    assert await UpdateRequest.all().count() == 4

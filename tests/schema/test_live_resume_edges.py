@@ -1,0 +1,185 @@
+"""Resuming `updateRequestEvents` at the edges: a cursor from another scope, the cursor of the
+last event itself, a cursor newer than anything the stream has, a delete seen on resume, and
+moves written while a resume catches up. Real uvicorn, real WebSocket clients, Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from infra.bus.records import id_key
+from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
+from models.requests.staff import set_update_request_status
+from models.requests.withdrawing import delete_update_request
+from tests.factories import actor_of, make_request
+from tests.schema.test_live_resume import events_of, history_of, moves
+from tests.schema.test_subscriptions import live_settings, make_scene, preview_update, refresh
+from tests.support import TestDatabase
+from tests.support_graphql import gid
+from tests.support_live import RESUMABLE, ws_client
+from tests.support_live import live_server as serve
+
+S = UpdateStatus
+
+#: A resumable document that also reads a field only the request row has (the district's name).
+WITH_ROW = """
+subscription WithRow($districtId: ID, $updateRequestId: ID, $after: String) {
+  updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId, after: $after) {
+    type cursor fromStatus toStatus updateRequest { id status district { name } }
+  }
+}
+"""
+
+
+async def test_a_cursor_from_one_scope_resumes_another(db: TestDatabase, run_id: str) -> None:
+    """Cursors are stream positions: the one of a single-request event resumes the district list
+    (and that of another request's event resumes a single request), nothing missed or repeated."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    district = gid(scene.lakeside)
+    async with serve(live_settings(db, run_id)) as server:
+        first = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        async with ws_client(server, token) as client:
+            await client.subscribe("one", {"updateRequestId": gid(first)}, RESUMABLE)
+            assert (await client.event("one"))["type"] == "SNAPSHOT"
+            await set_update_request_status(scene.staff, first.id, S.PENDING_INPUT, "Which backup?")
+            pending = await client.event("one")
+            assert moves([pending]) == [
+                ("STATUS_CHANGED", "TO_BE_SCHEDULED", "PENDING_INPUT", "PENDING_INPUT")
+            ]
+        # Away: another request is made, the first moves on.
+        second = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+        await set_update_request_status(scene.staff, first.id, S.TO_BE_SCHEDULED, "Thanks.")
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", {"districtId": district, "after": pending["cursor"]}, RESUMABLE)
+            missed = await events_of(client, "d", 2)
+            assert [(e["type"], e["updateRequest"]["id"]) for e in missed] == [
+                ("CREATED", gid(second)),
+                ("STATUS_CHANGED", gid(first)),
+            ]
+            await client.ping_pong()
+            assert client.unread() == []
+            # The district list's cursor of `second` resumes the single request `first`: only its
+            # move after that position.
+            await client.subscribe(
+                "one", {"updateRequestId": gid(first), "after": missed[0]["cursor"]}, RESUMABLE
+            )
+            only = await client.event("one")
+            assert moves([only]) == [
+                ("STATUS_CHANGED", "PENDING_INPUT", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")
+            ]
+            assert only["cursor"] == missed[1]["cursor"]
+            await client.ping_pong()
+            assert [m for m in client.unread() if m.get("id") == "one"] == []
+
+
+async def test_resuming_after_the_last_event_repeats_nothing(db: TestDatabase, run_id: str) -> None:
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    variables: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", variables, RESUMABLE)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            last = (await events_of(client, "d", 2))[-1]
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", {**variables, "after": last["cursor"]}, RESUMABLE)
+            await client.subscribe(
+                "one", {"updateRequestId": gid(request), "after": last["cursor"]}, RESUMABLE
+            )
+            await client.ping_pong()
+            assert client.unread() == []  # nothing was missed: nothing comes
+            await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
+            for operation in ("d", "one"):
+                event = await client.event(operation)
+                assert moves([event]) == [
+                    ("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")
+                ]
+                assert id_key(_record(event["cursor"])) > id_key(_record(last["cursor"]))
+
+
+def _record(cursor: str) -> str:
+    from infra.bus import record_id_of
+
+    record_id = record_id_of(cursor)
+    assert record_id is not None
+    return record_id
+
+
+async def test_a_delete_while_away_is_seen_as_removed_on_resume(db: TestDatabase, run_id: str) -> None:
+    """Resuming the district list after a request was deleted gives its REMOVED, also with a
+    selection that needs the (deleted) row."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    variables: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    done = await make_request(scene.lakeside, kind=UpdateKind.DATABASE_REFRESH,
+                              environment=EnvironmentKind.STAGING, status=S.COMPLETED)  # fmt: skip
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", variables, WITH_ROW)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            created = await client.event("d")
+        await delete_update_request(await actor_of(scene.lakeside_tc), done.id)
+        sentinel = await preview_update(scene, scene.lakeside)
+        async with ws_client(server, token) as client:
+            for document, operation in ((WITH_ROW, "row"), (RESUMABLE, "record")):
+                await client.subscribe(operation, {**variables, "after": created["cursor"]}, document)
+                missed = await events_of(client, operation, 2)
+                assert [(e["type"], e["updateRequest"]["id"]) for e in missed] == [
+                    ("REMOVED", gid(done)),
+                    ("CREATED", gid(sentinel)),
+                ]
+                assert missed[0]["updateRequest"]["status"] == "COMPLETED"
+            assert created["updateRequest"]["id"] == gid(request)
+            # The deleted request itself is no longer there to subscribe to.
+            await client.subscribe(
+                "one", {"updateRequestId": gid(done), "after": created["cursor"]}, RESUMABLE
+            )
+            message = await client.receive_for("one")
+            assert message["type"] == "error", message
+            assert message["payload"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_moves_written_during_a_resume_arrive_once_in_history_order(
+    db: TestDatabase, run_id: str
+) -> None:
+    """While resuming subscriptions catch up from an old cursor, the request keeps moving: each
+    sees the whole chain once, in the order of the history."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", {"districtId": gid(scene.lakeside)}, RESUMABLE)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+            start = (await client.event("d"))["cursor"]
+        cycle = [(S.PENDING_INPUT, "a?"), (S.DEFERRED, "b"), (S.TO_BE_SCHEDULED, "c")]
+        for status, message in cycle * 4:  # missed while away
+            await set_update_request_status(scene.staff, request.id, status, message)
+
+        async def keep_moving() -> None:
+            for status, message in cycle * 4:
+                await set_update_request_status(scene.staff, request.id, status, message)
+                await asyncio.sleep(0)
+
+        async with ws_client(server, token) as client:
+            mover = asyncio.create_task(keep_moving())
+            for operation in ("d", "one"):
+                scope = (
+                    {"districtId": gid(scene.lakeside)}
+                    if operation == "d"
+                    else {"updateRequestId": gid(request)}
+                )
+                await client.subscribe(operation, {**scope, "after": start}, RESUMABLE)
+            await mover
+            history = (await history_of(request.id))[1:]  # the creation is before `start`
+            assert len(history) == 24
+            for operation in ("d", "one"):
+                events = await events_of(client, operation, len(history))
+                assert [(e["fromStatus"], e["toStatus"]) for e in events] == history
+                assert len({e["cursor"] for e in events}) == len(history)
+            await client.ping_pong()
+            assert client.unread() == []

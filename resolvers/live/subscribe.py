@@ -60,8 +60,13 @@ async def open_update_request_events(
         raise unauthenticated(access.reason)
     scope = await resolve_scope(actor, district_id, update_request_id)
     after_id = resume_after(after)
+    # Only a cursor the stream has can be ahead of this process's reader; one it never had (a
+    # lost stream's, another deployment's) starts with SNAPSHOTs and must not hold live ones back.
+    kept = False
+    if after_id is not None and id_key(after_id) > id_key(hub.position):  # the position only grows
+        kept = await hub.stream.retains(after_id)
     member, joined_at = await hub.join(slot, scope, actor)
-    if after_id is not None and id_key(after_id) > id_key(joined_at):
+    if kept and after_id is not None and id_key(after_id) > id_key(joined_at):
         member.skip_through = id_key(after_id)  # the client is ahead of this process's reader
     slot.member = member
     member.task = asyncio.get_running_loop().create_task(_start(hub, member, after_id, joined_at))

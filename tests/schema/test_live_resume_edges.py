@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from infra.bus import public_cursor
 from infra.bus.records import id_key
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
-from models.requests.staff import set_update_request_status
+from models.requests.staff import schedule_update_request, set_update_request_status
 from models.requests.withdrawing import delete_update_request
 from tests.factories import actor_of, make_request
 from tests.schema.test_live_resume import events_of, history_of, moves
-from tests.schema.test_subscriptions import live_settings, make_scene, preview_update, refresh
+from tests.schema.test_subscriptions import live_settings, make_scene, now, preview_update, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import RESUMABLE, ws_client
@@ -108,6 +109,28 @@ def _record(cursor: str) -> str:
     return record_id
 
 
+async def test_a_cursor_newer_than_the_stream_starts_with_snapshots_then_live(
+    db: TestDatabase, run_id: str
+) -> None:
+    """A cursor of a stream since lost whose ids ran ahead of this one (another deployment, a
+    clock that was ahead): the stream never had its record, so the client gets the present and
+    then every live event, not silence until the clock passes the cursor."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    async with serve(live_settings(db, run_id)) as server, ws_client(server, token) as client:
+        ahead = public_cursor(f"{int(now().timestamp() * 1000) + 3_600_000}-0")  # an hour from now
+        await client.subscribe("one", {"updateRequestId": gid(request), "after": ahead}, RESUMABLE)
+        await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": ahead}, RESUMABLE)
+        snapshot = await client.event("one")
+        assert (snapshot["type"], snapshot["updateRequest"]["status"]) == ("SNAPSHOT", "TO_BE_SCHEDULED")
+        await client.ping_pong()
+        await schedule_update_request(scene.staff, request.id, now(), override_maintenance_window=True)
+        for operation in ("one", "d"):
+            event = await client.event(operation)
+            assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "SCHEDULED", "SCHEDULED")]
+
+
 async def test_a_delete_while_away_is_seen_as_removed_on_resume(db: TestDatabase, run_id: str) -> None:
     """Resuming the district list after a request was deleted gives its REMOVED, also with a
     selection that needs the (deleted) row."""
@@ -183,3 +206,35 @@ async def test_moves_written_during_a_resume_arrive_once_in_history_order(
                 assert len({e["cursor"] for e in events}) == len(history)
             await client.ping_pong()
             assert client.unread() == []
+
+
+async def test_a_cursor_ahead_of_this_process_reader_skips_what_the_client_has(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The client resumes on a process whose reader has not yet handed out the client's own last
+    record (another process served it): that record is not sent again, later ones are."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    async with serve(live_settings(db, run_id)) as server, ws_client(server, token) as client:
+        hub = server.hub
+        deliver = hub.on_records
+        gate = asyncio.Event()
+
+        async def held(records: list[Any]) -> None:
+            await gate.wait()
+            await deliver(records)
+
+        hub.on_records = held  # type: ignore[method-assign]
+        request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        last = await server.bus.stream.last_id()
+        assert last is not None and id_key(last) > id_key(hub.position)  # the reader lags
+        await client.subscribe(
+            "d", {"districtId": gid(scene.lakeside), "after": public_cursor(last)}, RESUMABLE
+        )
+        await client.ping_pong()
+        gate.set()
+        await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+        event = await client.event("d")
+        assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]
+        await client.ping_pong()
+        assert client.unread() == []

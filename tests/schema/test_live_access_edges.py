@@ -1,0 +1,137 @@
+"""Who sees which live events as access changes: a district link removed and given back while a
+subscription stays open, a resume after a link was removed, a viewer's subscriptions, and an
+operation id used again after the client completed it. Real uvicorn, real WebSocket clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.enums import EnvironmentKind, Role, UpdateStatus
+from models.requests.staff import set_update_request_status
+from models.tables import UpdateRequest
+from tests.factories import make_account, make_token
+from tests.schema.test_live_resume import events_of
+from tests.schema.test_subscriptions import listening, live_settings, make_scene, refresh
+from tests.support import TestDatabase
+from tests.support_graphql import gid
+from tests.support_live import EVENTS, RESUMABLE, WsClient, live_server, ws_client
+
+S = UpdateStatus
+
+
+async def until(client: WsClient, operation: str, sentinel: UpdateRequest) -> list[dict[str, Any]]:
+    """The operation's events up to and including the first one of `sentinel`."""
+    events: list[dict[str, Any]] = []
+    while not events or events[-1]["updateRequest"]["id"] != gid(sentinel):
+        events.append(await client.event(operation))
+    return events
+
+
+async def test_events_while_a_link_was_removed_never_arrive_after_it_is_given_back(
+    db: TestDatabase, run_id: str
+) -> None:
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, await make_token(contact)) as client,
+    ):
+        await client.subscribe("all", {}, EVENTS)
+        await listening(server, 1)
+        before = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        assert [e["updateRequest"]["id"] for e in await until(client, "all", before)] == [gid(before)]
+
+        await contact.districts.remove(scene.lakeside)
+        await set_update_request_status(scene.staff, before.id, S.PENDING_INPUT, "unseen")
+        hidden = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+        riverside = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+        assert [e["updateRequest"]["id"] for e in await until(client, "all", riverside)] == [gid(riverside)]
+
+        await contact.districts.add(scene.lakeside)
+        await set_update_request_status(scene.staff, before.id, S.DEFERRED, "seen again")
+        events = await until(client, "all", before)
+        assert [(e["type"], e["updateRequest"]["status"]) for e in events] == [("STATUS_CHANGED", "DEFERRED")]
+        await client.ping_pong()
+        assert client.unread() == []
+        assert gid(hidden) not in {e["updateRequest"]["id"] for e in events}
+
+
+async def test_a_resume_after_a_link_was_removed_skips_that_districts_missed_events(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The catch-up shows the missed events the caller may see now, not those it could see when
+    the cursor was handed out."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    token = await make_token(contact)
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("all", {}, RESUMABLE)
+            await listening(server, 1)
+            first = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+            cursor = (await client.event("all"))["cursor"]
+        lakeside = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        riverside = await refresh(scene, scene.riverside, EnvironmentKind.STAGING)
+        await set_update_request_status(scene.staff, lakeside.id, S.DEFERRED, "later")
+        await contact.districts.remove(scene.lakeside)
+        async with ws_client(server, token) as client:
+            await client.subscribe("all", {"after": cursor}, RESUMABLE)
+            missed = await events_of(client, "all", 1)
+            assert [(e["type"], e["updateRequest"]["id"]) for e in missed] == [("CREATED", gid(riverside))]
+            await client.ping_pong()
+            assert client.unread() == []
+            await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": cursor}, RESUMABLE)
+            message = await client.receive_for("d")
+            assert message["type"] == "error" and message["payload"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert first.district_id == scene.riverside.id
+
+
+async def test_a_viewer_follows_its_own_districts_only(db: TestDatabase, run_id: str) -> None:
+    scene = await make_scene()
+    viewer = await make_account(Role.VIEWER, [scene.lakeside], email="viewer@lakeside.example")
+    foreign = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, await make_token(viewer)) as client,
+    ):
+        await client.subscribe("foreign", {"updateRequestId": gid(foreign)}, EVENTS)
+        message = await client.receive_for("foreign")
+        assert message["type"] == "error" and message["payload"][0]["extensions"]["code"] == "NOT_FOUND"
+        await client.subscribe("all", {}, EVENTS)
+        await client.subscribe("d", {"districtId": gid(scene.lakeside)}, EVENTS)
+        await listening(server, 2)
+        await set_update_request_status(scene.staff, foreign.id, S.DEFERRED, "not for the viewer")
+        await refresh(scene, scene.riverside, EnvironmentKind.STAGING)
+        mine = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        for operation in ("all", "d"):
+            events = await until(client, operation, mine)
+            assert [(e["type"], e["updateRequest"]["district"]["id"]) for e in events] == [
+                ("CREATED", gid(scene.lakeside))
+            ]
+        await client.subscribe("one", {"updateRequestId": gid(mine)}, EVENTS)
+        assert (await client.event("one"))["type"] == "SNAPSHOT"
+
+
+async def test_an_operation_id_used_again_after_complete_gets_only_its_new_events(
+    db: TestDatabase, run_id: str
+) -> None:
+    scene = await make_scene()
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["staff"]) as client,
+    ):
+        await client.subscribe("x", {"districtId": gid(scene.lakeside)}, EVENTS)
+        await listening(server, 1)
+        await client.send({"id": "x", "type": "complete"})
+        await listening(server, 0)
+        await client.subscribe("x", {"districtId": gid(scene.riverside)}, EVENTS)
+        await listening(server, 1)
+        await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        riverside = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+        events = await until(client, "x", riverside)
+        assert [e["updateRequest"]["district"]["id"] for e in events] == [gid(scene.riverside)]
+        await client.ping_pong()
+        assert client.unread() == []
+        # A second subscribe with the id in use is still refused.
+        await client.subscribe("x", {"districtId": gid(scene.lakeside)}, EVENTS)
+        assert (await client.closed())[0] == 4409

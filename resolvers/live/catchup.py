@@ -17,7 +17,7 @@ from infra.bus.records import id_key
 from infra.bus.stream import READ_BATCH
 from models.clock import utcnow
 from models.enums import EventType
-from resolvers.live.dispatch import snapshots
+from resolvers.live.dispatch import check_access, snapshots
 from resolvers.live.events import live_event, needs_row, rows_of
 from resolvers.live.groups import HubView, Member
 
@@ -57,6 +57,13 @@ async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> t
     position = after
     while id_key(position) < last:
         records = await hub.stream.read_after(position, READ_BATCH)
+        # A long catch-up re-checks access as live delivery does (when due): a removed district
+        # link moves the subscription to its new group, or ends it, before more is sent.
+        async with hub.lock:
+            await check_access(hub, [member.group])
+        if member.gone:
+            return frames, False
+        group = member.group
         page: list[EventRecord] = [r for r in records if id_key(r.id) <= last]
         wanted = [r for r in page if scope.matches(r.event) and group.visibility.can_see(r.event.district_id)]
         rows = await rows_of(r.event.update_request_id for r in wanted if needs_row(r, fields))

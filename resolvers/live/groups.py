@@ -209,6 +209,8 @@ class HubView(Protocol):
 
     position: str
     groups: dict[GroupKey, RenderGroup]
+    #: Held while records are delivered and while subscriptions join or change groups.
+    lock: asyncio.Lock
 
     @property
     def stream(self) -> EventStream: ...

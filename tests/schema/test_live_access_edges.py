@@ -4,6 +4,7 @@ operation id used again after the client completed it. Real uvicorn, real WebSoc
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from models.enums import EnvironmentKind, Role, UpdateStatus
@@ -14,7 +15,7 @@ from tests.schema.test_live_resume import events_of
 from tests.schema.test_subscriptions import listening, live_settings, make_scene, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import EVENTS, RESUMABLE, WsClient, live_server, ws_client
+from tests.support_live import EVENTS, RESUMABLE, WsClient, live_server, wait_until, ws_client
 
 S = UpdateStatus
 
@@ -135,3 +136,53 @@ async def test_an_operation_id_used_again_after_complete_gets_only_its_new_event
         # A second subscribe with the id in use is still refused.
         await client.subscribe("x", {"districtId": gid(scene.lakeside)}, EVENTS)
         assert (await client.closed())[0] == 4409
+
+
+async def test_a_link_removed_while_a_resume_catches_up_stops_that_districts_events(
+    db: TestDatabase, run_id: str
+) -> None:
+    """Access is re-checked while a long catch-up runs, not only when it starts: missed events of
+    a district whose link was removed meanwhile are not sent."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    token = await make_token(contact)
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("all", {}, RESUMABLE)
+            await listening(server, 1)
+            await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+            cursor = (await client.event("all"))["cursor"]
+        await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        riverside = await refresh(scene, scene.riverside, EnvironmentKind.STAGING)
+
+        stream = server.bus.stream
+        read_after = stream.read_after
+        waiting: list[str] = []
+        gate = asyncio.Event()
+
+        async def held(after: str, count: int) -> list[Any]:
+            waiting.append(after)
+            await gate.wait()
+            return await read_after(after, count)
+
+        stream.read_after = held  # type: ignore[method-assign]
+        try:
+            async with ws_client(server, token) as client:
+                await client.subscribe("all", {"after": cursor}, RESUMABLE)
+                await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": cursor}, RESUMABLE)
+                await wait_until(lambda: len(waiting) == 2, "both catch-ups to read the stream")
+                await contact.districts.remove(scene.lakeside)
+                gate.set()
+                missed = await events_of(client, "all", 1)
+                assert [(e["type"], e["updateRequest"]["id"]) for e in missed] == [
+                    ("CREATED", gid(riverside))
+                ]
+                # The subscription narrowed to that district ends as one to a foreign district does.
+                message = await client.receive_for("d")
+                assert message["type"] == "next", message
+                assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+                assert await client.receive_for("d") == {"id": "d", "type": "complete"}
+                await client.ping_pong()
+                assert client.unread() == []
+        finally:
+            stream.read_after = read_after  # type: ignore[method-assign]

@@ -11,13 +11,13 @@ from infra.bus import public_cursor
 from infra.bus.records import id_key
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.requests.staff import schedule_update_request, set_update_request_status
-from models.requests.withdrawing import delete_update_request
+from models.requests.withdrawing import cancel_update_request, delete_update_request
 from tests.factories import actor_of, make_request
 from tests.schema.test_live_resume import events_of, history_of, moves
 from tests.schema.test_subscriptions import live_settings, make_scene, now, preview_update, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import RESUMABLE, ws_client
+from tests.support_live import RESUMABLE, wait_until, ws_client
 from tests.support_live import live_server as serve
 
 S = UpdateStatus
@@ -236,5 +236,106 @@ async def test_a_cursor_ahead_of_this_process_reader_skips_what_the_client_has(
         await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
         event = await client.event("d")
         assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]
+        await client.ping_pong()
+        assert client.unread() == []
+
+
+async def test_a_subscription_completed_during_its_catch_up_sends_nothing_more(
+    db: TestDatabase, run_id: str
+) -> None:
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    district: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", district, RESUMABLE)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+            cursor = (await client.event("d"))["cursor"]
+        for status, message in [(S.PENDING_INPUT, "a?"), (S.DEFERRED, "b"), (S.TO_BE_SCHEDULED, "c")] * 3:
+            await set_update_request_status(scene.staff, request.id, status, message)
+
+        stream = server.bus.stream
+        read_after = stream.read_after
+        waiting = asyncio.Event()
+        gate = asyncio.Event()
+
+        async def held(after: str, count: int) -> list[Any]:
+            waiting.set()
+            await gate.wait()
+            return await read_after(after, count)
+
+        stream.read_after = held  # type: ignore[method-assign]
+        try:
+            async with ws_client(server, token) as client:
+                await client.subscribe("d", {**district, "after": cursor}, RESUMABLE)
+                await asyncio.wait_for(waiting.wait(), 10)
+                await client.send({"id": "d", "type": "complete"})
+                await client.ping_pong()  # the complete was handled
+                gate.set()
+                await client.subscribe("s", district, RESUMABLE)
+                await client.ping_pong()
+                await set_update_request_status(scene.staff, request.id, S.DEFERRED, "live")
+                assert moves([await client.event("s")]) == [
+                    ("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")
+                ]
+                await client.ping_pong()
+                assert [m for m in client.unread() if m.get("id") == "d"] == []
+                assert server.hub.member_count == 1
+        finally:
+            stream.read_after = read_after  # type: ignore[method-assign]
+
+
+async def test_a_single_request_resume_that_missed_its_cancel_ends_with_removed(
+    db: TestDatabase, run_id: str
+) -> None:
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("one", {"updateRequestId": gid(request)}, RESUMABLE)
+            assert (await client.event("one"))["type"] == "SNAPSHOT"
+            await set_update_request_status(scene.staff, request.id, S.PENDING_INPUT, "Which backup?")
+            cursor = (await client.event("one"))["cursor"]
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Thanks.")
+        await cancel_update_request(await actor_of(scene.lakeside_tc), request.id)
+        async with ws_client(server, token) as client:
+            await client.subscribe("one", {"updateRequestId": gid(request), "after": cursor}, RESUMABLE)
+            missed = await events_of(client, "one", 2)
+            assert moves(missed) == [
+                ("STATUS_CHANGED", "PENDING_INPUT", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED"),
+                ("REMOVED", "TO_BE_SCHEDULED", "CANCELLED", "CANCELLED"),
+            ]
+            assert await client.receive_for("one") == {"id": "one", "type": "complete"}
+            await wait_until(lambda: server.hub.member_count == 0, "the ended subscription to leave")
+            await client.ping_pong()
+            assert client.unread() == []
+
+
+async def test_a_resume_and_a_live_subscription_sharing_a_rendering_each_get_theirs_once(
+    db: TestDatabase, run_id: str
+) -> None:
+    """Same document and scope on one socket, one live and one resuming (one render group): the
+    resuming one gets what it missed, then both get each live event exactly once."""
+    scene = await make_scene()
+    district: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    async with (
+        serve(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+    ):
+        await client.subscribe("live", district, RESUMABLE)
+        await client.ping_pong()
+        request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+        created, deferred = await events_of(client, "live", 2)
+        await client.subscribe("resume", {**district, "after": created["cursor"]}, RESUMABLE)
+        assert (await client.event("resume"))["cursor"] == deferred["cursor"]
+        assert len(server.hub.groups) == 1
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
+        for operation in ("live", "resume"):
+            assert moves([await client.event(operation)]) == [
+                ("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")
+            ]
         await client.ping_pong()
         assert client.unread() == []

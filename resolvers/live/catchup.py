@@ -35,7 +35,7 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
         # only follow it (and the snapshot's cursor says so).
         newest = await hub.stream.last_id()
         if newest is not None and id_key(newest) > id_key(joined_at):
-            member.skip_through = max(member.skip_through or (0, 0), id_key(newest))
+            member.skip(id_key(newest))
             cursor = public_cursor(newest)
         since = id_time(after) if after is not None else None
         for event, payload in await snapshots(hub, group, since, cursor, taken):

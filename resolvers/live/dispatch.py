@@ -117,7 +117,7 @@ def send(
             key is not None and member.skip_through is not None and key <= member.skip_through
         ):
             continue
-        member.deliver(payload, request_id, progress=progress)
+        member.deliver(payload, request_id, progress=progress, record=key)
         if ends:
             hub.end(member)
 

@@ -141,9 +141,10 @@ class Member:
         self.operation_id = slot.operation_id
         self.group = group
         self.prefix = '{"id":' + json.dumps(slot.operation_id) + ',"type":"next","payload":'
-        #: Until the SNAPSHOT or the missed events are sent, live frames wait here.
+        #: Until the SNAPSHOT or the missed events are sent, live frames wait here (with the
+        #: record each shows, when it shows one).
         self.catching_up = True
-        self.buffer: list[tuple[str, FrameKey | None, bool]] = []
+        self.buffer: list[tuple[str, FrameKey | None, bool, tuple[int, int] | None]] = []
         #: Records up to this id were already delivered (the client's own cursor is ahead).
         self.skip_through = skip_through
         self.ended = False
@@ -157,15 +158,29 @@ class Member:
     def next_frame(self, payload: str) -> str:
         return self.prefix + payload + "}"
 
-    def deliver(self, payload: str, request_id: int | None = None, *, progress: bool = False) -> None:
-        self.send(self.next_frame(payload), request_id, progress=progress)
+    def deliver(
+        self,
+        payload: str,
+        request_id: int | None = None,
+        *,
+        progress: bool = False,
+        record: tuple[int, int] | None = None,
+    ) -> None:
+        self.send(self.next_frame(payload), request_id, progress=progress, record=record)
 
-    def send(self, text: str, request_id: int | None = None, *, progress: bool = False) -> None:
+    def send(
+        self,
+        text: str,
+        request_id: int | None = None,
+        *,
+        progress: bool = False,
+        record: tuple[int, int] | None = None,
+    ) -> None:
         if self.gone:
             return
         key = (self.operation_id, request_id) if request_id is not None else None
         if self.catching_up:
-            self.buffer.append((text, key, progress))
+            self.buffer.append((text, key, progress, record))
             if len(self.buffer) > self.connection.outbox.limit:
                 self.connection.outbox.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
             return
@@ -176,10 +191,16 @@ class Member:
         outbox = self.connection.outbox
         for text in frames:
             outbox.push(text)
-        for text, key, progress in self.buffer:
+        for text, key, progress, _ in self.buffer:
             outbox.push(text, key, progress=progress)
         self.buffer = []
         self.catching_up = False
+
+    def skip(self, through: tuple[int, int]) -> None:
+        """Records up to `through` are shown already (by a SNAPSHOT): none of them is sent, not
+        even one that came live while the catch-up ran."""
+        self.skip_through = max(self.skip_through or (0, 0), through)
+        self.buffer = [entry for entry in self.buffer if entry[3] is None or entry[3] > through]
 
     def complete_frame(self) -> str:
         return '{"id":' + json.dumps(self.operation_id) + ',"type":"complete"}'

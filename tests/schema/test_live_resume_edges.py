@@ -339,3 +339,43 @@ async def test_a_resume_and_a_live_subscription_sharing_a_rendering_each_get_the
             ]
         await client.ping_pong()
         assert client.unread() == []
+
+
+async def test_a_move_made_while_the_snapshot_is_taken_is_not_sent_again_after_it(
+    db: TestDatabase, run_id: str
+) -> None:
+    """A move that reaches the process between the subscription joining and its SNAPSHOT being
+    read is in the SNAPSHOT (whose cursor is that move's): it does not follow it as well."""
+    scene = await make_scene()
+    request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    async with (
+        serve(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+    ):
+        stream = server.bus.stream
+        last_id = stream.last_id
+        waiting = asyncio.Event()
+        gate = asyncio.Event()
+
+        async def held() -> str | None:
+            waiting.set()
+            await gate.wait()
+            return await last_id()
+
+        stream.last_id = held  # type: ignore[method-assign]
+        try:
+            await client.subscribe("one", {"updateRequestId": gid(request)}, RESUMABLE)
+            await asyncio.wait_for(waiting.wait(), 10)
+            position = server.hub.position
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            await wait_until(lambda: server.hub.position != position, "the move to reach the hub")
+            gate.set()
+            snapshot = await client.event("one")
+        finally:
+            stream.last_id = last_id  # type: ignore[method-assign]
+        assert (snapshot["type"], snapshot["updateRequest"]["status"]) == ("SNAPSHOT", "DEFERRED")
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
+        after = await client.event("one")
+        assert moves([after]) == [("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")]
+        await client.ping_pong()
+        assert client.unread() == []

@@ -92,14 +92,14 @@ class LiveHub:
         group.members[member] = None
         return member
 
-    def leave(self, member: Member) -> None:
+    def leave(self, member: Member, *, stop_catch_up: bool = True) -> None:
         """Take the subscription out (its socket closed, the client completed it, or it ended)."""
         if member.ended:
             return
         member.ended = True
         OPEN_SUBSCRIPTIONS.dec()
         self._remove(member)
-        if member.task is not None and member.task is not asyncio.current_task():
+        if stop_catch_up and member.task is not None and member.task is not asyncio.current_task():
             member.task.cancel()
 
     def _remove(self, member: Member) -> None:
@@ -126,7 +126,9 @@ class LiveHub:
             return
         for text in (*frames, member.complete_frame()):
             member.send(text)
-        self.leave(member)
+        # Ended while it still catches up, the frames wait behind what it owes: its catch-up
+        # sends them (and stops reading further), instead of being cancelled with them unsent.
+        self.leave(member, stop_catch_up=not member.catching_up)
         member.slot.on_end()
 
     def candidates(self, event: UpdateRequestChanged) -> list[RenderGroup]:

@@ -379,3 +379,44 @@ async def test_a_move_made_while_the_snapshot_is_taken_is_not_sent_again_after_i
         assert moves([after]) == [("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")]
         await client.ping_pong()
         assert client.unread() == []
+
+
+async def test_a_request_cancelled_while_its_snapshot_is_taken_still_ends_the_subscription(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The REMOVED that ends a single-request subscription may come live before the subscription's
+    SNAPSHOT went out: the client still gets the request's state and the `complete`."""
+    scene = await make_scene()
+    request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    async with (
+        serve(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+    ):
+        stream = server.bus.stream
+        last_id = stream.last_id
+        waiting = asyncio.Event()
+        gate = asyncio.Event()
+
+        async def held() -> str | None:
+            waiting.set()
+            await gate.wait()
+            return await last_id()
+
+        stream.last_id = held  # type: ignore[method-assign]
+        try:
+            await client.subscribe("one", {"updateRequestId": gid(request)}, RESUMABLE)
+            await asyncio.wait_for(waiting.wait(), 10)
+            position = server.hub.position
+            await cancel_update_request(await actor_of(scene.lakeside_tc), request.id)
+            await wait_until(lambda: server.hub.position != position, "the cancel to reach the hub")
+            gate.set()
+            seen = [await client.receive_for("one")]
+            while seen[-1]["type"] == "next":
+                seen.append(await client.receive_for("one"))
+        finally:
+            stream.last_id = last_id  # type: ignore[method-assign]
+        assert seen[-1] == {"id": "one", "type": "complete"}
+        shown = [m["payload"]["data"]["updateRequestEvents"] for m in seen[:-1]]
+        assert shown and shown[-1]["updateRequest"]["status"] == "CANCELLED"
+        assert len({e["cursor"] for e in shown}) == len(shown)
+        assert server.hub.member_count == 0

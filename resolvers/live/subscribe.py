@@ -80,6 +80,9 @@ async def _start(hub: LiveHub, member: Member, after: str | None, joined_at: str
         await catch_up(hub, member, after, joined_at)
     except Exception:
         logger.exception("subscription %s could not catch up; it is completed", member.operation_id)
+        if not member.ended:
+            member.buffer = []  # live frames behind a failed catch-up would follow a gap
+        member.go_live([])  # what is left (an end that came meanwhile) goes out, then `complete`
         hub.end(member)
     finally:
         member.task = None

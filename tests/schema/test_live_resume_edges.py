@@ -420,3 +420,34 @@ async def test_a_request_cancelled_while_its_snapshot_is_taken_still_ends_the_su
         assert shown and shown[-1]["updateRequest"]["status"] == "CANCELLED"
         assert len({e["cursor"] for e in shown}) == len(shown)
         assert server.hub.member_count == 0
+
+
+async def test_a_catch_up_that_fails_completes_the_subscription(db: TestDatabase, run_id: str) -> None:
+    """The stream cannot be read while a resume catches up: the client is told the operation is
+    over (`complete`), so that it subscribes again, instead of waiting on a dead operation."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    district: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    async with serve(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", district, RESUMABLE)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            cursor = (await client.event("d"))["cursor"]
+        await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+        stream = server.bus.stream
+        read_after = stream.read_after
+
+        async def unreachable(after: str, count: int) -> list[Any]:
+            raise RedisConnectionError("Redis is unreachable from this process")
+
+        stream.read_after = unreachable  # type: ignore[method-assign]
+        try:
+            async with ws_client(server, token) as client:
+                await client.subscribe("d", {**district, "after": cursor}, RESUMABLE)
+                assert await client.receive_for("d") == {"id": "d", "type": "complete"}
+                await wait_until(lambda: server.hub.member_count == 0, "the failed subscription to leave")
+        finally:
+            stream.read_after = read_after  # type: ignore[method-assign]

@@ -451,3 +451,36 @@ async def test_a_catch_up_that_fails_completes_the_subscription(db: TestDatabase
                 await wait_until(lambda: server.hub.member_count == 0, "the failed subscription to leave")
         finally:
             stream.read_after = read_after  # type: ignore[method-assign]
+
+
+async def test_the_embedded_stream_resumes_as_redis_does(db: TestDatabase, run_id: str) -> None:
+    """No Redis: the in-process stream's cursors resume with exactly the missed moves, the last
+    event's cursor repeats nothing, and a cursor it never had starts with the present."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    district: dict[str, Any] = {"districtId": gid(scene.lakeside)}
+    async with serve(live_settings(db, run_id, redis_url=None)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", district, RESUMABLE)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            created = await client.event("d")
+        await set_update_request_status(scene.staff, request.id, S.PENDING_INPUT, "Which backup?")
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Thanks.")
+        ahead = public_cursor(f"{int(now().timestamp() * 1000) + 3_600_000}-0")
+        async with ws_client(server, token) as client:
+            await client.subscribe("d", {**district, "after": created["cursor"]}, RESUMABLE)
+            missed = await events_of(client, "d", 2)
+            assert moves(missed) == [
+                ("STATUS_CHANGED", "TO_BE_SCHEDULED", "PENDING_INPUT", "PENDING_INPUT"),
+                ("STATUS_CHANGED", "PENDING_INPUT", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED"),
+            ]
+            await client.subscribe("last", {**district, "after": missed[-1]["cursor"]}, RESUMABLE)
+            await client.subscribe("one", {"updateRequestId": gid(request), "after": ahead}, RESUMABLE)
+            assert moves([await client.event("one")]) == [("SNAPSHOT", None, None, "TO_BE_SCHEDULED")]
+            await client.ping_pong()
+            assert client.unread() == []
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            for operation in ("d", "last", "one"):
+                event = await client.event(operation)
+                assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]

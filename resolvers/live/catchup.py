@@ -41,6 +41,8 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
         for event, payload in await snapshots(hub, group, since, cursor, taken):
             frames.append(member.next_frame(payload))
             ends = ends or (event.type is EventType.REMOVED and group.scope.request_id is not None)
+    if member.gone:
+        return  # ended meanwhile (access lost, request removed): the end went out instead
     await member.connection.outbox.push_paced(frames)
     member.go_live([])
     if ends:

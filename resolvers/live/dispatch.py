@@ -117,9 +117,10 @@ def send(
             key is not None and member.skip_through is not None and key <= member.skip_through
         ):
             continue
-        member.deliver(payload, request_id, progress=progress, record=key)
         if ends:
-            hub.end(member)
+            hub.end(member, member.next_frame(payload))
+        else:
+            member.deliver(payload, request_id, progress=progress, record=key)
 
 
 def _actor_of(group: RenderGroup) -> Actor:

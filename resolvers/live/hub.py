@@ -92,14 +92,14 @@ class LiveHub:
         group.members[member] = None
         return member
 
-    def leave(self, member: Member, *, stop_catch_up: bool = True) -> None:
+    def leave(self, member: Member) -> None:
         """Take the subscription out (its socket closed, the client completed it, or it ended)."""
         if member.ended:
             return
         member.ended = True
         OPEN_SUBSCRIPTIONS.dec()
         self._remove(member)
-        if stop_catch_up and member.task is not None and member.task is not asyncio.current_task():
+        if member.task is not None and member.task is not asyncio.current_task():
             member.task.cancel()
 
     def _remove(self, member: Member) -> None:
@@ -124,11 +124,14 @@ class LiveHub:
         """Send the subscription's last `frames` and `complete`, and take it out."""
         if member.gone:
             return
+        if member.catching_up:
+            # Ended before what it was owed went out: its catch-up stops, and the live frames
+            # waiting behind it (they would follow a gap) give way to the end, sent now.
+            member.buffer = []
+            member.catching_up = False
         for text in (*frames, member.complete_frame()):
             member.send(text)
-        # Ended while it still catches up, the frames wait behind what it owes: its catch-up
-        # sends them (and stops reading further), instead of being cancelled with them unsent.
-        self.leave(member, stop_catch_up=not member.catching_up)
+        self.leave(member)
         member.slot.on_end()
 
     def candidates(self, event: UpdateRequestChanged) -> list[RenderGroup]:

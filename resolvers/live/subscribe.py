@@ -80,9 +80,6 @@ async def _start(hub: LiveHub, member: Member, after: str | None, joined_at: str
         await catch_up(hub, member, after, joined_at)
     except Exception:
         logger.exception("subscription %s could not catch up; it is completed", member.operation_id)
-        if not member.ended:
-            member.buffer = []  # live frames behind a failed catch-up would follow a gap
-        member.go_live([])  # what is left (an end that came meanwhile) goes out, then `complete`
-        hub.end(member)
+        hub.end(member)  # live frames behind the failed catch-up are dropped: `complete` now
     finally:
         member.task = None

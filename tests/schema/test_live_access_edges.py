@@ -5,8 +5,10 @@ operation id used again after the client completed it. Real uvicorn, real WebSoc
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
+from infra.bus import public_cursor
 from models.enums import EnvironmentKind, Role, UpdateStatus
 from models.requests.staff import set_update_request_status
 from models.tables import UpdateRequest
@@ -186,3 +188,43 @@ async def test_a_link_removed_while_a_resume_catches_up_stops_that_districts_eve
                 assert client.unread() == []
         finally:
             stream.read_after = read_after  # type: ignore[method-assign]
+
+
+async def test_a_link_removed_before_a_resumes_snapshots_go_out_sends_none_of_them(
+    db: TestDatabase, run_id: str
+) -> None:
+    """A resume from a cursor the stream no longer has starts with SNAPSHOTs; when a live event
+    finds the district's link removed before they went out, they never do: NOT_FOUND ends it."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, await make_token(contact)) as client,
+    ):
+        stream = server.bus.stream
+        last_id = stream.last_id
+        waiting, gate = asyncio.Event(), asyncio.Event()
+
+        async def held() -> str | None:
+            waiting.set()
+            await gate.wait()
+            return await last_id()
+
+        stream.last_id = held  # type: ignore[method-assign]
+        try:
+            forgotten = public_cursor(f"{int(time.time() * 1000) - 3_600_000}-0")  # an hour ago
+            await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": forgotten}, RESUMABLE)
+            await asyncio.wait_for(waiting.wait(), 10)
+            await contact.districts.remove(scene.lakeside)
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "not for them")
+            await wait_until(lambda: server.hub.member_count == 0, "the subscription to end")
+            gate.set()
+            message = await client.receive_for("d")
+        finally:
+            stream.last_id = last_id  # type: ignore[method-assign]
+        assert message["type"] == "next", message
+        assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert await client.receive_for("d") == {"id": "d", "type": "complete"}
+        await client.ping_pong()
+        assert client.unread() == []

@@ -107,8 +107,9 @@ async def _raw_round(
 
 
 async def _raw_reader(reader: aioredis.Redis, key: str, inbox: asyncio.Queue[float]) -> None:
-    """One blocking reader on its own connection, as the API process has."""
-    last = "$"
+    """One blocking reader on its own connection, as the API process has (from the start of the
+    per-run key: "$" would miss an XADD sent before the first XREAD arrives)."""
+    last = "0-0"
     while True:
         answer: Any = await reader.xread({key: last}, block=1000, count=100)
         for _, entries in answer or []:

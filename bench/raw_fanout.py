@@ -87,7 +87,9 @@ async def main(port: int, redis_url: str, key: str) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(clients), "127.0.0.1", port, backlog=4096)
     client = aioredis.Redis.from_url(redis_url, socket_timeout=10)
-    last = "$"
+    # From the start of the (per-run, empty) key, not "$": the port is open before the first XREAD
+    # reaches Redis, and a first XADD sent in between was missed (the warm-up then timed out).
+    last = "0-0"
     async with server:
         while True:
             answer: Any = await client.xread({key: last}, block=5000, count=100)

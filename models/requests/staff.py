@@ -36,14 +36,18 @@ OVERRIDE_MESSAGES = {
 }
 
 
-async def _read_to_move(actor: Actor, request_id: int, *, cancelling: bool = False) -> UpdateRequest:
+async def _read_to_move(
+    actor: Actor, request_id: int, *, deciding: bool = False, cancelling: bool = False
+) -> UpdateRequest:
     """The request a staff move starts from, read under its row lock, so that a system move
     committed since an unlocked read (a re-slot keeps it SCHEDULED but moves its history on) does
     not make a legal staff move look illegal. Locks in the order every path keeps: the start-
-    decision lock, the district's row when `cancelling` (a cancel takes turns with new requests
-    for the district, as `withdrawing.cancel_update_request` does), the rollout's row (its
-    requests' rows come after it), then the request's."""
-    await hold_for_start_decision()
+    decision lock when the move decides a start (`deciding`: taken before any row, never after),
+    the district's row when `cancelling` (a cancel takes turns with new requests for the
+    district, as `withdrawing.cancel_update_request` does), the rollout's row (its requests' rows
+    come after it), then the request's."""
+    if deciding:
+        await hold_for_start_decision()
     request = await get_visible_request(actor, request_id)
     if cancelling:
         await District.filter(id=request.district_id).select_for_update().first()
@@ -74,7 +78,7 @@ async def schedule_update_request(
         raise DomainError(ErrorCode.VALIDATION, "start is in the past.", "start")
     after = AfterCommit()
     async with in_transaction():
-        request = await _read_to_move(actor, request_id)
+        request = await _read_to_move(actor, request_id, deciding=True)
         check_move(request.status, UpdateStatus.SCHEDULED, actor.mover)
         district = await District.get(id=request.district_id)
         environment = await Environment.get(id=request.environment_id)
@@ -131,7 +135,12 @@ async def set_update_request_status(
     message = check_text(message, "message", MAX_MESSAGE_LENGTH)
     after = AfterCommit()
     async with in_transaction():
-        request = await _read_to_move(actor, request_id, cancelling=status is UpdateStatus.CANCELLED)
+        request = await _read_to_move(
+            actor,
+            request_id,
+            deciding=status is UpdateStatus.SCHEDULED,
+            cancelling=status is UpdateStatus.CANCELLED,
+        )
         changes: dict[str, Any] = {}
         no_future_start = request.scheduled_start is None or (
             request.scheduled_start < now - SCHEDULE_PAST_TOLERANCE

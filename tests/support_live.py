@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +80,35 @@ class LiveServer:
     def hub(self) -> LiveHub:
         hub: LiveHub = self.app.state.hub
         return hub
+
+
+class Hold:
+    """A method held at a gate (`held`): `calls` counts callers waiting or gone through, `waiting`
+    is set at the first, and each goes on once `gate` is set."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.waiting = asyncio.Event()
+        self.gate = asyncio.Event()
+
+
+@contextlib.contextmanager
+def held(target: object, name: str) -> Iterator[Hold]:
+    """Hold every call of `target.name` (an async method) until the gate opens; put it back after."""
+    original = getattr(target, name)
+    hold = Hold()
+
+    async def waiting_at_the_gate(*args: Any, **kwargs: Any) -> Any:
+        hold.calls += 1
+        hold.waiting.set()
+        await hold.gate.wait()
+        return await original(*args, **kwargs)
+
+    setattr(target, name, waiting_at_the_gate)
+    try:
+        yield hold
+    finally:
+        setattr(target, name, original)
 
 
 async def wait_until(

@@ -17,7 +17,7 @@ from tests.schema.test_live_resume import events_of
 from tests.schema.test_subscriptions import listening, live_settings, make_scene, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import EVENTS, RESUMABLE, WsClient, live_server, wait_until, ws_client
+from tests.support_live import EVENTS, RESUMABLE, WsClient, held, live_server, wait_until, ws_client
 
 S = UpdateStatus
 
@@ -157,24 +157,13 @@ async def test_a_link_removed_while_a_resume_catches_up_stops_that_districts_eve
         await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
         riverside = await refresh(scene, scene.riverside, EnvironmentKind.STAGING)
 
-        stream = server.bus.stream
-        read_after = stream.read_after
-        waiting: list[str] = []
-        gate = asyncio.Event()
-
-        async def held(after: str, count: int) -> list[Any]:
-            waiting.append(after)
-            await gate.wait()
-            return await read_after(after, count)
-
-        stream.read_after = held  # type: ignore[method-assign]
-        try:
+        with held(server.bus.stream, "read_after") as hold:
             async with ws_client(server, token) as client:
                 await client.subscribe("all", {"after": cursor}, RESUMABLE)
                 await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": cursor}, RESUMABLE)
-                await wait_until(lambda: len(waiting) == 2, "both catch-ups to read the stream")
+                await wait_until(lambda: hold.calls == 2, "both catch-ups to read the stream")
                 await contact.districts.remove(scene.lakeside)
-                gate.set()
+                hold.gate.set()
                 missed = await events_of(client, "all", 1)
                 assert [(e["type"], e["updateRequest"]["id"]) for e in missed] == [
                     ("CREATED", gid(riverside))
@@ -186,8 +175,6 @@ async def test_a_link_removed_while_a_resume_catches_up_stops_that_districts_eve
                 assert await client.receive_for("d") == {"id": "d", "type": "complete"}
                 await client.ping_pong()
                 assert client.unread() == []
-        finally:
-            stream.read_after = read_after  # type: ignore[method-assign]
 
 
 async def test_a_link_removed_before_a_resumes_snapshots_go_out_sends_none_of_them(
@@ -202,27 +189,15 @@ async def test_a_link_removed_before_a_resumes_snapshots_go_out_sends_none_of_th
         live_server(live_settings(db, run_id)) as server,
         ws_client(server, await make_token(contact)) as client,
     ):
-        stream = server.bus.stream
-        last_id = stream.last_id
-        waiting, gate = asyncio.Event(), asyncio.Event()
-
-        async def held() -> str | None:
-            waiting.set()
-            await gate.wait()
-            return await last_id()
-
-        stream.last_id = held  # type: ignore[method-assign]
-        try:
+        with held(server.bus.stream, "last_id") as hold:
             forgotten = public_cursor(f"{int(time.time() * 1000) - 3_600_000}-0")  # an hour ago
             await client.subscribe("d", {"districtId": gid(scene.lakeside), "after": forgotten}, RESUMABLE)
-            await asyncio.wait_for(waiting.wait(), 10)
+            await asyncio.wait_for(hold.waiting.wait(), 10)
             await contact.districts.remove(scene.lakeside)
             await set_update_request_status(scene.staff, request.id, S.DEFERRED, "not for them")
             await wait_until(lambda: server.hub.member_count == 0, "the subscription to end")
-            gate.set()
+            hold.gate.set()
             message = await client.receive_for("d")
-        finally:
-            stream.last_id = last_id  # type: ignore[method-assign]
         assert message["type"] == "next", message
         assert message["payload"]["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         assert await client.receive_for("d") == {"id": "d", "type": "complete"}

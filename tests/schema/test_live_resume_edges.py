@@ -17,7 +17,7 @@ from tests.schema.test_live_resume import events_of, history_of, moves
 from tests.schema.test_subscriptions import live_settings, make_scene, now, preview_update, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import RESUMABLE, wait_until, ws_client
+from tests.support_live import RESUMABLE, held, wait_until, ws_client
 from tests.support_live import live_server as serve
 
 S = UpdateStatus
@@ -255,24 +255,13 @@ async def test_a_subscription_completed_during_its_catch_up_sends_nothing_more(
         for status, message in [(S.PENDING_INPUT, "a?"), (S.DEFERRED, "b"), (S.TO_BE_SCHEDULED, "c")] * 3:
             await set_update_request_status(scene.staff, request.id, status, message)
 
-        stream = server.bus.stream
-        read_after = stream.read_after
-        waiting = asyncio.Event()
-        gate = asyncio.Event()
-
-        async def held(after: str, count: int) -> list[Any]:
-            waiting.set()
-            await gate.wait()
-            return await read_after(after, count)
-
-        stream.read_after = held  # type: ignore[method-assign]
-        try:
+        with held(server.bus.stream, "read_after") as hold:
             async with ws_client(server, token) as client:
                 await client.subscribe("d", {**district, "after": cursor}, RESUMABLE)
-                await asyncio.wait_for(waiting.wait(), 10)
+                await asyncio.wait_for(hold.waiting.wait(), 10)
                 await client.send({"id": "d", "type": "complete"})
                 await client.ping_pong()  # the complete was handled
-                gate.set()
+                hold.gate.set()
                 await client.subscribe("s", district, RESUMABLE)
                 await client.ping_pong()
                 await set_update_request_status(scene.staff, request.id, S.DEFERRED, "live")
@@ -282,8 +271,6 @@ async def test_a_subscription_completed_during_its_catch_up_sends_nothing_more(
                 await client.ping_pong()
                 assert [m for m in client.unread() if m.get("id") == "d"] == []
                 assert server.hub.member_count == 1
-        finally:
-            stream.read_after = read_after  # type: ignore[method-assign]
 
 
 async def test_a_single_request_resume_that_missed_its_cancel_ends_with_removed(
@@ -352,27 +339,14 @@ async def test_a_move_made_while_the_snapshot_is_taken_is_not_sent_again_after_i
         serve(live_settings(db, run_id)) as server,
         ws_client(server, scene.tokens["lakeside"]) as client,
     ):
-        stream = server.bus.stream
-        last_id = stream.last_id
-        waiting = asyncio.Event()
-        gate = asyncio.Event()
-
-        async def held() -> str | None:
-            waiting.set()
-            await gate.wait()
-            return await last_id()
-
-        stream.last_id = held  # type: ignore[method-assign]
-        try:
+        with held(server.bus.stream, "last_id") as hold:
             await client.subscribe("one", {"updateRequestId": gid(request)}, RESUMABLE)
-            await asyncio.wait_for(waiting.wait(), 10)
+            await asyncio.wait_for(hold.waiting.wait(), 10)
             position = server.hub.position
             await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
             await wait_until(lambda: server.hub.position != position, "the move to reach the hub")
-            gate.set()
+            hold.gate.set()
             snapshot = await client.event("one")
-        finally:
-            stream.last_id = last_id  # type: ignore[method-assign]
         assert (snapshot["type"], snapshot["updateRequest"]["status"]) == ("SNAPSHOT", "DEFERRED")
         await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
         after = await client.event("one")
@@ -392,29 +366,16 @@ async def test_a_request_cancelled_while_its_snapshot_is_taken_still_ends_the_su
         serve(live_settings(db, run_id)) as server,
         ws_client(server, scene.tokens["lakeside"]) as client,
     ):
-        stream = server.bus.stream
-        last_id = stream.last_id
-        waiting = asyncio.Event()
-        gate = asyncio.Event()
-
-        async def held() -> str | None:
-            waiting.set()
-            await gate.wait()
-            return await last_id()
-
-        stream.last_id = held  # type: ignore[method-assign]
-        try:
+        with held(server.bus.stream, "last_id") as hold:
             await client.subscribe("one", {"updateRequestId": gid(request)}, RESUMABLE)
-            await asyncio.wait_for(waiting.wait(), 10)
+            await asyncio.wait_for(hold.waiting.wait(), 10)
             position = server.hub.position
             await cancel_update_request(await actor_of(scene.lakeside_tc), request.id)
             await wait_until(lambda: server.hub.position != position, "the cancel to reach the hub")
-            gate.set()
+            hold.gate.set()
             seen = [await client.receive_for("one")]
             while seen[-1]["type"] == "next":
                 seen.append(await client.receive_for("one"))
-        finally:
-            stream.last_id = last_id  # type: ignore[method-assign]
         assert seen[-1] == {"id": "one", "type": "complete"}
         shown = [m["payload"]["data"]["updateRequestEvents"] for m in seen[:-1]]
         assert shown and shown[-1]["updateRequest"]["status"] == "CANCELLED"

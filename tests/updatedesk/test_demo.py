@@ -6,11 +6,13 @@ from models.blackouts import visible_blackouts
 from models.enums import EnvironmentKind, GroupKind, HostingModel, Role, UpdateKind, UpdateStatus
 from models.lifecycle import check_move
 from models.maintenance import upcoming_slots
+from models.requests import requesting, staff, withdrawing
 from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
 from models.tokens import authenticate
 from updatedesk.demo import issue_demo_tokens, load_demo_if_empty
+from updatedesk.demo.history import EXAMPLES_ROOM
 from updatedesk.demo.replay import cast
-from updatedesk.demo.world import CAPITAL, STAFF_EMAIL, STATE_GROUP
+from updatedesk.demo.world import CAPITAL, LAKESIDE, NORTH_RIVER, SOUTH_RIVER, STAFF_EMAIL, STATE_GROUP
 
 #: The demo's clock in these tests: its history is dated relative to this.
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
@@ -78,9 +80,9 @@ async def test_demo_statuses_carry_what_the_service_would_have_recorded(db):
     for status in (UpdateStatus.PENDING_INPUT, UpdateStatus.DEFERRED):
         assert by_status[status].status_message  # staff's message to the district
 
-    # The SCHEDULED update starts in the next maintenance window.
+    # The SCHEDULED update starts in a coming maintenance window, leaving room for the examples.
     scheduled = by_status[UpdateStatus.SCHEDULED]
-    [next_slot] = await upcoming_slots(HostingModel.CAMPUS_CLOUD, 1, now=NOW)
+    [next_slot] = await upcoming_slots(HostingModel.CAMPUS_CLOUD, 1, now=NOW + EXAMPLES_ROOM)
     assert scheduled.scheduled_start == next_slot.start
 
     dispatched = by_status[UpdateStatus.NOT_STARTED]
@@ -106,3 +108,31 @@ async def test_demo_blackout_covers_the_state_group_ahead(db):
     assert blackout.reason
     capital = await District.get(name=CAPITAL)
     assert capital.update_group_id == group.id
+
+
+async def test_demo_sites_left_free_can_start_now_even_just_before_the_window(db):
+    # The examples' refresh copies Lakeside's production, which the demo's SCHEDULED update holds;
+    # loaded half an hour before the window, that update used to start within the refresh's hour
+    # and the examples' StartNow answered ENVIRONMENT_BUSY.
+    [next_slot] = await upcoming_slots(HostingModel.CAMPUS_CLOUD, 1, now=NOW)
+    now = next_slot.start - timedelta(minutes=30)
+    await load_demo_if_empty(now)
+    players = await cast(STAFF_EMAIL)
+    free = [
+        (LAKESIDE, EnvironmentKind.STAGING),
+        (LAKESIDE, EnvironmentKind.SANDBOX),
+        (NORTH_RIVER, EnvironmentKind.STAGING),
+        (SOUTH_RIVER, EnvironmentKind.SANDBOX),
+    ]
+    for name, environment in free:
+        asked = await requesting.request_update(
+            players.staff,
+            district_id=players.districts[name],
+            kind=UpdateKind.DATABASE_REFRESH,
+            environment=environment,
+            now=now,
+        )
+        scheduled = await staff.schedule_update_request(players.staff, asked.id, now, now=now)
+        assert scheduled.status is UpdateStatus.SCHEDULED, (name, environment)
+        # One refresh of a district at a time: each holds its production.
+        await withdrawing.cancel_update_request(players.staff, asked.id, now=now)

@@ -12,7 +12,9 @@ the demo is loaded.
 - PENDING_INPUT: a Lakeside staging update waiting for the district's answer.
 - DEFERRED: the state group's production rollout, held for Capital City until after the state
   testing week.
-- SCHEDULED: Lakeside production's next update, in the next maintenance window.
+- SCHEDULED: Lakeside production's next update, in the first maintenance window at least
+  `EXAMPLES_ROOM` away (a refresh of Lakeside holds its production, so the examples' refresh
+  "now" must not run into it, whatever the hour the demo loads).
 - NOT_STARTED: North River's preview update from the consortium's preview rollout, which the
   dispatcher has just started (staff overrode the window for it); South River's waits its turn.
 - IN_PROGRESS: a Capital City staging refresh copying its data now (the site is offline). It
@@ -63,6 +65,9 @@ UPDATED_WEEKS_AGO = 3
 #: The state testing week starts on the first Monday this many days ahead.
 BLACKOUT_DAYS_AHEAD = 14
 STATE_TIME_ZONE = ZoneInfo("America/Chicago")
+#: Lakeside production's SCHEDULED update starts no sooner than this after the demo loads: time
+#: to try the examples, whose refresh holds that production site for about an hour.
+EXAMPLES_ROOM = timedelta(hours=12)
 #: Why the demo's Prairie refresh could not be completed (words for the district).
 REFRESH_FAILURE = (
     "Copying production's data into the sandbox failed: its database server ran out of disk space. "
@@ -170,7 +175,7 @@ async def _waiting_on_people(cast: Cast, now: datetime) -> None:
 async def _queued_and_running(cast: Cast, now: datetime) -> None:
     """SCHEDULED in the next maintenance window, NOT_STARTED just now, IN_PROGRESS with progress."""
     capital, state_contact = cast.districts[CAPITAL], cast.person(STATE_EMAIL)
-    next_window = await replay.window_after(now)
+    next_window = await replay.window_after(now + EXAMPLES_ROOM)
     asked = await ask(
         cast.person(TC_EMAIL),
         cast.districts[LAKESIDE],

@@ -12,7 +12,7 @@ from models.clock import utcnow
 from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
 from models.lifecycle import may_cancel, may_delete
 from models.requests import requesting, staff, withdrawing
-from models.requests.queries import listed_requests
+from models.requests.queries import hides_completed, listed_requests
 from models.running import blocker_of, claimed_kinds
 from models.tables import StatusChange, UpdateRequest
 from resolvers.access import visible_district, visible_request
@@ -74,12 +74,13 @@ async def list_page(
     with_history: bool = False,
 ) -> Page:
     """A page of the list, for a district the caller already sees (or all its districts). Without
-    `hide_completed` the caller's saved "Hide Complete" choice applies. With `with_history`, the
+    `hide_completed` the caller's saved "Hide Complete" choice applies, unless `statuses` names
+    COMPLETED. With `with_history`, the
     page's histories are read in one statement (`history` then answers from it)."""
     auth = context.require_auth()
     query = listed_requests(
         auth.actor,
-        hide_completed=auth.account.hide_completed if hide_completed is None else hide_completed,
+        hide_completed=hides_completed(auth.account.hide_completed, hide_completed, statuses),
         district_id=district_id,
         statuses=statuses,
         kinds=kinds,

@@ -58,6 +58,17 @@ async def get_visible_request(actor: Actor, request_id: int, *, for_update: bool
     return request
 
 
+def hides_completed(saved: bool, asked: bool | None, statuses: list[UpdateStatus] | None) -> bool:
+    """Whether a list hides completed requests. The saved "Hide Complete" applies whenever the
+    query does not say otherwise: an explicit `hideCompleted` says so, and so does a status filter
+    naming a hidden status (a list asked for COMPLETED answering nothing would look broken)."""
+    if asked is not None:
+        return asked
+    if statuses is not None and not HIDDEN_WHEN_HIDING_COMPLETED.isdisjoint(statuses):
+        return False
+    return saved
+
+
 def listed_requests(
     actor: Actor,
     *,

@@ -40,7 +40,10 @@ def _notify(root: Parent[AccountRow]) -> NotifyPreference:
 @strawberry.type(description="Choices saved per account.")
 class Preferences:
     hide_completed: bool = strawberry.field(
-        description="Lists hide completed requests unless a query says otherwise."
+        description=(
+            "Lists hide completed requests unless a query says otherwise: its hideCompleted "
+            "argument, or statuses naming COMPLETED."
+        )
     )
     notify: NotifyPreference = strawberry.field(
         resolver=_notify,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from models.access import Mover
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind, UpdateStatus
-from models.tables import Environment, StatusChange, UpdateRequest
+from models.tables import Account, Environment, StatusChange, UpdateRequest
 from tests.factories import make_account, make_catalog, make_district, make_group, make_request, make_token
 from tests.support_graphql import api_client, error_codes, gid
 
@@ -251,3 +251,26 @@ async def test_maintenance_windows(db) -> None:
         start, end = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
         assert start.utcoffset() is not None and end - start == timedelta(hours=3)
         assert start.astimezone(UTC).hour in (5, 6)  # 00:30 Chicago, with or without daylight saving
+
+
+async def test_a_status_filter_naming_completed_says_otherwise_than_the_saved_hide_complete(db) -> None:
+    """ "Hide Complete" applies whenever the query does not say otherwise: a list that names
+    COMPLETED among its statuses says otherwise, and used to answer nothing with the box saved."""
+    district, _group, contact, token = await setup()
+    done = await make_request(district, status=UpdateStatus.COMPLETED, created_at=T0)
+    waiting = await make_request(
+        district, environment=EnvironmentKind.STAGING, created_at=T0 + timedelta(hours=1)
+    )
+    await Account.filter(id=contact.id).update(hide_completed=True)
+    async with api_client() as client:
+
+        async def listed(variables: dict[str, object]) -> list[str]:
+            page = (await client.data(LIST, variables, token))["updateRequests"]
+            return [edge["node"]["id"] for edge in page["edges"]]
+
+        assert await listed({}) == [gid(waiting)]  # the saved choice
+        assert await listed({"statuses": ["COMPLETED"]}) == [gid(done)]
+        assert await listed({"statuses": ["COMPLETED", "TO_BE_SCHEDULED"]}) == [gid(waiting), gid(done)]
+        assert await listed({"statuses": ["TO_BE_SCHEDULED"]}) == [gid(waiting)]
+        # An explicit hideCompleted is the query's own word and still wins.
+        assert await listed({"statuses": ["COMPLETED"], "hide": True}) == []

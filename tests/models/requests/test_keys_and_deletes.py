@@ -9,7 +9,7 @@ import re
 import pytest
 
 from models.enums import EnvironmentKind, ErrorCode, Role, UpdateStatus
-from models.requests.queries import listed_requests
+from models.requests.queries import hides_completed, listed_requests
 from models.requests.withdrawing import delete_update_request
 from models.tables import Notification, StatusChange, UpdateRequest
 from tests.factories import actor_of
@@ -121,3 +121,13 @@ async def test_staff_see_deleted_requests_whatever_hide_complete_says(db):
     assert deleted.id in [r.id for r in staff] and kept.id not in [r.id for r in staff]
     requester = await listed_requests(world.requester_actor, hide_completed=True, include_deleted=True)
     assert deleted.id not in [r.id for r in requester]
+
+
+def test_hide_complete_applies_unless_the_query_says_otherwise():
+    assert hides_completed(True, None, None) is True
+    assert hides_completed(False, None, None) is False
+    assert hides_completed(True, None, [S.SCHEDULED]) is True
+    assert hides_completed(True, None, [S.SCHEDULED, S.COMPLETED]) is False
+    assert hides_completed(True, None, []) is True
+    assert hides_completed(True, False, None) is False
+    assert hides_completed(False, True, [S.COMPLETED]) is True

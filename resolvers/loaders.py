@@ -17,7 +17,7 @@ from tortoise.models import Model
 
 from models.access import Actor
 from models.enums import EnvironmentKind
-from models.requests.queries import scheduled_updates, visible_requests
+from models.requests.queries import readable_requests, scheduled_updates
 from models.tables import Account, District, Environment, StatusChange, UpdateGroup, UpdateRequest
 from resolvers.rollout_loaders import RolloutLoaders
 
@@ -115,7 +115,7 @@ class Loaders:
     async def _requests(self, keys: list[int]) -> list[UpdateRequest | None]:
         if self.actor is None:
             return [None for _ in keys]
-        return await _by_id(UpdateRequest, keys, visible_requests(self.actor))
+        return await _by_id(UpdateRequest, keys, readable_requests(self.actor))
 
     async def _history(self, keys: list[int]) -> list[list[StatusChange]]:
         return await histories(keys)

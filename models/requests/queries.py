@@ -47,6 +47,14 @@ def visible_requests(actor: Actor) -> QuerySet[UpdateRequest]:
     return query
 
 
+def readable_requests(actor: Actor) -> QuerySet[UpdateRequest]:
+    """Requests `actor` may open by id: those it sees, and for hosting staff deleted ones too (they
+    list them, and a deleted request stays in the audit history). Moves use `visible_requests`."""
+    if actor.is_staff:
+        return UpdateRequest.all()
+    return visible_requests(actor)
+
+
 async def get_visible_request(actor: Actor, request_id: int, *, for_update: bool = False) -> UpdateRequest:
     """The request, if `actor` may see it; otherwise NOT_FOUND, exactly as for a missing id."""
     query = visible_requests(actor).filter(id=request_id)

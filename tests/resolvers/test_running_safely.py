@@ -104,6 +104,29 @@ async def test_staff_list_deleted_requests_with_who_and_when(db) -> None:
     assert [e["node"]["id"] for e in district["updateRequests"]["edges"]] == [gid(kept)]
 
 
+async def test_staff_open_a_deleted_request_they_listed_and_no_one_else_does(db) -> None:
+    """Staff list deleted requests; opening one by its id (or as a node) answered null, as if it
+    never was. For everyone else a deleted request stays gone."""
+    s = await setup()
+    request = await make_request(s["district"], status=S.COMPLETED)
+    await delete_update_request(await actor_of(s["contact"]), request.id)
+    node = "query($id: ID!) { node(id: $id) { ... on UpdateRequest { id deletedAt canDelete canCancel } } }"
+    async with api_client() as client:
+        staff = (await client.data(READ, {"id": gid(request)}, s["staff"]))["updateRequest"]
+        staff_node = (await client.data(node, {"id": gid(request)}, s["staff"]))["node"]
+        contact = (await client.data(READ, {"id": gid(request)}, s["tc"]))["updateRequest"]
+        contact_node = (await client.data(node, {"id": gid(request)}, s["tc"]))["node"]
+    assert staff is not None and staff["status"] == "COMPLETED" and staff["deletedAt"] is not None
+    # Opened, not movable: it is gone from every list but the audit.
+    assert staff_node == {
+        "id": gid(request),
+        "deletedAt": staff["deletedAt"],
+        "canDelete": False,
+        "canCancel": False,
+    }
+    assert contact is None and contact_node is None
+
+
 async def test_a_key_reused_with_different_input_is_refused_on_the_key(db) -> None:
     s = await setup()
     base = {"districtId": gid(s["district"]), "kind": "VERSION_UPDATE", "idempotencyKey": "form-1"}

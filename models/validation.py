@@ -66,11 +66,13 @@ class RequestPlan:
 
 
 def check_text(value: str | None, field: str, limit: int) -> str | None:
+    """The text as kept (trimmed; None when nothing is left), refused when that is over `limit`."""
     if value is None:
         return None
-    if len(value) > limit:
+    kept = value.strip()
+    if len(kept) > limit:
         raise DomainError(ErrorCode.VALIDATION, f"{field} is longer than {limit} characters.", field)
-    return value.strip() or None
+    return kept or None
 
 
 def check_preferred_start(preferred_start: datetime | None, now: datetime) -> None:

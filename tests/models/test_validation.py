@@ -213,6 +213,11 @@ def test_check_text():
     with pytest.raises(DomainError) as caught:
         check_text("x" * 11, "notes", 10)
     assert (caught.value.code, caught.value.field) == (ErrorCode.VALIDATION, "notes")
+    # What is kept is what is measured: text that fits once trimmed (a pasted trailing newline)
+    # is accepted, and the limit is on the kept text.
+    assert check_text("\n" + "x" * 10 + "\n\n", "notes", 10) == "x" * 10
+    with pytest.raises(DomainError):
+        check_text(" " + "x" * 11 + " ", "notes", 10)
 
 
 def test_check_preferred_start():

@@ -383,11 +383,24 @@ async def test_notes_keep_every_character_up_to_their_limit(db, notes: str) -> N
     assert (await UpdateRequest.get()).notes == notes
 
 
+async def test_padding_does_not_count_against_the_limit_it_is_not_kept(db) -> None:
+    """Notes are stored trimmed, so the limit is on what is stored: 4,000 characters pasted with a
+    trailing newline used to be refused as longer than 4,000."""
+    await make_catalog()
+    district = await make_district("Lakeside")
+    token = await make_token(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    async with api_client() as client:
+        made = (await client.data(REQUEST, refresh(district, notes="  " + "x" * 4000 + "\n"), token))[
+            "requestUpdate"
+        ]
+    assert made["errors"] == [] and made["updateRequest"]["notes"] == "x" * 4000
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
         ({"notes": "🏫" * 4001}, "notes"),
-        ({"notes": "  " + "x" * 3999 + "  "}, "notes"),
+        ({"notes": "  " + "x" * 4001 + "  "}, "notes"),
         ({"idempotencyKey": "🔑" * 201}, "idempotencyKey"),
     ],
     ids=["4001-astral-notes", "padded-notes-over-the-limit", "201-char-key"],

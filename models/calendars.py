@@ -63,18 +63,23 @@ def blackout_uid(blackout_id: int) -> str:
 def invitation_messages(history: Iterable[tuple[UpdateStatus, datetime]]) -> list[InvitationMessage | None]:
     """For each move of a request's history (status moved to, when), in order: the calendar
     message that move sends, or None. Every move to SCHEDULED sends an invitation (the first, or
-    an update); a move that withdraws a live invitation sends its cancellation."""
+    an update); a move that withdraws a live invitation sends its cancellation. Giving up work that
+    never began since it was invited withdraws it too (the maintenance will not take place); work
+    that began keeps its event, as completed work does."""
     messages: list[InvitationMessage | None] = []
     sequence = -1
-    live = False
+    live = began = False
     for status, at in history:
+        given_up_unbegun = status is UpdateStatus.UNABLE_TO_COMPLETE and not began
+        withdraws = status in WITHDRAWING_STATUSES or given_up_unbegun
         if status is UpdateStatus.SCHEDULED:
-            sequence, live = sequence + 1, True
+            sequence, live, began = sequence + 1, True, False
             messages.append(InvitationMessage(CalendarMethod.REQUEST, sequence, at))
-        elif live and status in WITHDRAWING_STATUSES:
+        elif live and withdraws:
             sequence, live = sequence + 1, False
             messages.append(InvitationMessage(CalendarMethod.CANCEL, sequence, at))
         else:
+            began = began or status is UpdateStatus.IN_PROGRESS
             messages.append(None)
     return messages
 

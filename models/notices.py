@@ -120,10 +120,18 @@ def compose_notice(kind: NotificationKind, facts: RequestFacts) -> Notice:
             compose_invitation(facts),
         )
     if kind is NotificationKind.UNABLE_TO_COMPLETE:
+        calendar = compose_invitation(facts)
+        withdrawn = ""
+        if calendar is not None and facts.scheduled_start is not None:
+            when = local_time_text(facts.scheduled_start, facts.time_zone)
+            withdrawn = (
+                f" It will not take place on {when}; the attached cancellation removes it from calendars."
+            )
         return Notice(
             kind,
             f"Could not be completed: {work}",
-            f"An issue prevented {work} from being completed.{reason}"
+            f"An issue prevented {work} from being completed.{withdrawn}{reason}"
             f"Campus Hosting will tell you what is needed to resolve it.",
+            calendar,
         )
     return Notice(kind, f"Completed: {work}", f"{work[0].upper()}{work[1:]} is complete.{reason}")

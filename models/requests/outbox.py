@@ -28,6 +28,8 @@ NOTIFYING_STATUSES: dict[UpdateStatus, NotificationKind] = {
 #: Notices sent only to take a sent invitation out of people's calendars (nothing to withdraw:
 #: no mail; the requester who cancelled knows, and a replaced request is named in the new one).
 CALENDAR_ONLY_KINDS = frozenset({NotificationKind.CANCELLED, NotificationKind.SUPERSEDED})
+#: Moves whose notice may carry a calendar message: the only ones for which the history is read.
+CALENDAR_MOVES = WITHDRAWING_STATUSES | {UpdateStatus.SCHEDULED, UpdateStatus.UNABLE_TO_COMPLETE}
 #: Preferences with which a staff member (linked to no district, seeing all) may be told anything.
 _STAFF_LISTENING = [NotifyPreference.ALL_MY_DISTRICTS, NotifyPreference.MY_REQUESTS]
 #: Active accounts linked to the district, and active staff who listen or made the request.
@@ -84,9 +86,9 @@ async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) 
 
 async def _calendar_message(request: UpdateRequest) -> InvitationMessage | None:
     """The calendar message of the move just recorded (the last row of the history), if any.
-    Only a move to SCHEDULED or one that withdraws can send one: for the others (the worker's
-    COMPLETED and UNABLE_TO_COMPLETE) the history is not read."""
-    if request.status is not UpdateStatus.SCHEDULED and request.status not in WITHDRAWING_STATUSES:
+    Only a move to SCHEDULED, one that withdraws, or a give-up (which withdraws when the work
+    never began) can send one: for the others (the worker's COMPLETED) the history is not read."""
+    if request.status not in CALENDAR_MOVES:
         return None
     rows = [cast(StatusChange, row) for (row,) in await _HISTORY.all([request.id])]
     messages = invitation_messages((row.to_status, row.at) for row in rows)

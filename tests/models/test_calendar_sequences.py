@@ -13,12 +13,12 @@ from icalendar import Calendar
 from models.blackouts import BlackoutScope, create_blackout
 from models.calendar_feed import feed_of
 from models.calendars import blackout_uid
-from models.enums import EnvironmentKind, NotificationKind, NotifyPreference, Role, UpdateKind
+from models.enums import EnvironmentKind, NotificationKind, NotifyPreference, Role, UpdateKind, UpdateStatus
 from models.notices import invitation_uid
 from models.preferences import set_notify
 from models.requests.dispatch import dispatch
 from models.requests.requesting import request_update
-from models.requests.staff import schedule_update_request
+from models.requests.staff import schedule_update_request, set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.tables import Account, Notification
 from tests.factories import actor_of, make_account, make_group
@@ -165,3 +165,28 @@ async def test_who_is_told_follows_each_accounts_notify_choice(db):
     assert await told(theirs.id) == {world.requester.email, own_only.email, state.email}
     assert await told(staffs.id) == {second.requester.email, state.email, asking_staff.email}
     assert world.staff.email not in await told(staffs.id)
+
+
+async def test_staff_giving_up_dispatched_work_cancel_its_calendar_event(db):
+    """Staff give up an update the dispatcher started but no worker began: its mail says it could
+    not be completed, and its calendar event, which would otherwise stay as a phantom
+    maintenance, is cancelled for everyone who holds it; the feed drops it."""
+    world = await make_world()
+    request = await world.request_version()
+    uid = invitation_uid(request.id)
+    await world.schedule(request.id, IN_WINDOW)
+    assert await dispatch(request.id, now=IN_WINDOW)
+    await set_update_request_status(
+        world.staff_actor,
+        request.id,
+        UpdateStatus.UNABLE_TO_COMPLETE,
+        "The site's server is being replaced.",
+        now=IN_WINDOW,
+    )
+    assert await mailed(request.id, world.requester.email) == [
+        ("REQUEST", uid, 0, IN_WINDOW),
+        ("CANCEL", uid, 1, IN_WINDOW),
+    ]
+    [notice] = await Notification.filter(update_request_id=request.id, kind=K.UNABLE_TO_COMPLETE)
+    assert notice.calendar is not None and "will not take place" in notice.body
+    assert uid not in await in_feed(world.viewer, IN_WINDOW)

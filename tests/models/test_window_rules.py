@@ -238,3 +238,21 @@ def test_notify_defaults_per_role():
 )
 def test_wants_notice(preference, linked, is_requester, told):
     assert wants_notice(preference, linked=linked, is_requester=is_requester) is told
+
+
+def test_giving_up_work_that_never_began_withdraws_its_invitation_but_not_work_that_ran():
+    """Staff (or the system, attempts spent) giving up a dispatched request that never began: the
+    maintenance will not take place, so its invitation is cancelled like any withdrawal. Work that
+    began keeps its event, as a completed one does: it did take place, and failed."""
+    never_began = [(S.SCHEDULED, NOW), (S.NOT_STARTED, NOW + HOUR), (S.UNABLE_TO_COMPLETE, NOW + 2 * HOUR)]
+    given_up = invitation_messages(never_began)[-1]
+    assert given_up is not None and (given_up.method, given_up.sequence) == (CalendarMethod.CANCEL, 1)
+    ran = [*never_began[:2], (S.IN_PROGRESS, NOW + HOUR), (S.UNABLE_TO_COMPLETE, NOW + 2 * HOUR)]
+    assert invitation_messages(ran)[-1] is None
+    # Retried after it ran and failed, then given up before beginning again: that invitation goes.
+    retried = [*ran, (S.TO_BE_SCHEDULED, NOW + 3 * HOUR), *never_began]
+    assert [m.method if m else None for m in invitation_messages(retried)][-3:] == [
+        CalendarMethod.REQUEST,
+        None,
+        CalendarMethod.CANCEL,
+    ]

@@ -18,6 +18,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from infra.settings import Settings
 from workers.errors import MailDeliveryError
+from workers.job_lease import RunningJobs
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
 from workers.runbooks import run_request
 from workers.webhooks import run_webhook_job
@@ -55,13 +56,15 @@ def _mail_should_retry(retries: int, exception: Exception) -> bool:
     return retries < limit
 
 
-def declare_actors(broker: RedisBroker, settings: Settings) -> Actors:
-    """Declare both actors on `broker`; their jobs use `settings` (executor, SMTP...)."""
+def declare_actors(broker: RedisBroker, settings: Settings, jobs: RunningJobs | None = None) -> Actors:
+    """Declare both actors on `broker`; their jobs use `settings` (executor, SMTP...). `jobs`: the
+    worker process's running runbooks, which it hands back when it stops."""
+    running = jobs or RunningJobs()
 
     # `request_id` is the id of the API request that caused the job, so its log lines carry it.
     async def run_update_request(request_id: int, caused_by: str | None = None) -> None:
         with structlog.contextvars.bound_contextvars(request_id=caused_by):
-            await run_request(request_id, settings)
+            await run_request(request_id, settings, jobs=running)
 
     async def send_notification(notification_id: int, caused_by: str | None = None) -> None:
         with structlog.contextvars.bound_contextvars(request_id=caused_by):

@@ -16,6 +16,7 @@ from typing import Any
 from infra.settings import Settings
 from workers.errors import MailDeliveryError
 from workers.executors import Executor
+from workers.job_lease import RunningJobs
 from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
 from workers.runbooks import run_request
 from workers.webhooks import run_webhook_job
@@ -46,6 +47,7 @@ class EmbeddedQueue:
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self.jobs = RunningJobs()
 
     def stop_accepting(self) -> None:
         """Shutting down: start no more runbooks or webhook jobs. A request dispatched now keeps its
@@ -112,7 +114,7 @@ class EmbeddedQueue:
 
     async def _run_update_request(self, request_id: int) -> None:
         try:
-            await run_request(request_id, self.settings, self.executor)
+            await run_request(request_id, self.settings, self.executor, self.jobs)
         except Exception:
             # The job stopped renewing its lease: the scheduler's pass finds it lapsed, enqueues the
             # job again, and gives the request up once its attempts are spent. Nothing is stranded.
@@ -145,12 +147,14 @@ class EmbeddedQueue:
                 await self._idle.wait()
 
     async def close(self, grace: float = CLOSE_GRACE_SECONDS) -> None:
-        """Let running jobs finish for `grace` seconds, then cancel the rest (their leases lapse and
-        the next start resumes them from their checkpoints; webhook deliveries stay due)."""
+        """Runbooks stop their steps and hand their requests back (the next start resumes them
+        from their checkpoints, with no try counted); other jobs get `grace` seconds to finish,
+        then the rest are cancelled (webhook deliveries stay due)."""
         self.stop_accepting()
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        await self.jobs.hand_back_all(grace)
         with contextlib.suppress(TimeoutError):
             await self.wait_idle(grace)
         tasks = list(self._tasks)

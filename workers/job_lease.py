@@ -1,11 +1,14 @@
 """A job's hold on the request it runs: the lease token every write of the job carries, renewed in
 the background every third of its length; a renewal that finds it gone stops the job's running
-step (`workers.runbooks`)."""
+step (`workers.runbooks`). A process that is stopping (a deploy, a restart) hands its jobs'
+requests back through `RunningJobs`: their steps stop, and the next job resumes them."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from models.requests import leases
 from models.running import RunPolicy
@@ -17,6 +20,10 @@ class LeaseLost(Exception):
     """This job's lease was taken over: stop without touching the request."""
 
 
+class JobStopping(Exception):
+    """This job's process is stopping: hand the request back (its lease, and the try it took)."""
+
+
 class Lease:
     """This job's hold on its request. When a renewal finds it gone, only the executor's running
     step is cancelled (a command killed, a copy stopped): never a database transaction half-way,
@@ -25,16 +32,69 @@ class Lease:
     def __init__(self, token: str) -> None:
         self.token = token
         self.lost = False
+        self.stopping = False
         self.work: asyncio.Future[None] | None = None
 
     def lose(self) -> None:
         self.lost = True
+        self._stop_work()
+
+    def hand_back(self) -> None:
+        """The process is stopping: stop the running step (its command with it) and end the job."""
+        self.stopping = True
+        self._stop_work()
+
+    def _stop_work(self) -> None:
         if self.work is not None and not self.work.done():
             self.work.cancel()
 
     def check(self) -> None:
         if self.lost:
             raise LeaseLost
+        if self.stopping:
+            raise JobStopping
+
+    def stopped_by_us(self) -> Exception | None:
+        """Why the running step was cancelled, when this lease cancelled it; None otherwise."""
+        if self.lost:
+            return LeaseLost()
+        if self.stopping:
+            return JobStopping()
+        return None
+
+
+class RunningJobs:
+    """The runbook jobs running in one process. A stopping process (`hand_back_all`) starts no
+    more and stops those running: each stops its step at once and gives its request back, so the
+    step's command does not outlive the process (it runs in its own process group, which a
+    worker's exit would leave running beside the next job's copy of the step)."""
+
+    def __init__(self) -> None:
+        self._running: dict[asyncio.Task[object], Lease] = {}
+        self.closed = False
+
+    @contextlib.contextmanager
+    def running(self, lease: Lease) -> Iterator[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[task] = lease
+        if self.closed:
+            lease.hand_back()  # began while the process was closing: give it back at once
+        try:
+            yield
+        finally:
+            self._running.pop(task, None)
+
+    async def hand_back_all(self, within: float) -> int:
+        """Start no more jobs; stop the running ones and wait up to `within` seconds for them to
+        have handed their requests back. How many were running."""
+        self.closed = True
+        jobs = dict(self._running)
+        for lease in jobs.values():
+            lease.hand_back()
+        if jobs:
+            await asyncio.wait(list(jobs), timeout=within)
+        return len(jobs)
 
 
 async def keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:

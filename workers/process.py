@@ -22,6 +22,7 @@ from workers.broker import add_worker_middleware, build_broker
 from workers.dispatch_wake import DispatchWaker
 from workers.errors import ConfigurationError
 from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
+from workers.job_lease import RunningJobs
 from workers.queue import DramatiqQueue, install_notification_sink
 from workers.scheduler import Scheduler
 from workers.webhook_dispatch import redis_dispatcher
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: How long a stopping worker waits for running jobs (ms); unfinished ones are delivered again.
 WORKER_SHUTDOWN_TIMEOUT_MS = 30_000
+#: How long a stopping worker gives its runbooks to stop their steps and hand their requests back
+#: (a command gets SIGTERM, then SIGKILL: `workers.executors.command`).
+HAND_BACK_SECONDS = 20.0
 
 
 def _require_redis(settings: Settings, what: str) -> str:
@@ -42,13 +46,16 @@ def worker_main(settings: Settings, threads: int) -> None:
     """One dramatiq worker process: blocks until SIGTERM or SIGINT."""
     redis_url = _require_redis(settings, "updatedesk worker")
     broker = build_broker(settings)
-    actors = declare_actors(broker, settings)
+    jobs = RunningJobs()
+    actors = declare_actors(broker, settings, jobs)
     bus = RedisBus(redis_url, settings.redis_namespace)
     undo: list[Callable[[], None]] = []
     # Every worker process runs a webhook dispatcher; the one holding its lease dispatches.
     dispatcher = contextlib.AsyncExitStack()
+    jobs_loop: list[asyncio.AbstractEventLoop] = []
 
     async def on_start() -> None:
+        jobs_loop.append(asyncio.get_running_loop())
         queue = DramatiqQueue(actors)
         undo.append(install_bus_sink(bus))
         undo.append(install_notification_sink(queue))
@@ -82,6 +89,16 @@ def worker_main(settings: Settings, threads: int) -> None:
     finally:
         logger.info("worker stopping")
         heartbeat.stop()
+        if jobs_loop:
+            # Before dramatiq's stop, which would wait for the runbooks and then leave their
+            # commands running: they stop now and their requests wait for the next worker.
+            handing = asyncio.run_coroutine_threadsafe(jobs.hand_back_all(HAND_BACK_SECONDS), jobs_loop[0])
+            try:
+                stopped = handing.result(timeout=HAND_BACK_SECONDS + 1)
+            except Exception:
+                logger.warning("worker stopping: running jobs did not all hand back in time", exc_info=True)
+            else:
+                logger.info("worker stopping: %s running job(s) handed back", stopped)
         worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
         broker.close()
 

@@ -35,7 +35,7 @@ from models.running import new_lease_token
 from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
 from workers.executors import COPY_STEP, Executor, StepJob, build_executor
-from workers.job_lease import Lease, LeaseLost, keep_lease
+from workers.job_lease import JobStopping, Lease, LeaseLost, RunningJobs, keep_lease
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class Outcome(StrEnum):
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     DROPPED = "DROPPED"  # not ours to run (cancelled, finished, stopped by staff, lease lost)
+    HANDED_BACK = "HANDED_BACK"  # the process stopped: the request waits for the next job
 
 
 def steps_for(kind: UpdateKind) -> tuple[Step, ...]:
@@ -96,20 +97,28 @@ async def _source_database_url(request: UpdateRequest, site: Site) -> str | None
     return cast(str | None, rows[0][0]) if rows else None
 
 
-async def run_request(request_id: int, settings: Settings, executor: Executor | None = None) -> Outcome:
-    """Run (or resume) the runbook of one request; counts the outcome for /metrics."""
+async def run_request(
+    request_id: int, settings: Settings, executor: Executor | None = None, jobs: RunningJobs | None = None
+) -> Outcome:
+    """Run (or resume) the runbook of one request; counts the outcome for /metrics. `jobs`: the
+    process's running jobs, which it stops when the process stops (`RunningJobs`)."""
     kind: list[str] = ["unknown"]
     outcome = Outcome.DROPPED
     try:
-        outcome = await _run_request(request_id, settings, executor, kind)
+        outcome = await _run_request(request_id, settings, executor, kind, jobs or RunningJobs())
         return outcome
     finally:
         JOBS.labels(kind[0], outcome.value).inc()
 
 
 async def _run_request(
-    request_id: int, settings: Settings, executor: Executor | None, kind: list[str]
+    request_id: int, settings: Settings, executor: Executor | None, kind: list[str], jobs: RunningJobs
 ) -> Outcome:
+    if jobs.closed:
+        # The process is stopping. The request keeps its dispatch lease, which lapses; the
+        # scheduler then enqueues the job again, for a process that runs it.
+        logger.info("stopping: update request %s is left for another worker", request_id)
+        return Outcome.DROPPED
     executor = executor or build_executor(settings)
     policy = settings.run_policy
     lease = Lease(new_lease_token())
@@ -121,7 +130,12 @@ async def _run_request(
     kind[0] = request.kind.value
     keeper = asyncio.ensure_future(keep_lease(request_id, lease, policy))
     try:
-        outcome = await _run_steps(request, site, executor, settings, lease)
+        with jobs.running(lease):
+            outcome = await _run_steps(request, site, executor, settings, lease)
+        if outcome is Outcome.HANDED_BACK:
+            # Stopped by its process, not by the work: the try begin counted is given back.
+            await leases.release_lease(request_id, lease.token, hand_back_try=True)
+            logger.info("request %s handed back: its process is stopping", request_id)
         if outcome is Outcome.DROPPED:
             # Staff may have given the request up while this job was inside a step: the site was
             # kept for it until now (models.requests.staff); the sweep frees it if this fails.
@@ -146,6 +160,8 @@ async def _run_steps(
         return await _steps(request, site, executor, settings, lease)
     except LeaseLost:
         return Outcome.DROPPED
+    except JobStopping:
+        return Outcome.HANDED_BACK
 
 
 async def _steps(
@@ -230,7 +246,7 @@ async def _run_step(
         try:
             await _attempt_step(job, executor, start, end, lease)
             return
-        except LeaseLost:
+        except (LeaseLost, JobStopping):
             raise
         except StepFailed as failure:
             if not failure.retryable or attempt == settings.step_attempts:
@@ -249,7 +265,22 @@ async def _run_step(
                 raise StepFailed(
                     f"Step '{job.step_label}' failed unexpectedly.", detail=redact_text(repr(error))
                 ) from error
-        await asyncio.sleep(settings.step_retry_delay)
+        await _pause(settings.step_retry_delay, lease)
+
+
+async def _pause(seconds: float, lease: Lease) -> None:
+    """The wait between a step's tries: the lease cuts it short as it does a step."""
+    pause = asyncio.ensure_future(asyncio.sleep(seconds))
+    lease.work = pause
+    try:
+        await pause
+    except asyncio.CancelledError:
+        stopped = lease.stopped_by_us() if pause.cancelled() else None
+        if stopped is not None:
+            raise stopped from None
+        raise
+    finally:
+        lease.work = None
 
 
 async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, lease: Lease) -> None:
@@ -295,8 +326,9 @@ async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, 
             await announce()
         await work
     except asyncio.CancelledError:
-        if lease.lost and work.cancelled():
-            raise LeaseLost from None  # the step was stopped because the lease is gone
+        stopped = lease.stopped_by_us() if work.cancelled() else None
+        if stopped is not None:
+            raise stopped from None  # the lease stopped the step: it is gone, or the process stops
         raise
     finally:
         lease.work = None

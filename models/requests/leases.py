@@ -29,7 +29,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
+from tortoise.expressions import F, Q, Subquery
 from tortoise.transactions import in_transaction
 
 from models.access import SYSTEM
@@ -87,12 +87,19 @@ async def renew_lease(
     return updated == 1
 
 
-async def release_lease(request_id: int, token: str, now: datetime | None = None) -> bool:
+async def release_lease(
+    request_id: int, token: str, now: datetime | None = None, *, hand_back_try: bool = False
+) -> bool:
     """A job that stops before the end (its process is shutting down) lets the next one begin at
-    once: the lease keeps no holder and lapses now."""
+    once: the lease keeps no holder and lapses now. With `hand_back_try` (the job stopped because
+    its process was asked to, not because the work failed) the try its `begin` counted is given
+    back: deploys and restarts during long work do not use up its attempts."""
+    changes: dict[str, Any] = {"lease_token": None, "lease_expires_at": now or utcnow()}
+    if hand_back_try:
+        changes["attempts"] = F("attempts") - 1
     updated = await UpdateRequest.filter(
         id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
-    ).update(lease_token=None, lease_expires_at=now or utcnow())
+    ).update(**changes)
     return updated == 1
 
 

@@ -289,3 +289,65 @@ async def test_a_worker_killed_past_its_retries_is_given_up_when_its_lease_lapse
     assert [a.recipient for a in given_up_alerts] == ["oncall@hosting.example"]
     told = Notification.filter(update_request_id=request.id, kind=NotificationKind.UNABLE_TO_COMPLETE)
     assert await told.exists()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_deploys_during_a_long_step_stop_its_command_and_cost_the_request_no_try(
+    processes: Processes, api: Runtime, tmp_path: Path
+) -> None:
+    """Two deploys (SIGTERM to the worker) while a step's command runs, with one try per request:
+    each stopping worker stops the command (its own process group, which would otherwise run on
+    as an orphan beside the next job's copy of the step), hands the request back without counting
+    the try, and exits at once; the worker after the deploys finishes it from its checkpoint."""
+    scene = await make_scene()
+    pids, log = tmp_path / "hanging.pids", tmp_path / "steps.log"
+    script = tmp_path / "operator.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"hung=$(cat {pids} 2>/dev/null | wc -l)\n"
+        f'if [ "$UPDATEDESK_STEP" = {CRASHING_STEP} ] && [ "$hung" -lt 2 ]; then\n'
+        f"  echo $$ >> {pids}; exec sleep 60\n"
+        "fi\n"
+        f'echo "$UPDATEDESK_STEP" >> {log}\n'
+    )
+    env = {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": f"sh {script}",
+        "UPDATEDESK_LEASE_SECONDS": "2",
+        "UPDATEDESK_STEP_ATTEMPTS": "1",
+    }
+    processes.start("scheduler", **env)
+    request = await request_and_schedule(scene)
+    for deploy in (1, 2):
+        worker = processes.start("worker", "--threads", "1", **env)
+
+        async def hanging(expected: int = deploy) -> bool:
+            return pids.exists() and len(pids.read_text().split()) >= expected
+
+        await wait_until(hanging, WITHIN, f"worker {deploy} to be inside {CRASHING_STEP}")
+        command_group = os.getpgid(int(pids.read_text().split()[-1]))
+        worker.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(worker.wait, STOP_WITHIN)  # TimeoutExpired: it did not stop
+        assert not _group_alive(command_group), f"deploy {deploy}: the step's command outlived its worker"
+        handed_back = await UpdateRequest.get(id=request.id)
+        assert (handed_back.status, handed_back.attempts, handed_back.lease_token) == (
+            UpdateStatus.IN_PROGRESS,
+            0,
+            None,
+        )
+
+    processes.start("worker", "--threads", "1", **env)
+
+    async def completed() -> bool:
+        return (await UpdateRequest.get(id=request.id)).status is UpdateStatus.COMPLETED
+
+    await wait_until(completed, WITHIN, "the worker after the deploys to finish the request")
+    assert log.read_text().splitlines() == [step.name for step in VERSION_UPDATE_STEPS]
+    assert (await UpdateRequest.get(id=request.id)).attempts == 1

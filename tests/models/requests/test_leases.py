@@ -181,6 +181,27 @@ async def test_a_stopping_job_releases_its_lease_for_the_next_one(db):
     assert await begin(request.id, now=RUN_AT + timedelta(seconds=6), token="next", policy=POLICY) is not None
 
 
+async def test_restarts_that_hand_the_try_back_never_use_up_the_attempts(db):
+    """Five deploys during one update (attempts=2): each stopping job hands its try back, so a
+    lapse after them is a first lapse, re-enqueued, not a give-up; a crash still counts."""
+    world = await make_world()
+    request = await running(world)
+    at = RUN_AT
+    for restart in range(5):
+        at += timedelta(minutes=1)
+        token = "first-job" if restart == 0 else f"job-{restart}"
+        assert await release_lease(request.id, token, at, hand_back_try=True)
+        assert await begin(request.id, now=at, token=f"job-{restart + 1}", policy=POLICY) is not None
+    assert (await UpdateRequest.get(id=request.id)).attempts == 1
+    # The last job's process dies: its lease lapses, and the request is re-enqueued.
+    [reclaimed] = await reclaim_lapsed(POLICY, now=at + LEASE + timedelta(seconds=1))
+    assert reclaimed.outcome is Reclaim.REQUEUED and await status_of(request.id) is S.IN_PROGRESS
+    # Without the hand-back (a job that stopped for another reason) the try stays counted.
+    assert await begin(request.id, now=at + 2 * LEASE, token="crashing", policy=POLICY) is not None
+    assert await release_lease(request.id, "crashing", at + 2 * LEASE)
+    assert (await UpdateRequest.get(id=request.id)).attempts == 2
+
+
 async def test_staff_giving_up_a_running_request_ends_its_lease(db):
     world = await make_world()
     request = await running(world)

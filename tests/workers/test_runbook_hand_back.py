@@ -1,0 +1,112 @@
+"""A stopping process hands its runbooks' requests back (`RunningJobs`, both backends): the running
+step is stopped, the lease released with the try given back, and the next job resumes from the
+checkpoints; a closing process begins nothing; a step's retry pause is cut short too."""
+
+from __future__ import annotations
+
+import asyncio
+
+from infra.settings import Settings
+from models.enums import UpdateStatus
+from models.tables import UpdateRequest
+from tests import support
+from tests.workers.runbook_support import FakeExecutor, dispatched
+from tests.workers.scenario import make_scene
+from workers.errors import StepFailed
+from workers.executors import ProgressCallback, StepJob
+from workers.job_lease import RunningJobs
+from workers.runbooks import VERSION_UPDATE_STEPS, Outcome, run_request
+
+VERSION_STEPS = [step.name for step in VERSION_UPDATE_STEPS]
+LONG_STEP = VERSION_STEPS[2]
+#: One try per step: a stop that counted as a try would leave nothing for the next job.
+SETTINGS = Settings(step_attempts=1, step_retry_delay=0)
+#: Bounds a wait for something the runbook must do; only a broken runbook makes a test wait this long.
+WITHIN = 10.0
+
+
+class HangsIn:
+    """`during` for FakeExecutor: the step `step` runs until cancelled; `inside` is set once it has
+    begun, `stopped` once it was cancelled."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+        self.inside = asyncio.Event()
+        self.stopped = asyncio.Event()
+
+    async def __call__(self, job: StepJob, report: ProgressCallback) -> None:
+        if job.step != self.step:
+            return
+        self.inside.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self.stopped.set()
+
+
+async def test_a_stopping_process_hands_a_running_request_back_without_counting_the_try(
+    db: support.TestDatabase,
+) -> None:
+    scene = await make_scene()
+    request = await dispatched(scene)
+    jobs = RunningJobs()
+    hangs = HangsIn(LONG_STEP)
+    job = asyncio.create_task(run_request(request.id, SETTINGS, FakeExecutor(during=hangs), jobs))
+    await asyncio.wait_for(hangs.inside.wait(), WITHIN)
+    assert (await UpdateRequest.get(id=request.id)).attempts == 1
+
+    assert await jobs.hand_back_all(WITHIN) == 1
+    assert job.done() and job.result() is Outcome.HANDED_BACK and hangs.stopped.is_set()
+    handed = await UpdateRequest.get(id=request.id)
+    assert (handed.status, handed.lease_token, handed.attempts) == (UpdateStatus.IN_PROGRESS, None, 0)
+    assert handed.completed_steps == VERSION_STEPS[:2]
+
+    # A closed process begins nothing (the try is not taken); another process resumes the request.
+    assert await run_request(request.id, SETTINGS, FakeExecutor(), jobs) is Outcome.DROPPED
+    assert (await UpdateRequest.get(id=request.id)).attempts == 0
+    resumed = FakeExecutor()
+    assert await run_request(request.id, SETTINGS, resumed, RunningJobs()) is Outcome.COMPLETED
+    assert resumed.steps == VERSION_STEPS[2:]
+    assert (await UpdateRequest.get(id=request.id)).attempts == 1
+
+
+async def test_a_stop_during_the_pause_between_a_steps_tries_does_not_wait_it_out(
+    db: support.TestDatabase,
+) -> None:
+    scene = await make_scene()
+    request = await dispatched(scene)
+    jobs = RunningJobs()
+    failed_once = asyncio.Event()
+
+    async def fails_then_notes(job: StepJob, report: ProgressCallback) -> None:
+        if job.step == LONG_STEP and not failed_once.is_set():
+            failed_once.set()
+            raise StepFailed("mirror timed out")
+
+    an_hour_between_tries = Settings(step_attempts=2, step_retry_delay=3600)
+    job = asyncio.create_task(
+        run_request(request.id, an_hour_between_tries, FakeExecutor(during=fails_then_notes), jobs)
+    )
+    await asyncio.wait_for(failed_once.wait(), WITHIN)
+    assert await jobs.hand_back_all(WITHIN) == 1
+    assert job.done() and job.result() is Outcome.HANDED_BACK
+    handed = await UpdateRequest.get(id=request.id)
+    assert (handed.lease_token, handed.attempts) == (None, 0)
+
+
+async def test_a_job_that_begins_as_its_process_closes_hands_back_before_its_first_step(
+    db: support.TestDatabase,
+) -> None:
+    """The process closes between the job's check and its begin: the job holds the lease for a
+    moment, then gives it back with the try, running no step."""
+    scene = await make_scene()
+    request = await dispatched(scene)
+    jobs = RunningJobs()
+    executor = FakeExecutor()
+    job = asyncio.create_task(run_request(request.id, SETTINGS, executor, jobs))
+    await asyncio.sleep(0)  # the job has passed its check and is beginning
+    jobs.closed = True
+    assert await asyncio.wait_for(job, WITHIN) is Outcome.HANDED_BACK
+    assert executor.steps == []
+    handed = await UpdateRequest.get(id=request.id)
+    assert (handed.status, handed.lease_token, handed.attempts) == (UpdateStatus.IN_PROGRESS, None, 0)

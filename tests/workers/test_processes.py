@@ -220,10 +220,16 @@ async def test_a_killed_worker_s_request_is_finished_by_another_without_repeatin
         return mark.exists()
 
     await wait_until(hanging, WITHIN, f"the first worker to hang in {CRASHING_STEP}")
-    # The machine dies: the worker and the operator command it was running.
+    command_group = os.getpgid(int(mark.read_text().strip()))
+    # The worker is killed (out of memory, a crash): its guard stops the command it was running,
+    # which would otherwise run on beside the next worker's copy of the step.
     first.kill()
     first.wait()
-    os.killpg(os.getpgid(int(mark.read_text().strip())), signal.SIGKILL)
+
+    async def command_stopped() -> bool:
+        return not _group_alive(command_group)
+
+    await wait_until(command_stopped, WITHIN, "the killed worker's command to be stopped")
 
     processes.start("worker", "--threads", "1", **crash_env)
 

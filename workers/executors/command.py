@@ -8,7 +8,8 @@ step); apart from them the command sees only an allow-listed environment (``PATH
 the step, any other exit fails it. The district reads a reason without the command's output; the
 tail of stderr (redacted) is the failure's technical detail, for hosting staff. When the step ends
 (finished, failed or past its time limit) the command's whole process group is stopped, so
-nothing it started in the background outlives its step.
+nothing it started in the background outlives its step; and a guard (`guard.py`) stops it when the
+worker dies without doing so.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import logging
 import os
 import re
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
 
 from infra.logs import redact_text
 from infra.settings import SERVICE_SECRET_VARIABLES, SETTINGS_PREFIX
@@ -45,6 +48,8 @@ READ_CHUNK_BYTES = 16 * 1024
 MAX_LINE_BYTES = 64 * 1024
 PROGRESS_LINE = re.compile(r"^PROGRESS\s+(\d{1,3})(?:\s+(.*))?$")
 
+#: The guard each command and tool runs under (run by its path: it imports nothing of ours).
+GUARD = Path(__file__).with_name("guard.py")
 #: What a command inherits from the worker's environment besides the request's variables.
 INHERITED_NAMES = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
 INHERITED_PREFIXES = ("LC_",)
@@ -78,6 +83,13 @@ def command_environment(job: StepJob) -> dict[str, str]:
     }
 
 
+def guarded(argv: list[str]) -> list[str]:
+    """`argv` run under the guard (`guard.py`), which stops the command's process group when this
+    worker dies without stopping it. Start it with `start_new_session=True`: the guard leads the
+    group, so the group's id is its pid."""
+    return [sys.executable, "-I", str(GUARD), str(os.getpid()), *argv]
+
+
 def parse_progress(line: str) -> tuple[int, str | None] | None:
     match = PROGRESS_LINE.match(line.strip())
     if match is None:
@@ -106,8 +118,8 @@ class CommandExecutor:
                 f"(set UPDATEDESK_COMMAND_{job.kind.value}).",
                 retryable=False,
             )
-        process = await asyncio.create_subprocess_shell(
-            command,
+        process = await asyncio.create_subprocess_exec(
+            *guarded(["/bin/sh", "-c", command]),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from infra.logs import redact_text
 from models.enums import EnvironmentKind, UpdateKind
 from workers.errors import StepFailed
 from workers.executors.base import COPY_STEP, Executor, ProgressCallback, StepJob
-from workers.executors.command import STDERR_TAIL_CHARS, inherited_environment, stop_group
+from workers.executors.command import STDERR_TAIL_CHARS, guarded, inherited_environment, stop_group
 from workers.executors.databases import (
     DatabaseIdentity,
     Engine,
@@ -153,21 +154,21 @@ def _describe(identity: DatabaseIdentity) -> str:
 async def _run_tool(args: list[str], env: dict[str, str], what: str) -> None:
     """Run one tool in its own process group; whatever ends this (failure, time limit, cancel)
     stops the whole group."""
-    try:
-        process = await asyncio.create_subprocess_exec(
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-        )
-    except FileNotFoundError:
+    if shutil.which(args[0], path=env.get("PATH", os.defpath)) is None:
         raise StepFailed(
             "The database tools are not installed on the worker; the hosting team must install them.",
             retryable=False,
             detail=f"{args[0]} not found (Debian: postgresql-client)",
-        ) from None
+        )
+    # Under the guard: a worker that dies mid-copy does not leave the tool copying.
+    process = await asyncio.create_subprocess_exec(
+        *guarded(args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
     try:
         _, stderr = await process.communicate()
     finally:

@@ -25,6 +25,9 @@ from models.requests.queries import Site
 from models.running import blocker_of, claimed_kinds
 from models.tables import Environment, UpdateRequest
 
+#: No request has this id: a claim that does not accept the request's own hold asks for this one.
+NO_REQUEST = 0
+
 
 class EnvironmentBusy(Exception):
     """Raised inside the claiming transaction (so that a partial claim is rolled back)."""
@@ -63,6 +66,7 @@ async def claim(
     kind: EnvironmentKind,
     *,
     environment_ids: list[int] | None = None,
+    accept_own: bool = True,
     **own_site: Any,
 ) -> None:
     """Take every environment `request` needs, or raise EnvironmentBusy naming the holder.
@@ -74,13 +78,16 @@ async def claim(
     read (of the holder, for the error). `environment_ids`
     (from `needed_environment_ids`, when the caller already read them) saves that read; `own_site`
     are further columns of the request's own environment written by the same UPDATE (offline).
+    Without `accept_own` (dispatch) a site the request itself holds counts as busy: a request that
+    is not running holds one only for a job of its earlier run that has not stopped yet.
     """
     if environment_ids is None:
         environment_ids = await needed_environment_ids(request, kind)
+    own = request.id if accept_own else NO_REQUEST
     if len(environment_ids) > 1 and _is_postgres():
-        taken = await _claim_in_order(request, environment_ids, own_site)
+        taken = await _claim_in_order(request, environment_ids, own_site, own)
     else:
-        taken = await _claim_one_by_one(request, environment_ids, own_site)
+        taken = await _claim_one_by_one(request, environment_ids, own_site, own)
     refused = next((each for each in environment_ids if each not in taken), None)
     if refused is not None:
         raise EnvironmentBusy(await _holder(refused))
@@ -105,15 +112,16 @@ async def release(request: UpdateRequest, kind: EnvironmentKind | None = None, *
 
 
 async def _claim_one_by_one(
-    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any]
+    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any], own: int
 ) -> set[int]:
-    """`claim` one row per statement, in order, up to the first refused; the ids taken."""
+    """`claim` one row per statement, in order, up to the first refused (held by another than
+    `own`); the ids taken."""
     taken: set[int] = set()
     for environment_id in environment_ids:
         changes = own_site if environment_id == request.environment_id else {}
         if not await sql.update(
             Environment,
-            {"running_request_id": sql.NullOr(request.id), "id": environment_id},
+            {"running_request_id": sql.NullOr(own), "id": environment_id},
             running_request_id=request.id,
             **changes,
         ):
@@ -147,7 +155,9 @@ async def _release_one_by_one(request: UpdateRequest, own_site: dict[str, Any]) 
 
 async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> tuple[list[int], int | None]:
     """`needed_environment_ids` and the request holding one of them (the first in claim order;
-    None: all free or ours) in one statement: dispatch looks before it claims."""
+    None: all free) in one statement: dispatch looks before it claims. A hold of the request's own
+    (a job of its earlier run not stopped yet) blocks it too: dispatch claims with `accept_own`
+    off."""
     kinds = claimed_kinds(request.kind, kind)
     names = ("kind", "id", "running_request_id")
     if len(kinds) == 1:
@@ -159,7 +169,7 @@ async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> t
         by_kind = {EnvironmentKind(k): cast(int, i) for k, i, _ in rows}
         ids = [by_kind[k] for k in kinds if k in by_kind]
     holders = {cast(int, i): cast(int | None, holder) for _, i, holder in rows}
-    return ids, blocker_of(request.id, [holders.get(i) for i in ids])
+    return ids, blocker_of(NO_REQUEST, [holders.get(i) for i in ids])
 
 
 def _is_postgres() -> bool:
@@ -192,9 +202,9 @@ def _own_site_values(request: UpdateRequest, own_site: dict[str, Any]) -> list[A
 
 
 async def _claim_in_order(
-    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any]
+    request: UpdateRequest, environment_ids: list[int], own_site: dict[str, Any], own: int
 ) -> set[int]:
-    """Take each of `environment_ids` that is free or `request`'s, in that order, in one
+    """Take each of `environment_ids` that is free or held by `own`, in that order, in one
     statement; the ids taken."""
     names = tuple(own_site)
     statement = _CLAIMS_IN_ORDER.get(names)
@@ -207,7 +217,7 @@ async def _claim_in_order(
             f'UPDATE "environment" AS "e" SET {holder}={{}}{_own_site_sets(names)} '
             'FROM "ordered" WHERE "e"."id"="ordered"."id" RETURNING "e"."id"'
         )
-    values = [environment_ids, request.id, environment_ids, request.id, *_own_site_values(request, own_site)]
+    values = [environment_ids, own, environment_ids, request.id, *_own_site_values(request, own_site)]
     _, rows = await sql.run(Environment, statement, values)
     return {cast(int, row[0]) for row in rows}
 

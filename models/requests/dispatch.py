@@ -81,7 +81,7 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     reclaims=0,
                     attempts=0,  # tries of this run; earlier ones only re-slotted it
                 )
-                await claims.claim(request, kind, environment_ids=needed)
+                await claims.claim(request, kind, environment_ids=needed, accept_own=False)
                 dispatched = True
     except (DomainError, claims.EnvironmentBusy):
         return False

@@ -14,7 +14,14 @@ from models.errors import DomainError
 from models.requests.completion import Held, complete, fail
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin, finish_step, report_progress, take_lease
-from models.requests.leases import Reclaim, reclaim_lapsed, release_abandoned, release_lease, renew_lease
+from models.requests.leases import (
+    Reclaim,
+    reclaim_lapsed,
+    release_abandoned,
+    release_lease,
+    release_stopped,
+    renew_lease,
+)
 from models.requests.queries import load_with_site
 from models.running import RunPolicy
 from models.tables import Environment, Notification, StatusChange, UpdateRequest
@@ -215,6 +222,38 @@ async def test_staff_giving_up_a_running_request_ends_its_lease(db):
     assert await release_abandoned(RUN_AT + timedelta(days=1)) == [request.id]
     environment = await Environment.get(id=environment.id)
     assert (environment.online, environment.running_request_id) == (True, None)
+
+
+async def test_a_request_given_up_and_tried_again_waits_for_its_old_job_to_stop(db):
+    """Staff give a running update up, put it back and schedule it again at once: its old job may
+    still be inside a step until its next renewal, so the site it holds is not the request's to
+    start again on. Dispatch waits until the old job stops (or its lease would have lapsed), or
+    two jobs of one request run on one site."""
+    world = await make_world()
+    request = await running(world)
+    await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
+    await world.set_status(request.id, S.TO_BE_SCHEDULED)
+    due = RUN_AT + timedelta(seconds=30)  # within the old job's lease
+    await world.schedule(request.id, due)
+    assert not await dispatch(request.id, now=due, policy=POLICY)
+    assert await status_of(request.id) is S.SCHEDULED
+    assert await release_abandoned(due) == []  # its lease has not lapsed: the job may be working
+    # The old job stops (its renewal found the lease gone): now it may start again.
+    assert await release_stopped(request.id)
+    assert await dispatch(request.id, now=due, policy=POLICY)
+    assert await begin(request.id, now=due, token="second-job", policy=POLICY) is not None
+
+
+async def test_an_old_job_that_died_does_not_keep_its_tried_again_request_waiting(db):
+    world = await make_world()
+    request = await running(world)
+    await world.set_status(request.id, S.UNABLE_TO_COMPLETE, "Stopped: the district asked us to wait.")
+    await world.set_status(request.id, S.TO_BE_SCHEDULED)
+    await world.schedule(request.id, RUN_AT + timedelta(seconds=30))
+    # The old job's process died: its lease lapses, and the scheduler's sweep frees the site.
+    lapsed = RUN_AT + LEASE + timedelta(seconds=1)
+    assert await release_abandoned(lapsed) == [request.id]
+    assert await dispatch(request.id, now=lapsed, policy=POLICY)
 
 
 async def test_a_job_completing_from_its_held_row_after_staff_gave_up_changes_nothing(db):

@@ -21,7 +21,7 @@ from models.requests.requesting import request_update
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.rollouts.budget import halt_overspent
-from models.rollouts.control import cancel_group_rollout, resume_group_rollout
+from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
 from models.rollouts.counts import counts_of
 from models.rollouts.rules import rolled_up_status
 from models.rollouts.starting import start_group_rollout
@@ -114,6 +114,43 @@ async def test_retrying_a_failure_after_the_resume_keeps_the_accepted_ones_accep
     (last,) = await run_wave(10 * MINUTE)
     await fail(last, "It broke.", now=T0 + 11 * MINUTE)
     assert [h.rollout_id for h in await halt_overspent(now=T0 + 11 * MINUTE)] == [rollout.id]
+
+
+async def test_a_retried_accepted_failure_that_fails_again_is_a_new_failure(db):
+    """Budget 1. A and B fail, the rollout halts and staff resume it (both accepted). Staff retry
+    A and it fails again: that is a new failure (within the budget), and one more halts."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    a, b = await run_wave(MINUTE)
+    for request_id in (a, b):
+        await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    await set_update_request_status(state.staff, a, S.TO_BE_SCHEDULED, "Try again.", now=T0 + 5 * MINUTE)
+    await schedule_update_request(state.staff, a, T0 + 6 * MINUTE, now=T0 + 5 * MINUTE)
+
+    begun = await run_wave(6 * MINUTE)
+    assert a in begun and len(begun) == 2  # A again, and the district the halt had set aside
+    (last,) = [pk for pk in begun if pk != a]
+    await fail(a, "It broke again.", now=T0 + 7 * MINUTE)
+    assert await halt_overspent(now=T0 + 7 * MINUTE) == []  # A again: one new failure
+    await fail(last, "It broke.", now=T0 + 8 * MINUTE)
+    halted = await halt_overspent(now=T0 + 9 * MINUTE)
+    assert [h.rollout_id for h in halted] == [rollout.id], "A again and the last: two new failures"
+
+
+async def test_resuming_a_paused_rollout_accepts_no_failure(db):
+    """Budget 1: a failure within it, then staff pause and resume. Only a halted rollout's resume
+    accepts failures: the next failure is the second one and halts the rollout."""
+    state = await make_state(asp=4, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    a, b = await run_wave(MINUTE)
+    await fail(a, "It broke.", now=T0 + 2 * MINUTE)
+    assert await halt_overspent(now=T0 + 2 * MINUTE) == []
+    await pause_group_rollout(state.staff, rollout.id, now=T0 + 3 * MINUTE)
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    await fail(b, "It broke.", now=T0 + 5 * MINUTE)
+    assert [h.rollout_id for h in await halt_overspent(now=T0 + 6 * MINUTE)] == [rollout.id]
 
 
 async def test_a_request_dispatched_before_the_cancel_runs_and_is_counted(db):

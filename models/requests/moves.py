@@ -42,6 +42,10 @@ async def record_move(
     source = request.status
     check_move(source, target, actor.mover, message)
     changes.setdefault("internal_detail", None)
+    if source is UpdateStatus.UNABLE_TO_COMPLETE:
+        # A failure staff accepted (by resuming its rollout) is accepted as it stands: once the
+        # request leaves it (a retry), a later failure of it is a new one for the error budget.
+        changes.setdefault("failure_accepted", False)
     # The history sequence is part of the compare-and-set: the move it numbers is this one.
     sequence = request.history_seq + 1
     # The compare-and-set and its history row: one round trip on PostgreSQL (models/sql.py).

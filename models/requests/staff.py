@@ -22,7 +22,6 @@ from models.requests.moves import no_progress, record_move
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, judged_start, preflight_rules
 from models.requests.queries import get_visible_request
 from models.requests.withdrawing import return_superseded
-from models.rollouts.budget import retrying_failure
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.schedule import WINDOW_CODES, conflicts_at
 from models.start_lock import hold_for_start_decision
@@ -157,8 +156,6 @@ async def set_update_request_status(
             await _refuse_conflicts(request, request.scheduled_start, policy, now)
         was_running = request.status in RUNNING_STATUSES
         if status is UpdateStatus.TO_BE_SCHEDULED and request.status is UpdateStatus.UNABLE_TO_COMPLETE:
-            if request.rollout_id is not None:
-                await retrying_failure(request.rollout_id)
             # Try again from the start: forget the failed attempt's checkpoints and progress.
             changes.update(
                 completed_steps=[],

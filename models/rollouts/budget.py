@@ -3,6 +3,12 @@
 requests (TO_BE_SCHEDULED, SCHEDULED) move to PENDING_INPUT with the reason, and the hosting team
 is alerted.
 
+Accepted failures are marked on the requests themselves (`UpdateRequest.failure_accepted`), set by
+the resume on each request failed at that moment and cleared by any move out of
+UNABLE_TO_COMPLETE (a retry). The budget counts the failed requests without the mark: which
+failures staff accepted stays exact whichever of them are retried, in whatever order, across any
+number of resumes; a retried one that fails again is a new failure.
+
 The scheduler asks `halt_overspent` at the start of every pass. Between a failure and that pass
 nothing more of the rollout starts, because the dispatcher's wave check counts failures too
 (`waves`). Each halt is one transaction that first takes the rollout's lock (a conditional UPDATE
@@ -64,21 +70,21 @@ async def overspent_ids() -> list[int]:
     """Running or paused rollouts over their budget (two statements; none when nothing runs)."""
     # Every scheduler pass asks this: SQL text made once (models/sql.py).
     active = await sql.select(
-        GroupRollout,
-        ("id", "max_failures", "accepted_failures"),
-        {"status": sql.OneOf(tuple(sorted(ACTIVE)))},
+        GroupRollout, ("id", "max_failures"), {"status": sql.OneOf(tuple(sorted(ACTIVE)))}
     )
     if not active:
         return []
     failures = dict(
         await UpdateRequest.filter(
-            rollout_id__in=[pk for pk, _, _ in active], status=UpdateStatus.UNABLE_TO_COMPLETE
+            rollout_id__in=[pk for pk, _ in active],
+            status=UpdateStatus.UNABLE_TO_COMPLETE,
+            failure_accepted=False,
         )
         .annotate(n=Count("id"))
         .group_by("rollout_id")
         .values_list("rollout_id", "n")
     )
-    return [pk for pk, limit, accepted in active if over_budget(failures.get(pk, 0), limit, accepted)]
+    return [pk for pk, limit in active if over_budget(failures.get(pk, 0), limit)]
 
 
 async def halt_overspent(policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None) -> list[Halted]:
@@ -130,11 +136,10 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
             if not await change(rollout_id, ACTIVE, status=R.HALTED, updated_at=now):
                 return None
             rollout = await get_rollout(rollout_id)
-            failures = await UpdateRequest.filter(
-                rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE
-            ).count()
-            if not over_budget(failures, rollout.max_failures, rollout.accepted_failures):
+            accepted, new = await failures_of(rollout_id)
+            if not over_budget(new, rollout.max_failures):
                 raise _WithinBudget
+            failures = accepted + new
             what = describe(rollout, rollout.update_group.name)
             reason = (
                 f"{capitalized(what)} was halted: {failures} districts could not be updated, more "
@@ -146,7 +151,7 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
             await announce(rollout_id, after, now, moved=held)
             alert = (
                 f"group rollout {rollout_id} ({what}) halted: {failures} requests UNABLE_TO_COMPLETE, "
-                f"budget {rollout.max_failures} (+{rollout.accepted_failures} accepted); "
+                f"budget {rollout.max_failures} (+{accepted} accepted); "
                 f"{len(held)} queued requests moved to PENDING_INPUT."
             )
             after.notification_ids.extend(await _alert_mail(alert, what, policy))
@@ -156,19 +161,25 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
     return Halted(rollout_id, failures, len(held), alert)
 
 
-async def retrying_failure(rollout_id: int) -> None:
-    """Staff are about to put one of the rollout's failed requests back in the queue (inside their
-    transaction, before that move). Accepted failures are a number, not a list: once more were
-    accepted than will still stand, each accepted one retried would widen the budget by one (it
-    counts failures beyond those accepted), so the number shrinks to those left. A failure that
-    came after the resume and is retried leaves it alone while the accepted ones still stand.
-    Takes the rollout's lock (when it changes it) before the request's row, as every path does."""
-    standing = (
-        await UpdateRequest.filter(rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE).count() - 1
+async def failures_of(rollout_id: int) -> tuple[int, int]:
+    """The rollout's failed requests: (accepted by staff, not accepted), in one statement."""
+    rows = (
+        await UpdateRequest.filter(rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE)
+        .annotate(n=Count("id"))
+        .group_by("failure_accepted")
+        .values_list("failure_accepted", "n")
     )
-    await GroupRollout.filter(id=rollout_id, accepted_failures__gt=max(standing, 0)).update(
-        accepted_failures=max(standing, 0)
-    )
+    counted = {bool(accepted): n for accepted, n in rows}
+    return counted.get(True, 0), counted.get(False, 0)
+
+
+async def accept_failures(rollout_id: int) -> int:
+    """Staff resume the halted rollout: mark each of its requests failed at this moment as
+    accepted (the budget counts failures without the mark); how many were marked now. Runs inside
+    the resume's transaction, after it took the rollout's lock, before the requests' rows."""
+    return await UpdateRequest.filter(
+        rollout_id=rollout_id, status=UpdateStatus.UNABLE_TO_COMPLETE, failure_accepted=False
+    ).update(failure_accepted=True)
 
 
 async def hold_queued(

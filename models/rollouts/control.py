@@ -3,9 +3,10 @@
 - Pause: nothing new starts (the dispatcher's wave check wants RUNNING); running districts finish,
   queued ones keep their places (a window-bound one whose window passes meanwhile is moved to its
   next slot by the dispatcher, as any request that cannot start in time).
-- Resume: a paused rollout runs again. A halted one too: staff accept the failures so far (the
-  budget counts those after them) and the requests the halt set aside (PENDING_INPUT) go back to
-  their next slot that fits. To keep a district out, defer its request first (DEFERRED stays).
+- Resume: a paused rollout runs again (no failure accepted). A halted one too: staff accept the
+  failures so far, each failed request marked (the budget counts the failures without the mark;
+  a retry clears it) and the requests the halt set aside (PENDING_INPUT) go back to their next
+  slot that fits. To keep a district out, defer its request first (DEFERRED stays).
   Either way its TO_BE_SCHEDULED requests (a failure staff put back in the queue, one no window
   fitted) are placed in their next slot too.
 - Cancel: every request that has not started is cancelled (PENDING_INPUT and DEFERRED ones go
@@ -29,6 +30,7 @@ from models.errors import DomainError
 from models.events import AfterCommit, deliver
 from models.requests.moves import record_move
 from models.requests.withdrawing import return_superseded
+from models.rollouts.budget import accept_failures
 from models.rollouts.counts import counts_of
 from models.rollouts.rows import announce, capitalized, change, describe, get_rollout
 from models.rollouts.rules import (
@@ -95,8 +97,7 @@ async def resume_group_rollout(
         await _take(rollout, Action.RESUME, now, status=R.RUNNING, status_message=None)
         waiting = {S.TO_BE_SCHEDULED}
         if was_halted:
-            failures = await UpdateRequest.filter(rollout_id=rollout_id, status=S.UNABLE_TO_COMPLETE).count()
-            await GroupRollout.filter(id=rollout_id).update(accepted_failures=failures)
+            await accept_failures(rollout_id)
             waiting.add(S.PENDING_INPUT)
         moved = await _requeue(actor, rollout, waiting, now, after, policy)
         await announce(rollout_id, after, now, moved=moved)

@@ -57,9 +57,10 @@ async def counts_of(rollout_ids: Collection[int]) -> dict[int, RolloutCounts]:
 
 
 async def status_counts(rollout_id: int, statuses: Collection[UpdateStatus]) -> Counter[UpdateStatus]:
-    """One rollout's requests in `statuses`, per status (the wave and budget checks)."""
+    """One rollout's requests in `statuses`, per status, failures staff accepted left out (the wave
+    and budget checks). Only a failed request carries the mark, so no other status loses any."""
     rows = (
-        await UpdateRequest.filter(rollout_id=rollout_id, status__in=list(statuses))
+        await UpdateRequest.filter(rollout_id=rollout_id, status__in=list(statuses), failure_accepted=False)
         .annotate(n=Count("id"))
         .group_by("status")
         .values_list("status", "n")

@@ -78,9 +78,10 @@ def wave_has_room(in_flight: int, wave_size: int) -> bool:
     return in_flight < wave_size
 
 
-def over_budget(failures: int, max_failures: int, accepted_failures: int = 0) -> bool:
-    """More failures than the budget allows, not counting those staff accepted by resuming."""
-    return failures - accepted_failures > max_failures
+def over_budget(failures: int, max_failures: int) -> bool:
+    """More failures than the budget allows. `failures` leaves out those staff accepted by resuming
+    the rollout (marked on the requests: `UpdateRequest.failure_accepted`)."""
+    return failures > max_failures
 
 
 def may_start(
@@ -88,15 +89,15 @@ def may_start(
     counts: Mapping[UpdateStatus, int],
     wave_size: int,
     max_failures: int,
-    accepted_failures: int,
 ) -> bool:
-    """Whether one more of the rollout's requests may start now."""
+    """Whether one more of the rollout's requests may start now. `counts` per status; its
+    UNABLE_TO_COMPLETE leaves out the failures staff accepted."""
     in_flight = sum(counts.get(status, 0) for status in IN_FLIGHT)
     failures = counts.get(UpdateStatus.UNABLE_TO_COMPLETE, 0)
     return (
         stored is R.RUNNING
         and wave_has_room(in_flight, wave_size)
-        and not over_budget(failures, max_failures, accepted_failures)
+        and not over_budget(failures, max_failures)
     )
 
 

@@ -23,7 +23,7 @@ from models.rollouts.rules import may_start as rule_may_start
 from models.tables import GroupRollout, UpdateRequest
 
 RUNNING = RolloutStatus.RUNNING
-#: What the wave and budget checks count.
+#: What the wave and budget checks count (failures staff accepted left out: `status_counts`).
 COUNTED = IN_FLIGHT | {UpdateStatus.UNABLE_TO_COMPLETE}
 
 
@@ -34,12 +34,10 @@ async def may_start(request: UpdateRequest) -> bool:
     rollout_id = request.rollout_id
     if rollout_id is None:
         return True
-    rows = await GroupRollout.filter(id=rollout_id).values_list(
-        "status", "wave_size", "max_failures", "accepted_failures"
-    )
+    rows = await GroupRollout.filter(id=rollout_id).values_list("status", "wave_size", "max_failures")
     if not rows:
         return True  # its rollout is gone (a group deleted): an ordinary request now
-    status, wave_size, max_failures, accepted = rows[0]
+    status, wave_size, max_failures = rows[0]
     if RolloutStatus(status) is RolloutStatus.CANCELLED:
         # The cancel cancelled every request that had not started; one in the queue now came back
         # since (begun before the cancel and re-slotted, or returned by a cancelled supersession
@@ -47,11 +45,9 @@ async def may_start(request: UpdateRequest) -> bool:
         return True
     # The cheap look: a full wave or a stopped rollout is refused without a lock or a write.
     if not rule_may_start(
-        RolloutStatus(status), await status_counts(rollout_id, COUNTED), wave_size, max_failures, accepted
+        RolloutStatus(status), await status_counts(rollout_id, COUNTED), wave_size, max_failures
     ):
         return False
     if not await change(rollout_id, {RUNNING}, status=RUNNING):
         return False  # paused, halted or cancelled meanwhile
-    return rule_may_start(
-        RUNNING, await status_counts(rollout_id, COUNTED), wave_size, max_failures, accepted
-    )
+    return rule_may_start(RUNNING, await status_counts(rollout_id, COUNTED), wave_size, max_failures)

@@ -77,6 +77,10 @@ class UpdateRequest(Model):
         "models.GroupRollout", related_name="update_requests", null=True, on_delete=fields.SET_NULL
     )
     rollout_id: int | None
+    # Staff accepted this failure by resuming its halted rollout: the error budget leaves it out.
+    # True only while the request is UNABLE_TO_COMPLETE: any move out of it clears the mark
+    # (models/requests/moves.py), so a retried failure that fails again counts as a new one.
+    failure_accepted = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "update_request"

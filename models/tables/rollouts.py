@@ -16,7 +16,9 @@ class GroupRollout(Model):
     """The rollout itself, whose work is ordinary update requests pointing at it (`rollout_id`).
 
     `status` is what staff (or the budget) decided: RUNNING, PAUSED, HALTED or CANCELLED. COMPLETED
-    is never stored: it is read from the requests' statuses (models.rollouts.rules)."""
+    is never stored: it is read from the requests' statuses (models.rollouts.rules). Failures staff
+    accepted by resuming a halted rollout are marked on its requests (`UpdateRequest.failure_accepted`):
+    the error budget counts the others."""
 
     id = fields.IntField(primary_key=True)
     update_group: fields.ForeignKeyRelation[UpdateGroup] = fields.ForeignKeyField(
@@ -29,8 +31,6 @@ class GroupRollout(Model):
     wave_size = fields.IntField()
     #: Requests that may end UNABLE_TO_COMPLETE before the rollout halts (one more halts it).
     max_failures = fields.IntField()
-    #: Failures staff accepted by resuming a halted rollout: the budget counts those after them.
-    accepted_failures = fields.IntField(default=0)
     status = fields.CharEnumField(RolloutStatus, max_length=20, default=RolloutStatus.RUNNING)
     status_message: str | None = fields.TextField(null=True)
     notes = fields.TextField(null=True)

@@ -77,7 +77,7 @@ async def test_retrying_an_accepted_failure_does_not_widen_the_budget(db):
         await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
     assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
     resumed = await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
-    assert (resumed.status, resumed.accepted_failures) == (R.RUNNING, 2)
+    assert resumed.status is R.RUNNING
     # After the resume, staff put one accepted failure back in the queue to try it again.
     await set_update_request_status(
         state.staff, accepted[0], S.TO_BE_SCHEDULED, "Fixed the site; try again.", now=T0 + 5 * MINUTE
@@ -106,7 +106,8 @@ async def test_retrying_a_failure_after_the_resume_keeps_the_accepted_ones_accep
     (new,) = await run_wave(5 * MINUTE)
     await fail(new, "It broke.", now=T0 + 6 * MINUTE)
     await set_update_request_status(state.staff, new, S.TO_BE_SCHEDULED, "Try again.", now=T0 + 7 * MINUTE)
-    assert (await GroupRollout.get(id=rollout.id)).accepted_failures == 2
+    marks = await UpdateRequest.filter(rollout_id=rollout.id, failure_accepted=True).count()
+    assert marks == 2  # the two failures before the resume, still accepted
 
     (next_one,) = await run_wave(8 * MINUTE)
     await fail(next_one, "It broke.", now=T0 + 9 * MINUTE)
@@ -114,6 +115,56 @@ async def test_retrying_a_failure_after_the_resume_keeps_the_accepted_ones_accep
     (last,) = await run_wave(10 * MINUTE)
     await fail(last, "It broke.", now=T0 + 11 * MINUTE)
     assert [h.rollout_id for h in await halt_overspent(now=T0 + 11 * MINUTE)] == [rollout.id]
+
+
+async def test_a_failure_after_the_resume_still_counts_once_an_accepted_one_is_retried(db):
+    """Budget 1. A and B fail and the rollout halts; staff resume it (A and B accepted). C fails:
+    one new failure, within the budget. Staff retry A: B alone is still accepted, C still counts,
+    so D failing makes two new failures, more than the budget allows."""
+    state = await make_state(asp=6, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    a, b = await run_wave(MINUTE)
+    for request_id in (a, b):
+        await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    c, d = await run_wave(5 * MINUTE)
+    await fail(c, "It broke.", now=T0 + 6 * MINUTE)
+    assert await halt_overspent(now=T0 + 6 * MINUTE) == []  # C: one new failure, within the budget
+    await set_update_request_status(state.staff, a, S.TO_BE_SCHEDULED, "Try again.", now=T0 + 7 * MINUTE)
+
+    await fail(d, "It broke.", now=T0 + 8 * MINUTE)
+    # Before the scheduler's pass, the wave check already counts C and D: nothing more starts.
+    assert await dispatch_due(now=T0 + 8 * MINUTE) == []
+    halted = await halt_overspent(now=T0 + 9 * MINUTE)
+    assert [h.rollout_id for h in halted] == [rollout.id], "C and D: two new failures, budget 1"
+
+
+async def test_retrying_a_failure_accepted_at_the_first_resume_after_a_second_resume(db):
+    """Budget 1, halted and resumed twice: A and B accepted at the first resume, C and D at the
+    second. E fails (one new failure), then staff retry A, accepted long before: B, C and D stay
+    accepted, E still counts, and F failing halts the rollout again."""
+    state = await make_state(asp=8, campus_cloud=0)
+    rollout = await rollout_of(state, wave_size=2, max_failures=1)
+    a, b = await run_wave(MINUTE)
+    for request_id in (a, b):
+        await fail(request_id, "It broke.", now=T0 + 2 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 4 * MINUTE)
+    c, d = await run_wave(5 * MINUTE)
+    await fail(c, "It broke.", now=T0 + 6 * MINUTE)
+    assert await halt_overspent(now=T0 + 6 * MINUTE) == []
+    await fail(d, "It broke.", now=T0 + 7 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 8 * MINUTE)) == 1  # C and D: two new failures
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 9 * MINUTE)
+
+    e, f = await run_wave(10 * MINUTE)
+    await fail(e, "It broke.", now=T0 + 11 * MINUTE)
+    assert await halt_overspent(now=T0 + 11 * MINUTE) == []  # E: one new failure, within the budget
+    await set_update_request_status(state.staff, a, S.TO_BE_SCHEDULED, "Try again.", now=T0 + 12 * MINUTE)
+    await fail(f, "It broke.", now=T0 + 13 * MINUTE)
+    halted = await halt_overspent(now=T0 + 14 * MINUTE)
+    assert [h.rollout_id for h in halted] == [rollout.id], "E and F: two new failures, budget 1"
 
 
 async def test_a_retried_accepted_failure_that_fails_again_is_a_new_failure(db):

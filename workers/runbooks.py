@@ -36,12 +36,9 @@ from models.tables import Environment, UpdateRequest
 from workers.errors import StepFailed
 from workers.executors import COPY_STEP, Executor, StepJob, build_executor
 from workers.job_lease import JobStopping, Lease, LeaseLost, RunningJobs, keep_lease
+from workers.step_runner import run_step
 
 logger = logging.getLogger(__name__)
-
-#: A step that finishes (or reports progress) within this many seconds writes no "starting"
-#: progress of its own: instant steps cost one write (their checkpoint), not two.
-STARTING_GRACE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -194,7 +191,7 @@ async def _steps(
             history_seq=request.history_seq,
         )
         try:
-            await _run_step(job, executor, settings, start_percent, step.done_percent, lease)
+            await run_step(job, executor, settings, start_percent, step.done_percent, lease)
         except StepFailed as failure:
             # What went wrong in staff's words (the step, the exit status) and the executor's own
             # output are technical detail for hosting staff; the district reads which step failed.
@@ -234,109 +231,6 @@ async def _steps(
         logger.info("request %s could not be completed by the worker: %s", request_id, error)
         return Outcome.DROPPED
     return Outcome.COMPLETED
-
-
-async def _run_step(
-    job: StepJob, executor: Executor, settings: Settings, start: int, end: int, lease: Lease
-) -> None:
-    """Run one step with progress, up to `step_attempts` times; raise the last StepFailed."""
-
-    for attempt in range(1, settings.step_attempts + 1):
-        lease.check()
-        try:
-            await _attempt_step(job, executor, start, end, lease)
-            return
-        except (LeaseLost, JobStopping):
-            raise
-        except StepFailed as failure:
-            if not failure.retryable or attempt == settings.step_attempts:
-                raise
-            logger.warning(
-                "request %s step %s failed (attempt %s of %s): %s",
-                job.request_id,
-                job.step,
-                attempt,
-                settings.step_attempts,
-                failure.reason,
-            )
-        except Exception as error:  # an executor bug or a lost dependency: still a step failure
-            logger.exception("request %s step %s raised", job.request_id, job.step)
-            if attempt == settings.step_attempts:
-                raise StepFailed(
-                    f"Step '{job.step_label}' failed unexpectedly.", detail=redact_text(repr(error))
-                ) from error
-        await _pause(settings.step_retry_delay, lease)
-
-
-async def _pause(seconds: float, lease: Lease) -> None:
-    """The wait between a step's tries: the lease cuts it short as it does a step."""
-    pause = asyncio.ensure_future(asyncio.sleep(seconds))
-    lease.work = pause
-    try:
-        await pause
-    except asyncio.CancelledError:
-        stopped = lease.stopped_by_us() if pause.cancelled() else None
-        if stopped is not None:
-            raise stopped from None
-        raise
-    finally:
-        lease.work = None
-
-
-async def _attempt_step(job: StepJob, executor: Executor, start: int, end: int, lease: Lease) -> None:
-    """One try of a step. Its "starting" progress is written only once the step has run for
-    STARTING_GRACE_SECONDS or reports progress of its own: an instant step writes none."""
-    starting: asyncio.Task[bool] | None = None
-    token = lease.token
-
-    def announce() -> asyncio.Task[bool]:
-        nonlocal starting
-        if starting is None:
-            starting = asyncio.ensure_future(
-                execution.report_progress(
-                    job.request_id,
-                    start,
-                    job.step,
-                    f"{job.step_label}...",
-                    district_id=job.district_id,
-                    lease_token=token,
-                    sequence=job.history_seq,
-                )
-            )
-        return starting
-
-    async def report(percent: int, message: str | None) -> None:
-        await announce()  # in order: "starting" is never written after the step's own progress
-        overall = start + (end - start) * max(0, min(100, percent)) // 100
-        await execution.report_progress(
-            job.request_id,
-            overall,
-            job.step,
-            message or job.step_label,
-            district_id=job.district_id,
-            lease_token=token,
-            sequence=job.history_seq,
-        )
-
-    work = asyncio.ensure_future(executor.run_step(job, report))
-    lease.work = work
-    try:
-        done, _ = await asyncio.wait({work}, timeout=STARTING_GRACE_SECONDS)
-        if not done:
-            await announce()
-        await work
-    except asyncio.CancelledError:
-        stopped = lease.stopped_by_us() if work.cancelled() else None
-        if stopped is not None:
-            raise stopped from None  # the lease stopped the step: it is gone, or the process stops
-        raise
-    finally:
-        lease.work = None
-        for task in (work, starting):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
 
 
 async def _give_up(request_id: int, step: Step, detail: str, token: str) -> Outcome:

@@ -28,11 +28,13 @@ CREATE_BLACKOUT = f"mutation($i: BlackoutInput!) {{ createBlackout(input: $i) {{
 DELETE_BLACKOUT = "mutation($id: ID!) { deleteBlackout(id: $id) { deletedId errors { code field } } }"
 SLOTS = "query($d: ID!) { maintenanceWindows(districtId: $d, first: 1) { start end } }"
 
+#: Wednesday night into Thursday, past the end of the seeded Thursday 00:30-03:30 window: whenever
+#: that window is open, this one is too, so the next slot starts on Wednesday night at any hour.
 WEDNESDAY_NIGHT = {
     "hostingModel": "CAMPUS_CLOUD",
     "weekday": 3,
     "startTime": "22:00",
-    "endTime": "01:00",
+    "endTime": "04:00",
     "timeZone": "America/Chicago",
 }
 WINTER = {"start": "2099-12-21T00:00:00-06:00", "end": "2100-01-04T00:00:00-06:00", "reason": "Winter break"}
@@ -61,9 +63,11 @@ async def test_staff_manage_window_rules_and_slots_follow_at_once(db):
             (3, "22:00"),
             (4, "00:30"),
         ]
-        # The next slot is the new Wednesday-night one, whatever today is (it comes before Thursday's).
+        # The next slot is the new Wednesday-night one, whatever the hour: it starts before Thursday's
+        # and outlasts it, so inside Thursday's window the slot in progress still starts on Wednesday.
         (slot,) = (await client.data(SLOTS, {"d": gid(district)}, token))["maintenanceWindows"]
         assert slot["start"].endswith(("T04:00:00+00:00", "T03:00:00+00:00"))
+        assert slot["end"].endswith(("T10:00:00+00:00", "T09:00:00+00:00"))  # Thursday 04:00 Chicago
         moved = {**WEDNESDAY_NIGHT, "weekday": 7, "startTime": "05:00", "endTime": "06:15"}
         updated = await payload(client, UPDATE_WINDOW, {"id": window["id"], "i": moved}, token)
         assert (updated["errors"], updated["maintenanceWindow"]["id"]) == ([], window["id"])

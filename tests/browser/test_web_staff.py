@@ -23,6 +23,7 @@ mutation($input: BlackoutInput!) {
   createBlackout(input: $input) { blackout { id } errors { code message field } }
 }"""
 DELETE_BLACKOUT = "mutation($id: ID!) { deleteBlackout(id: $id) { errors { code } } }"
+SLOTS = "query($d: ID!) { maintenanceWindows(districtId: $d, first: 2) { start } }"
 CANCEL = "mutation($id: ID!) { cancelUpdateRequest(id: $id) { errors { code } } }"
 
 
@@ -180,5 +181,31 @@ async def test_the_override_is_offered_only_for_a_window_conflict(browser: Brows
         await dialog.get_by_role("radio").first.check()
         await expect(check).to_contain_text("No conflict at this start.")
         await expect(override).to_be_disabled()
+        await dialog.get_by_role("button", name="Close").click()
+    assert (await web.gql(TC, CANCEL, id=request_id))["cancelUpdateRequest"]["errors"] == []
+
+
+async def test_inside_a_window_the_schedule_dialog_offers_only_slots_ahead(
+    browser: Browser, web: WebServer
+) -> None:
+    # Opened inside a maintenance window, the dialog used to preselect the slot in progress, whose
+    # start is in the past: its pre-flight said "The start is in the past" and Schedule was refused.
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    request_id = await request_via_api(
+        web, TC, lakeside, kind="VERSION_UPDATE", environment="PREVIEW", targetVersion="Campus.2439.1"
+    )
+    slots = (await web.gql(STAFF, SLOTS, d=lakeside))["maintenanceWindows"]
+    first, second = (datetime.fromisoformat(slot["start"]) for slot in slots[:2])
+    async with signed_in(browser, web, STAFF, time_zone="UTC") as page:
+        # The page's clock an hour into the first slot (the server's is not: the slots it lists
+        # are the same, the first now in progress as the page sees it).
+        await page.clock.set_fixed_time(first + timedelta(hours=1))
+        await request_item(page, request_id).get_by_role("button", name="Schedule").click()
+        dialog = page.get_by_role("dialog", name="Schedule")
+        slot_choices = dialog.get_by_role("radio")
+        await expect(slot_choices).to_have_count(5)  # still four slots, and "Another time"
+        await expect(slot_choices.first).to_be_checked()
+        offered = datetime.fromisoformat(await slot_choices.first.get_attribute("value") or "")
+        assert offered == second
         await dialog.get_by_role("button", name="Close").click()
     assert (await web.gql(TC, CANCEL, id=request_id))["cancelUpdateRequest"]["errors"] == []

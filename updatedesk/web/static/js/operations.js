@@ -56,8 +56,9 @@ export const QUEUE = `
   }
   ${REQUEST_FIELDS}`;
 
+// One more than the Schedule dialog offers: the first may be a slot in progress, which it leaves out.
 export const MAINTENANCE_SLOTS = `
-  query Slots($districtId: ID!) { maintenanceWindows(districtId: $districtId, first: 4) { start end } }`;
+  query Slots($districtId: ID!) { maintenanceWindows(districtId: $districtId, first: 5) { start end } }`;
 
 // Hosting staff: the pre-flight of a proposed start, before scheduling. Every conflict at once
 // (a blackout, outside the window, a window too short, the site busy with other work), each

@@ -32,6 +32,15 @@ function chosenStart(formElement) {
   return chosen === "other" ? fromLocalInput(fields.get("otherStart")) : chosen;
 }
 
+/** The slots the Schedule dialog offers: the next four that have not begun. A slot in progress
+ * (the dialog opened inside a window) starts in the past, which scheduling refuses; a start inside
+ * it is "Another time", where the pre-flight says whether enough of the window is left. */
+const SLOTS_OFFERED = 4;
+function slotsToOffer(slots) {
+  const now = Date.now();
+  return slots.filter((slot) => Date.parse(slot.start) >= now).slice(0, SLOTS_OFFERED);
+}
+
 export function staffActions(live) {
   let following = null;
   let conflictsTimer = null;
@@ -145,7 +154,7 @@ export function staffActions(live) {
 
     async openSchedule(request) {
       const data = await graphql(MAINTENANCE_SLOTS, { districtId: request.district.id });
-      const slots = data.maintenanceWindows;
+      const slots = slotsToOffer(data.maintenanceWindows);
       update({ form: { request, slots, errors: [], busy: false, check: null } });
       showDialog(() => scheduleForm(state.form, actions), "schedule-title");
       await checkStart(slots[0]?.start ?? null); // the slot chosen by default

@@ -73,7 +73,7 @@ mutation($id: ID!, $start: DateTime!) {
   scheduleUpdateRequest(id: $id, start: $start) { updateRequest { status } errors { code message } }
 }"""
 STATUS = "query($id: ID!) { updateRequest(id: $id) { status } }"
-SLOTS = "query($d: ID!) { maintenanceWindows(districtId: $d, first: 1) { start } }"
+SLOTS = "query($d: ID!) { maintenanceWindows(districtId: $d, first: 2) { start } }"
 
 
 async def district_id(web: WebServer, email: str, name: str) -> str:
@@ -82,8 +82,11 @@ async def district_id(web: WebServer, email: str, name: str) -> str:
 
 
 async def first_slot(web: WebServer, district: str) -> str:
-    """The start of the district's next maintenance slot."""
-    start: str = (await web.gql(STAFF_EMAIL, SLOTS, d=district))["maintenanceWindows"][0]["start"]
+    """The start of the district's next maintenance slot that has not begun: the first the staff's
+    Schedule dialog offers (inside a window, the slot in progress starts in the past)."""
+    slots = (await web.gql(STAFF_EMAIL, SLOTS, d=district))["maintenanceWindows"]
+    now = datetime.now(UTC)
+    start: str = next(slot["start"] for slot in slots if datetime.fromisoformat(slot["start"]) >= now)
     return start
 
 

@@ -141,10 +141,15 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
                 raise _WithinBudget
             failures = accepted + new
             what = describe(rollout, rollout.update_group.name)
+            # What halted it: the failures not accepted (all of them, unless staff resumed it).
+            failed = (
+                f"{new} more districts could not be updated since it was resumed"
+                if accepted
+                else (f"{new} districts could not be updated")
+            )
             reason = (
-                f"{capitalized(what)} was halted: {failures} districts could not be updated, more "
-                f"than the {rollout.max_failures} it allows. Campus Hosting will look into it and "
-                "decide how to go on."
+                f"{capitalized(what)} was halted: {failed}, more than the {rollout.max_failures} it "
+                "allows. Campus Hosting will look into it and decide how to go on."
             )
             await GroupRollout.filter(id=rollout_id).update(status_message=reason)
             held = await hold_queued(rollout_id, reason, now, after)

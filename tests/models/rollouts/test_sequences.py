@@ -91,6 +91,10 @@ async def test_retrying_an_accepted_failure_does_not_widen_the_budget(db):
     halted = await halt_overspent(now=T0 + 8 * MINUTE)
     assert [h.rollout_id for h in halted] == [rollout.id], "two new failures, budget 1: must halt"
     assert await dispatch_due(now=T0 + 9 * MINUTE) == []
+    # The reason counts what halted it: the two new failures, not the accepted one still standing.
+    reason = (await GroupRollout.get(id=rollout.id)).status_message or ""
+    assert "2 more districts could not be updated since it was resumed" in reason, reason
+    assert "1 it allows" in reason and "3 districts" not in reason
 
 
 async def test_retrying_a_failure_after_the_resume_keeps_the_accepted_ones_accepted(db):

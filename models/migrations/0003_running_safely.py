@@ -2,7 +2,13 @@
 (update_request.lease_token, lease_expires_at, reclaims), staff-only internal_detail, who deleted
 a request, and staff alerts in the outbox. Requests already running when this is applied get their
 claims here; their leases start empty, so the first scheduler pass enqueues them again and they
-resume after their last checkpoint."""
+resume after their last checkpoint.
+
+`reclaims` is NOT NULL: Tortoise's own AddField could add it only to an empty `update_request` (on
+a table with rows both databases refuse a NOT NULL column without a default), so no deployment with
+requests could take this migration. It is added with AddRequiredColumn now (see its docstring):
+existing requests get 0 and the column ends as before, NOT NULL without a default; on an empty table
+it runs the same ALTER TABLE as before, so databases that took it then have the same schema."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -10,6 +16,7 @@ from models.enums import NotificationKind
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 from tortoise.indexes import Index
+from models.migrations._in_place import AddRequiredColumn
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0002_seed_maintenance_window')]
@@ -47,10 +54,13 @@ class Migration(migrations.Migration):
             name='lease_token',
             field=fields.CharField(null=True, max_length=36),
         ),
-        ops.AddField(
+        AddRequiredColumn(
             model_name='UpdateRequest',
             name='reclaims',
             field=fields.SmallIntField(default=0),
+            table='update_request',
+            sql_type='SMALLINT',
+            fill='0',
         ),
         ops.AddIndex(
             model_name='UpdateRequest',

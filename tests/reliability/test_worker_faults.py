@@ -247,10 +247,14 @@ async def test_lease_lapsed_past_the_attempts_gives_the_request_up(
                 return len(hanging(tmp_path, request_id)) >= expected
 
             await wait_until(reached, f"worker {attempt} to hang mid-step", DEADLINE)
+            command_group = os.getpgid(hanging(tmp_path, scheduled.id)[-1])
             worker.kill()
             worker.wait()
             killed_at = time.monotonic()
-            os.killpg(os.getpgid(hanging(tmp_path, scheduled.id)[-1]), signal.SIGKILL)
+            # Its guard stops the command the dead worker ran.
+            await wait_until(
+                partial(group_gone, command_group), "the dead worker's command to stop", DEADLINE
+            )
         if await ended_within(scheduled.id, UpdateStatus.UNABLE_TO_COMPLETE, DEADLINE):
             row.recovery.append(time.monotonic() - killed_at)
         else:

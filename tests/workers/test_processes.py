@@ -272,9 +272,14 @@ async def test_a_worker_killed_past_its_retries_is_given_up_when_its_lease_lapse
             return pids.exists() and len(pids.read_text().split()) >= expected
 
         await wait_until(hanging, WITHIN, f"worker {attempt} to hang in {CRASHING_STEP}")
+        command_group = os.getpgid(int(pids.read_text().split()[-1]))
         worker.kill()
         worker.wait()
-        os.killpg(os.getpgid(int(pids.read_text().split()[-1])), signal.SIGKILL)
+
+        async def command_stopped(group: int = command_group) -> bool:
+            return not _group_alive(group)
+
+        await wait_until(command_stopped, WITHIN, "its guard to stop the killed worker's command")
 
     async def given_up() -> bool:
         return (await UpdateRequest.get(id=request.id)).status is UpdateStatus.UNABLE_TO_COMPLETE

@@ -30,6 +30,7 @@ async def record_move(
     override_recorded: bool = False,
     site: Site | None = None,
     where: Mapping[str, Any] | None = None,
+    notify: bool = True,
     **changes: Any,
 ) -> UpdateRequest:
     """Compare-and-set `request` from its loaded status to `target` and write the history row.
@@ -37,7 +38,8 @@ async def record_move(
     Must run inside a transaction. `changes` are further columns written by the same UPDATE (the
     staff-only `internal_detail` belongs to one move, like the message: cleared unless given);
     `where` adds conditions to the compare-and-set (a worker's lease token); `site`, when the
-    caller has it, saves the mail composer reading district and environment.
+    caller has it, saves the mail composer reading district and environment. Without `notify`
+    the move's mail (and calendar message) is not written: the caller has nothing true to say.
     """
     source = request.status
     check_move(source, target, actor.mover, message)
@@ -80,7 +82,7 @@ async def record_move(
     for name, value in changes.items():
         setattr(request, name, value)
     after.events.append(move_event(request, source, now, message))
-    if target in NOTIFYING_STATUSES:
+    if notify and target in NOTIFYING_STATUSES:
         after.notification_ids.extend(await queue_notices(request, NOTIFYING_STATUSES[target], message, site))
     return request
 

@@ -75,7 +75,8 @@ async def reslot(
     (past the blackout, in the first window slot that fits after it; clear of other work scheduled
     on its site): a system move with the reason in its history and a new invitation for the
     district. When no start fits at all, a dispatched request goes back to SCHEDULED at its old
-    start for staff to decide, and a scheduled one is left as it is.
+    start for staff to decide (no mail: there is no new time to announce), and a scheduled one is
+    left as it is.
     Returns the new start, or None when there is none. Must run inside a transaction."""
     rules = effective_rules(request, rules)
     leading = (start_conflicts(request, rules, now) or [Conflict(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW)])[0]
@@ -95,6 +96,9 @@ async def reslot(
         scheduled_start=later or request.scheduled_start,
         lease_token=None,
         lease_expires_at=None,
+        # No start fits: a "Scheduled" mail and invitation would name the start that has passed.
+        # The district reads why in its status message; staff's new start sends the invitation.
+        notify=later is not None,
     )
     if was_dispatched:
         await claims.release(request, site.environment.kind)

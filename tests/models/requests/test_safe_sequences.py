@@ -396,6 +396,7 @@ async def test_work_no_window_fits_any_more_frees_its_site_and_waits_for_staff_q
     await world.schedule(request.id, IN_WINDOW)
     await world.schedule(waiting.id, IN_WINDOW + timedelta(hours=1))
     assert await dispatch(request.id, now=IN_WINDOW)
+    scheduled_mails = await Notification.filter(update_request_id=request.id, kind=NotificationKind.SCHEDULED)
     window = await MaintenanceWindow.get(hosting_model=world.district.hosting_model)
     window.end_time = time(1, 0, tzinfo=UTC)  # Thursday 00:30-01:00 CST: half an hour
     await window.save()
@@ -405,6 +406,10 @@ async def test_work_no_window_fits_any_more_frees_its_site_and_waits_for_staff_q
     assert (
         stored.status_message is not None and "Campus Hosting will choose a new time" in stored.status_message
     )
+    # No "Scheduled" mail, nor an invitation, for the start that has passed: it holds no time yet.
+    assert (
+        await Notification.filter(update_request_id=request.id, kind=NotificationKind.SCHEDULED)
+    ) == scheduled_mails
     production = await site(world)
     assert (production.running_request_id, production.online) == (None, True)
     moves = await StatusChange.filter(update_request_id=request.id).count()

@@ -19,6 +19,7 @@ from infra.settings import Settings
 from tests.support_deploy import DockerIgnore, parse_caddyfile
 from updatedesk.cli import build_parser
 from workers.mail import parse_smtp_url
+from workers.process import HAND_BACK_SECONDS, WORKER_SHUTDOWN_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -152,6 +153,26 @@ def test_worker_and_scheduler_check_their_heartbeat(name):
     args = parses(healthcheck_command(name))
     assert (args.command, args.role) == ("healthcheck", name)
     assert args.max_age is not None and args.max_age >= 30
+
+
+def grace_seconds(text: str) -> float:
+    """A compose duration such as "60s" or "1m30s", in seconds."""
+    total, number = 0.0, ""
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+            continue
+        total += float(number) * {"h": 3600, "m": 60, "s": 1}[char]
+        number = ""
+    return total
+
+
+def test_a_stopping_worker_is_given_time_to_hand_back_its_jobs_and_stop():
+    """docker stops a container with SIGKILL 10 s after SIGTERM unless told otherwise: a worker
+    killed while it hands its jobs back or waits for its threads leaves that to lease lapses. Its
+    grace covers both of its own waits."""
+    grace = grace_seconds(str(service("worker").get("stop_grace_period", "10s")))
+    assert grace >= HAND_BACK_SECONDS + WORKER_SHUTDOWN_TIMEOUT_MS / 1000
 
 
 def test_migrate_waits_for_the_database_and_the_others_wait_for_migrate():

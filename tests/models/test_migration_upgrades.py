@@ -11,22 +11,18 @@ holds is left alone."""
 from __future__ import annotations
 
 import pkgutil
-import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import pytest_asyncio
 from tortoise.context import TortoiseContext
-from tortoise.migrations.api.migrate import migrate as tortoise_migrate
 
 import models.migrations
-from infra.db import APP_LABEL, tortoise_config
-from tests.support import TestDatabase, create_postgres_database, drop_postgres_database
+from infra.db import tortoise_config
+from tests.support import TestDatabase
+from tests.support_migrations import Scratch, migrate, scratch_database
 
 MIGRATIONS = sorted(
     name
@@ -38,8 +34,6 @@ MIGRATIONS = sorted(
 STARTS = MIGRATIONS[1:-1]
 #: Tortoise's own bookkeeping, which migrating is meant to change.
 BOOKKEEPING = "tortoise_migrations"
-
-Query = Callable[[str], Any]
 
 
 def number(migration: str) -> int:
@@ -241,51 +235,6 @@ def literal(value: Any) -> str:
         return str(value)
     text = str(value).replace("'", "''")
     return f"'{text}'"
-
-
-@dataclass
-class Scratch:
-    """A database of the test's own and a way to read it (rows as tuples)."""
-
-    url: str
-    query: Query
-    is_postgres: bool
-
-
-@asynccontextmanager
-async def scratch_database(database: TestDatabase, directory: Path) -> AsyncIterator[Scratch]:
-    if database.is_postgres:
-        url = await create_postgres_database("updatedesk_upgrade")
-        connection: asyncpg.Connection | None = None
-        try:
-
-            async def query(statement: str) -> list[tuple[Any, ...]]:
-                nonlocal connection
-                if connection is None:
-                    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-                return [tuple(row) for row in await connection.fetch(statement)]
-
-            yield Scratch(url, query, True)
-        finally:
-            if connection is not None:
-                await connection.close()
-            await drop_postgres_database(url)
-    else:
-        path = directory / "upgrade.sqlite3"
-
-        async def query_sqlite(statement: str) -> list[tuple[Any, ...]]:
-            with sqlite3.connect(path) as connection:
-                return list(connection.execute(statement).fetchall())
-
-        yield Scratch(f"sqlite://{path}", query_sqlite, False)
-
-
-async def migrate(url: str, target: str | None = None) -> None:
-    """`tortoise migrate` (to `target`, or the head) in a Tortoise context of its own."""
-    async with TortoiseContext():
-        await tortoise_migrate(
-            config=tortoise_config(url), target=f"{APP_LABEL}.{target}" if target else None
-        )
 
 
 async def generate_from_models(url: str) -> None:

@@ -26,7 +26,7 @@ from tests.reliability.scenario import scheduled_request, staff_actor
 from tests.reliability.support import Row, broken_chains, count, illegal_moves, record
 from tests.support_live import wait_until
 from tests.workers.conftest import POLL_SECONDS
-from tests.workers.test_processes import Processes
+from tests.workers.test_processes import Processes, group_gone
 from workers.runbooks import VERSION_UPDATE_STEPS
 from workers.runtime import Runtime
 from workers.scheduler import dispatch_pass
@@ -175,14 +175,6 @@ async def test_worker_sigterm_mid_runbook(
     row.assert_clean()
     assert exit_codes == [0] * trials, "a stopped worker must exit cleanly"
     assert attempts == [1] * trials, "a stop is not a try: only the finishing job's counts"
-
-
-def group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
 
 
 async def count_trial(row: Row, request_id: int, fault_at: float) -> None:

@@ -227,7 +227,7 @@ async def test_a_killed_worker_s_request_is_finished_by_another_without_repeatin
     first.wait()
 
     async def command_stopped() -> bool:
-        return not _group_alive(command_group)
+        return not group_alive(command_group)
 
     await wait_until(command_stopped, WITHIN, "the killed worker's command to be stopped")
 
@@ -277,7 +277,7 @@ async def test_a_worker_killed_past_its_retries_is_given_up_when_its_lease_lapse
         worker.wait()
 
         async def command_stopped(group: int = command_group) -> bool:
-            return not _group_alive(group)
+            return not group_alive(group)
 
         await wait_until(command_stopped, WITHIN, "its guard to stop the killed worker's command")
 
@@ -302,7 +302,12 @@ async def test_a_worker_killed_past_its_retries_is_given_up_when_its_lease_lapse
     assert await told.exists()
 
 
-def _group_alive(pgid: int) -> bool:
+def group_gone(pgid: int) -> bool:
+    """Whether no process of the group `pgid` is left."""
+    return not group_alive(pgid)
+
+
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -346,7 +351,7 @@ async def test_deploys_during_a_long_step_stop_its_command_and_cost_the_request_
         command_group = os.getpgid(int(pids.read_text().split()[-1]))
         worker.send_signal(signal.SIGTERM)
         await asyncio.to_thread(worker.wait, STOP_WITHIN)  # TimeoutExpired: it did not stop
-        assert not _group_alive(command_group), f"deploy {deploy}: the step's command outlived its worker"
+        assert not group_alive(command_group), f"deploy {deploy}: the step's command outlived its worker"
         handed_back = await UpdateRequest.get(id=request.id)
         assert (handed_back.status, handed_back.attempts, handed_back.lease_token) == (
             UpdateStatus.IN_PROGRESS,

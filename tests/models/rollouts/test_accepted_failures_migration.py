@@ -5,39 +5,10 @@ database of its own migrated up to 0014 and filled as a deployment of that versi
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
-import textwrap
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
+from tests.support import TestDatabase
+from tests.support_migrations import Query, migrate, scratch_database
 
-import asyncpg
-
-from tests.support import TestDatabase, create_postgres_database, drop_postgres_database
-
-BEFORE = "models.0014_deleted_at_index"
-ROOT = Path(__file__).resolve().parents[3]
-
-MIGRATE_TO = textwrap.dedent(
-    """
-    import asyncio, sys
-    from tortoise import Tortoise
-    from tortoise.migrations.api.migrate import migrate
-    from infra.db import tortoise_config
-
-    async def main(url, target):
-        try:
-            await migrate(config=tortoise_config(url), target=target or None)
-        finally:
-            await Tortoise.close_connections()
-
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
-    """
-)
-
+BEFORE = "0014_deleted_at_index"
 AT = "2026-11-02 {}:00+00:00"
 EARLY, CREATED, LATER = AT.format("08:00"), AT.format("09:00"), AT.format("11:00")
 #: Rollout 1 accepted 2 of its failures; rollout 2 none; rollout 3 accepted 5 and has 1 left.
@@ -93,59 +64,15 @@ SEED = [
 ]
 
 
-def migrate(url: str, target: str = "") -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", MIGRATE_TO, url, target],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr
-
-
-Query = Callable[[str], Any]
-
-
-@asynccontextmanager
-async def fresh_database(db: TestDatabase, tmp_path: Path) -> AsyncIterator[tuple[str, Query]]:
-    """A database of its own (this one migration test moves it back and forth) and a way to read
-    it: rows as tuples."""
-    if db.is_postgres:
-        url = await create_postgres_database("updatedesk_migrate")
-        connection: asyncpg.Connection | None = None
-        try:
-
-            async def query(statement: str) -> list[tuple[Any, ...]]:
-                nonlocal connection
-                if connection is None:
-                    connection = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-                return [tuple(row) for row in await connection.fetch(statement)]
-
-            yield url, query
-        finally:
-            if connection is not None:
-                await connection.close()
-            await drop_postgres_database(url)
-    else:
-        path = tmp_path / "before.sqlite3"
-
-        async def query_sqlite(statement: str) -> list[tuple[Any, ...]]:
-            with sqlite3.connect(path) as connection:
-                return list(connection.execute(statement).fetchall())
-
-        yield f"sqlite://{path}", query_sqlite
-
-
 async def test_accepted_failures_become_marks_oldest_first_and_back(db, tmp_path):
-    async with fresh_database(db, tmp_path) as (url, query):
-        migrate(url, BEFORE)
+    async with scratch_database(db, tmp_path) as scratch:
+        url, query = scratch.url, scratch.query
+        await migrate(url, BEFORE)
         for statement in SEED:
             await query(statement)
         indexes = await _index_count(db, query)
 
-        migrate(url)
+        await migrate(url)
         marks = dict(await query("SELECT id, failure_accepted FROM update_request ORDER BY id"))
         # Rollout 1: its two oldest failures (2, then 1); 3 failed later, and so did 5 when it
         # failed again. Rollout 2 accepted none; rollout 3 more than it has left: all of those.
@@ -158,7 +85,7 @@ async def test_accepted_failures_become_marks_oldest_first_and_back(db, tmp_path
         assert await query("SELECT COUNT(*) FROM status_change") == [(9,)]
         assert await _index_count(db, query) == indexes
 
-        migrate(url, BEFORE)
+        await migrate(url, BEFORE)
         assert await query("SELECT id, accepted_failures FROM group_rollout ORDER BY id") == [
             (1, 2),
             (2, 0),

@@ -1,14 +1,19 @@
 """A stopping process hands its runbooks' requests back (`RunningJobs`, both backends): the running
 step is stopped, the lease released with the try given back, and the next job resumes from the
-checkpoints; a closing process begins nothing; a step's retry pause is cut short too."""
+checkpoints; a closing process begins nothing; a step's retry pause is cut short too; a stop that
+comes while the job completes lets the completion through."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+
+import pytest
 
 from infra.settings import Settings
 from models.enums import UpdateStatus
-from models.tables import UpdateRequest
+from models.requests import claims
+from models.tables import Environment, UpdateRequest
 from tests import support
 from tests.workers.runbook_support import FakeExecutor, dispatched
 from tests.workers.scenario import make_scene
@@ -110,3 +115,36 @@ async def test_a_job_that_begins_as_its_process_closes_hands_back_before_its_fir
     assert executor.steps == []
     handed = await UpdateRequest.get(id=request.id)
     assert (handed.status, handed.lease_token, handed.attempts) == (UpdateStatus.IN_PROGRESS, None, 0)
+
+
+async def test_a_stop_while_the_job_completes_lets_the_completion_through(
+    db: support.TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop arrives inside the COMPLETED transaction (after the last step, while the site is
+    being given back): only a step is ever cancelled, so the request completes, the site is free,
+    and nothing is handed back for another job to run again."""
+    scene = await make_scene()
+    request = await dispatched(scene)
+    jobs = RunningJobs()
+    inside, go_on = asyncio.Event(), asyncio.Event()
+    release = claims.release
+
+    async def release_when_told(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        await go_on.wait()
+        return await release(*args, **kwargs)
+
+    monkeypatch.setattr(claims, "release", release_when_told)
+    job = asyncio.create_task(run_request(request.id, SETTINGS, FakeExecutor(), jobs))
+    await asyncio.wait_for(inside.wait(), WITHIN)
+    stopping = asyncio.create_task(jobs.hand_back_all(WITHIN))
+    await asyncio.sleep(0)  # the stop has reached the job's lease
+    assert jobs.closed and not stopping.done()
+    go_on.set()
+    assert await asyncio.wait_for(stopping, WITHIN) == 1
+    assert job.result() is Outcome.COMPLETED
+    completed = await UpdateRequest.get(id=request.id)
+    assert (completed.status, completed.lease_token, completed.attempts) == (UpdateStatus.COMPLETED, None, 1)
+    site = await Environment.get(id=completed.environment_id)
+    assert site.running_request_id is None
+    assert site.current_version == completed.target_version

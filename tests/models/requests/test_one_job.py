@@ -4,6 +4,7 @@ Against a real database, on both backends."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -175,6 +176,37 @@ async def test_a_site_given_up_by_staff_mid_job_stays_held_until_that_job_has_st
     production = await Environment.get(id=production.id)
     assert (production.running_request_id, production.online) == (None, True)
     assert await dispatch(refresh.id, now=AFTER_RUN)
+
+
+async def test_a_stopping_job_s_release_racing_a_dispatch_for_its_site_leaves_one_holder(postgres_db):
+    """Truly concurrent (PostgreSQL): the given-up update's job stops and gives production back
+    (`release_stopped`) while the scheduler dispatches the refresh waiting for it. Both write the
+    production row (the refresh also its own sandbox): in either order neither waits forever nor
+    deadlocks, the refresh holds both sites exactly when it was dispatched, and the stopped update
+    never keeps one. Rounds alternate which of the two reaches the database first."""
+    for round_ in range(8):
+        world = await make_world()
+        update = await world.request_version()
+        refresh = await world.request_refresh(E.SANDBOX)
+        await world.drive(update.id, S.IN_PROGRESS)
+        await world.schedule(refresh.id, AFTER_RUN)
+        given_up_at = RUN_AT + timedelta(seconds=5)
+        await set_update_request_status(
+            world.staff_actor, update.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.", now=given_up_at
+        )
+        releasing, dispatching = release_stopped(update.id), dispatch(refresh.id, now=AFTER_RUN)
+        if round_ % 2:  # either one reaches the database first
+            dispatched, released = await asyncio.gather(dispatching, releasing)
+        else:
+            released, dispatched = await asyncio.gather(releasing, dispatching)
+        assert released
+        if dispatched:
+            assert await status_of(refresh.id) is S.NOT_STARTED
+        else:  # the dispatch found the site still held: it waits, and the next pass starts it
+            assert await status_of(refresh.id) is S.SCHEDULED
+            assert (await holder(world, E.PRODUCTION), await holder(world, E.SANDBOX)) == (None, None)
+            assert await dispatch(refresh.id, now=AFTER_RUN)
+        assert (await holder(world, E.PRODUCTION), await holder(world, E.SANDBOX)) == (refresh.id, refresh.id)
 
 
 async def test_a_site_left_held_by_a_dead_job_is_freed_once_its_lease_would_have_lapsed(db):

@@ -72,10 +72,11 @@ def claimed_kinds(kind: UpdateKind, environment: EnvironmentKind) -> tuple[Envir
     return (environment,)
 
 
-def blocker_of(own_id: int, holders: list[int | None]) -> int | None:
-    """The request that keeps this one from starting: the first holder of an environment it needs
-    that is not itself (`holders` in `claimed_kinds` order)."""
+def blocker_of(holders: list[int | None]) -> int | None:
+    """The request that keeps a due one from starting: the first holder of an environment it
+    needs (`holders` in `claimed_kinds` order). That may be the request itself: a due request is
+    not running, so a hold of its own is a job of its earlier run that has not stopped yet."""
     for holder in holders:
-        if holder is not None and holder != own_id:
+        if holder is not None:
             return holder
     return None

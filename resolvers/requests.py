@@ -120,7 +120,8 @@ def internal_detail(context: GraphQLContext, row: UpdateRequest) -> str | None:
 
 async def waiting_for(context: GraphQLContext, row: UpdateRequest) -> UpdateRequest | None:
     """For a due SCHEDULED request: the request holding an environment it needs (its own site;
-    for a refresh, also production). Read through the loaders: one query per list, not per row."""
+    for a refresh, also production), itself while a job of its earlier run has not stopped.
+    Read through the loaders: one query per list, not per row."""
     if (
         row.status is not UpdateStatus.SCHEDULED
         or row.scheduled_start is None
@@ -135,7 +136,7 @@ async def waiting_for(context: GraphQLContext, row: UpdateRequest) -> UpdateRequ
     holders = [
         by_kind[kind].running_request_id for kind in claimed_kinds(row.kind, own.kind) if kind in by_kind
     ]
-    return await visible_request(context, blocker_of(row.id, holders))
+    return await visible_request(context, blocker_of(holders))
 
 
 async def request_update(

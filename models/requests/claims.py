@@ -169,7 +169,7 @@ async def needed_and_blocker(request: UpdateRequest, kind: EnvironmentKind) -> t
         by_kind = {EnvironmentKind(k): cast(int, i) for k, i, _ in rows}
         ids = [by_kind[k] for k in kinds if k in by_kind]
     holders = {cast(int, i): cast(int | None, holder) for _, i, holder in rows}
-    return ids, blocker_of(NO_REQUEST, [holders.get(i) for i in ids])
+    return ids, blocker_of([holders.get(i) for i in ids])
 
 
 def _is_postgres() -> bool:

@@ -148,7 +148,8 @@ class UpdateRequestType(Node):
 
     @strawberry.field(
         description="The request whose run keeps this due request waiting (it holds the site this "
-        "one needs; for a refresh also production)."
+        "one needs; for a refresh also production). This request itself while a job of its earlier "
+        "run (given up by staff) has not stopped yet."
     )
     async def waiting_for(self, root: Parent[UpdateRequestRow], info: Info) -> UpdateRequestType | None:
         return cast(UpdateRequestType | None, await requests.waiting_for(info.context, root))

@@ -87,6 +87,23 @@ async def test_waiting_for_names_the_request_holding_the_site(db) -> None:
     assert running["updateRequest"]["waitingFor"] is None
 
 
+async def test_waiting_for_names_the_request_itself_while_its_earlier_run_still_holds_the_site(db) -> None:
+    """Given up mid-run, put back and scheduled at once: the site stays held by the request's
+    earlier job until that job stops, and dispatch waits for it. The request must not look as if
+    nothing held it up."""
+    s = await setup()
+    due = datetime.now(UTC) - timedelta(minutes=1)
+    request = await make_request(s["district"], status=S.SCHEDULED, scheduled_start=due)
+    await Environment.filter(id=request.environment_id).update(running_request_id=request.id, online=False)
+    async with api_client() as client:
+        waiting = await client.data(READ, {"id": gid(request)}, s["tc"])
+    assert waiting["updateRequest"]["waitingFor"] == {
+        "id": gid(request),
+        "kind": "VERSION_UPDATE",
+        "status": "SCHEDULED",
+    }
+
+
 async def test_staff_list_deleted_requests_with_who_and_when(db) -> None:
     s = await setup()
     request = await make_request(s["district"], status=S.COMPLETED)

@@ -30,6 +30,11 @@ IN_FLIGHT = frozenset({UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS})
 #: Requests that have not started and wait in the queue: held when the rollout halts, cancelled
 #: when it is cancelled.
 QUEUED = frozenset({UpdateStatus.TO_BE_SCHEDULED, UpdateStatus.SCHEDULED})
+#: A rollout's requests not finished: open ones, and those waiting under a newer request
+#: (NEW_VERSION_REQUESTED). A superseded district is not on the rollout's version until the newer
+#: request completes (then its request completes with it), and comes back to the queue if the
+#: newer one is cancelled: the rollout has not completed while any of its requests waits so.
+UNFINISHED = OPEN_STATUSES | {UpdateStatus.NEW_VERSION_REQUESTED}
 #: Requests set aside (a halt, or staff): resuming a halted rollout brings PENDING_INPUT ones back,
 #: cancelling the rollout cancels both.
 SET_ASIDE = frozenset({UpdateStatus.PENDING_INPUT, UpdateStatus.DEFERRED})
@@ -103,10 +108,12 @@ def may_start(
 
 def rolled_up_status(stored: RolloutStatus, counts: Mapping[UpdateStatus, int]) -> RolloutStatus:
     """HALTED and CANCELLED as staff or the budget left them; a running or paused rollout none of
-    whose requests is open any more (all completed, failed, cancelled or superseded) is COMPLETED."""
+    whose requests is unfinished any more (all completed, failed or cancelled) is COMPLETED. A
+    superseded request is unfinished (`UNFINISHED`), so a rollout never shows COMPLETED and then
+    turns back when a newer request is cancelled."""
     if stored in (R.HALTED, R.CANCELLED):
         return stored
-    if not any(counts.get(status, 0) for status in OPEN_STATUSES):
+    if not any(counts.get(status, 0) for status in UNFINISHED):
         return R.COMPLETED
     return stored
 

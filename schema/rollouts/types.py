@@ -77,7 +77,8 @@ class GroupRolloutType(Node):
 
     @strawberry.field(
         description="RUNNING, PAUSED, HALTED (error budget spent) or CANCELLED as staff or the "
-        "budget left it; COMPLETED once none of its requests is open."
+        "budget left it; COMPLETED once none of its requests is open or waiting under a newer "
+        "request (NEW_VERSION_REQUESTED)."
     )
     async def status(self, root: Parent[GroupRolloutRow], info: Info) -> RolloutStatus:
         return await rollouts.status(info.context, root)

@@ -59,7 +59,8 @@ def test_one_more_starts_only_while_running_with_room_and_budget():
 
 def test_the_rolled_up_status():
     open_work = Counter({S.SCHEDULED: 1, S.COMPLETED: 2})
-    done = Counter({S.COMPLETED: 2, S.UNABLE_TO_COMPLETE: 1, S.CANCELLED: 1, S.NEW_VERSION_REQUESTED: 1})
+    done = Counter({S.COMPLETED: 2, S.UNABLE_TO_COMPLETE: 1, S.CANCELLED: 1})
+    superseded = done + Counter({S.NEW_VERSION_REQUESTED: 1})
     assert rolled_up_status(R.RUNNING, open_work) is R.RUNNING
     assert rolled_up_status(R.PAUSED, open_work) is R.PAUSED
     assert rolled_up_status(R.RUNNING, done) is R.COMPLETED
@@ -68,6 +69,9 @@ def test_the_rolled_up_status():
     assert rolled_up_status(R.HALTED, done) is R.HALTED
     assert rolled_up_status(R.CANCELLED, open_work) is R.CANCELLED  # its running ones finish
     assert rolled_up_status(R.RUNNING, Counter({S.PENDING_INPUT: 1})) is R.RUNNING
+    # Waiting under a newer request is not finished: it completes with it, or comes back.
+    assert rolled_up_status(R.RUNNING, superseded) is R.RUNNING
+    assert rolled_up_status(R.PAUSED, superseded) is R.PAUSED
 
 
 @pytest.mark.parametrize(

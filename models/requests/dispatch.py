@@ -26,7 +26,7 @@ from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
-from models.rollouts import waves
+from models.rollouts import held, waves
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import UpdateRequest
 
@@ -58,7 +58,9 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
             rules = await decision_rules(request, site.district, policy, now)
             if cannot_start(request, rules, now):
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
-                await reslot(request, site, rules, now, after)
+                # A paused rollout's request is set aside instead: a new slot would not hold either.
+                if not await held.hold_if_paused(request, now, after):
+                    await reslot(request, site, rules, now, after)
                 dispatched = False
             else:
                 kind = site.environment.kind

@@ -7,6 +7,7 @@ consortium group, as ordinary update requests linked to a rollout row.
 - `waves`: the dispatcher asks whether a rollout's request may start now.
 - `budget`: the scheduler halts rollouts whose error budget is spent.
 - `control`: staff pause, resume and cancel.
+- `held`: a paused rollout's requests whose slot passes are set aside once, not re-slotted weekly.
 - `counts`: requests per status, in one query for any number of rollouts.
 - `visibility`: who sees which rollouts.
 - `rows`: loading and locking a rollout, its words for people, announcing its changes.

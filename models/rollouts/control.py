@@ -1,14 +1,14 @@
 """Staff pause, resume and cancel a rollout.
 
 - Pause: nothing new starts (the dispatcher's wave check wants RUNNING); running districts finish,
-  queued ones keep their places (a window-bound one whose window passes meanwhile is moved to its
-  next slot by the dispatcher, as any request that cannot start in time).
+  queued ones keep their places. A window-bound one whose slot passes meanwhile is set aside by the
+  dispatcher (DEFERRED, once, its invitation withdrawn: `held`), not moved to a new slot each week.
 - Resume: a paused rollout runs again (no failure accepted). A halted one too: staff accept the
   failures so far, each failed request marked (the budget counts the failures without the mark;
   a retry clears it) and the requests the halt set aside (PENDING_INPUT) go back to their next
   slot that fits. To keep a district out, defer its request first (DEFERRED stays).
   Either way its TO_BE_SCHEDULED requests (a failure staff put back in the queue, one no window
-  fitted) are placed in their next slot too.
+  fitted) and those the pause set aside are placed in their next slot too.
 - Cancel: every request that has not started is cancelled (PENDING_INPUT and DEFERRED ones go
   back to TO_BE_SCHEDULED first: DESIGN's table cancels only from there or SCHEDULED); running ones
   finish.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from models.access import Actor, require_staff
@@ -32,6 +33,7 @@ from models.requests.moves import record_move
 from models.requests.withdrawing import return_superseded
 from models.rollouts.budget import accept_failures
 from models.rollouts.counts import counts_of
+from models.rollouts.held import held_by_pause
 from models.rollouts.rows import announce, capitalized, change, describe, get_rollout
 from models.rollouts.rules import (
     IN_FLIGHT,
@@ -99,7 +101,7 @@ async def resume_group_rollout(
         if was_halted:
             await accept_failures(rollout_id)
             waiting.add(S.PENDING_INPUT)
-        moved = await _requeue(actor, rollout, waiting, now, after, policy)
+        moved = await _requeue(actor, rollout, waiting, now, after, policy, await held_by_pause(rollout_id))
         await announce(rollout_id, after, now, moved=moved)
     await deliver(after)
     return await get_rollout(rollout_id)
@@ -112,20 +114,26 @@ async def _requeue(
     now: datetime,
     after: AfterCommit,
     policy: RunPolicy,
+    held: list[int],
 ) -> list[int]:
-    """Requests of a resumed rollout in `statuses` to their next slot that fits; when no window is
-    long enough, PENDING_INPUT ones to TO_BE_SCHEDULED for staff. The ids that moved."""
+    """Requests of a resumed rollout in `statuses`, and those its pause `held`, to their next slot
+    that fits; when no window is long enough, set-aside ones to TO_BE_SCHEDULED for staff. The ids
+    that moved."""
     resumed = f"{capitalized(describe(rollout, rollout.update_group.name))} was resumed"
     moved = []
     for request in (
-        await UpdateRequest.filter(rollout_id=rollout.id, status__in=list(statuses), deleted_at__isnull=True)
+        await UpdateRequest.filter(
+            Q(status__in=list(statuses)) | Q(id__in=held or [0]),
+            rollout_id=rollout.id,
+            deleted_at__isnull=True,
+        )
         .select_related("district")
         .order_by("id")
     ):
         was = request.status
         try:
             await place(actor, request, request.district, resumed, now, after, policy, rollout.environment)
-            if request.status is S.PENDING_INPUT:  # no slot fits
+            if request.status in SET_ASIDE:  # no slot fits
                 await record_move(request, S.TO_BE_SCHEDULED, actor, after, message=f"{resumed}.", now=now)
         except DomainError:
             continue  # staff moved it at the same moment: left as it now is

@@ -1,0 +1,98 @@
+"""A paused rollout's window-bound districts: while the pause lasts their slots pass unused. Each
+district is told once that its update is on hold (its invitation withdrawn), not sent a new date
+every week that will not hold either; resuming gives it its next slot and a new invitation. A
+district staff deferred themselves stays deferred. On an injected clock, on both databases."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from models.enums import NotificationKind, Role
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch_due
+from models.requests.execution import begin
+from models.requests.staff import set_update_request_status
+from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
+from models.rollouts.starting import start_group_rollout
+from models.tables import Notification, UpdateRequest
+from tests.factories import make_account
+from tests.models.rollouts.support import TARGET, E, S, make_state, requests_of
+from tests.models.scenario import IN_WINDOW, T0
+
+K = NotificationKind
+MINUTE = timedelta(minutes=1)
+WEEK = timedelta(days=7)
+#: The seeded window opens Thursday 00:30 CST (06:30 UTC) and closes at 03:30 CST (09:30 UTC).
+FIRST_SLOT = IN_WINDOW - timedelta(minutes=30)
+TOO_LATE = FIRST_SLOT + timedelta(hours=2, minutes=30)  # half an hour left: the hour no longer fits
+
+
+async def mails(request_id: int, recipient: str) -> Counter[NotificationKind]:
+    kinds = await Notification.filter(update_request_id=request_id, recipient=recipient).values_list(
+        "kind", flat=True
+    )
+    return Counter(NotificationKind(str(kind)) for kind in kinds)
+
+
+async def scheduler_passes(weeks: int) -> None:
+    """The scheduler's passes over `weeks` Thursday windows: at each opening and once the
+    window has too little time left."""
+    for week in range(weeks):
+        for at in (FIRST_SLOT, TOO_LATE):
+            assert await dispatch_due(now=at + week * WEEK) == []
+
+
+async def test_a_paused_rollouts_districts_are_told_once_their_update_is_on_hold(db):
+    state = await make_state(asp=0, campus_cloud=2)
+    contact = (await make_account(Role.TECHNICAL_CONTACT, state.districts)).email  # told of each move
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET, now=T0
+    )
+    mine, kept_out = await requests_of(rollout.id)
+    assert (mine.status, mine.scheduled_start) == (S.SCHEDULED, FIRST_SLOT)
+    await set_update_request_status(
+        state.staff, kept_out.id, S.DEFERRED, "Waiting for the district's go-ahead.", now=T0 + MINUTE
+    )
+    await pause_group_rollout(state.staff, rollout.id, now=T0 + 2 * MINUTE)
+
+    await scheduler_passes(weeks=3)
+    # One invitation when the rollout placed it, one notice that it is on hold: no weekly dates.
+    assert await mails(mine.id, contact) == Counter({K.SCHEDULED: 1, K.DEFERRED: 1})
+    held = await UpdateRequest.get(id=mine.id)
+    assert held.status is S.DEFERRED
+    assert "paused" in (held.status_message or "") and "resumed" in (held.status_message or "")
+
+    resumed_at = FIRST_SLOT + 3 * WEEK + 3 * timedelta(hours=3)
+    await resume_group_rollout(state.staff, rollout.id, now=resumed_at)
+    back = await UpdateRequest.get(id=mine.id)
+    assert (back.status, back.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + 4 * WEEK)
+    assert await mails(mine.id, contact) == Counter({K.SCHEDULED: 2, K.DEFERRED: 1})
+    assert (await UpdateRequest.get(id=kept_out.id)).status is S.DEFERRED  # staff's choice stands
+
+    assert await dispatch_due(now=FIRST_SLOT + 4 * WEEK) == [mine.id]
+    assert await begin(mine.id, now=FIRST_SLOT + 4 * WEEK) is not None
+    await complete(mine.id, now=FIRST_SLOT + 4 * WEEK + 40 * MINUTE)
+
+
+async def test_a_short_pause_keeps_the_slot_and_cancel_cancels_what_it_held(db):
+    """Paused and resumed inside the same window: nothing was held, the district starts in its
+    slot with its first invitation. A pause that outlasts a slot and ends in a cancel: the held
+    request is cancelled with the rest."""
+    state = await make_state(asp=0, campus_cloud=2)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, now=T0,
+    )  # fmt: skip
+    first, second = await requests_of(rollout.id)
+    await pause_group_rollout(state.staff, rollout.id, now=FIRST_SLOT - MINUTE)
+    assert await dispatch_due(now=FIRST_SLOT) == []
+    await resume_group_rollout(state.staff, rollout.id, now=FIRST_SLOT + MINUTE)
+    assert await dispatch_due(now=FIRST_SLOT + MINUTE) == [first.id]
+    assert (await UpdateRequest.get(id=second.id)).scheduled_start == FIRST_SLOT  # its turn waits
+
+    await pause_group_rollout(state.staff, rollout.id, now=FIRST_SLOT + 2 * MINUTE)
+    assert await dispatch_due(now=TOO_LATE) == []
+    assert (await UpdateRequest.get(id=second.id)).status is S.DEFERRED
+    await cancel_group_rollout(state.staff, rollout.id, now=TOO_LATE + MINUTE)
+    assert (await UpdateRequest.get(id=second.id)).status is S.CANCELLED

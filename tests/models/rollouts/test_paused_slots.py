@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import timedelta
 
 from models.enums import NotificationKind, Role
-from models.requests.completion import complete
+from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
 from models.requests.staff import set_update_request_status
+from models.rollouts.budget import halt_overspent
 from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
 from models.rollouts.starting import start_group_rollout
 from models.tables import Notification, UpdateRequest
@@ -96,3 +97,28 @@ async def test_a_short_pause_keeps_the_slot_and_cancel_cancels_what_it_held(db):
     assert (await UpdateRequest.get(id=second.id)).status is S.DEFERRED
     await cancel_group_rollout(state.staff, rollout.id, now=TOO_LATE + MINUTE)
     assert (await UpdateRequest.get(id=second.id)).status is S.CANCELLED
+
+
+async def test_what_a_pause_held_comes_back_when_the_rollout_halted_meanwhile_is_resumed(db):
+    """Paused with one district running (wave 1, budget 0): the other's slot passes and it is
+    held. The running one fails and the paused rollout halts. Resuming the halted rollout accepts
+    the failure and places the held district in its next slot too."""
+    state = await make_state(asp=0, campus_cloud=2)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, max_failures=0, now=T0,
+    )  # fmt: skip
+    first, second = await requests_of(rollout.id)
+    assert await dispatch_due(now=FIRST_SLOT) == [first.id]
+    assert await begin(first.id, now=FIRST_SLOT) is not None
+    await pause_group_rollout(state.staff, rollout.id, now=FIRST_SLOT + MINUTE)
+    assert await dispatch_due(now=TOO_LATE) == []
+    assert (await UpdateRequest.get(id=second.id)).status is S.DEFERRED
+    await fail(first.id, "The site did not start again.", now=TOO_LATE + MINUTE)
+    (halted,) = await halt_overspent(now=TOO_LATE + 2 * MINUTE)
+    assert (halted.rollout_id, halted.held) == (rollout.id, 0)  # nothing queued: the pause held it
+
+    await resume_group_rollout(state.staff, rollout.id, now=TOO_LATE + 3 * MINUTE)
+    back = await UpdateRequest.get(id=second.id)
+    assert (back.status, back.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + WEEK)
+    assert await dispatch_due(now=FIRST_SLOT + WEEK) == [second.id]

@@ -3,7 +3,8 @@ and a lease it must be begun within (a compare-and-set on the request, a conditi
 environment: several schedulers never dispatch one request twice, nor two requests on one site).
 
 Before that, the start is re-checked (models.requests.slots): a request that can no longer start in
-time to finish inside its window, or that is due inside a blackout, is re-slotted instead. A due
+time to finish inside its window, or that is due inside a blackout, is re-slotted instead (one
+of a paused group rollout is set aside until the rollout resumes: `models.rollouts.held`). A due
 request whose site is held by another stays SCHEDULED and is tried again on the next pass.
 """
 

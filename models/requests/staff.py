@@ -42,13 +42,15 @@ async def _read_to_move(
     committed since an unlocked read (a re-slot keeps it SCHEDULED but moves its history on) does
     not make a legal staff move look illegal. Locks in the order every path keeps: the start-
     decision lock when the move decides a start (`deciding`: taken before any row, never after),
-    the district's row when `cancelling` (a cancel takes turns with new requests for the
-    district, as `withdrawing.cancel_update_request` does), the rollout's row (its requests' rows
-    come after it), then the request's."""
+    the district's row when the move decides a start or `cancelling` (two starts decided for one
+    site take turns, so the second reads the first's slot and is refused ENVIRONMENT_BUSY rather
+    than double-booking the site; a cancel takes turns with new requests for the district, as
+    `withdrawing.cancel_update_request` does), the rollout's row (its requests' rows come after
+    it), then the request's."""
     if deciding:
         await hold_for_start_decision()
     request = await get_visible_request(actor, request_id)
-    if cancelling:
+    if deciding or cancelling:
         await District.filter(id=request.district_id).select_for_update().first()
     if request.rollout_id is not None:
         await GroupRollout.filter(id=request.rollout_id).update(updated_at=F("updated_at"))

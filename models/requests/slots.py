@@ -78,6 +78,10 @@ async def reslot(
     start for staff to decide (no mail: there is no new time to announce), and a scheduled one is
     left as it is.
     Returns the new start, or None when there is none. Must run inside a transaction."""
+    # The district's row first (nothing else is locked yet in dispatch or begin): the new start is
+    # chosen clear of the site's other slots, so it takes turns with staff scheduling on the
+    # district (`models.requests.staff`), which could otherwise take the same slot meanwhile.
+    await District.filter(id=request.district_id).select_for_update().first()
     rules = effective_rules(request, rules)
     leading = (start_conflicts(request, rules, now) or [Conflict(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW)])[0]
     busy = await busy_slots(request, site.environment.kind, rules.expected, now)

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, ErrorCode, UpdateStatus
 from models.errors import DomainError
-from models.requests import preflight
+from models.requests import preflight, slots
+from models.requests.dispatch import dispatch
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.tables import Blackout, UpdateRequest
 from tests.models.scenario import IN_WINDOW, T0, World, make_world
@@ -132,6 +134,37 @@ async def test_a_resume_racing_a_schedule_into_its_slot_never_double_books_it(po
     assert results == (None, ErrorCode.ENVIRONMENT_BUSY)
     assert (await UpdateRequest.get(id=update.id)).status is S.DEFERRED
     assert await preflight.schedule_conflicts(world.staff_actor, now=T0) == []
+
+
+async def test_a_re_slot_racing_a_staff_schedule_into_the_same_slot_never_double_books_it(
+    postgres_db, monkeypatch
+):
+    """A sandbox refresh due inside a blackout is moved by the dispatcher to the blackout's end;
+    at that moment staff schedule the production update for the same time. The system's re-slot
+    places work clear of other work on the site, so one of the two must see the other."""
+    world = await make_world()
+    update, refresh = await two_on_one_site(world)
+    await world.schedule(refresh.id, IN_WINDOW)
+    ends = IN_WINDOW + timedelta(hours=1)
+    await create_blackout(
+        world.staff_actor,
+        start=IN_WINDOW - timedelta(minutes=1),
+        end=ends,
+        reason="Switch replacement",
+        scope=BlackoutScope(district_id=world.district.id),
+        now=T0,
+    )
+    results = await forced(
+        monkeypatch,
+        lambda: dispatch(refresh.id, now=IN_WINDOW),
+        lambda: schedule_update_request(world.staff_actor, update.id, ends, now=IN_WINDOW),
+        module=slots,
+    )
+    assert results == (None, ErrorCode.ENVIRONMENT_BUSY)
+    moved = await UpdateRequest.get(id=refresh.id)
+    assert (moved.status, moved.scheduled_start) == (S.SCHEDULED, ends)
+    assert (await UpdateRequest.get(id=update.id)).status is S.TO_BE_SCHEDULED
+    assert await preflight.schedule_conflicts(world.staff_actor, now=IN_WINDOW) == []
 
 
 async def test_staff_scheduling_one_site_at_random_moments_never_double_book_it(postgres_db):

@@ -19,7 +19,9 @@ from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, ErrorCode, UpdateStatus
 from models.errors import DomainError
 from models.requests import preflight, slots
+from models.requests.completion import complete
 from models.requests.dispatch import dispatch
+from models.requests.execution import begin
 from models.requests.staff import schedule_update_request, set_update_request_status
 from models.tables import Blackout, UpdateRequest
 from tests.models.scenario import IN_WINDOW, T0, World, make_world
@@ -165,6 +167,33 @@ async def test_a_re_slot_racing_a_staff_schedule_into_the_same_slot_never_double
     assert (moved.status, moved.scheduled_start) == (S.SCHEDULED, ends)
     assert (await UpdateRequest.get(id=update.id)).status is S.TO_BE_SCHEDULED
     assert await preflight.schedule_conflicts(world.staff_actor, now=IN_WINDOW) == []
+
+
+async def test_the_automatic_sandbox_update_placed_as_staff_schedule_the_sandbox_never_double_books_it(
+    postgres_db, monkeypatch
+):
+    """Production's update, begun as the window opened, overruns and completes at 01:45 CST; the
+    automatic sandbox update it brings is placed at the first start clear of other work on the
+    sandbox. At that moment staff schedule a refresh of the sandbox for 02:01 CST. Whichever goes
+    first, the other sees it: the sandbox update is not placed over the refresh."""
+    world = await make_world()
+    update, refresh = await two_on_one_site(world)
+    opens = IN_WINDOW - HALF_HOUR
+    done_at = opens + timedelta(minutes=75)
+    refresh_at = done_at + timedelta(minutes=16)
+    await world.schedule(update.id, opens)
+    assert await dispatch(update.id, now=opens)
+    assert await begin(update.id, now=opens) is not None
+    results = await forced(
+        monkeypatch,
+        lambda: schedule_update_request(world.staff_actor, refresh.id, refresh_at, now=done_at),
+        lambda: complete(update.id, now=done_at),
+    )
+    assert results == (None, None)
+    sandbox_update = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+    assert sandbox_update.status is S.SCHEDULED and sandbox_update.scheduled_start is not None
+    assert sandbox_update.scheduled_start >= refresh_at + timedelta(hours=1)
+    assert await preflight.schedule_conflicts(world.staff_actor, now=done_at) == []
 
 
 async def test_staff_scheduling_one_site_at_random_moments_never_double_book_it(postgres_db):

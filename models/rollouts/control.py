@@ -45,7 +45,7 @@ from models.rollouts.rules import (
 )
 from models.rollouts.starting import place
 from models.running import DEFAULT_POLICY, RunPolicy
-from models.tables import GroupRollout, UpdateRequest
+from models.tables import District, GroupRollout, UpdateRequest
 
 R = RolloutStatus
 S = UpdateStatus
@@ -94,6 +94,7 @@ async def resume_group_rollout(
     now = now or utcnow()
     after = AfterCommit()
     async with in_transaction():
+        await _lock_districts(rollout_id)
         rollout = await _checked(rollout_id, Action.RESUME)
         was_halted = rollout.status is R.HALTED
         await _take(rollout, Action.RESUME, now, status=R.RUNNING, status_message=None)
@@ -105,6 +106,15 @@ async def resume_group_rollout(
         await announce(rollout_id, after, now, moved=moved)
     await deliver(after)
     return await get_rollout(rollout_id)
+
+
+async def _lock_districts(rollout_id: int) -> None:
+    """The rollout's districts' rows, in id order, before the rollout's own: placing its requests
+    reads each site's other slots, so it takes turns with staff scheduling there, which locks the
+    district and then the rollout (`models.requests.staff`). Two starts never share a slot."""
+    ids = await UpdateRequest.filter(rollout_id=rollout_id).distinct().values_list("district_id", flat=True)
+    if ids:
+        await District.filter(id__in=list(ids)).order_by("id").select_for_update()
 
 
 async def _requeue(

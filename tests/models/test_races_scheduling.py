@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 
 from models.blackouts import BlackoutScope, create_blackout
-from models.enums import EnvironmentKind, ErrorCode, UpdateStatus
+from models.enums import EnvironmentKind, ErrorCode, RolloutStatus, UpdateStatus
 from models.errors import DomainError
 from models.requests import preflight, slots
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.staff import schedule_update_request, set_update_request_status
-from models.tables import Blackout, UpdateRequest
+from models.rollouts import starting
+from models.rollouts.control import resume_group_rollout
+from models.tables import Blackout, GroupRollout, UpdateRequest
+from tests.factories import make_group, make_request
 from tests.models.scenario import IN_WINDOW, T0, World, make_world
 from tests.reliability.support import Row, count, record
 
@@ -118,6 +121,42 @@ async def test_two_staff_scheduling_one_site_at_the_same_moment_never_double_boo
         lambda: schedule_update_request(world.staff_actor, refresh.id, IN_WINDOW + HALF_HOUR, now=T0),
     )
     assert results == (None, ErrorCode.ENVIRONMENT_BUSY)
+    assert (await UpdateRequest.get(id=refresh.id)).status is S.TO_BE_SCHEDULED
+    assert await preflight.schedule_conflicts(world.staff_actor, now=T0) == []
+
+
+async def test_a_rollout_resume_racing_a_schedule_into_its_slot_never_double_books_it(
+    postgres_db, monkeypatch
+):
+    """Resuming a group rollout places its waiting requests in their first slot clear of the site's
+    other work: a start decision as staff's is. Staff scheduling the sandbox refresh (which holds
+    production) into that slot meanwhile must be refused, not booked beside it."""
+    group = await make_group()
+    world = await make_world(group=group)
+    # A grouped district's version updates come only from its group's rollouts.
+    update = await make_request(world.district, status=S.TO_BE_SCHEDULED)
+    refresh = await world.request_refresh(E.SANDBOX)
+    rollout = await GroupRollout.create(
+        update_group_id=group.id,
+        environment=E.PRODUCTION,
+        target_version=update.target_version,
+        wave_size=1,
+        max_failures=0,
+        status=RolloutStatus.PAUSED,
+        created_at=T0,
+        updated_at=T0,
+    )
+    await UpdateRequest.filter(id=update.id).update(rollout_id=rollout.id)
+    results = await forced(
+        monkeypatch,
+        lambda: resume_group_rollout(world.staff_actor, rollout.id, now=T0),
+        lambda: schedule_update_request(world.staff_actor, refresh.id, IN_WINDOW, now=T0),
+        starting,
+    )
+    assert results == (None, ErrorCode.ENVIRONMENT_BUSY)
+    placed = await UpdateRequest.get(id=update.id)
+    assert placed.status is S.SCHEDULED and placed.scheduled_start is not None
+    assert placed.scheduled_start <= IN_WINDOW < placed.scheduled_start + timedelta(hours=1)
     assert (await UpdateRequest.get(id=refresh.id)).status is S.TO_BE_SCHEDULED
     assert await preflight.schedule_conflicts(world.staff_actor, now=T0) == []
 

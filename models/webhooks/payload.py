@@ -3,7 +3,8 @@ GraphQL API names them (`updateRequestEvents` shows a subscriber the same). Inte
 runbook checkpoint, attempts, idempotency keys, database URLs, staff notes) are never included.
 
 The body is rendered once per event, when the event is fanned out, and every attempt of every
-endpoint sends those same bytes.
+endpoint sends those same bytes. The request's `status` and a move's `statusMessage` are the
+event's, as subscribers see them; its other fields are the row as read at fan-out.
 """
 
 from __future__ import annotations
@@ -67,7 +68,13 @@ def render_body(
     environment: Environment,
     requested_by: Account | None,
 ) -> str:
-    """The delivery body, compact JSON (the bytes that are signed and sent)."""
+    """The delivery body, compact JSON (the bytes that are signed and sent). As in a subscriber's
+    event, `updateRequest.status` (and a move's `statusMessage`) are the event's own: the row may
+    have moved on by the time the dispatcher reads the record."""
+    shown = request_fields(request, district, environment, requested_by)
+    shown["status"] = record.to_status.value
+    if record.is_move:
+        shown["statusMessage"] = record.message
     body = {
         "version": PAYLOAD_VERSION,
         "type": record.type.value,
@@ -77,6 +84,6 @@ def render_body(
         "toStatus": record.to_status.value,
         "message": record.message,
         "progress": _progress(record.progress),
-        "updateRequest": request_fields(request, district, environment, requested_by),
+        "updateRequest": shown,
     }
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)

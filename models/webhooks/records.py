@@ -39,5 +39,10 @@ class EventRecord:
     message: str | None = None
 
     @property
+    def is_move(self) -> bool:
+        """CREATED or a status change (not PROGRESS, not the REMOVED of a delete)."""
+        return self.type is EventType.CREATED or self.from_status is not None
+
+    @property
     def carried(self) -> bool:
         return self.type in CARRIED_TYPES

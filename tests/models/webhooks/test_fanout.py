@@ -3,8 +3,11 @@ district's event, never twice for one record; and the re-check before each attem
 
 from __future__ import annotations
 
-from models.enums import EventType, Role, WebhookDeliveryState
-from models.tables import Account, WebhookDelivery
+import json
+from dataclasses import replace
+
+from models.enums import EventType, Role, UpdateStatus, WebhookDeliveryState
+from models.tables import Account, UpdateRequest, WebhookDelivery
 from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next
 from models.webhooks.fanout import fan_out
 from tests import support
@@ -68,8 +71,34 @@ async def test_an_owner_who_lost_the_district_gets_no_attempt_of_what_was_queued
 async def test_the_body_is_the_request_as_a_subscriber_sees_it(db: support.TestDatabase) -> None:
     world = await make_world()
     hook = await add_webhook(world.owner, URL)
-    await fan_out(record_of(world.own_request))
+    await fan_out(record_of(world.own_request, EventType.CREATED, UpdateStatus.TO_BE_SCHEDULED, None))
     body = (await WebhookDelivery.get(webhook_id=hook.id)).body
     assert '"status":"TO_BE_SCHEDULED"' in body and '"kind":"VERSION_UPDATE"' in body
     for internal in ("completed_steps", "completedSteps", "idempotency", "attempts", "database"):
         assert internal not in body
+
+
+async def test_the_body_shows_the_status_of_its_event_when_the_request_has_moved_on(
+    db: support.TestDatabase,
+) -> None:
+    """The dispatcher reads behind the moves (a batch, a restart): the SCHEDULED move is fanned
+    out after the request already went on to NOT_STARTED. Its body must say SCHEDULED, as a
+    subscriber's event does, not the status the row has by then."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    scheduled = replace(record_of(world.own_request), message="Scheduled for Thursday 00:30.")
+    await UpdateRequest.filter(id=world.own_request.id).update(
+        status=UpdateStatus.NOT_STARTED, status_message="Starting now."
+    )
+    await fan_out(scheduled)
+    body = json.loads((await WebhookDelivery.get(webhook_id=hook.id)).body)
+    assert (body["fromStatus"], body["toStatus"]) == ("TO_BE_SCHEDULED", "SCHEDULED")
+    assert body["updateRequest"]["status"] == "SCHEDULED"
+    assert body["updateRequest"]["statusMessage"] == "Scheduled for Thursday 00:30."
+
+    # A progress report is no move: the status of that moment, the message the request keeps.
+    progress = record_of(world.own_request, type=EventType.PROGRESS, from_status=None)
+    await fan_out(replace(progress, to_status=UpdateStatus.SCHEDULED))
+    body = json.loads((await WebhookDelivery.get(webhook_id=hook.id, event_cursor=progress.cursor)).body)
+    assert body["updateRequest"]["status"] == "SCHEDULED"
+    assert body["updateRequest"]["statusMessage"] == "Starting now."

@@ -58,7 +58,7 @@ STAFF_ALERTS = Counter(
     "updatedesk_staff_alerts_total",
     "Alerts for the hosting team by reason (given_up: a request whose leases lapsed; "
     "job_not_begun: dispatched work no worker began; rollout_halted: a group rollout spent its "
-    "error budget).",
+    "error budget; webhook_deactivated: an endpoint that failed for 24 hours).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
-from infra.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_LAG
+from infra.metrics import STAFF_ALERTS, WEBHOOK_ATTEMPTS, WEBHOOK_LAG
 from infra.outbound import post_pinned
 from infra.settings import Settings
 from models.clock import utcnow
@@ -74,7 +74,9 @@ async def deliver_webhook(
         if isinstance(step, Idle):
             return step.until
         outcome = await attempt(step, send)
-        recorded = await record_outcome(step, outcome, clock(), settings.webhook_retry_seconds)
+        recorded = await record_outcome(
+            step, outcome, clock(), settings.webhook_retry_seconds, settings.staff_alert_email or None
+        )
         WEBHOOK_ATTEMPTS.labels(recorded.verdict.value).inc()
         if recorded.verdict is Verdict.DELIVERED:
             WEBHOOK_LAG.observe(max((clock() - step.delivery.created_at).total_seconds(), 0.0))
@@ -87,8 +89,10 @@ async def deliver_webhook(
                 outcome.error or outcome.status_code,
                 f"retry at {recorded.retry_at.isoformat()}" if recorded.retry_at else "given up",
             )
-        if recorded.deactivated:
-            logger.warning("webhook %s: deactivated after failing for 24 hours", webhook_id)
+        if recorded.alert is not None:
+            # A failing webhook is a hosting-team alert like the others: always logged and counted.
+            STAFF_ALERTS.labels("webhook_deactivated").inc()
+            logger.error("staff alert (webhook_deactivated): %s", recorded.alert)
             return None
     return clock()
 

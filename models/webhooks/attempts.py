@@ -21,7 +21,7 @@ from models.enums import NotificationKind, Role, WebhookDeliveryState
 from models.events import AfterCommit, deliver
 from models.requests.queries import related
 from models.tables import Account, Notification, Webhook, WebhookAttempt, WebhookDelivery
-from models.webhooks.notices import deactivation_notice
+from models.webhooks.notices import deactivation_notice, staff_alert_text
 from models.webhooks.retries import (
     CLAIM_LEASE,
     AttemptOutcome,
@@ -63,7 +63,13 @@ class Recorded:
     verdict: Verdict
     state: WebhookDeliveryState
     retry_at: datetime | None
-    deactivated: bool = False
+    #: Set when this outcome deactivated the endpoint: the hosting team's alert (the caller logs
+    #: and counts it; the mail, when an address is set, is written with the change).
+    alert: str | None = None
+
+    @property
+    def deactivated(self) -> bool:
+        return self.alert is not None
 
 
 async def owner_sees(webhook: Webhook, district_id: int) -> bool:
@@ -116,9 +122,14 @@ async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LE
 
 
 async def record_outcome(
-    claimed: Claimed, outcome: AttemptOutcome, now: datetime, retry_seconds: float
+    claimed: Claimed,
+    outcome: AttemptOutcome,
+    now: datetime,
+    retry_seconds: float,
+    staff_alert_email: str | None = None,
 ) -> Recorded:
-    """Write the attempt and its consequences in one transaction; mails leave after the commit."""
+    """Write the attempt and its consequences in one transaction; mails leave after the commit
+    (a deactivation's go to the owner and, when `staff_alert_email` is set, the hosting team)."""
     result = verdict(outcome.status_code)
     delivery = claimed.delivery
     retry_at: datetime | None = None
@@ -131,7 +142,7 @@ async def record_outcome(
         else (PENDING if retry_at is not None else WebhookDeliveryState.FAILED)
     )
     after = AfterCommit()
-    deactivated = False
+    alert: str | None = None
     async with in_transaction():
         webhook = await Webhook.filter(id=claimed.webhook.id).select_for_update().first()
         if webhook is None:
@@ -171,23 +182,28 @@ async def record_outcome(
             await Webhook.filter(id=webhook.id).update(failing_since=None, last_delivered_at=now)
         elif deactivating:
             assert failing_since is not None
-            deactivated = await deactivate(webhook, failing_since, now, outcome.error, after)
+            alert = await deactivate(webhook, failing_since, now, outcome.error, after, staff_alert_email)
         elif webhook.failing_since is None:
             await Webhook.filter(id=webhook.id).update(failing_since=failing_since)
     await deliver(after)
-    return Recorded(result, state, retry_at, deactivated)
+    return Recorded(result, state, retry_at, alert)
 
 
 async def deactivate(
-    webhook: Webhook, failing_since: datetime, now: datetime, last_error: str | None, after: AfterCommit
-) -> bool:
-    """Stop the endpoint, give up its pending deliveries and write the owner's mail (in the
-    caller's transaction). False when it was no longer active."""
+    webhook: Webhook,
+    failing_since: datetime,
+    now: datetime,
+    last_error: str | None,
+    after: AfterCommit,
+    staff_alert_email: str | None = None,
+) -> str | None:
+    """Stop the endpoint, give up its pending deliveries and write the owner's mail and the staff
+    alert's (in the caller's transaction). The alert's text; None when it was no longer active."""
     stopped = await Webhook.filter(id=webhook.id, active=True).update(
         active=False, deactivated_at=now, failing_since=failing_since
     )
     if stopped != 1:
-        return False
+        return None
     await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).update(
         state=WebhookDeliveryState.FAILED, in_flight=False, last_error=DEACTIVATED_ERROR
     )
@@ -201,7 +217,17 @@ async def deactivate(
             body=notice.body,
         )
         after.notification_ids.append(row.id)
-    return True
+    owner_email = owner.email if owner is not None else f"account {webhook.owner_id}"
+    alert = staff_alert_text(webhook.id, webhook.url, owner_email, failing_since, last_error)
+    if staff_alert_email:
+        row = await Notification.create(
+            kind=NotificationKind.STAFF_ALERT,
+            recipient=staff_alert_email,
+            subject=f"Updatedesk alert: webhook {webhook.id} deactivated"[:300],
+            body=alert,
+        )
+        after.notification_ids.append(row.id)
+    return alert
 
 
 async def stalled_webhooks(cutoff: datetime, limit: int) -> list[int]:

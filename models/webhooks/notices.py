@@ -1,4 +1,4 @@
-"""The mail to a webhook's owner when its endpoint is deactivated."""
+"""The mails when an endpoint is deactivated: to its owner, and the hosting team's alert."""
 
 from __future__ import annotations
 
@@ -19,3 +19,12 @@ def deactivation_notice(url: str, failing_since: datetime, last_error: str | Non
         "Once the endpoint answers again, delete this webhook and create it anew (you will get a "
         "new signing secret). The webhook's delivery log lists every attempt and its answer.\n",
     )
+
+
+def staff_alert_text(
+    webhook_id: int, url: str, owner_email: str, failing_since: datetime, last_error: str | None
+) -> str:
+    """The hosting team's alert (logged, counted, and mailed to UPDATEDESK_STAFF_ALERT_EMAIL)."""
+    since = failing_since.strftime("%Y-%m-%d %H:%M UTC")
+    cause = f"; last error: {last_error}" if last_error else ""
+    return f"webhook {webhook_id} of {owner_email} ({url}) was deactivated after failing since {since}{cause}"

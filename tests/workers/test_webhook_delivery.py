@@ -4,9 +4,13 @@ deactivation after 24 hours, and a worker that stops mid-attempt."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import timedelta
 
+import pytest
+
+from infra.metrics import STAFF_ALERTS
 from models.enums import NotificationKind, WebhookDeliveryState
 from models.ids import encode_global_id
 from models.tables import Notification, Webhook, WebhookAttempt, WebhookDelivery
@@ -194,6 +198,32 @@ async def test_an_endpoint_failing_for_24_hours_is_deactivated_and_its_owner_tol
     [mail] = await Notification.filter(kind=NotificationKind.WEBHOOK_DEACTIVATED)
     assert mail.recipient == world.owner.email and hook.url in mail.body
     assert await fan_out(record_of(world.own_request), now=clock()) == []  # nothing more for it
+
+
+async def test_a_deactivated_endpoint_alerts_the_hosting_team_mailed_logged_and_counted(
+    db: support.TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failing webhooks are among the hosting team's alerts (UPDATEDESK_STAFF_ALERT_EMAIL), not
+    only the owner's mail: the endpoint has failed since a day ago and now gets a final answer."""
+    world = await make_world()
+    clock = Clock()
+    settings = allow_private_settings(staff_alert_email="oncall@hosting.example")
+    before = STAFF_ALERTS.labels("webhook_deactivated")._value.get()
+    async with receiver(410) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await Webhook.filter(id=hook.id).update(failing_since=T0 - RETRY_WINDOW)
+        await fan_out(record_of(world.own_request), now=clock())
+        with caplog.at_level(logging.ERROR, logger="workers.webhooks"):
+            assert await deliver_webhook(hook.id, settings, clock=clock, post=local_post()) is None
+
+    assert len(endpoint.requests) == 1 and not (await Webhook.get(id=hook.id)).active
+    [alert] = await Notification.filter(kind=NotificationKind.STAFF_ALERT)
+    assert alert.recipient == "oncall@hosting.example"
+    assert hook.url in alert.body and world.owner.email in alert.body and "410" in alert.body
+    assert STAFF_ALERTS.labels("webhook_deactivated")._value.get() == before + 1
+    assert any("staff alert (webhook_deactivated)" in r.getMessage() for r in caplog.records)
+    [owner_mail] = await Notification.filter(kind=NotificationKind.WEBHOOK_DEACTIVATED)
+    assert owner_mail.recipient == world.owner.email
 
 
 async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_same_delivery_id(

@@ -94,7 +94,8 @@ async def delete_webhook(actor: Actor, webhook_id: int) -> None:
     """Delete one of the caller's webhooks with its deliveries; NOT_FOUND for anyone else's."""
     owner_id = _owner_id(actor)
     deleted = await Webhook.filter(id=webhook_id, owner_id=owner_id).delete()
-    if deleted != 1:
+    # Not `!= 1`: SQLite counts the deliveries and attempts the cascade removed along with it.
+    if not deleted:
         raise not_found("webhook")
 
 

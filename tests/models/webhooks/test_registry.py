@@ -8,7 +8,8 @@ from infra.outbound import resolve_host
 from models.access import Actor
 from models.enums import ErrorCode, Role
 from models.errors import DomainError
-from models.tables import Webhook
+from models.tables import Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.fanout import fan_out
 from models.webhooks.registry import (
     MAX_WEBHOOKS_PER_ACCOUNT,
     CreatedWebhook,
@@ -18,6 +19,7 @@ from models.webhooks.registry import (
 )
 from tests import support
 from tests.factories import actor_of, make_account, make_district
+from tests.support_webhooks import T0, add_webhook, make_world, record_of
 
 PUBLIC_URL = "https://93.184.215.14/hooks/updatedesk"  # a public literal: no lookup needed
 
@@ -154,3 +156,26 @@ async def test_disguised_private_hosts_are_refused_on_the_url_field(
     error = await refused(ErrorCode.VALIDATION, "url", actor=contact, url=url)
     assert words in error.message and "public addresses only" in error.message, error.message
     assert await Webhook.all().count() == 0
+
+
+async def test_deleting_a_webhook_with_deliveries_succeeds_and_takes_its_log_along(
+    db: support.TestDatabase,
+) -> None:
+    """Any endpoint in use has deliveries and attempts; deleting it is a success (not NOT_FOUND),
+    on SQLite too, and deleting it again is NOT_FOUND."""
+    world = await make_world()
+    owner = await actor_of(world.owner)
+    hook = await add_webhook(world.owner, PUBLIC_URL)
+    for _ in range(2):
+        await fan_out(record_of(world.own_request), now=T0)
+    delivery = await WebhookDelivery.filter(webhook_id=hook.id).first()
+    assert delivery is not None
+    await WebhookAttempt.create(delivery=delivery, webhook=hook, attempt=1, at=T0, status_code=503)
+
+    await delete_webhook(owner, hook.id)
+    assert not await Webhook.filter(id=hook.id).exists()
+    assert not await WebhookDelivery.filter(webhook_id=hook.id).exists()
+    assert not await WebhookAttempt.filter(webhook_id=hook.id).exists()
+    with pytest.raises(DomainError) as caught:
+        await delete_webhook(owner, hook.id)
+    assert caught.value.code is ErrorCode.NOT_FOUND

@@ -14,11 +14,19 @@ from infra.metrics import STAFF_ALERTS
 from models.enums import NotificationKind, WebhookDeliveryState
 from models.ids import encode_global_id
 from models.tables import Notification, Webhook, WebhookAttempt, WebhookDelivery
-from models.webhooks.attempts import DEACTIVATED_ERROR, LOST_ATTEMPT_ERROR, Claimed, claim_next
+from models.webhooks.attempts import (
+    DEACTIVATED_ERROR,
+    LOST_ATTEMPT_ERROR,
+    Claimed,
+    claim_next,
+    record_outcome,
+)
 from models.webhooks.fanout import fan_out
-from models.webhooks.retries import CLAIM_LEASE, DELIVERY_TIMEOUT_SECONDS, RETRY_WINDOW, claim_lease
+from models.webhooks.registry import delete_webhook
+from models.webhooks.retries import CLAIM_LEASE, DELIVERY_TIMEOUT_SECONDS, RETRY_WINDOW, Verdict, claim_lease
 from models.webhooks.signing import verify
 from tests import support
+from tests.factories import actor_of
 from tests.support_webhooks import (
     HANG,
     T0,
@@ -224,6 +232,35 @@ async def test_a_deactivated_endpoint_alerts_the_hosting_team_mailed_logged_and_
     assert any("staff alert (webhook_deactivated)" in r.getMessage() for r in caplog.records)
     [owner_mail] = await Notification.filter(kind=NotificationKind.WEBHOOK_DEACTIVATED)
     assert owner_mail.recipient == world.owner.email
+
+
+async def test_an_endpoint_deleted_mid_attempt_gets_nothing_more_and_leaves_nothing_due(
+    db: support.TestDatabase,
+) -> None:
+    """The owner deletes the endpoint while a worker's POST is out and two events wait behind it;
+    a dispatcher that read the endpoints before the delete then fans out one more record."""
+    world = await make_world()
+    clock = Clock()
+    async with receiver() as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        for _ in range(3):
+            await fan_out(record_of(world.own_request), now=clock())
+        claimed = await claim_next(hook.id, clock())
+        assert isinstance(claimed, Claimed)
+        outcome = await attempt(claimed, local_post())
+        read_before = await Webhook.get(id=hook.id).select_related("owner")
+        await delete_webhook(await actor_of(world.owner), hook.id)
+
+        recorded = await record_outcome(claimed, outcome, clock(), SETTINGS.webhook_retry_seconds)
+        assert recorded.verdict is Verdict.DELIVERED and not recorded.deactivated
+        late = await fan_out(record_of(world.own_request), now=clock(), candidates=[read_before])
+        clock.advance(hours=1)
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+        assert await sweep_webhooks(StalledQueue(), clock()) == []
+
+    assert late == [] and len(endpoint.requests) == 1
+    assert not await WebhookDelivery.filter(webhook_id=hook.id).exists()
+    assert not await WebhookAttempt.filter(webhook_id=hook.id).exists()
 
 
 async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_same_delivery_id(

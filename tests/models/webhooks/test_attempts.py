@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from models.enums import WebhookDeliveryState
-from models.tables import Webhook, WebhookAttempt, WebhookDelivery
+from models.enums import Role, WebhookDeliveryState
+from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import SKIPPED_ERROR, Claimed, Idle, claim_next, record_outcome
 from models.webhooks.fanout import fan_out
 from models.webhooks.retries import RETRY_WINDOW, AttemptOutcome, Verdict
 from tests import support
-from tests.factories import make_request
+from tests.factories import make_account, make_request
 from tests.support_webhooks import T0, add_webhook, make_world, record_of
 
 URL = "https://hooks.partner.example/in"
@@ -119,3 +119,44 @@ async def test_an_owner_who_loses_a_district_mid_retry_gets_no_further_attempt_f
     assert verdict is Verdict.DELIVERED
     assert await WebhookAttempt.filter(webhook_id=hook.id).count() == 2  # the 503 and the 204
     assert (await Webhook.get(id=hook.id)).active
+
+
+async def test_an_owner_switched_off_mid_retry_gets_nothing_until_switched_on_again(
+    db: support.TestDatabase,
+) -> None:
+    """`updatedesk accounts deactivate` while an event waits for its retry: the retry is not made
+    and events meanwhile make no delivery; once the account is on again, new events flow."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    assert await fan_out(record_of(world.own_request), now=T0) == [hook.id]
+    await answer(hook.id, T0, 503)
+    await Account.filter(id=world.owner.id).update(active=False)
+
+    retry_at = T0 + timedelta(seconds=RETRY_SECONDS)
+    assert await fan_out(record_of(world.own_request), now=retry_at) == []
+    assert await claim_next(hook.id, retry_at) == Idle(None)
+    skipped = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (skipped.state, skipped.attempts, skipped.last_error) == (D.SKIPPED, 1, SKIPPED_ERROR)
+
+    await Account.filter(id=world.owner.id).update(active=True)
+    assert await fan_out(record_of(world.own_request), now=retry_at) == [hook.id]
+    assert (await answer(hook.id, retry_at, 200))[1] is Verdict.DELIVERED
+
+
+async def test_a_staff_owner_demoted_to_a_contact_keeps_only_its_linked_districts(
+    db: support.TestDatabase,
+) -> None:
+    """Staff see every district; a staff account turned into a district contact (an import that
+    changes its role) gets only its linked districts' events from then on, queued ones included."""
+    world = await make_world()
+    staff = await make_account(Role.HOSTING_STAFF, [world.own])
+    hook = await add_webhook(staff, URL)
+    assert await fan_out(record_of(world.other_request), now=T0) == [hook.id]
+    await Account.filter(id=staff.id).update(role=Role.TECHNICAL_CONTACT)
+
+    assert await fan_out(record_of(world.other_request), now=T0) == []
+    assert await fan_out(record_of(world.own_request), now=T0) == [hook.id]
+    claimed = await claim_next(hook.id, T0)  # the other district's, queued before: skipped
+    assert isinstance(claimed, Claimed) and claimed.delivery.district_id == world.own.id
+    queued = await WebhookDelivery.get(webhook_id=hook.id, district_id=world.other.id)
+    assert (queued.state, queued.attempts) == (D.SKIPPED, 0)

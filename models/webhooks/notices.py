@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from models.enums import NotificationKind
 from models.notices import Notice
@@ -24,7 +25,10 @@ def deactivation_notice(url: str, failing_since: datetime, last_error: str | Non
 def staff_alert_text(
     webhook_id: int, url: str, owner_email: str, failing_since: datetime, last_error: str | None
 ) -> str:
-    """The hosting team's alert (logged, counted, and mailed to UPDATEDESK_STAFF_ALERT_EMAIL)."""
+    """The hosting team's alert (logged, counted, and mailed to UPDATEDESK_STAFF_ALERT_EMAIL). It
+    names the endpoint's host only: a webhook is its owner's, and paths often carry a token."""
+    host = urlsplit(url).hostname or "?"
     since = failing_since.strftime("%Y-%m-%d %H:%M UTC")
     cause = f"; last error: {last_error}" if last_error else ""
-    return f"webhook {webhook_id} of {owner_email} ({url}) was deactivated after failing since {since}{cause}"
+    what = f"webhook {webhook_id} of {owner_email} (host {host})"
+    return f"{what} was deactivated after failing since {since}{cause}"

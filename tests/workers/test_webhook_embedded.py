@@ -51,6 +51,8 @@ async def test_a_refresh_s_moves_reach_a_receiver_signed_and_in_order(db: suppor
         ("NOT_STARTED", "IN_PROGRESS"),
         ("IN_PROGRESS", "COMPLETED"),
     ]
+    # Each body shows the status of its own event, though the run moved on before it was fanned out.
+    assert [m["updateRequest"]["status"] for m in moves] == [m["toStatus"] for m in moves]
     # Every event once: the delivery ids are distinct and each delivery was made once.
     uids = [r.headers["updatedesk-delivery"] for r in endpoint.requests]
     assert len(set(uids)) == len(uids) == await WebhookDelivery.filter(update_request_id=request.id).count()

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from infra.bus import STREAM_START, MemoryStream
 from infra.metrics import STAFF_ALERTS
-from models.enums import NotificationKind, WebhookDeliveryState
+from models.enums import NotificationKind, UpdateStatus, WebhookDeliveryState
+from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.ids import encode_global_id
-from models.tables import Notification, Webhook, WebhookAttempt, WebhookDelivery
+from models.requests.withdrawing import delete_update_request
+from models.tables import Notification, UpdateRequest, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import (
     DEACTIVATED_ERROR,
     LOST_ATTEMPT_ERROR,
@@ -38,6 +42,7 @@ from tests.support_webhooks import (
     receiver,
     record_of,
 )
+from workers.webhook_records import webhook_record
 from workers.webhooks import attempt, deliver_webhook, sweep_webhooks
 
 SETTINGS = allow_private_settings()
@@ -262,6 +267,47 @@ async def test_an_endpoint_deleted_mid_attempt_gets_nothing_more_and_leaves_noth
     assert late == [] and len(endpoint.requests) == 1
     assert not await WebhookDelivery.filter(webhook_id=hook.id).exists()
     assert not await WebhookAttempt.filter(webhook_id=hook.id).exists()
+
+
+async def test_a_request_deleted_while_its_events_wait_at_a_failing_endpoint_is_reported_last(
+    db: support.TestDatabase,
+) -> None:
+    """The COMPLETED move waits for its retry at an endpoint that is down; meanwhile the requester
+    deletes the request. The move still goes first, with the status it recorded, then the delete's
+    REMOVED (the request as deleted), each once: the owner still sees the district."""
+    world = await make_world()
+    await UpdateRequest.filter(id=world.own_request.id).update(status=UpdateStatus.COMPLETED)
+    clock = Clock()
+    stream = MemoryStream()
+    async with receiver(503) as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        completed = record_of(world.own_request, to_status=UpdateStatus.COMPLETED)
+        await fan_out(replace(completed, from_status=UpdateStatus.IN_PROGRESS), now=clock())
+        retry_at = await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+        assert retry_at is not None
+
+        async def to_stream(event: UpdateRequestChanged) -> None:
+            await stream.append(event)
+
+        add_event_sink(to_stream)
+        try:
+            await delete_update_request(await actor_of(world.owner), world.own_request.id, clock())
+        finally:
+            remove_event_sink(to_stream)
+        [removed] = await stream.read_after(STREAM_START, 10)
+        assert await fan_out(webhook_record(removed), now=clock()) == [hook.id]
+        clock.to(retry_at)
+        assert await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post()) is None
+
+    sent = [r.json for r in endpoint.requests]
+    assert [(b["type"], b["toStatus"], b["updateRequest"]["status"]) for b in sent] == [
+        ("STATUS_CHANGED", "COMPLETED", "COMPLETED"),
+        ("STATUS_CHANGED", "COMPLETED", "COMPLETED"),
+        ("REMOVED", "COMPLETED", "COMPLETED"),
+    ]
+    assert sent[0]["updateRequest"]["deletedAt"] is None and sent[2]["updateRequest"]["deletedAt"]
+    uids = [r.headers["updatedesk-delivery"] for r in endpoint.requests]
+    assert uids[0] == uids[1] != uids[2]
 
 
 async def test_a_worker_stopped_mid_attempt_is_followed_by_an_attempt_with_the_same_delivery_id(

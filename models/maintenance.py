@@ -13,8 +13,9 @@ from tortoise.transactions import in_transaction
 
 from models.access import Actor, require_staff
 from models.clock import utcnow
-from models.enums import ErrorCode, HostingModel
+from models.enums import ErrorCode, HostingModel, UpdateKind
 from models.errors import DomainError, not_found
+from models.schedule import is_window_bound
 from models.start_lock import hold_for_rule_change
 from models.tables import MaintenanceWindow
 from models.windows import Slot, WeeklyWindow, next_slots, parse_clock_time
@@ -78,6 +79,14 @@ async def windows_of(hosting_model: HostingModel) -> list[WeeklyWindow]:
 async def upcoming_slots(hosting_model: HostingModel, count: int, now: datetime | None = None) -> list[Slot]:
     """The next slots of a hosting model's windows; empty when it has none."""
     return next_slots(now or utcnow(), await windows_of(hosting_model), count)
+
+
+async def district_slots(hosting_model: HostingModel, count: int, now: datetime | None = None) -> list[Slot]:
+    """A district's next slots: its hosting model's, when its version updates are bound to windows;
+    none otherwise (ASP-hosted work starts when scheduled, whatever windows are stored for it)."""
+    if not is_window_bound(UpdateKind.VERSION_UPDATE, hosting_model):
+        return []
+    return await upcoming_slots(hosting_model, count, now)
 
 
 async def all_rules() -> list[MaintenanceWindow]:

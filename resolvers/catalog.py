@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from models.enums import ErrorCode
-from models.maintenance import upcoming_slots
+from models.maintenance import district_slots
 from models.tables import Release
 from models.versions import version_sort_key
 from models.windows import Slot
@@ -28,9 +28,9 @@ async def releases(context: GraphQLContext) -> list[Release]:
 async def maintenance_slots(
     context: GraphQLContext, district_id: strawberry.ID, first: int | None
 ) -> list[Slot]:
-    """The district's next maintenance slots; empty when its hosting model has no windows."""
+    """The district's next maintenance slots; empty when its work is not bound to windows."""
     count = check_first(first, DEFAULT_MAINTENANCE_SLOTS, MAX_MAINTENANCE_SLOTS)
     row = await visible_district(context, decode_id_of(district_id, "District"))
     if row is None:
         raise PublicError(ErrorCode.NOT_FOUND, "No district with that id.", "districtId")
-    return await upcoming_slots(row.hosting_model, count)
+    return await district_slots(row.hosting_model, count)

@@ -147,7 +147,7 @@ async def test_internal_faults_are_masked_and_logged(
     async def broken(*_args: object, **_kwargs: object) -> list:
         raise RuntimeError("connection to 10.0.0.5 refused, password=hunter2")
 
-    monkeypatch.setattr(resolvers.catalog, "upcoming_slots", broken)
+    monkeypatch.setattr(resolvers.catalog, "district_slots", broken)
     district = (await District.all())[0]
     with caplog.at_level(logging.ERROR, logger="updatedesk.graphql"):
         async with api_client() as client:

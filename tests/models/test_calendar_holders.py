@@ -80,3 +80,28 @@ async def test_a_holder_who_opted_out_hears_the_events_end_but_is_not_invited_ag
         ("CANCEL", 2, IN_WINDOW_NEXT_WEEK),
     ]
 
+
+async def test_withdrawing_the_retry_of_work_that_began_and_failed_keeps_the_event_that_took_place(db):
+    world = await make_world()
+    cancelled = await world.request_version()
+    await world.drive(cancelled.id, S.UNABLE_TO_COMPLETE)
+    await world.set_status(cancelled.id, S.TO_BE_SCHEDULED)  # staff: try again
+    await world.cancel(cancelled.id)
+    # The failed run took place: its event stays, and no mail says it "will not take place" then.
+    assert [m[0] for m in await calendar_mails(cancelled.id, world.requester.email)] == ["REQUEST"]
+    assert K.CANCELLED not in await kinds_mailed(cancelled.id, world.requester.email)
+
+    deferred = await world.request_refresh()
+    await world.drive(deferred.id, S.UNABLE_TO_COMPLETE)
+    await world.set_status(deferred.id, S.TO_BE_SCHEDULED)
+    await world.set_status(deferred.id, S.DEFERRED, "On hold until January.")
+    assert [m[0] for m in await calendar_mails(deferred.id, world.requester.email)] == ["REQUEST"]
+    [notice] = await Notification.filter(
+        update_request_id=deferred.id, recipient=world.requester.email, kind=K.DEFERRED
+    )
+    assert "On hold until January." in notice.body
+
+    # Scheduled again, the request's one event moves to its new start.
+    await world.set_status(deferred.id, S.SCHEDULED, None)
+    [*_, latest] = await calendar_mails(deferred.id, world.requester.email)
+    assert latest[:2] == ("REQUEST", 1)

@@ -3,7 +3,8 @@
 SMTP_URL forms: ``smtp://[user:pass@]host[:port]`` (plain), ``smtp+starttls://...`` (STARTTLS
 required), ``smtps://...`` (TLS from the start). A mail with a calendar message carries it as
 ``text/calendar; method=REQUEST`` (an invitation or its update) or ``method=CANCEL``, addressed
-from the sender to the recipient so that mail clients apply it to the calendar.
+from the sender to the recipient so that mail clients apply it to the calendar; left out when a
+later calendar message about the same request already went to that recipient.
 """
 
 from __future__ import annotations
@@ -65,16 +66,17 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
-def build_message(notification: Notification, mail_from: str) -> EmailMessage:
-    """The mail of one outbox row; ValueError when it cannot be one (the recipient is not one
-    address, a header holds a line break)."""
+def build_message(notification: Notification, mail_from: str, *, with_calendar: bool = True) -> EmailMessage:
+    """The mail of one outbox row (its calendar message left out unless `with_calendar`);
+    ValueError when it cannot be one (the recipient is not one address, a header holds a line
+    break)."""
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = check_address(notification.recipient)  # one recipient, never a list
     message["Subject"] = notification.subject
     message["Message-ID"] = make_msgid(idstring=f"notification-{notification.id}", domain="updatedesk")
     message.set_content(notification.body)
-    if notification.calendar:
+    if notification.calendar and with_calendar:
         calendar = addressed(notification.calendar, mail_from, notification.recipient)
         method = method_of(calendar).value
         message.add_alternative(calendar, subtype="calendar", params={"method": method})
@@ -132,6 +134,8 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
     ).update(attempts=attempt, state=NotificationState.SENDING, claimed_at=now)
     if claimed != 1:
         return None
+    if await _calendar_overtaken(notification):
+        message = build_message(notification, settings.mail_from, with_calendar=False)
     try:
         await send_message(parse_smtp_url(settings.smtp_url), message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
@@ -148,6 +152,23 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
         state=NotificationState.SENT, sent_at=utcnow(), last_error=None
     )
     return NotificationState.SENT
+
+
+async def _calendar_overtaken(notification: Notification) -> bool:
+    """Whether a later calendar message about the same request to the same recipient has gone out
+    (or is going out) before this one, which was held up by failed attempts. Sent now, this older
+    one would undo it in the recipient's calendar: an invitation re-adding an event already
+    cancelled, a cancellation removing the event an update re-sent. Its mail still goes, without
+    the calendar message."""
+    if not notification.calendar or notification.update_request_id is None:
+        return False
+    return await Notification.filter(
+        update_request_id=notification.update_request_id,
+        recipient=notification.recipient,
+        id__gt=notification.id,
+        calendar__isnull=False,
+        state__in=[NotificationState.SENDING, NotificationState.SENT],
+    ).exists()
 
 
 async def _unbuildable(notification: Notification, error: Exception) -> NotificationState:

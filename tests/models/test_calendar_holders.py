@@ -5,16 +5,19 @@ invited again; and work that began and failed keeps its event when its retry is 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from icalendar import Calendar
 
 from models.enums import NotificationKind, NotifyPreference, Role, UpdateStatus
 from models.notices import invitation_uid
 from models.preferences import set_notify
-from models.tables import Notification
+from models.requests.completion import complete
+from models.requests.dispatch import dispatch
+from models.requests.execution import begin
+from models.tables import Notification, UpdateRequest
 from tests.factories import make_account
-from tests.models.scenario import IN_WINDOW, IN_WINDOW_NEXT_WEEK, make_world
+from tests.models.scenario import DONE_AT, IN_WINDOW, IN_WINDOW_NEXT_WEEK, make_world
 
 S = UpdateStatus
 K = NotificationKind
@@ -105,3 +108,28 @@ async def test_withdrawing_the_retry_of_work_that_began_and_failed_keeps_the_eve
     await world.set_status(deferred.id, S.SCHEDULED, None)
     [*_, latest] = await calendar_mails(deferred.id, world.requester.email)
     assert latest[:2] == ("REQUEST", 1)
+
+
+async def test_the_automatic_sandbox_updates_events_end_when_superseded_then_cancelled(db):
+    """Production is updated twice: each automatic sandbox update invites the district, the newer
+    one's supersession cancels the older event, and staff cancelling the newer one cancel its
+    event too (the older one, returned to be scheduled, has none to send): no event is left."""
+    world = await make_world()
+    first = await world.request_version("Campus.2435.4")
+    await world.drive(first.id, S.COMPLETED)
+    older = await UpdateRequest.get(district_id=world.district.id, automatic=True)
+    assert older.status is S.SCHEDULED
+    second = await world.request_version("Campus.2435.9")
+    await world.schedule(second.id, DONE_AT + timedelta(minutes=10))
+    assert await dispatch(second.id, now=DONE_AT + timedelta(minutes=10))
+    assert await begin(second.id, now=DONE_AT + timedelta(minutes=11)) is not None
+    await complete(second.id, now=DONE_AT + timedelta(minutes=20))
+    newer = await UpdateRequest.get(
+        district_id=world.district.id, automatic=True, target_version="Campus.2435.9"
+    )
+    await world.cancel(newer.id, actor=world.staff_actor)
+
+    tc = world.requester.email  # a technical contact: told of all the district's work
+    assert [m[:2] for m in await calendar_mails(older.id, tc)] == [("REQUEST", 0), ("CANCEL", 1)]
+    assert [m[:2] for m in await calendar_mails(newer.id, tc)] == [("REQUEST", 0), ("CANCEL", 1)]
+    assert (await UpdateRequest.get(id=older.id)).status is S.TO_BE_SCHEDULED

@@ -19,7 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from infra.settings import Settings
 from workers.errors import MailDeliveryError
 from workers.job_lease import RunningJobs
-from workers.mail import MAIL_MAX_ATTEMPTS, deliver_notification
+from workers.mail import MAIL_MAX_ATTEMPTS, MAIL_MAX_BACKOFF, deliver_notification
 from workers.runbooks import run_request
 from workers.webhooks import run_webhook_job
 
@@ -32,7 +32,7 @@ RUNBOOK_MIN_BACKOFF_MS = 2_000
 #: Each step has its own time limit (command_timeout_seconds); this only bounds a stuck job.
 RUNBOOK_TIME_LIMIT_MS = 24 * 3600 * 1000
 MAIL_MIN_BACKOFF_MS = 5_000
-MAIL_MAX_BACKOFF_MS = 300_000
+MAIL_MAX_BACKOFF_MS = int(MAIL_MAX_BACKOFF.total_seconds() * 1000)
 MAIL_TIME_LIMIT_MS = 120_000
 #: Retries of a mail job after a fault that is not the SMTP server's (database briefly down...).
 MAIL_OTHER_FAULT_RETRIES = 3

@@ -36,6 +36,12 @@ MAIL_MAX_ATTEMPTS = 5
 SMTP_TIMEOUT_SECONDS = 30.0
 #: A send still SENDING this long after its claim is taken for dead (its worker stopped mid-send).
 SENDING_STALE_AFTER = timedelta(seconds=SMTP_TIMEOUT_SECONDS * 2)
+#: The longest dramatiq waits before retrying a mail job.
+MAIL_MAX_BACKOFF = timedelta(minutes=5)
+#: A mail tried before, PENDING again and not tried for this long has lost its job: a job's
+#: retries count every fault (the database's too) while the mail counts only its SMTP attempts,
+#: so a job can run out with attempts left. The longest backoff twice over, and a send's time.
+RETRY_LOST_AFTER = 2 * MAIL_MAX_BACKOFF + SENDING_STALE_AFTER
 DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 FINAL_STATES = frozenset({NotificationState.SENT, NotificationState.LOGGED, NotificationState.FAILED})
 

@@ -27,7 +27,7 @@ from models.rollouts import budget
 from models.running import DISPATCH_WAKES
 from models.tables import Notification
 from workers.announcements import Reannouncer
-from workers.mail import SENDING_STALE_AFTER
+from workers.mail import RETRY_LOST_AFTER, SENDING_STALE_AFTER
 from workers.queue import JobQueue
 from workers.webhooks import sweep_webhooks
 
@@ -114,13 +114,15 @@ def staff_alert(reason: str, text: str) -> None:
 
 
 async def sweep_outbox(queue: JobQueue, now: datetime | None = None) -> list[int]:
-    """Enqueue again the outbox mails whose job was lost (never tried, or left SENDING by a worker
-    that died mid-send); returns their ids."""
+    """Enqueue again the outbox mails whose job was lost (never tried, left SENDING by a worker
+    that died mid-send, or tried and then not retried: its job gave up with attempts left);
+    returns their ids."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=OUTBOX_STALE_SECONDS)
     stale = (
         await Notification.filter(
             Q(state=NotificationState.PENDING, attempts=0, created_at__lt=cutoff)
+            | Q(state=NotificationState.PENDING, attempts__gt=0, claimed_at__lt=now - RETRY_LOST_AFTER)
             | Q(state=NotificationState.SENDING, claimed_at__lt=now - SENDING_STALE_AFTER)
         )
         .order_by("id")

@@ -15,6 +15,7 @@ from models.tables import District, Environment, Notification, UpdateRequest
 from tests import support
 from tests.factories import unique
 from tests.reliability.support import Row, count, record
+from workers.mail import RETRY_LOST_AFTER
 from workers.scheduler import (
     OUTBOX_STALE_SECONDS,
     SWEEP_EVERY_SECONDS,
@@ -126,6 +127,24 @@ async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.Te
     assert await sweep_outbox(queue, now) == [lost.id]
     assert queue.notifications == [lost.id]
     assert fresh.id not in queue.notifications
+
+
+async def test_outbox_mails_whose_retry_is_overdue_are_enqueued_again(db: support.TestDatabase) -> None:
+    """A mail job's retries count every fault, the database's too, while the mail counts only its
+    SMTP attempts: a job can run out of retries with the mail still PENDING and attempts left. No
+    job looks after it then; once its retry is overdue by more than any backoff, it is sent again."""
+    now = datetime.now(UTC)
+    overdue, waiting = [
+        await Notification.create(
+            kind=NotificationKind.COMPLETED, recipient="tc@example.org", subject="s", body="b", attempts=2
+        )
+        for _ in range(2)
+    ]
+    await Notification.filter(id=overdue.id).update(claimed_at=now - RETRY_LOST_AFTER - timedelta(seconds=1))
+    await Notification.filter(id=waiting.id).update(claimed_at=now - timedelta(minutes=1))  # retry to come
+    queue = RecordingQueue()
+    assert await sweep_outbox(queue, now) == [overdue.id]
+    assert queue.notifications == [overdue.id]
 
 
 class SweepWatch(RecordingQueue):

@@ -58,6 +58,10 @@ async def begin(
     request, site = loaded
     if request.status is UpdateStatus.IN_PROGRESS:
         return request, site
+    # The dispatcher found the start allowed at its dispatch: a worker whose clock runs behind it
+    # judges (and records) the start no earlier, or it would re-slot work into the slot it is in.
+    if request.dispatched_at is not None and request.dispatched_at > now:
+        now = request.dispatched_at
     after = AfterCommit()
     try:
         async with in_transaction():

@@ -198,9 +198,16 @@ async def create_request(
 
 
 async def insert_request(
-    actor: Actor, after: AfterCommit, now: datetime, *, district_id: int, **fields: Any
+    actor: Actor,
+    after: AfterCommit,
+    now: datetime,
+    *,
+    district_id: int,
+    message: str | None = None,
+    **fields: Any,
 ) -> UpdateRequest:
-    """Write a new TO_BE_SCHEDULED request with its first history row; announce it as CREATED."""
+    """Write a new TO_BE_SCHEDULED request with its first history row; announce it as CREATED.
+    `message`: its status message and its creation's, when it waits for a reason people should read."""
     request = await UpdateRequest.create(
         status=UpdateStatus.TO_BE_SCHEDULED,
         district_id=district_id,
@@ -208,6 +215,7 @@ async def insert_request(
         created_at=now,
         updated_at=now,
         history_seq=1,
+        status_message=message,
         **fields,
     )
     await StatusChange.create(
@@ -217,6 +225,7 @@ async def insert_request(
         at=now,
         by_id=actor.account_id,
         actor=actor.mover.value,
+        message=message,
     )
-    after.events.append(move_event(request, None, now, None))
+    after.events.append(move_event(request, None, now, message))
     return request

@@ -16,7 +16,7 @@ from models.requests.moves import record_move
 from models.requests.requesting import insert_request
 from models.requests.slots import start_rules
 from models.running import RunPolicy
-from models.schedule import next_start
+from models.schedule import StartRules, next_start
 from models.tables import District, Environment, UpdateRequest
 from models.versions import is_not_newer
 
@@ -41,6 +41,10 @@ async def follow_with_sandbox(
     if any(r.target_version and is_not_newer(target, r.target_version) for r in open_updates):
         return None  # an open update already brings the sandbox to this version or a newer one
     note = f"The sandbox follows production, which was updated to {target}."
+    district = await District.get(id=production_request.district_id)
+    # The rules do not depend on the request's row: judged before it is written, so that one no
+    # start fits (other work only delays a start) is created saying why it waits for staff.
+    rules = await start_rules(UpdateRequest(kind=UpdateKind.VERSION_UPDATE), district, policy, now)
     request = await insert_request(
         SYSTEM,
         after,
@@ -51,6 +55,7 @@ async def follow_with_sandbox(
         target_version=target,
         automatic=True,
         notes=note,
+        message=None if next_start(now, rules) is not None else f"{note} {_no_slot(rules)}",
     )
     superseded = f"The sandbox will be updated to the newer {target} instead, together with this update."
     for older in open_updates:
@@ -69,8 +74,6 @@ async def follow_with_sandbox(
                 # Dispatched (or moved by staff) since the read above: it runs first and the new
                 # one waits for the sandbox. Production's completion, which got us here, stands.
                 continue
-    district = await District.get(id=production_request.district_id)
-    rules = await start_rules(request, district, policy, now)
     # Clear of other work already planned on the sandbox (a refresh of it, say), as a reschedule is.
     busy = await busy_slots(request, EnvironmentKind.SANDBOX, rules.expected, now)
     start = next_start(now, rules.with_busy(busy))
@@ -85,3 +88,10 @@ async def follow_with_sandbox(
         request, UpdateStatus.SCHEDULED, SYSTEM, after, message=message, now=now, scheduled_start=start
     )
     return request
+
+
+def _no_slot(rules: StartRules) -> str:
+    """Why no start fits the automatic sandbox update, for the district and staff alike."""
+    if rules.window_bound and not rules.windows:
+        return "No maintenance window is set for it, so Campus Hosting will schedule it."
+    return "No maintenance window is long enough for it, so Campus Hosting will schedule it."

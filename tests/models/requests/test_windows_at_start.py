@@ -162,3 +162,19 @@ async def test_the_automatic_sandbox_update_goes_to_the_first_slot_that_fits(db)
     assert sandbox.status_message is not None and "first time it fits" in sandbox.status_message
     assert not await dispatch(sandbox.id, now=TOO_LATE)
     assert await dispatch(sandbox.id, now=NEXT_OPENING)
+
+
+async def test_an_automatic_sandbox_update_no_window_fits_says_why_it_waits_for_staff(db):
+    """No window is long enough for the expected duration: the sandbox update waits for staff to
+    schedule it, and its district reads why instead of a bare "to be scheduled"."""
+    world = await make_world()
+    request = await world.request_version()
+    await world.drive(request.id, S.IN_PROGRESS)
+    await complete(
+        request.id, now=OPENS + timedelta(hours=1), policy=RunPolicy(expected_duration=timedelta(hours=4))
+    )
+    sandbox = await _sandbox_update(world)
+    assert (sandbox.status, sandbox.scheduled_start) == (S.TO_BE_SCHEDULED, None)
+    assert sandbox.status_message is not None
+    assert "No maintenance window is long enough" in sandbox.status_message
+    assert "Campus.2435.4" in sandbox.status_message

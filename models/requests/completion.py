@@ -65,6 +65,12 @@ def _held_by(lease_token: str | None) -> dict[str, Any]:
     return {} if lease_token is None else {"lease_token": lease_token}
 
 
+def _not_before_start(request: UpdateRequest, now: datetime) -> datetime:
+    """The end of a run is recorded no earlier than its start, which a worker whose clock runs
+    behind the scheduler's records at the dispatch (`execution.begin`)."""
+    return max(now, request.started_at) if request.started_at is not None else now
+
+
 def _lease_cleared() -> dict[str, Any]:
     return {"lease_token": None, "lease_expires_at": None}
 
@@ -98,6 +104,7 @@ async def complete(
                 raise not_found("update request")
             request, site = loaded
             last_step = request.progress_step
+        now = _not_before_start(request, now)
         environment = site.environment
         await record_move(
             request,
@@ -243,6 +250,7 @@ async def fail(
         if loaded is None:
             raise not_found("update request")
         request, site = loaded
+        now = _not_before_start(request, now)
         await record_move(
             request,
             UpdateStatus.UNABLE_TO_COMPLETE,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from models.blackouts import BlackoutScope, create_blackout
 from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
+from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.tables import Notification, StatusChange, UpdateRequest
@@ -71,3 +72,19 @@ async def test_a_worker_truly_late_is_judged_by_its_own_clock(db):
     assert await begin(request.id, now=OPENS + timedelta(hours=2) + SKEW) is None
     moved = await UpdateRequest.get(id=request.id)
     assert (moved.status, moved.scheduled_start) == (S.SCHEDULED, OPENS + timedelta(days=7))
+
+
+async def test_work_finished_at_once_by_a_worker_clock_behind_never_ends_before_it_began(db):
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id, OPENS)
+    assert await dispatch(request.id, now=OPENS)
+    worker_now = OPENS + timedelta(milliseconds=300) - SKEW
+    assert await begin(request.id, now=worker_now) is not None
+    await complete(request.id, now=worker_now + timedelta(milliseconds=500))
+    done = await UpdateRequest.get(id=request.id)
+    assert done.status is S.COMPLETED
+    assert done.started_at is not None and done.completed_at is not None
+    assert done.completed_at >= done.started_at
+    changes = await StatusChange.filter(update_request_id=request.id).order_by("id")
+    assert [c.at for c in changes] == sorted(c.at for c in changes)

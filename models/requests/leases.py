@@ -15,7 +15,8 @@ A job that never reached `begin` costs the request nothing: it may only be waiti
 work in the queue (a Thursday-night backlog), and failing the request for that would be wrong. It
 is enqueued again with twice the time to begin each time (up to a bound; the copies are dropped by
 `begin`), and staff are alerted once when it has not begun after `policy.attempts` re-enqueues.
-Window-bound work that waited too long for its window is re-slotted at begin.
+Work that can no longer start (its window closed, a blackout began) is re-slotted at begin, or
+by the scheduler when it finds the lease lapsed before any job began it.
 
 Staff giving up work whose job holds a live lease keep its sites held for that job, which may be
 inside a step until its next renewal: the job gives them back as it stops (`release_stopped`),
@@ -41,6 +42,7 @@ from models.requests import claims
 from models.requests.alerts import describe_for_staff, queue_staff_alert
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
+from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.tables import Environment, UpdateRequest
 
@@ -50,6 +52,7 @@ RECLAIM_BATCH = 100
 
 class Reclaim(StrEnum):
     REQUEUED = "REQUEUED"  # enqueue the job again
+    RESLOTTED = "RESLOTTED"  # not begun and can no longer start now: moved to its next slot
     GAVE_UP = "GAVE_UP"  # attempts spent: UNABLE_TO_COMPLETE
 
 
@@ -155,11 +158,34 @@ async def reclaim_lapsed(
     for row in await lapsed(now, limit):
         if row.attempts >= policy.attempts:
             outcome = await _give_up(row, policy, now)
+        elif row.status is UpdateStatus.NOT_STARTED and await _reslot_late(row, policy, now):
+            outcome = Reclaimed(row.id, Reclaim.RESLOTTED, row.status, row.attempts, row.reclaims)
         else:
             outcome = await _requeue(row, policy, now)
         if outcome is not None:
             done.append(outcome)
     return done
+
+
+async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> bool:
+    """Work no job has begun whose start is no longer allowed (its window closed while the workers
+    were down or far behind, a blackout began) is re-slotted as begin would re-slot it, rather than
+    left Not Started, holding its site, until a worker reaches it. Whether it was."""
+    loaded = await load_with_site(row.id)
+    if loaded is None or loaded[0].status is not UpdateStatus.NOT_STARTED:
+        return False
+    request, site = loaded
+    after = AfterCommit()
+    try:
+        async with in_transaction():
+            rules = await decision_rules(request, site.district, policy, now)  # before any row lock
+            if not cannot_start(request, rules, now):
+                return False
+            await reslot(request, site, rules, now, after)
+    except DomainError:
+        return False  # a job began it, or another scheduler moved it, since the read
+    await deliver(after)
+    return True
 
 
 async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:

@@ -278,3 +278,29 @@ async def test_a_job_completing_from_its_held_row_after_staff_gave_up_changes_no
         before.current_version,
         before.version_updated_at,
     )
+
+
+async def test_work_no_worker_began_before_its_window_closed_is_re_slotted_by_the_scheduler(db):
+    """The workers are down through the whole window: the dispatched update is not left Not Started
+    (its site held, the district reading nothing) until a worker comes back; the scheduler that
+    finds its lease lapsed moves it to the next slot that fits, frees the site and says why."""
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    assert [r.outcome for r in await reclaim_lapsed(POLICY, now=IN_WINDOW + 2 * LEASE)] == [Reclaim.REQUEUED]
+    after_window = IN_WINDOW + timedelta(hours=5)  # Thursday 06:00 CST
+    [reclaimed] = await reclaim_lapsed(POLICY, now=after_window)
+    assert reclaimed.outcome is Reclaim.RESLOTTED
+    moved = await UpdateRequest.get(id=request.id)
+    assert (moved.status, moved.scheduled_start, moved.lease_token, moved.lease_expires_at) == (
+        S.SCHEDULED,
+        IN_WINDOW + timedelta(days=7, minutes=-30),  # the next Thursday's opening, 00:30 CST
+        None,
+        None,
+    )
+    assert moved.status_message is not None and "maintenance window" in moved.status_message
+    production = await Environment.get(id=moved.environment_id)
+    assert (production.running_request_id, production.online) == (None, True)
+    assert await begin(request.id, now=after_window, token="late-job", policy=POLICY) is None  # the old job
+    assert await reclaim_lapsed(POLICY, now=after_window + 2 * LEASE) == []

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.transactions import in_transaction
+
 from models.access import Actor, require_writer
 from models.clock import utcnow
 from models.enums import ErrorCode
 from models.errors import DomainError, not_found
-from models.tables import District, Webhook, WebhookAttempt
+from models.tables import Account, District, Webhook, WebhookAttempt
 from models.webhooks.addresses import (
     Resolve,
     UnresolvableHost,
@@ -71,16 +73,21 @@ async def create_webhook(
     ):
         raise not_found("district", "districtId")
     checked = await check_url(url, allow_private=allow_private, resolve=resolve)
-    if await Webhook.filter(owner_id=owner_id).count() >= MAX_WEBHOOKS_PER_ACCOUNT:
-        raise DomainError(
-            ErrorCode.VALIDATION,
-            f"An account can have at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first.",
-            "url",
-        )
     secret = new_secret()
-    row = await Webhook.create(
-        owner_id=owner_id, district_id=district_id, url=checked, secret=secret, created_at=now or utcnow()
-    )
+    async with in_transaction():
+        # The count and the insert are one step: calls of one account take turns on its row (not
+        # a key lock: rows that merely refer to the account are not held up), so two at 19 never
+        # both insert.
+        await Account.filter(id=owner_id).select_for_update(no_key=True).first()
+        if await Webhook.filter(owner_id=owner_id).count() >= MAX_WEBHOOKS_PER_ACCOUNT:
+            raise DomainError(
+                ErrorCode.VALIDATION,
+                f"An account can have at most {MAX_WEBHOOKS_PER_ACCOUNT} webhooks; delete one first.",
+                "url",
+            )
+        row = await Webhook.create(
+            owner_id=owner_id, district_id=district_id, url=checked, secret=secret, created_at=now or utcnow()
+        )
     return CreatedWebhook(row, secret)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from ipaddress import ip_address
+
 import pytest
 
 from infra.outbound import resolve_host
@@ -9,6 +12,7 @@ from models.access import Actor
 from models.enums import ErrorCode, Role
 from models.errors import DomainError
 from models.tables import Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.addresses import IPAddress
 from models.webhooks.fanout import fan_out
 from models.webhooks.registry import (
     MAX_WEBHOOKS_PER_ACCOUNT,
@@ -179,3 +183,50 @@ async def test_deleting_a_webhook_with_deliveries_succeeds_and_takes_its_log_alo
     with pytest.raises(DomainError) as caught:
         await delete_webhook(owner, hook.id)
     assert caught.value.code is ErrorCode.NOT_FOUND
+
+
+async def test_concurrent_creates_never_pass_the_limit(postgres_db: support.TestDatabase) -> None:
+    """Calls of one account that all see room for one more (they count at the same time, each on
+    its own connection) must not all insert: the limit holds however they overlap. Left to chance
+    a few times (no seam between the count and the insert to hold them at)."""
+    callers = 4
+    for _ in range(RACE_TRIALS):
+        owner = await make_account(Role.TECHNICAL_CONTACT, [await make_district()])
+        for _ in range(MAX_WEBHOOKS_PER_ACCOUNT - 1):
+            await add_webhook(owner, PUBLIC_URL)
+        # One pooled connection per caller, open already: no caller waits for a new connection
+        # (which would put it after the others by accident).
+        await asyncio.gather(
+            *(Webhook._meta.db.execute_query("SELECT pg_sleep(0.02)") for _ in range(callers))
+        )
+        actor = await actor_of(owner)
+        outcomes = await asyncio.gather(*(race_to_create(actor, callers) for _ in range(callers)))
+        assert await Webhook.filter(owner_id=owner.id).count() == MAX_WEBHOOKS_PER_ACCOUNT
+        assert sum(isinstance(outcome, CreatedWebhook) for outcome in outcomes) == 1
+        assert all(o.code is ErrorCode.VALIDATION for o in outcomes if isinstance(o, DomainError))
+
+
+RACE_TRIALS = 5
+_arrivals: dict[int, asyncio.Barrier] = {}
+
+
+async def race_to_create(actor: Actor, callers: int) -> CreatedWebhook | DomainError:
+    """createWebhook whose host lookup returns only once `callers` calls of `actor` are in it: every
+    call resolves before it counts, so their counts and inserts overlap."""
+    assert actor.account_id is not None
+    arrived = _arrivals.setdefault(actor.account_id, asyncio.Barrier(callers))
+
+    async def resolve_together(host: str, port: int) -> list[IPAddress]:
+        await arrived.wait()
+        return [ip_address("93.184.215.14")]
+
+    try:
+        return await create_webhook(
+            actor,
+            url="https://hooks.partner.example/in",
+            district_id=None,
+            allow_private=False,
+            resolve=resolve_together,
+        )
+    except DomainError as error:
+        return error

@@ -198,7 +198,9 @@ async def deactivate(
     staff_alert_email: str | None = None,
 ) -> str | None:
     """Stop the endpoint, give up its pending deliveries and write the owner's mail and the staff
-    alert's (in the caller's transaction). The alert's text; None when it was no longer active."""
+    alert's (in the caller's transaction). The alert's text; None when it was no longer active.
+    The caller holds the endpoint's row `FOR UPDATE`: a fan-out's insert waits for it, so no
+    delivery slips in after the pending ones are given up (`models.webhooks.fanout`)."""
     stopped = await Webhook.filter(id=webhook.id, active=True).update(
         active=False, deactivated_at=now, failing_since=failing_since
     )

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import cast
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from models import sql
 from models.clock import utcnow
@@ -94,21 +95,52 @@ async def fan_out(
     )
     body = render_body(record, request, site.district, site.environment, requested_by)
     now = now or utcnow()
-    created: list[int] = []
-    for hook in carrying:
-        try:
-            await WebhookDelivery.create(
-                webhook_id=hook.id,
-                uid=str(uuid.uuid4()),
-                event_cursor=record.cursor,
-                event_type=record.type,
-                update_request_id=record.update_request_id,
-                district_id=record.district_id,
-                body=body,
-                created_at=now,
-                next_attempt_at=now,
-            )
-        except IntegrityError:
-            continue  # this record reached this endpoint already
-        created.append(hook.id)
-    return created
+    hook_ids = [hook.id for hook in carrying]
+    try:
+        return await _create_deliveries(record, hook_ids, body, now)
+    except IntegrityError:
+        # An endpoint deleted since the batch was read (its key is gone): the ones still there.
+        left = await Webhook.filter(id__in=hook_ids, active=True).values_list("id", flat=True)
+        return await _create_deliveries(record, cast(list[int], list(left)), body, now) if left else []
+
+
+async def _create_deliveries(record: EventRecord, hook_ids: list[int], body: str, now: datetime) -> list[int]:
+    """One PENDING delivery of `record` per endpoint still active, in one transaction.
+
+    The endpoints were read before (once per batch): one may have been deactivated since, and a
+    deactivation gives up only the deliveries that exist when it runs. It holds the endpoint's row
+    (`FOR UPDATE`, `models.webhooks.attempts.record_outcome`) from before it gives them up until it
+    commits, and a delivery's insert takes the key-share lock of its endpoint's row until this
+    transaction ends: so either the deactivation waits for this commit and gives these up too, or
+    it committed first, the re-read below sees the endpoint inactive, and none is made for it."""
+    uids = {hook_id: str(uuid.uuid4()) for hook_id in hook_ids}
+    async with in_transaction():
+        # A record fanned out again (the dispatcher stopped before storing its position) meets
+        # the unique (endpoint, cursor) pair: that endpoint has it already, no second delivery.
+        await WebhookDelivery.bulk_create(
+            [
+                WebhookDelivery(
+                    webhook_id=hook_id,
+                    uid=uid,
+                    event_cursor=record.cursor,
+                    event_type=record.type,
+                    update_request_id=record.update_request_id,
+                    district_id=record.district_id,
+                    body=body,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+                for hook_id, uid in uids.items()
+            ],
+            ignore_conflicts=True,
+        )
+        made = cast(
+            list[tuple[int, bool]],
+            await WebhookDelivery.filter(uid__in=list(uids.values())).values_list(
+                "webhook_id", "webhook__active"
+            ),
+        )
+        stopped = [hook_id for hook_id, active in made if not active]
+        if stopped:
+            await WebhookDelivery.filter(uid__in=[uids[hook_id] for hook_id in stopped]).delete()
+    return sorted(hook_id for hook_id, active in made if active)

@@ -3,13 +3,18 @@ district's event, never twice for one record; and the re-check before each attem
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 
+from tortoise.transactions import in_transaction
+
 from models.enums import EventType, Role, UpdateStatus, WebhookDeliveryState
-from models.tables import Account, UpdateRequest, WebhookDelivery
-from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next
-from models.webhooks.fanout import fan_out
+from models.events import AfterCommit
+from models.tables import Account, UpdateRequest, Webhook, WebhookDelivery
+from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next, deactivate
+from models.webhooks.fanout import candidates_by_district, fan_out
+from models.webhooks.retries import RETRY_WINDOW
 from tests import support
 from tests.factories import make_account
 from tests.support_webhooks import T0, add_webhook, make_world, record_of
@@ -102,3 +107,57 @@ async def test_the_body_shows_the_status_of_its_event_when_the_request_has_moved
     body = json.loads((await WebhookDelivery.get(webhook_id=hook.id, event_cursor=progress.cursor)).body)
     assert body["updateRequest"]["status"] == "SCHEDULED"
     assert body["updateRequest"]["statusMessage"] == "Starting now."
+
+
+async def test_an_endpoint_deactivated_while_its_batch_is_fanned_out_gets_no_pending_delivery(
+    db: support.TestDatabase,
+) -> None:
+    """The dispatcher reads the active endpoints once per batch; one of them is deactivated (24
+    hours of failures) before the batch's next record is fanned out. That record must not leave a
+    PENDING delivery on the inactive endpoint: no attempt ever comes for it, so it would wait (and
+    be counted as waiting) for ever."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    candidates = await candidates_by_district({world.own.id})
+    async with in_transaction():
+        stopped = await Webhook.filter(id=hook.id).select_for_update().get()
+        await deactivate(stopped, T0, T0 + RETRY_WINDOW, "HTTP 503", AfterCommit())
+
+    await fan_out(record_of(world.own_request), now=T0 + RETRY_WINDOW, candidates=candidates[world.own.id])
+    assert not await WebhookDelivery.filter(webhook_id=hook.id, state=WebhookDeliveryState.PENDING).exists()
+
+
+async def test_a_fan_out_during_a_deactivation_waits_for_it_and_makes_no_delivery(
+    postgres_db: support.TestDatabase,
+) -> None:
+    """The deactivation's transaction has given up the endpoint's pending deliveries but not yet
+    committed when the dispatcher reaches the endpoint: the delivery made then is one the
+    deactivation never saw. The fan-out must wait for it and then make none."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    candidates = (await candidates_by_district({world.own.id}))[world.own.id]
+    given_up = asyncio.Event()
+
+    async def dispatcher() -> list[int]:  # a task of its own, started outside the transaction
+        await given_up.wait()
+        return await fan_out(record_of(world.own_request), now=T0 + RETRY_WINDOW, candidates=candidates)
+
+    fanned_out = asyncio.create_task(dispatcher())
+    async with in_transaction():
+        stopped = await Webhook.filter(id=hook.id).select_for_update().get()
+        await deactivate(stopped, T0, T0 + RETRY_WINDOW, "HTTP 503", AfterCommit())
+        given_up.set()
+        await until_a_row_lock_is_awaited()
+    assert await fanned_out == []
+    assert not await WebhookDelivery.filter(webhook_id=hook.id).exists()
+
+
+async def until_a_row_lock_is_awaited(polls: int = 2000) -> None:
+    """Until another session waits for a row lock (pg_locks: a tuple or transaction lock not granted)."""
+    for _ in range(polls):
+        rows = await Webhook._meta.db.execute_query_dict(
+            "SELECT count(*) AS n FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
+        )
+        if rows[0]["n"]:
+            return
+    raise AssertionError("the fan-out never waited for the deactivation")

@@ -109,13 +109,17 @@ async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LE
             continue  # another worker claimed it first: look again
         if head.in_flight:
             # The previous claim lapsed: its worker stopped before recording an outcome.
+            lost_at = head.next_attempt_at - lease
             await WebhookAttempt.create(
                 delivery_id=head.id,
                 webhook_id=webhook_id,
                 attempt=head.attempts,
-                at=head.next_attempt_at - lease,
+                at=lost_at,
                 error=LOST_ATTEMPT_ERROR,
             )
+            # A lost attempt is a failed one: the endpoint's 24 hours run from its start (an
+            # endpoint that hangs until its worker is stopped is failing), not from the next one.
+            await Webhook.filter(id=webhook_id, failing_since__isnull=True).update(failing_since=lost_at)
         head.attempts, head.in_flight, head.first_attempt_at = attempt, True, first
         return Claimed(head, webhook, attempt, now)
     return Idle(now)  # many skipped in a row: come back at once for the rest

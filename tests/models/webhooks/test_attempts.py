@@ -10,7 +10,7 @@ from models.enums import Role, WebhookDeliveryState
 from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import SKIPPED_ERROR, Claimed, Idle, claim_next, record_outcome
 from models.webhooks.fanout import fan_out
-from models.webhooks.retries import RETRY_WINDOW, AttemptOutcome, Verdict
+from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW, AttemptOutcome, Verdict
 from tests import support
 from tests.factories import make_account, make_request
 from tests.support_webhooks import T0, add_webhook, make_world, record_of
@@ -160,3 +160,24 @@ async def test_a_staff_owner_demoted_to_a_contact_keeps_only_its_linked_district
     assert isinstance(claimed, Claimed) and claimed.delivery.district_id == world.own.id
     queued = await WebhookDelivery.get(webhook_id=hook.id, district_id=world.other.id)
     assert (queued.state, queued.attempts) == (D.SKIPPED, 0)
+
+
+async def test_a_first_attempt_lost_with_its_worker_starts_the_24_hours(db: support.TestDatabase) -> None:
+    """The worker making an endpoint's first attempt stops (no outcome recorded); every attempt
+    after it fails. The endpoint has failed since that first attempt: when the event's 24 hours of
+    retries are spent, the endpoint has failed for 24 hours and is deactivated then, not one event
+    (another day) later."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    assert isinstance(await claim_next(hook.id, T0), Claimed)  # ... and its worker stops
+
+    lapsed = T0 + CLAIM_LEASE
+    await answer(hook.id, lapsed, 503)  # the lost attempt is logged, this one fails
+    assert (await Webhook.get(id=hook.id)).failing_since == T0
+    step = await claim_next(hook.id, lapsed)
+    assert isinstance(step, Idle) and step.until is not None
+    ended = await fail_until_given_up(hook.id, step.until)
+    assert ended == T0 + RETRY_WINDOW
+    stopped = await Webhook.get(id=hook.id)
+    assert (stopped.active, stopped.deactivated_at) == (False, ended)

@@ -7,7 +7,7 @@ import strawberry
 
 from infra.outbound import resolve_host
 from models.tables import District, Webhook, WebhookAttempt
-from models.webhooks import registry
+from models.webhooks import registry, visibility
 from models.webhooks.registry import DEFAULT_ATTEMPTS_SHOWN, CreatedWebhook
 from resolvers.access import visible_district
 from resolvers.context import GraphQLContext
@@ -44,6 +44,11 @@ async def delete_webhook(context: GraphQLContext, id: strawberry.ID) -> None:
 
 async def district_of(context: GraphQLContext, row: Webhook) -> District | None:
     return await visible_district(context, row.district_id)
+
+
+def receiving(context: GraphQLContext, row: Webhook) -> bool:
+    """`active` as the owner is shown it: false too while it is for a district the owner lost."""
+    return visibility.receiving(context.actor, row.active, row.district_id)
 
 
 async def deliveries(context: GraphQLContext, row: Webhook, first: int | None) -> list[WebhookAttempt]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.access import actor_for_account
+from models.access import Actor, actor_for_account
 from models.enums import Role
 
 
@@ -26,3 +26,10 @@ def may_carry(owner: OwnerView, webhook_district_id: int | None, event_district_
     if webhook_district_id is not None and webhook_district_id != event_district_id:
         return False
     return actor_for_account(owner.account_id, owner.role, owner.district_ids).can_see(event_district_id)
+
+
+def receiving(owner: Actor, active: bool, webhook_district_id: int | None) -> bool:
+    """Whether an endpoint gets events now, as its owner is shown it: not deactivated and, when it
+    is for one district, that district still one the owner sees (otherwise every event of it is
+    refused by `may_carry`, and the owner may not even be shown which district it was)."""
+    return active and (webhook_district_id is None or owner.can_see(webhook_district_id))

@@ -59,7 +59,6 @@ class WebhookDeliveryType:
 )
 class WebhookType(Node):
     url: str
-    active: bool = strawberry.field(description="False once deactivated after failing for 24 hours.")
     created_at: datetime
     failing_since: datetime | None = strawberry.field(
         description="When the current run of failed attempts began; null while deliveries succeed."
@@ -67,7 +66,18 @@ class WebhookType(Node):
     deactivated_at: datetime | None
     is_type_of = staticmethod(rows_of(WebhookRow))
 
-    @strawberry.field(description="The one district it is for; null: every district its owner may see.")
+    @strawberry.field(
+        description="Whether it gets events now. False once deactivated after failing for 24 hours "
+        "(deactivatedAt says when; delete it and create it anew), and while it is for one district "
+        "that its owner no longer sees (deactivatedAt null; true again if the access returns)."
+    )
+    def active(self, root: Parent[WebhookRow], info: Info) -> bool:
+        return webhooks.receiving(info.context, root)
+
+    @strawberry.field(
+        description="The one district it is for. Null: every district its owner may see, or (active "
+        "false, deactivatedAt null) a district its owner no longer sees, which is not named."
+    )
     async def district(
         self, root: Parent[WebhookRow], info: Info
     ) -> Annotated[DistrictType, strawberry.lazy("schema.districts.types")] | None:

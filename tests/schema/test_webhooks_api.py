@@ -116,3 +116,30 @@ async def test_deliveries_list_the_attempts_newest_first_without_the_secret(db: 
     assert {(d["deliveryId"], d["eventCursor"], d["eventType"]) for d in listed["deliveries"]} == {
         (delivery.uid, "1767225600000-0", "STATUS_CHANGED")
     }
+
+
+async def test_a_webhook_for_a_district_its_owner_lost_says_it_gets_nothing_without_naming_it(
+    db: support.TestDatabase,
+) -> None:
+    """A district's webhook whose owner is unlinked from that district: the district is not shown
+    (the owner no longer sees it), and the webhook must not read as one for every district that
+    still gets events: it is not active, though never deactivated. Linked again, it is active."""
+    own = await make_district("Lakeside")
+    kept = await make_district("Hillcrest")
+    owner = await make_account(Role.PARTNER, [own, kept])
+    token = await make_token(owner)
+    query = "{ webhooks { url active deactivatedAt district { id name } } }"
+    async with api_client() as api:
+        created = (
+            await api.data(CREATE, {"input": {"url": PUBLIC_URL, "districtId": gid(own)}}, token)
+        )["createWebhook"]
+        assert created["errors"] == [] and created["webhook"]["active"] is True
+        await owner.districts.remove(own)
+        body = await api.post(query, token=token)
+        assert "Lakeside" not in str(body)
+        assert body["data"]["webhooks"] == [
+            {"url": PUBLIC_URL, "active": False, "deactivatedAt": None, "district": None}
+        ]
+        await owner.districts.add(own)
+        [again] = (await api.data(query, token=token))["webhooks"]
+        assert (again["active"], again["district"]) == (True, {"id": gid(own), "name": "Lakeside"})

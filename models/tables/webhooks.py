@@ -87,6 +87,7 @@ class WebhookAttempt(Model):
         "models.Webhook", related_name="attempts", on_delete=fields.CASCADE
     )
     webhook_id: int
+    # 1, 2, ...; 0: no POST, the delivery was given up (skipped, or its endpoint deactivated).
     attempt = fields.SmallIntField()
     at = fields.DatetimeField()
     status_code = fields.IntField(null=True)

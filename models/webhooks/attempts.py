@@ -72,6 +72,12 @@ class Recorded:
         return self.alert is not None
 
 
+def given_up(delivery_id: int, webhook_id: int, at: datetime, why: str) -> dict[str, object]:
+    """The delivery log's line for an event given up without a further attempt (attempt 0): the
+    log lists attempts, and without it the owner would never learn the event was not sent."""
+    return {"delivery_id": delivery_id, "webhook_id": webhook_id, "attempt": 0, "at": at, "error": why}
+
+
 async def owner_sees(webhook: Webhook, district_id: int) -> bool:
     """Whether the endpoint may still carry an event of `district_id` (owner loaded)."""
     owner = related(webhook, "owner", Account)
@@ -96,9 +102,11 @@ async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LE
         if head.next_attempt_at > now:
             return Idle(None if head.in_flight else head.next_attempt_at)
         if not await owner_sees(webhook, head.district_id):
-            await WebhookDelivery.filter(id=head.id, state=PENDING, attempts=head.attempts).update(
+            skipped = await WebhookDelivery.filter(id=head.id, state=PENDING, attempts=head.attempts).update(
                 state=WebhookDeliveryState.SKIPPED, in_flight=False, last_error=SKIPPED_ERROR
             )
+            if skipped:
+                await WebhookAttempt.create(**given_up(head.id, webhook_id, now, SKIPPED_ERROR))
             continue
         attempt = head.attempts + 1
         first = head.first_attempt_at or now
@@ -210,8 +218,17 @@ async def deactivate(
     )
     if stopped != 1:
         return None
+    # The set is stable: fan-out's inserts wait for the row lock the caller holds.
+    pending = await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).values_list("id", flat=True)
     await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).update(
         state=WebhookDeliveryState.FAILED, in_flight=False, last_error=DEACTIVATED_ERROR
+    )
+    await WebhookAttempt.bulk_create(
+        [
+            WebhookAttempt(**given_up(delivery_id, webhook.id, now, DEACTIVATED_ERROR))
+            for delivery_id in pending
+        ],
+        batch_size=500,
     )
     owner = await Account.get_or_none(id=webhook.owner_id, active=True)
     if owner is not None:

@@ -18,7 +18,8 @@ def deactivation_notice(url: str, failing_since: datetime, last_error: str | Non
         f"Updatedesk could not deliver events to your webhook endpoint\n\n  {url}\n\n"
         f"since {since}, so it has been deactivated and receives no further events.{cause}\n\n"
         "Once the endpoint answers again, delete this webhook and create it anew (you will get a "
-        "new signing secret). The webhook's delivery log lists every attempt and its answer.\n",
+        "new signing secret). The webhook's delivery log lists every attempt and its answer, and "
+        "the events given up without one.\n",
     )
 
 

@@ -28,12 +28,16 @@ def _delivery(root: WebhookAttemptRow) -> WebhookDeliveryRow:
 
 @strawberry.type(
     name="WebhookDelivery",
-    description="One attempt to deliver one event to the endpoint, and its answer. Every attempt "
-    "of one event carries the same deliveryId (the Updatedesk-Delivery header).",
+    description="One attempt to deliver one event to the endpoint, and its answer; or, with "
+    "attempt 0, an event given up without a (further) attempt: the endpoint was deactivated, or "
+    "its owner no longer sees the event's district (error says which). Every line of one event "
+    "carries the same deliveryId (the Updatedesk-Delivery header).",
 )
 class WebhookDeliveryType:
-    at: datetime = strawberry.field(description="When the attempt started.")
-    attempt: int
+    at: datetime = strawberry.field(description="When the attempt started (attempt 0: when it was given up).")
+    attempt: int = strawberry.field(
+        description="1 for the first POST of the event, 2 for its first retry...; 0: not sent."
+    )
     status_code: int | None = strawberry.field(description="The endpoint's HTTP status, if it answered.")
     error: str | None = strawberry.field(description="Why there was no success (no answer, refused, 4xx...).")
     delivered: bool

@@ -8,8 +8,16 @@ from datetime import datetime, timedelta
 
 from models.enums import Role, WebhookDeliveryState
 from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
-from models.webhooks.attempts import SKIPPED_ERROR, Claimed, Idle, claim_next, record_outcome
+from models.webhooks.attempts import (
+    DEACTIVATED_ERROR,
+    SKIPPED_ERROR,
+    Claimed,
+    Idle,
+    claim_next,
+    record_outcome,
+)
 from models.webhooks.fanout import fan_out
+from models.webhooks.registry import attempts_of
 from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW, AttemptOutcome, Verdict
 from tests import support
 from tests.factories import make_account, make_request
@@ -117,7 +125,9 @@ async def test_an_owner_who_loses_a_district_mid_retry_gets_no_further_attempt_f
     assert await fan_out(record_of(other_request), now=retry_at) == [hook.id]
     _, verdict = await answer(hook.id, retry_at, 204)
     assert verdict is Verdict.DELIVERED
-    assert await WebhookAttempt.filter(webhook_id=hook.id).count() == 2  # the 503 and the 204
+    posts = WebhookAttempt.filter(webhook_id=hook.id, attempt__gt=0)
+    assert await posts.count() == 2  # the 503 and the 204; the skip is logged as attempt 0
+    assert await WebhookAttempt.filter(delivery_id=lost.id, attempt=0, error=SKIPPED_ERROR).exists()
     assert (await Webhook.get(id=hook.id)).active
 
 
@@ -181,3 +191,33 @@ async def test_a_first_attempt_lost_with_its_worker_starts_the_24_hours(db: supp
     assert ended == T0 + RETRY_WINDOW
     stopped = await Webhook.get(id=hook.id)
     assert (stopped.active, stopped.deactivated_at) == (False, ended)
+
+
+async def test_the_log_shows_the_events_given_up_without_an_attempt(db: support.TestDatabase) -> None:
+    """Events queued behind a failing head are given up when the endpoint is deactivated, and an
+    event of a district its owner lost is not sent: neither was attempted, and the delivery log
+    (the owner's only way to learn what to catch up on) must still show each, with why."""
+    world = await make_world()
+    await world.owner.districts.add(world.other)
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    lost = record_of(await make_request(world.other, requested_by=world.owner))
+    await fan_out(lost, now=T0)
+    await answer(hook.id, T0, 200)
+    await world.owner.districts.remove(world.other)
+    failing = T0 + timedelta(minutes=1)
+    head, behind = record_of(world.own_request), record_of(world.own_request)
+    for record in (head, behind):
+        await fan_out(record, now=failing)
+
+    ended = await fail_until_given_up(hook.id, failing)  # skips `lost` first, then fails `head`
+    assert not (await Webhook.get(id=hook.id)).active
+    log = [
+        (row.delivery.event_cursor, row.attempt, row.error, row.delivered)
+        for row in await attempts_of(hook.id, 100)
+    ]
+    assert log[0] == (behind.cursor, 0, DEACTIVATED_ERROR, False)
+    assert (lost.cursor, 0, SKIPPED_ERROR, False) in log
+    assert [entry[1] for entry in log if entry[0] == head.cursor] == list(range(13, 0, -1))
+    given_up = await WebhookAttempt.get(delivery__event_cursor=behind.cursor, webhook_id=hook.id)
+    assert given_up.at == ended

@@ -70,8 +70,15 @@ async def deliver_webhook(
     send = post or default_post(settings)
     lease = claim_lease(settings.webhook_timeout_seconds)
     for _ in range(MAX_ATTEMPTS_PER_JOB):
-        step = await claim_next(webhook_id, clock(), lease)
+        step = await claim_next(
+            webhook_id,
+            clock(),
+            lease,
+            retry_seconds=settings.webhook_retry_seconds,
+            staff_alert_email=settings.staff_alert_email or None,
+        )
         if isinstance(step, Idle):
+            staff_alert(step.alert)
             return step.until
         outcome = await attempt(step, send)
         recorded = await record_outcome(
@@ -90,11 +97,16 @@ async def deliver_webhook(
                 f"retry at {recorded.retry_at.isoformat()}" if recorded.retry_at else "given up",
             )
         if recorded.alert is not None:
-            # A failing webhook is a hosting-team alert like the others: always logged and counted.
-            STAFF_ALERTS.labels("webhook_deactivated").inc()
-            logger.error("staff alert (webhook_deactivated): %s", recorded.alert)
+            staff_alert(recorded.alert)
             return None
     return clock()
+
+
+def staff_alert(alert: str | None) -> None:
+    """A failing webhook is a hosting-team alert like the others: always logged and counted."""
+    if alert is not None:
+        STAFF_ALERTS.labels("webhook_deactivated").inc()
+        logger.error("staff alert (webhook_deactivated): %s", alert)
 
 
 async def run_webhook_job(

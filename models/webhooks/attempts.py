@@ -24,6 +24,8 @@ from models.tables import Account, Notification, Webhook, WebhookAttempt, Webhoo
 from models.webhooks.notices import deactivation_notice, staff_alert_text
 from models.webhooks.retries import (
     CLAIM_LEASE,
+    DEFAULT_RETRY_SECONDS,
+    RETRY_WINDOW,
     AttemptOutcome,
     Verdict,
     failed_too_long,
@@ -56,6 +58,8 @@ class Idle:
     worker's attempt is in flight and that worker carries on)."""
 
     until: datetime | None
+    #: Set when giving up a lost attempt deactivated the endpoint (see `Recorded.alert`).
+    alert: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,18 @@ async def owner_sees(webhook: Webhook, district_id: int) -> bool:
     return may_carry(view, webhook.district_id, district_id)
 
 
-async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LEASE) -> Claimed | Idle:
+async def claim_next(
+    webhook_id: int,
+    now: datetime,
+    lease: timedelta = CLAIM_LEASE,
+    *,
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    staff_alert_email: str | None = None,
+) -> Claimed | Idle:
     """Claim an attempt of the endpoint's head delivery if it is due (skipping those its owner may
-    no longer see). The claim lapses after `lease` (every worker of a deployment uses the same)."""
+    no longer see). The claim lapses after `lease` (every worker of a deployment uses the same).
+    A lapsed claim is attempted again at once, within the delivery's 24 hours; past them it is
+    recorded as a failed attempt (`record_outcome`: given up, the endpoint maybe deactivated)."""
     for _ in range(MAX_CLAIM_STEPS):
         webhook = await Webhook.get_or_none(id=webhook_id).select_related("owner")
         if webhook is None or not webhook.active:
@@ -107,6 +120,20 @@ async def claim_next(webhook_id: int, now: datetime, lease: timedelta = CLAIM_LE
             )
             if skipped:
                 await WebhookAttempt.create(**given_up(head.id, webhook_id, now, SKIPPED_ERROR))
+            continue
+        if (
+            head.in_flight
+            and head.first_attempt_at is not None
+            and now >= head.first_attempt_at + RETRY_WINDOW
+        ):
+            # Every worker may stop on this event (it hangs them, or crashes them): its lost
+            # attempts are failed ones, and its 24 hours end like any other event's.
+            lost = Claimed(head, webhook, head.attempts, head.next_attempt_at - lease)
+            recorded = await record_outcome(
+                lost, AttemptOutcome(None, LOST_ATTEMPT_ERROR), now, retry_seconds, staff_alert_email
+            )
+            if recorded.alert is not None:
+                return Idle(None, recorded.alert)
             continue
         attempt = head.attempts + 1
         first = head.first_attempt_at or now

@@ -10,6 +10,7 @@ from models.enums import Role, WebhookDeliveryState
 from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import (
     DEACTIVATED_ERROR,
+    LOST_ATTEMPT_ERROR,
     SKIPPED_ERROR,
     Claimed,
     Idle,
@@ -221,3 +222,28 @@ async def test_the_log_shows_the_events_given_up_without_an_attempt(db: support.
     assert [entry[1] for entry in log if entry[0] == head.cursor] == list(range(13, 0, -1))
     given_up = await WebhookAttempt.get(delivery__event_cursor=behind.cursor, webhook_id=hook.id)
     assert given_up.at == ended
+
+
+async def test_a_delivery_whose_every_attempt_is_lost_still_ends_after_24_hours(
+    db: support.TestDatabase,
+) -> None:
+    """Every worker that attempts this event stops before recording an outcome (the endpoint
+    hangs it, a crash...). A lost attempt is a failed one: after the event's 24 hours it is given
+    up like any other, and the endpoint, failing since its first attempt, is deactivated; it is
+    not attempted again once a lease for ever."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    assert isinstance(await claim_next(hook.id, T0), Claimed)  # lost
+    last = T0 + RETRY_WINDOW - CLAIM_LEASE
+    assert isinstance(await claim_next(hook.id, last), Claimed)  # lost too, the last within 24 hours
+
+    over = last + CLAIM_LEASE
+    step = await claim_next(hook.id, over)
+    assert isinstance(step, Idle) and step.alert is not None
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.in_flight, delivery.attempts) == (D.FAILED, False, 2)
+    stopped = await Webhook.get(id=hook.id)
+    assert (stopped.active, stopped.failing_since, stopped.deactivated_at) == (False, T0, over)
+    log = [(row.attempt, row.error) for row in await attempts_of(hook.id)]
+    assert log == [(2, LOST_ATTEMPT_ERROR), (1, LOST_ATTEMPT_ERROR)]

@@ -76,10 +76,10 @@ class Recorded:
         return self.alert is not None
 
 
-def given_up(delivery_id: int, webhook_id: int, at: datetime, why: str) -> dict[str, object]:
-    """The delivery log's line for an event given up without a further attempt (attempt 0): the
-    log lists attempts, and without it the owner would never learn the event was not sent."""
-    return {"delivery_id": delivery_id, "webhook_id": webhook_id, "attempt": 0, "at": at, "error": why}
+def given_up(delivery_id: int, webhook_id: int, at: datetime, why: str) -> WebhookAttempt:
+    """The delivery log's line (unsaved) for an event given up without a further attempt (attempt
+    0): the log lists attempts, and without it the owner would never learn the event was not sent."""
+    return WebhookAttempt(delivery_id=delivery_id, webhook_id=webhook_id, attempt=0, at=at, error=why)
 
 
 async def owner_sees(webhook: Webhook, district_id: int) -> bool:
@@ -119,7 +119,7 @@ async def claim_next(
                 state=WebhookDeliveryState.SKIPPED, in_flight=False, last_error=SKIPPED_ERROR
             )
             if skipped:
-                await WebhookAttempt.create(**given_up(head.id, webhook_id, now, SKIPPED_ERROR))
+                await given_up(head.id, webhook_id, now, SKIPPED_ERROR).save()
             continue
         if (
             head.in_flight
@@ -246,15 +246,15 @@ async def deactivate(
     if stopped != 1:
         return None
     # The set is stable: fan-out's inserts wait for the row lock the caller holds.
-    pending = await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).values_list("id", flat=True)
+    pending = cast(
+        list[int],
+        await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).values_list("id", flat=True),
+    )
     await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).update(
         state=WebhookDeliveryState.FAILED, in_flight=False, last_error=DEACTIVATED_ERROR
     )
     await WebhookAttempt.bulk_create(
-        [
-            WebhookAttempt(**given_up(delivery_id, webhook.id, now, DEACTIVATED_ERROR))
-            for delivery_id in pending
-        ],
+        [given_up(delivery_id, webhook.id, now, DEACTIVATED_ERROR) for delivery_id in pending],
         batch_size=500,
     )
     owner = await Account.get_or_none(id=webhook.owner_id, active=True)

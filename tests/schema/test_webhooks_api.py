@@ -130,9 +130,8 @@ async def test_a_webhook_for_a_district_its_owner_lost_says_it_gets_nothing_with
     token = await make_token(owner)
     query = "{ webhooks { url active deactivatedAt district { id name } } }"
     async with api_client() as api:
-        created = (
-            await api.data(CREATE, {"input": {"url": PUBLIC_URL, "districtId": gid(own)}}, token)
-        )["createWebhook"]
+        answer = await api.data(CREATE, {"input": {"url": PUBLIC_URL, "districtId": gid(own)}}, token)
+        created = answer["createWebhook"]
         assert created["errors"] == [] and created["webhook"]["active"] is True
         await owner.districts.remove(own)
         body = await api.post(query, token=token)

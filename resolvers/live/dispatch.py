@@ -59,6 +59,7 @@ async def check_access(hub: HubView, groups: Iterable[RenderGroup], *, force: bo
         group = member.group
         visibility = connection.visibility(actor, group.document.per_account)
         if visibility is group.visibility or visibility == group.visibility:
+            group.follow_sign_in(connection.access)
             continue
         if not group.scope.visible_to(actor):
             hub.end(member, error_frame(member))

@@ -213,10 +213,22 @@ class RenderGroup:
     document: LiveDocument
     prepared: PreparedDocument
     members: dict[Member, None] = field(default_factory=dict)
+    #: The context its document renders with (a copy of a member's), and when the sign-in it
+    #: holds was checked.
+    context: GraphQLContext | None = None
+    checked_at: float = float("-inf")
 
     @property
     def visibility(self) -> Visibility:
         return self.key.visibility
+
+    def follow_sign_in(self, access: AccessCheck) -> None:
+        """A per-account rendering reads the account's own data (its saved Hide Complete), so it
+        renders with the newest re-check of its members' sign-in, as the account's queries do."""
+        if self.context is None or not self.document.per_account or access.checked_at <= self.checked_at:
+            return
+        self.context.adopt_sign_in(access.context)
+        self.checked_at = access.checked_at
 
     def __iter__(self) -> Iterator[Member]:
         return iter(list(self.members))

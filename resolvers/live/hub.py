@@ -79,7 +79,8 @@ class LiveHub:
         if group is None:
             context = copy.copy(slot.connection.context)
             context.renew_loaders()
-            group = RenderGroup(key, scope, document, document.prepare(context))
+            group = RenderGroup(key, scope, document, document.prepare(context), context=context)
+            group.checked_at = slot.connection.access.checked_at
             self.groups[key] = group
             if scope.district_id is None:
                 self._unscoped.add(group)

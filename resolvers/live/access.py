@@ -90,16 +90,24 @@ class AccessCheck:
 
         return await self.sign_ins.get(self.key, sign_in, self.interval, force=force)
 
-    def adopt(self, checked_at: float, outcome: object) -> None:
-        self.context.adopt_sign_in(cast(GraphQLContext, outcome))
+    def adopt(self, checked_at: float, outcome: object) -> bool:
+        """Take the re-check's outcome; False when it could not be made (the database did not
+        answer): that is no verdict on the token, so the last sign-in stands and the next
+        event tries again."""
+        signed_in = cast(GraphQLContext, outcome)
+        if signed_in.auth_fault:
+            return False
+        self.context.adopt_sign_in(signed_in)
         # The time of the lookup, not of its reuse: a revoked token is still noticed within
         # `interval` of the revocation.
         self.checked_at = checked_at
+        return True
 
     async def refresh(self, *, force: bool = False) -> Actor | None:
-        """Re-check the token if due (or `force`); the actor, or None when it is no longer valid."""
-        if force or self.stale():
-            self.adopt(*await self.lookup(force=force))
+        """Re-check the token if due (or `force`); the actor, or None when it is no longer valid.
+        A re-check that cannot be made fails this operation alone (UNAVAILABLE)."""
+        if (force or self.stale()) and not self.adopt(*await self.lookup(force=force)):
+            raise PublicError(ServiceCode.UNAVAILABLE, REASON_UNCHECKED)
         return self.actor
 
 

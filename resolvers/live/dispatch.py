@@ -26,7 +26,7 @@ from resolvers.live import eager
 from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
 from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
 from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
-from resolvers.live.outbox import close_reason
+from resolvers.live.outbox import CLOSE_TOO_SLOW, REASON_UNDELIVERED, close_reason
 from resolvers.live.scope import lost_sight
 
 #: After a gap, requests changed this long before the gap began are resent too (clock skew
@@ -98,6 +98,19 @@ async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
         payloads = list(await asyncio.gather(*started))
     for (record, group, event), payload in zip(jobs, payloads, strict=True):
         send(hub, group, event, payload, record.id)
+
+
+def undelivered(hub: HubView, records: list[EventRecord] | None) -> None:
+    """The frames of `records` (None: of a resynchronisation) could not be made: every socket
+    owed one is closed with 1013, so that its client resumes from its last cursor rather than
+    going on after a silent gap."""
+    if records is None:
+        groups = list(hub.groups.values())
+    else:
+        groups = list({g: None for r in records for g in hub.candidates(r.event) if _reaches(g, r)})
+    for group in groups:
+        for member in group:
+            member.connection.outbox.close(CLOSE_TOO_SLOW, REASON_UNDELIVERED)
 
 
 def send(

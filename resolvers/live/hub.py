@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections import OrderedDict, defaultdict
 
 from infra.bus import STREAM_START, EventBus, EventRecord, EventStream, Gap
 from infra.metrics import OPEN_SUBSCRIPTIONS
 from models.access import Actor
 from models.events import UpdateRequestChanged
-from resolvers.live.dispatch import deliver_records, resynchronise
+from resolvers.live.dispatch import deliver_records, resynchronise, undelivered
 from resolvers.live.events import LiveEvent
 from resolvers.live.groups import GroupKey, LiveSlot, Member, RenderGroup, Visibility
 from resolvers.live.lookups import SharedLookups
 from resolvers.live.scope import EventScope
 from resolvers.live.sockets import SocketWatch
+
+logger = logging.getLogger("updatedesk.subscriptions")
 
 #: Distinct tokens whose re-check a hub remembers.
 SIGN_IN_CACHE_LIMIT = 4096
@@ -164,9 +167,17 @@ class LiveHub:
 
     async def on_records(self, records: list[EventRecord]) -> None:
         async with self.lock:
-            await deliver_records(self, records)
+            try:
+                await deliver_records(self, records)
+            except Exception:
+                logger.exception("live events: %d records could not be delivered", len(records))
+                undelivered(self, records)
             self.position = records[-1].id
 
     async def on_gap(self, gap: Gap) -> None:
         async with self.lock:
-            await resynchronise(self, gap)
+            try:
+                await resynchronise(self, gap)
+            except Exception:
+                logger.exception("live events: subscriptions could not be resynchronised")
+                undelivered(self, None)

@@ -31,6 +31,8 @@ CLOSE_TOO_SLOW = 1013
 REASON_TOO_SLOW = (
     "Too slow: events came faster than this connection read them. Resubscribe with `after`: last cursor."
 )
+#: Events could not be delivered (the database did not answer while they were prepared).
+REASON_UNDELIVERED = "Events could not be delivered just now. Resubscribe with `after`: last cursor."
 #: A WebSocket close reason may hold at most this many bytes (RFC 6455).
 CLOSE_REASON_BYTES = 123
 

@@ -1,6 +1,7 @@
-"""A re-check of a subscriber's access that cannot be made (the database did not answer) is no
-verdict on the token: the socket is not closed as if its token were gone (4403 tells the client
-to sign in again), and a subscribe at that moment fails alone, as a query or mutation does."""
+"""Live delivery when the database does not answer. A re-check of a subscriber's access that
+cannot be made is no verdict on the token: the socket is not closed as if its token were gone
+(4403 tells the client to sign in again), and a subscribe at that moment fails alone, as a query
+or mutation does. Events whose delivery failed are resumed from the cursor, never skipped."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from contextlib import contextmanager
 import pytest
 
 import resolvers.context
+import resolvers.live.dispatch
 from models.enums import EnvironmentKind, UpdateStatus
 from models.requests.staff import set_update_request_status
 from tests.schema.test_live_resume import moves
+from tests.schema.test_live_resume_edges import WITH_ROW
 from tests.schema.test_subscriptions import live_settings, make_scene, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
@@ -62,3 +65,39 @@ async def test_a_recheck_that_cannot_be_made_does_not_close_the_socket_as_forbid
         ]
         await client.ping_pong()
         assert client.unread() == []
+
+
+async def test_events_that_could_not_be_delivered_are_resumed_not_skipped(
+    db: TestDatabase, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a batch needs cannot be read (the database did not answer): its subscribers are
+    not left to go on after a silent gap. Their sockets close with 1013, as a slow socket's, and
+    resuming from the last cursor brings exactly the events they missed."""
+    scene = await make_scene()
+    district = {"districtId": gid(scene.lakeside)}
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("d", district, WITH_ROW)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            created = await client.event("d")
+            rows_of = resolvers.live.dispatch.rows_of
+
+            async def unreadable(request_ids: object) -> object:
+                raise ConnectionError("the database did not answer")
+
+            monkeypatch.setattr(resolvers.live.dispatch, "rows_of", unreadable)
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            code, _ = await client.closed()
+            assert code == 1013
+            assert [m for m in client.unread() if m.get("type") == "next"] == []
+            monkeypatch.setattr(resolvers.live.dispatch, "rows_of", rows_of)
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("d", {**district, "after": created["cursor"]}, WITH_ROW)
+            assert moves([await client.event("d")]) == [
+                ("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")
+            ]
+            await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
+            assert moves([await client.event("d")]) == [
+                ("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")
+            ]

@@ -74,6 +74,8 @@ class FollowState:
     reconnect_attempts: int = 0
     #: The last record id handed out (or the start position).
     position: str | None = None
+    #: Where reading began: the records up to it are never handed out (set once known).
+    start: str | None = None
 
 
 async def follow(
@@ -91,11 +93,13 @@ async def follow(
     backoff = RECONNECT_BACKOFF_MIN
     lost_at: datetime | None = None
     position = after
+    if after is not None:
+        state.start = after
     while True:
         try:
             if position is None:
                 position = await stream.last_id() or STREAM_START
-                state.position = position
+                state.position = state.start = position
             records = await stream.read_new(position, count, 0 if lost_at is not None else block)
         except (RedisError, OSError) as error:
             if cancel_pending():

@@ -17,6 +17,7 @@ import logging
 from collections import OrderedDict, defaultdict
 
 from infra.bus import STREAM_START, EventBus, EventRecord, EventStream, Gap
+from infra.bus.records import id_key
 from infra.metrics import OPEN_SUBSCRIPTIONS
 from models.access import Actor
 from models.events import UpdateRequestChanged
@@ -71,6 +72,11 @@ class LiveHub:
         async with self.lock:
             member = self._add(slot, scope, slot.connection.visibility(actor, slot.document.per_account))
             OPEN_SUBSCRIPTIONS.inc()
+            # The records up to where the reader began never come live (it began late when Redis
+            # was unreachable as the process started): the catch-up covers them.
+            start = self.bus.follow_state.start
+            if start is not None and id_key(start) > id_key(self.position):
+                self.position = start
             return member, self.position
 
     def _add(

@@ -183,18 +183,21 @@ class CancelRight:
     `may_cancel` says who still may (staff always may), `refusal` tells the others why."""
 
     applies: Callable[[RequestState], bool]
-    may_cancel: Callable[[Actor, RequestState], bool]
+    #: (actor, request, whether the request's district is in its rollout's group now)
+    may_cancel: Callable[[Actor, RequestState, bool], bool]
     refusal: str
 
 
-def _staff_only(actor: Actor, request: RequestState) -> bool:
+def _staff_only(actor: Actor, request: RequestState, in_rollout_group: bool) -> bool:
     return actor.is_staff
 
 
-def _group_contact(actor: Actor, request: RequestState) -> bool:
+def _group_contact(actor: Actor, request: RequestState, in_rollout_group: bool) -> bool:
     """A contact of the rollout's group for this district: a state or consortium contact linked to
-    it (the rollout's requests are all of its group's districts)."""
-    return actor.role in GROUP_CONTACT_ROLES and actor.can_see(request.district_id)
+    it, while the district is still in that group. One that has left the group has no contact of
+    it any more: such a contact no longer sees the rollout (models.rollouts.visibility), so it
+    must not withdraw the rollout's work either."""
+    return in_rollout_group and actor.role in GROUP_CONTACT_ROLES and actor.can_see(request.district_id)
 
 
 #: DESIGN §1 "People and access": the automatic sandbox update is cancelled by staff only; a group
@@ -216,14 +219,24 @@ CANCEL_RIGHTS: tuple[CancelRight, ...] = (
 )
 
 
-def cancel_refusal(actor: Actor, request: RequestState) -> DomainError | None:
-    """Why `actor` may not cancel `request` now, or None when it may."""
+def district_in_rollout_group(district_group_id: int | None, rollout_group_id: int | None) -> bool:
+    """Whether a district (its update group now) is in the group a rollout was for."""
+    return rollout_group_id is not None and district_group_id == rollout_group_id
+
+
+def cancel_refusal(
+    actor: Actor, request: RequestState, *, in_rollout_group: bool = False
+) -> DomainError | None:
+    """Why `actor` may not cancel `request` now, or None when it may. `in_rollout_group`: the
+    request's district is in the group of the rollout the request is part of (see
+    `district_in_rollout_group`); without it a rollout's request is left to staff."""
     if actor.is_viewer:
         return DomainError(ErrorCode.FORBIDDEN, "Viewers can look at requests but not change them.")
     if _unseen(actor, request):
         return not_found("update request")
     for right in CANCEL_RIGHTS:
-        if right.applies(request) and not (actor.is_staff or right.may_cancel(actor, request)):
+        allowed = actor.is_staff or right.may_cancel(actor, request, in_rollout_group)
+        if right.applies(request) and not allowed:
             return DomainError(ErrorCode.FORBIDDEN, right.refusal, "id")
     if not is_allowed(request.status, S.CANCELLED, actor.mover):
         return DomainError(
@@ -251,16 +264,16 @@ def delete_refusal(actor: Actor, request: RequestState) -> DomainError | None:
     return None
 
 
-def may_cancel(actor: Actor, request: RequestState) -> bool:
-    return cancel_refusal(actor, request) is None
+def may_cancel(actor: Actor, request: RequestState, *, in_rollout_group: bool = False) -> bool:
+    return cancel_refusal(actor, request, in_rollout_group=in_rollout_group) is None
 
 
 def may_delete(actor: Actor, request: RequestState) -> bool:
     return delete_refusal(actor, request) is None
 
 
-def check_cancel(actor: Actor, request: RequestState) -> None:
-    refusal = cancel_refusal(actor, request)
+def check_cancel(actor: Actor, request: RequestState, *, in_rollout_group: bool = False) -> None:
+    refusal = cancel_refusal(actor, request, in_rollout_group=in_rollout_group)
     if refusal is not None:
         raise refusal
 

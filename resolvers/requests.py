@@ -9,8 +9,8 @@ from datetime import datetime
 import strawberry
 
 from models.clock import utcnow
-from models.enums import EnvironmentKind, UpdateKind, UpdateStatus
-from models.lifecycle import may_cancel, may_delete
+from models.enums import GROUP_CONTACT_ROLES, EnvironmentKind, UpdateKind, UpdateStatus
+from models.lifecycle import district_in_rollout_group, may_cancel, may_delete
 from models.requests import requesting, staff, withdrawing
 from models.requests.queries import hides_completed, listed_requests
 from models.running import blocker_of, claimed_kinds
@@ -105,8 +105,25 @@ def history(
     return context.loaders.history.load(row.id)
 
 
-def can_cancel(context: GraphQLContext, row: UpdateRequest) -> bool:
-    return may_cancel(context.actor, row)
+def can_cancel(context: GraphQLContext, row: UpdateRequest) -> bool | Awaitable[bool]:
+    """Whether the caller may cancel `row` now. Only a group contact asking about a rollout's
+    request needs more than the row: whether the district is still in the rollout's group (read
+    through the loaders, no await otherwise)."""
+    actor = context.actor
+    if row.rollout_id is None or actor.role not in GROUP_CONTACT_ROLES:
+        return may_cancel(actor, row)
+    return _group_contact_can_cancel(context, row, row.rollout_id)
+
+
+async def _group_contact_can_cancel(context: GraphQLContext, row: UpdateRequest, rollout_id: int) -> bool:
+    district = await context.loaders.district.load(row.district_id)
+    rollout = await context.loaders.rollouts.rollout.load(rollout_id)
+    in_group = (
+        district is not None
+        and rollout is not None
+        and district_in_rollout_group(district.update_group_id, rollout.update_group_id)
+    )
+    return may_cancel(context.actor, row, in_rollout_group=in_group)
 
 
 def can_delete(context: GraphQLContext, row: UpdateRequest) -> bool:

@@ -18,10 +18,10 @@ from models.clock import utcnow
 from models.enums import UpdateStatus
 from models.errors import DomainError, not_found
 from models.events import AfterCommit, deliver
-from models.lifecycle import DELETABLE_STATUSES, check_cancel, check_delete
+from models.lifecycle import DELETABLE_STATUSES, check_cancel, check_delete, district_in_rollout_group
 from models.requests.moves import delete_event, record_move
 from models.requests.queries import get_visible_request
-from models.tables import District, UpdateRequest
+from models.tables import District, GroupRollout, UpdateRequest
 
 
 async def cancel_update_request(actor: Actor, request_id: int, now: datetime | None = None) -> UpdateRequest:
@@ -35,13 +35,23 @@ async def cancel_update_request(actor: Actor, request_id: int, now: datetime | N
         # asked for while this cancel returns the requests it superseded finds them back in the
         # queue and supersedes them anew. Then read the request again, locked, so that a system
         # move made since the first read (a re-slot keeps it SCHEDULED) does not refuse the cancel.
-        await District.filter(id=request.district_id).select_for_update().first()
+        district = await District.filter(id=request.district_id).select_for_update().first()
         request = await get_visible_request(actor, request_id, for_update=True)
-        check_cancel(actor, request)
+        check_cancel(actor, request, in_rollout_group=await _in_rollout_group(request, district))
         await record_move(request, UpdateStatus.CANCELLED, actor, after, now=now)
         await return_superseded(request, after, now)
     await deliver(after)
     return request
+
+
+async def _in_rollout_group(request: UpdateRequest, district: District | None) -> bool:
+    """Whether the request is part of a rollout whose group its district is in now."""
+    if request.rollout_id is None or district is None:
+        return False
+    rollout = await GroupRollout.get_or_none(id=request.rollout_id)
+    return rollout is not None and district_in_rollout_group(
+        district.update_group_id, rollout.update_group_id
+    )
 
 
 async def return_superseded(cancelled: UpdateRequest, after: AfterCommit, now: datetime) -> list[int]:

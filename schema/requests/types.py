@@ -178,7 +178,8 @@ class UpdateRequestType(Node):
 
     @strawberry.field(description="Whether the caller may cancel this request now.")
     def can_cancel(self, root: Parent[UpdateRequestRow], info: Info) -> bool:
-        return requests.can_cancel(info.context, root)
+        # An awaitable only for a group contact asking about a rollout's request.
+        return cast(bool, requests.can_cancel(info.context, root))
 
     @strawberry.field(description="Whether the caller may delete this request now.")
     def can_delete(self, root: Parent[UpdateRequestRow], info: Info) -> bool:

@@ -426,11 +426,16 @@ def test_a_group_rollouts_requests_are_cancelled_by_staff_and_the_groups_contact
         assert cancel_refusal(contact, Queued()) is None  # outside a rollout: as before
     for role in (Role.STATE_CONTACT, Role.CONSORTIUM_CONTACT):
         group_contact = Actor(Mover.REQUESTER, account_id=8, role=role, district_ids=frozenset({1, 2}))
-        assert cancel_refusal(group_contact, part_of_rollout) is None, role
+        assert cancel_refusal(group_contact, part_of_rollout, in_rollout_group=True) is None, role
+        # Its district has left the rollout's group: no contact of that group is linked to it.
+        left = cancel_refusal(group_contact, part_of_rollout, in_rollout_group=False)
+        assert left is not None and left.code is ErrorCode.FORBIDDEN, role
         # A district the contact is not linked to is answered as missing, as everywhere.
         foreign = cancel_refusal(group_contact, Queued(rollout_id=9, district_id=3))
         assert foreign is not None and foreign.code is ErrorCode.NOT_FOUND
         # Begun work is never cancelled, by anyone.
-        begun = cancel_refusal(group_contact, Queued(rollout_id=9, status=S.IN_PROGRESS))
+        begun = cancel_refusal(
+            group_contact, Queued(rollout_id=9, status=S.IN_PROGRESS), in_rollout_group=True
+        )
         assert begun is not None and begun.code is ErrorCode.INVALID_TRANSITION
     assert cancel_refusal(STAFF, part_of_rollout) is None

@@ -13,9 +13,13 @@ from models.enums import ErrorCode, Role
 from models.errors import DomainError
 from models.tables import Account, ApiToken
 from models.tokens import (
+    ACCOUNT_OFF,
+    EXPIRED_TOKEN,
     LAST_USED_RESOLUTION,
+    REVOKED_TOKEN,
     TOKEN_PREFIX,
     authenticate,
+    ended_tokens,
     hash_token,
     issue_token,
     parse_bearer,
@@ -93,6 +97,31 @@ async def test_expired_token(db):
     await authenticate(token, now=NOW + timedelta(days=1) - timedelta(seconds=1))
     await unauthenticated(token, now=NOW + timedelta(days=1))
     await unauthenticated(token, now=NOW + timedelta(days=30))
+
+
+async def test_the_watch_of_open_sockets_ends_a_token_at_the_same_instant_as_sign_in(db):
+    """`ended_tokens` (what closes idle WebSockets) and `authenticate` (HTTP, each operation) agree
+    to the microsecond: a token is good until the instant it expires, stored with its fraction of a
+    second on both databases, and ended from that instant on; revoked and switched-off ones too."""
+    expires = NOW + timedelta(days=1, microseconds=123456)
+    account = await make_account()
+    token = await issue_token(account, expires - NOW, now=NOW)
+    [row] = await ApiToken.filter(account_id=account.id)
+    just_before = expires - timedelta(microseconds=1)
+    await authenticate(token, now=just_before)
+    assert await ended_tokens([row.id], now=just_before) == {}
+    await unauthenticated(token, now=expires)
+    assert await ended_tokens([row.id], now=expires) == {row.id: EXPIRED_TOKEN}
+
+    other = await make_account()
+    revoked = await issue_token(other, None, now=NOW)
+    switched_off = await issue_token(other, None, now=NOW)
+    revoked_id, off_id = [t.id for t in await ApiToken.filter(account_id=other.id).order_by("id")]
+    assert await revoke_token(revoked, now=NOW)
+    assert await ended_tokens([revoked_id, off_id], now=NOW) == {revoked_id: REVOKED_TOKEN}
+    await Account.filter(id=other.id).update(active=False)
+    assert await ended_tokens([off_id], now=NOW) == {off_id: ACCOUNT_OFF}
+    await unauthenticated(switched_off)
 
 
 async def test_revoked_token(db):

@@ -98,8 +98,12 @@ async def own_webhook(actor: Actor, webhook_id: int) -> Webhook | None:
 
 
 async def delete_webhook(actor: Actor, webhook_id: int) -> None:
-    """Delete one of the caller's webhooks with its deliveries; NOT_FOUND for anyone else's."""
-    owner_id = _owner_id(actor)
+    """Delete one of the caller's webhooks with its deliveries; NOT_FOUND for anyone else's. Any
+    owner may, a viewer too: one made a viewer since it registered the endpoint may register no
+    more, but the endpoint still gets what a viewer may read, and only its owner can stop it."""
+    if actor.account_id is None:
+        raise not_found("webhook")
+    owner_id = actor.account_id
     deleted = await Webhook.filter(id=webhook_id, owner_id=owner_id).delete()
     # Not `!= 1`: SQLite counts the deliveries and attempts the cascade removed along with it.
     if not deleted:

@@ -60,6 +60,22 @@ async def test_create_returns_the_secret_once_and_lists_only_the_callers_own(
         assert (await api.data(LIST, token=tokens["tc"]))["webhooks"] == []
 
 
+async def test_an_owner_made_a_viewer_can_still_delete_its_webhook(db: support.TestDatabase) -> None:
+    """A contact demoted to viewer may register nothing more, but the endpoint it registered keeps
+    receiving what a viewer may read: deleting it must stay in its hands (no one else sees it)."""
+    district = await make_district()
+    contact = await make_account(Role.TECHNICAL_CONTACT, [district])
+    token = await make_token(contact)
+    async with api_client() as api:
+        created = (await api.data(CREATE, {"input": {"url": PUBLIC_URL}}, token))["createWebhook"]
+        await type(contact).filter(id=contact.id).update(role=Role.VIEWER)
+        again = (await api.data(CREATE, {"input": {"url": PUBLIC_URL}}, token))["createWebhook"]
+        assert [e["code"] for e in again["errors"]] == ["FORBIDDEN"]
+        deleted = (await api.data(DELETE, {"id": created["webhook"]["id"]}, token))["deleteWebhook"]
+    assert deleted == {"deletedId": created["webhook"]["id"], "errors": []}
+    assert await Webhook.filter(owner_id=contact.id).count() == 0
+
+
 async def test_refusals_come_back_as_errors_on_their_field(db: support.TestDatabase) -> None:
     own, foreign = await make_district(), await make_district()
     contact = await make_token(await make_account(Role.TECHNICAL_CONTACT, [own]))

@@ -26,7 +26,7 @@ from models.events import AfterCommit, deliver
 from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
-from models.requests.slots import cannot_start, decision_rules, reslot
+from models.requests.slots import cannot_start, decision_rules, reslot, take_district_turn
 from models.rollouts import held, waves
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import UpdateRequest
@@ -60,6 +60,8 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
             if cannot_start(request, rules, now):
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
                 # A paused rollout's request is set aside instead: a new slot would not hold either.
+                # The district first, then the rollout: a resume locks them in that order.
+                await take_district_turn(request)
                 if not await held.hold_if_paused(request, now, after):
                     await reslot(request, site, rules, now, after)
                 dispatched = False

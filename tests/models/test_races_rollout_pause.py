@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from datetime import timedelta
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.postgres]
 DISTRICTS = 4
 SCHEDULERS = 3
 WEEK = timedelta(days=7)
+CHICAGO = ZoneInfo("America/Chicago")
 #: The seeded window opens Thursday 00:30 CST (06:30 UTC) and closes at 03:30 CST (09:30 UTC).
 FIRST_SLOT = IN_WINDOW - timedelta(minutes=30)
 TOO_LATE = timedelta(hours=2, minutes=30)  # after the slot: half an hour left, the hour no longer fits
@@ -62,7 +64,9 @@ async def test_a_pause_held_request_is_never_left_on_hold_by_a_racing_resume(pos
 
         assert (await GroupRollout.get(id=rollout.id)).status is RolloutStatus.RUNNING
         placed = await UpdateRequest.filter(rollout_id=rollout.id).values_list("status", "scheduled_start")
-        assert sorted(placed) == [(S.SCHEDULED, slot + WEEK)] * DISTRICTS, f"trial {trial}"
+        # The window opens at 00:30 Chicago time: a week on, in UTC, across daylight saving too.
+        next_slot = (slot + WEEK).astimezone(CHICAGO).replace(hour=0, minute=30).astimezone(UTC)
+        assert sorted(placed) == [(S.SCHEDULED, next_slot)] * DISTRICTS, f"trial {trial}"
         # Clear the trial away: its sites free for the next one.
         await UpdateRequest.filter(rollout_id=rollout.id).update(status=S.COMPLETED)
     assert await illegal_moves() == []

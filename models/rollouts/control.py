@@ -109,12 +109,13 @@ async def resume_group_rollout(
 
 
 async def _lock_districts(rollout_id: int) -> None:
-    """The rollout's districts' rows, in id order, before the rollout's own: placing its requests
-    reads each site's other slots, so it takes turns with staff scheduling there, which locks the
-    district and then the rollout (`models.requests.staff`). Two starts never share a slot."""
+    """The rollout's districts' rows, before the rollout's own: placing its requests reads each
+    site's other slots, so it takes turns with staff scheduling there, which locks the district
+    and then the rollout (`models.requests.staff`). Two starts never share a slot. In the order a
+    new rollout of the group locks them (`starting`: by name), so the two never wait in a circle."""
     ids = await UpdateRequest.filter(rollout_id=rollout_id).distinct().values_list("district_id", flat=True)
     if ids:
-        await District.filter(id__in=list(ids)).order_by("id").select_for_update()
+        await District.filter(id__in=list(ids)).order_by("name", "id").select_for_update()
 
 
 async def _requeue(

@@ -57,7 +57,8 @@ async def start_group_rollout(
             f"{target_version} is not in the release catalog; pick one of the published releases.",
             "targetVersion",
         )
-    districts = await District.filter(update_group_id=group_id).order_by("name")
+    # By name: the order requests are made (and waves start) in, and the order a resume locks them.
+    districts = await District.filter(update_group_id=group_id).order_by("name", "id")
     if not districts:
         raise DomainError(
             ErrorCode.VALIDATION, "This group has no districts to roll out to.", "updateGroupId"

@@ -40,6 +40,7 @@ from resolvers.live.access import connection_signed_in
 from schema import schema as default_schema
 from updatedesk.calendar import calendar_routes
 from updatedesk.cost_budget import app_cost_budget, cost_budget_lifespan, local_cost_budget
+from updatedesk.folder_lock import lock_embedded_database
 from updatedesk.graphiql import graphiql_html, graphiql_routes
 from updatedesk.graphiql.page import GRAPHIQL_SECURITY_HEADERS
 from updatedesk.http import BodySizeLimitMiddleware, RequestContextMiddleware, healthz, readyz
@@ -292,4 +293,10 @@ def serve(host: str, port: int, settings: Settings) -> None:
         logger.info(
             "/metrics is open on the API port; set UPDATEDESK_METRICS_TOKEN or UPDATEDESK_METRICS_PORT"
         )
-    uvicorn.Server(config).run(sockets=listening_sockets(config, settings))
+    # Without Redis this process runs the scheduler and keeps its events in memory: one per file.
+    lock = lock_embedded_database(settings) if settings.embedded else None
+    try:
+        uvicorn.Server(config).run(sockets=listening_sockets(config, settings))
+    finally:
+        if lock is not None:
+            lock.release()

@@ -29,12 +29,12 @@ from updatedesk.commands import CommandError
 from updatedesk.demo import DemoLogin, issue_demo_tokens, load_demo_if_empty
 from updatedesk.demo.examples import Example, examples
 from updatedesk.demo.world import LAKESIDE, STAFF_EMAIL
+from updatedesk.folder_lock import SQLITE_PREFIX, lock_embedded_database, sqlite_file
 from updatedesk.live import server_options
 from updatedesk.web import enable_demo_sign_in
 
 DEV_HOST = "127.0.0.1"
 DEV_PORT = 8000
-SQLITE_PREFIX = "sqlite://"
 #: Files SQLite keeps beside the database (write-ahead log, shared memory, rollback journal).
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -48,14 +48,6 @@ class DevStart:
     examples: list[Example] = field(default_factory=list)
     #: The mails the demo's history wrote, for the mail worker once it runs.
     demo_mail_ids: list[int] = field(default_factory=list)
-
-
-def sqlite_file(database_url: str) -> Path | None:
-    """The file of a `sqlite://path` URL; None for another database or an in-memory one."""
-    if not database_url.startswith(SQLITE_PREFIX):
-        return None
-    name = database_url[len(SQLITE_PREFIX) :].split("?", 1)[0]
-    return None if name in ("", ":memory:") else Path(name)
 
 
 def reset_database(database_url: str) -> list[Path]:
@@ -150,11 +142,17 @@ def run_dev(settings: Settings, host: str = DEV_HOST, port: int = DEV_PORT, *, r
     # One process, no external services: whatever REDIS_URL says, dev runs the embedded queue and bus.
     settings = settings.model_copy(update={"redis_url": None})
     configure_logging(json=False)
-    if reset:
-        for path in reset_database(settings.database_url):
-            print(f"dev --reset: deleted {path}", flush=True)
-    start = asyncio.run(prepare(settings))
-    print(banner(host, port, start, settings.database_url), flush=True)
-    app = create_process_app(settings, after_runtime=[send_demo_mail(start.demo_mail_ids)])
-    enable_demo_sign_in(app, start.logins)  # dev only: `serve` never offers tokens to the page
-    uvicorn.run(app, host=host, port=port, log_config=None, **server_options(settings))
+    # Before anything is deleted or written: a second dev on this file is refused, not run beside it.
+    lock = lock_embedded_database(settings)
+    try:
+        if reset:
+            for path in reset_database(settings.database_url):
+                print(f"dev --reset: deleted {path}", flush=True)
+        start = asyncio.run(prepare(settings))
+        print(banner(host, port, start, settings.database_url), flush=True)
+        app = create_process_app(settings, after_runtime=[send_demo_mail(start.demo_mail_ids)])
+        enable_demo_sign_in(app, start.logins)  # dev only: `serve` never offers tokens to the page
+        uvicorn.run(app, host=host, port=port, log_config=None, **server_options(settings))
+    finally:
+        if lock is not None:
+            lock.release()

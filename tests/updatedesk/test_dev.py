@@ -248,3 +248,24 @@ def test_dev_reset_never_drops_a_server_database(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "never drops" in result.stderr and "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_second_dev_on_the_same_folder_is_refused_and_a_killed_one_frees_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
+    second = [sys.executable, "-m", "updatedesk.cli", "dev", "--reset", "--port", str(free_port())]
+    async with dev_process(tmp_path) as dev, httpx.AsyncClient(base_url=dev.url) as http:
+        staff = dev.tokens["hosting@provider.example"]
+        before = await gql(http, staff, "{ districts { name } }")
+        refused = await asyncio.to_thread(
+            subprocess.run, second, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"(pid {dev.process.pid}) is already running" in refused.stderr
+        assert "Traceback" not in refused.stderr and "Demo tokens" not in refused.stdout
+        # Its --reset deleted nothing: the first one serves its data, and it alone schedules.
+        assert await gql(http, staff, "{ districts { name } }") == before
+        dev.process.kill()  # kill -9: the operating system drops the lock with the process
+        await dev.process.wait()
+    async with dev_process(tmp_path) as dev, httpx.AsyncClient(base_url=dev.url) as http:
+        assert "data kept" in "".join(dev.banner)
+        assert await gql(http, dev.tokens["hosting@provider.example"], "{ districts { name } }") == before

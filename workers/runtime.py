@@ -23,12 +23,12 @@ from workers.actors import declare_actors
 from workers.announcements import Reannouncer
 from workers.broker import build_broker
 from workers.embedded import EmbeddedQueue
+from workers.embedded_replay import EmbeddedPositions, replay_unfanned
 from workers.errors import ConfigurationError
 from workers.executors import Executor
 from workers.queue import DramatiqQueue, JobQueue, install_notification_sink
 from workers.scheduler import Scheduler
 from workers.webhook_dispatch import WebhookDispatcher, running
-from workers.webhook_positions import MemoryPositions
 
 
 @dataclass
@@ -64,10 +64,13 @@ async def embedded_runtime(
     task = asyncio.create_task(scheduler.run(), name="updatedesk-scheduler") if run_scheduler else None
     # The webhook dispatcher reads this process's stream from its beginning (the stream is as new
     # as the process) and, stopping, fans out what is left: the deliveries wait for the next start.
-    runtime.webhook_dispatcher = WebhookDispatcher(bus.stream, queue, MemoryPositions(), drain_on_stop=True)
+    # What a killed process never fanned out goes into the new stream first.
+    positions = EmbeddedPositions()
+    runtime.webhook_dispatcher = WebhookDispatcher(bus.stream, queue, positions, drain_on_stop=True)
     dispatching = running(runtime.webhook_dispatcher) if run_webhook_dispatcher else None
     try:
         if dispatching is not None:
+            await replay_unfanned(bus.stream)
             await dispatching.__aenter__()
         yield runtime
     finally:
@@ -77,6 +80,8 @@ async def embedded_runtime(
             await task
         if dispatching is not None:
             await dispatching.__aexit__(None, None, None)  # after the last pass's events
+            if runtime.webhook_dispatcher.position == bus.stream.last_id_now():
+                await positions.stopped()  # all fanned out (the drain did not run out of time)
         for undo in reversed(runtime._undo):
             undo()
         await queue.close()

@@ -5,15 +5,21 @@ out what is left, so those deliveries wait for the next start instead of being l
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from infra.bus import STREAM_START
+from models.clock import utcnow
 from models.enums import EnvironmentKind, EventType, Role, UpdateKind, UpdateStatus
 from models.events import UpdateRequestChanged
+from models.requests.requesting import request_update
+from models.requests.withdrawing import cancel_update_request
 from models.tables import UpdateRequest, WebhookDelivery
 from models.webhooks.signing import verify
 from tests import support
 from tests.factories import make_account, make_request
+from tests.support_live import wait_until
 from tests.support_webhooks import Receiver, add_webhook, receiver
 from tests.workers.scenario import make_scene, request_and_schedule
 from tests.workers.test_embedded import settings_for
@@ -78,3 +84,54 @@ def created(request: UpdateRequest) -> UpdateRequestChanged:
     return UpdateRequestChanged(
         EventType.CREATED, request.id, request.district_id, UpdateStatus.TO_BE_SCHEDULED, datetime.now(UTC)
     )
+
+
+async def test_a_move_the_dead_process_never_fanned_out_is_delivered_after_the_restart(
+    db: support.TestDatabase,
+) -> None:
+    scene = await make_scene()
+    partner = await make_account(Role.TECHNICAL_CONTACT, [scene.district])
+    hook = await add_webhook(partner, "https://93.184.215.14/hook", scene.district)
+    settings = settings_for(db)
+
+    async def moves_delivered(request_id: int) -> list[str]:
+        rows = WebhookDelivery.filter(webhook_id=hook.id, update_request_id=request_id).order_by("id")
+        return [delivery.event_type.value for delivery in await rows]
+
+    async with embedded_runtime(settings, run_scheduler=False) as runtime:
+        dispatcher = runtime.webhook_dispatcher
+        assert dispatcher is not None
+        await asyncio.wait_for(dispatcher.reading.wait(), WITHIN)
+        request = await request_update(
+            scene.requester, district_id=scene.district.id, kind=UpdateKind.DATABASE_REFRESH,
+            environment=EnvironmentKind.SANDBOX,
+        )  # fmt: skip
+
+        async def created_delivered() -> bool:
+            return await moves_delivered(request.id) == ["CREATED"]
+
+        await wait_until(created_delivered, "the CREATED to be fanned out")
+        # The process dies (kill -9) right after a move's commit and append, before its fan-out:
+        # no drain, nothing of its memory survives.
+        dispatcher.drain_on_stop = False
+        dispatcher.stop()
+        await wait_until(lambda: not dispatcher.holding.is_set(), "the dispatcher to stop")
+        await cancel_update_request(scene.requester, request.id)
+        assert await runtime.bus.stream.read_after(STREAM_START, 10) != []
+    assert await moves_delivered(request.id) == ["CREATED"]
+
+    async with embedded_runtime(settings, run_scheduler=False) as runtime:  # the restart
+        assert runtime.scheduler is not None and runtime.scheduler.reannouncer is not None
+        # The scheduler's healing of lost records (a sweep well after the settling time) included.
+        await runtime.scheduler.reannouncer.sweep(now=utcnow() + timedelta(minutes=1))
+
+        async def cancel_delivered() -> bool:
+            return len(await moves_delivered(request.id)) > 1
+
+        await wait_until(cancel_delivered, "the cancel to be delivered")
+    deliveries = await WebhookDelivery.filter(webhook_id=hook.id, update_request_id=request.id).order_by("id")
+    assert [json.loads(d.body)["toStatus"] for d in deliveries] == ["TO_BE_SCHEDULED", "CANCELLED"]
+    # That start stopped cleanly: the next one sends nothing again.
+    async with embedded_runtime(settings, run_scheduler=False) as runtime:
+        assert await runtime.bus.stream.read_after(STREAM_START, 10) == []
+    assert len(await moves_delivered(request.id)) == 2

@@ -9,6 +9,7 @@ only the nonce and the secret's SHA-256. Rotating draws a new nonce: the old URL
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -194,4 +195,7 @@ async def feed_of(account: Account, now: datetime | None = None) -> bytes:
     since = (now or utcnow()) - FEED_PAST
     query = overlapping(await visible_blackouts(actor), since, None)
     blackouts = await query.select_related("district", "update_group")
-    return compose_feed(FEED_NAME, [*await work_entries(actor), *blackout_entries(blackouts)])
+    entries = [*await work_entries(actor), *blackout_entries(blackouts)]
+    # Thousands of events take seconds of CPU to render (icalendar is pure Python): in a thread, so
+    # the event loop goes on answering everyone else (and, embedded, running jobs and the scheduler).
+    return await asyncio.to_thread(compose_feed, FEED_NAME, entries)

@@ -4,6 +4,8 @@ bare 404 for anything that is not a current secret (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,8 +13,9 @@ from icalendar import Calendar
 
 from infra.logs import redact_text
 from infra.settings import Settings
+from models import calendar_feed
 from models.blackouts import BlackoutScope, create_blackout
-from models.calendars import blackout_uid
+from models.calendars import blackout_uid, compose_feed
 from models.enums import EnvironmentKind, HostingModel, Role, UpdateKind
 from models.notices import invitation_uid
 from models.requests.requesting import request_update
@@ -162,3 +165,38 @@ async def test_the_feed_over_http(db) -> None:
             assert (missing.status_code, missing.text) == (404, "Not Found"), path
         await Account.filter(id=contact.id).update(active=False)
         assert (await http.get(new_url)).status_code == 404
+
+
+async def test_other_callers_are_answered_while_a_big_feed_is_rendered(db, monkeypatch) -> None:
+    # A staff feed with thousands of scheduled requests takes seconds of CPU to render (icalendar
+    # is pure Python). Here the rendering waits until another caller has been answered: it can be
+    # only if the rendering leaves the event loop free (which, embedded, also runs every job).
+    await make_catalog()
+    district = await make_district("Lakeside", hosting_model=HostingModel.ASP_HOSTED)
+    contact = await make_account(Role.TECHNICAL_CONTACT, [district])
+    staff = await actor_of(await make_account(Role.HOSTING_STAFF))
+    request = await request_update(
+        await actor_of(contact), district_id=district.id, kind=UpdateKind.DATABASE_REFRESH,
+        environment=EnvironmentKind.SANDBOX, now=T0,
+    )  # fmt: skip
+    await schedule_update_request(staff, request.id, REFRESH_AT, now=T0)
+    rendering, other_answered = threading.Event(), threading.Event()
+    answered_during_rendering: list[bool] = []
+
+    def slow_compose(name: str, entries: list) -> bytes:
+        rendering.set()
+        answered_during_rendering.append(other_answered.wait(timeout=10))
+        return compose_feed(name, entries)
+
+    monkeypatch.setattr(calendar_feed, "compose_feed", slow_compose)
+    token = await make_token(contact)
+    server_running = live_server(Settings(database_url=db.url), live=False)
+    async with server_running as server, httpx.AsyncClient(base_url=server.http_url) as http:
+        url = (await graphql(http, URL_QUERY, token))["viewer"]["calendarFeedUrl"]
+        feed = asyncio.create_task(http.get(url))
+        assert await asyncio.to_thread(rendering.wait, 10)
+        assert (await graphql(http, URL_QUERY, token))["viewer"]["calendarFeedUrl"] == url
+        other_answered.set()
+        response = await feed
+    assert response.status_code == 200 and invitation_uid(request.id) in events_of(response.content)
+    assert answered_during_rendering == [True]

@@ -11,7 +11,11 @@ GitHub's node limit and Shopify's calculated cost:
 - aliases count separately, fragments are expanded where they are spread, and selections of the
   same response key merge as GraphQL merges them; `@skip` and `@include` are not evaluated (the
   cost is an upper bound);
-- introspection (`__schema`, `__type`) costs 1: its size is the schema's, bounded by the depth limit.
+- introspection is priced by what it returns: `__schema` as many objects as this schema's full
+  introspection answer holds (GraphiQL's query: about 1,100 here), `__type` as many as its
+  largest type's part of that answer. graphql-core's introspection depth rule keeps any other
+  selection under them near that size; at 1 each, one document of 15 aliased `__schema` walks
+  cost 15 and held the event loop for most of a second.
 
 Pure: graphql-core only, no request, no database.
 """
@@ -19,6 +23,7 @@ Pure: graphql-core only, no request, no database.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -36,8 +41,10 @@ from graphql import (
     NullValueNode,
     SelectionSetNode,
     VariableNode,
+    get_introspection_query,
     get_named_type,
     get_nullable_type,
+    graphql_sync,
     is_composite_type,
     is_list_type,
 )
@@ -63,7 +70,7 @@ LIST_SIZES: Mapping[str, int] = {
 }
 #: Any other list (districts of an account or group, requests of a rollout...).
 DEFAULT_LIST_SIZE = 50
-#: Introspection entry points: one object each, however much of the schema they return.
+#: Introspection entry points, priced by `introspection_costs`.
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 
 _Parent = GraphQLObjectType | GraphQLInterfaceType
@@ -96,6 +103,23 @@ def operation_cost(
     return _Counter(schema, fragments, values).cost(root, [operation.selection_set], 1, None)
 
 
+def _objects(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(_objects(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_objects(item) for item in value)
+    return 0
+
+
+@lru_cache(maxsize=4)
+def introspection_costs(schema: GraphQLSchema) -> tuple[int, int]:
+    """What `__schema` and `__type` cost in `schema`: the objects of its full introspection answer,
+    and of its largest type's part of it (worked out once per schema)."""
+    answer = graphql_sync(schema, get_introspection_query(descriptions=True)).data or {}
+    types = answer.get("__schema", {}).get("types", [])
+    return _objects(answer.get("__schema")), max((_objects(item) for item in types), default=1)
+
+
 class _Counter:
     def __init__(
         self,
@@ -117,7 +141,8 @@ class _Counter:
             owner, node = occurrences[0]
             name = node.name.value
             if name in INTROSPECTION_FIELDS:
-                total += times
+                whole_schema, one_type = introspection_costs(self.schema)
+                total += times * (whole_schema if name == "__schema" else one_type)
                 continue
             field = owner.fields.get(name)
             if field is None:

@@ -7,7 +7,7 @@ from graphql import parse
 
 from infra.settings import DEFAULT_QUERY_MAX_COST
 from schema import schema
-from schema.extensions.cost import DEFAULT_LIST_SIZE, MAX_PAGE, operation_cost
+from schema.extensions.cost import DEFAULT_LIST_SIZE, MAX_PAGE, introspection_costs, operation_cost
 
 SCHEMA = schema._schema
 
@@ -172,7 +172,13 @@ def test_interfaces_scalars_introspection_and_operations() -> None:
     assert cost("{ __typename }") == 0
     assert cost("{ viewer { account { email } } }") == 2
     assert cost('{ node(id: "x") { id ... on District { environments { kind } } } }') == 1 + 4
-    assert cost("{ __schema { types { name fields { name } } } }") == 1
+    # Introspection is priced by the size of the answer: the whole schema's, or a type's.
+    whole, one_type = introspection_costs(SCHEMA)
+    assert 500 < whole < DEFAULT_QUERY_MAX_COST and 0 < one_type < whole
+    assert cost("{ __schema { types { name fields { name } } } }") == whole
+    assert (
+        cost('{ a: __type(name: "Query") { name } b: __schema { queryType { name } } }') == one_type + whole
+    )
     two = "query A { viewer { account { id } } } query B { districts { id } }"
     assert cost(two, operation_name="A") == 2
     assert cost(two, operation_name="B") == DEFAULT_LIST_SIZE

@@ -9,7 +9,7 @@ import pytest
 from graphql import get_introspection_query
 
 import resolvers.catalog
-from infra.settings import Settings
+from infra.settings import DEFAULT_QUERY_MAX_COST, Settings
 from models.enums import Role
 from models.tables import District
 from tests.factories import make_account, make_district, make_token
@@ -67,6 +67,21 @@ async def test_graphiql_introspection_fits_the_limits(token: str) -> None:
     async with api_client() as client:
         data = await client.data(query, token=token)
     assert data["__schema"]["queryType"]["name"] == "Query"
+
+
+async def test_many_introspection_walks_in_one_document_are_refused_before_they_run(token: str) -> None:
+    # Fifteen aliased walks of the whole schema (the alias limit) answer ~13,000 objects, most of
+    # a second of CPU on the event loop; priced at one each, a caller could send them back to back.
+    walk = "types { name description fields { name description args { name type { name } } type { name } } }"
+    document = "{ " + " ".join(f"a{i}: __schema {{ {walk} }}" for i in range(15)) + " }"
+    async with api_client() as client:
+        refused = await client.post(document, token=token)
+        two = await client.data(
+            "{ a: __schema { types { name } } b: __schema { queryType { name } } }", token=token
+        )
+    assert refused["data"] is None and error_codes(refused) == ["QUERY_TOO_COMPLEX"]
+    assert refused["errors"][0]["extensions"]["maxCost"] == DEFAULT_QUERY_MAX_COST
+    assert two["b"] == {"queryType": {"name": "Query"}}
 
 
 async def test_introspection_and_suggestions_only_for_signed_in_callers(token: str) -> None:

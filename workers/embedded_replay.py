@@ -12,15 +12,13 @@ Delivery stays at least once: moves made within `MARGIN` before the death may be
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from infra.bus import STREAM_START, id_time
 from infra.bus.memory import MemoryStream
 from infra.bus.ordering import HOLD_SECONDS
 from models.clock import utcnow
-from models.events import UpdateRequestChanged
-from models.requests.announced import Position, deleted_between, moved_between
+from models.requests.announced import Position, deleted_between, history_since
 from models.webhooks.position import load_position, store_position
 from workers.webhook_positions import MemoryPositions
 
@@ -31,11 +29,6 @@ EMBEDDED_POSITION = "embedded:fanned-out-before"
 #: A record is appended after its move's commit, held up to `HOLD_SECONDS` for its predecessor:
 #: a move this much older than the last record fanned out may still have come after it.
 MARGIN = timedelta(seconds=HOLD_SECONDS + 3.0)
-
-#: `moved_between` or `deleted_between`: one page of records, and where the next page starts.
-Look = Callable[
-    [datetime | Position, datetime], Awaitable[tuple[list[UpdateRequestChanged], Position | None]]
-]
 
 
 class EmbeddedPositions(MemoryPositions):
@@ -62,21 +55,27 @@ async def replay_unfanned(stream: MemoryStream, now: datetime | None = None) -> 
     if stored is None:
         return 0
     since, until = datetime.fromisoformat(stored), now or utcnow()
-    looks: tuple[Look, ...] = (moved_between, deleted_between)
-    replayed = 0
-    for look in looks:
-        after: datetime | Position = since
-        while True:
-            events, cut_at = await look(after, until)
-            for event in events:
-                await stream.append(event, force=True)
-            replayed += len(events)
-            if cut_at is None:
-                break
-            after = cut_at
+    replayed, after_id = 0, 0
+    while True:  # every move, then the deletes (a REMOVED follows its request's last move)
+        events, cut_after = await history_since(since, after_id)
+        for event in events:
+            await stream.append(event, force=True)
+        replayed += len(events)
+        if cut_after is None:
+            break
+        after_id = cut_after
+    after: datetime | Position = since
+    while True:
+        events, cut_at = await deleted_between(after, until)
+        for event in events:
+            await stream.append(event, force=True)
+        replayed += len(events)
+        if cut_at is None:
+            break
+        after = cut_at
     if replayed:
         logger.warning(
-            "webhooks: the last run stopped without fanning out its events since %s; %d moves "
-            "and deletes of that time are delivered again now", since.isoformat(), replayed,
+            "webhooks: the last run stopped without fanning out its events since %s; its %d moves "
+            "and deletes since then are delivered again now", since.isoformat(), replayed,
         )  # fmt: skip
     return replayed

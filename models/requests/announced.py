@@ -18,8 +18,10 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from models.enums import EventType
 from models.events import UpdateRequestChanged
 from models.requests.moves import delete_event, move_event
+from models.requests.queries import NEVER_LISTED, stored_progress
 from models.tables import StatusChange, UpdateRequest
 
 #: Requests looked at in one call at most (the oldest change first; the caller goes on after).
@@ -86,3 +88,34 @@ async def deleted_between(
     last = rows[-1]
     assert last.deleted_at is not None
     return [delete_event(row) for row in rows], (last.deleted_at, last.id) if len(rows) == limit else None
+
+
+async def history_since(
+    since: datetime, after_id: int = 0, limit: int = ANNOUNCED_BATCH
+) -> tuple[list[UpdateRequestChanged], int | None]:
+    """The record of every move made after `since`, each as its commit announced it, of the
+    requests changed since (by id after `after_id`, at most `limit` of them; each request's moves
+    in its history's order); and, when the limit cut the list short, the id to go on after. For a
+    stream that lost everything since then (the embedded one, gone with its process)."""
+    rows = list(await UpdateRequest.filter(updated_at__gt=since, id__gt=after_id).order_by("id").limit(limit))
+    if not rows:
+        return [], None
+    requests = {row.id: row for row in rows}
+    history = StatusChange.filter(update_request_id__in=list(requests)).order_by("update_request_id", "id")
+    events, sequences = [], dict.fromkeys(requests, 0)
+    for change in await history:
+        sequences[change.update_request_id] += 1  # a move's sequence is its place in the history
+        if change.at <= since:
+            continue
+        request, sequence = requests[change.update_request_id], sequences[change.update_request_id]
+        if change.from_status is None:
+            kind = EventType.CREATED
+        else:
+            kind = EventType.REMOVED if change.to_status in NEVER_LISTED else EventType.STATUS_CHANGED
+        progress = stored_progress(request) if sequence == request.history_seq else None
+        event = UpdateRequestChanged(
+            kind, request.id, request.district_id, change.to_status, change.at, progress,
+            change.from_status, sequence, change.message,
+        )  # fmt: skip
+        events.append(event)
+    return events, rows[-1].id if len(rows) == limit else None

@@ -4,6 +4,7 @@ The whole seed path happens there: request, staff schedules, live progress, comp
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import httpx
 
 from tests.support_live import LiveServer, free_port, wait_until, ws_client
 from tests.support_processes import drain, stop, until_healthy
+from tests.support_webhooks import receiver
 
 STARTUP_SECONDS = 60
 TOKEN_LINE = re.compile(r"^\s+(?P<role>[A-Z_]+)\s+(?P<email>\S+@\S+)\s+(?P<token>ud_\S+)$")
@@ -39,10 +41,14 @@ class DevProcess:
 
 
 @asynccontextmanager
-async def dev_process(directory: Path, *args: str) -> AsyncIterator[DevProcess]:
+async def dev_process(
+    directory: Path, *args: str, settings: dict[str, str] | None = None
+) -> AsyncIterator[DevProcess]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
-    env.update(UPDATEDESK_SIMULATED_STEP_SECONDS="0.02", UPDATEDESK_SCHEDULER_INTERVAL="0.2")
+    env.update(
+        UPDATEDESK_SIMULATED_STEP_SECONDS="0.02", UPDATEDESK_SCHEDULER_INTERVAL="0.2", **(settings or {})
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "updatedesk.cli", "dev", "--port", str(port), *args,
         cwd=directory, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
@@ -269,3 +275,96 @@ async def test_a_second_dev_on_the_same_folder_is_refused_and_a_killed_one_frees
     async with dev_process(tmp_path) as dev, httpx.AsyncClient(base_url=dev.url) as http:
         assert "data kept" in "".join(dev.banner)
         assert await gql(http, dev.tokens["hosting@provider.example"], "{ districts { name } }") == before
+
+
+async def test_dev_killed_mid_step_finishes_the_work_after_a_restart_and_sends_every_move(
+    tmp_path: Path,
+) -> None:
+    # Each step appends its name; the steps of the request in `hold` wait there until killed.
+    steps, hold = tmp_path / "steps.log", tmp_path / "hold"
+    script = tmp_path / "step.sh"
+    script.write_text(
+        f'#!/bin/sh\necho "$UPDATEDESK_REQUEST_ID $UPDATEDESK_STEP" >> {steps}\n'
+        f'[ "$UPDATEDESK_REQUEST_ID" = "$(cat {hold} 2>/dev/null)" ] && sleep 60\nexit 0\n'
+    )
+    script.chmod(0o755)
+    settings = {
+        "UPDATEDESK_EXECUTOR": "command",
+        "UPDATEDESK_COMMAND_DATABASE_REFRESH": str(script),
+        "UPDATEDESK_COMMAND_VERSION_UPDATE": str(script),
+        "UPDATEDESK_LEASE_SECONDS": "2",
+        "UPDATEDESK_WEBHOOK_ALLOW_PRIVATE": "true",
+        "UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS": "1",
+        "UPDATEDESK_WEBHOOK_RETRY_SECONDS": "1",
+    }
+    status = "query($id: ID!) { updateRequest(id: $id) { status history { to } } }"
+    add_hook = """mutation($u: String!, $d: ID!) {
+        createWebhook(input: {url: $u, districtId: $d}) { errors { code } } }"""
+
+    def steps_of(request: int) -> list[str]:
+        lines = steps.read_text().splitlines() if steps.exists() else []
+        return [line.split()[1] for line in lines if line.split()[0] == str(request)]
+
+    async with receiver() as endpoint:
+        async with (
+            dev_process(tmp_path, settings=settings) as dev,
+            httpx.AsyncClient(base_url=dev.url) as http,
+        ):
+            contact, staff = dev.tokens["tc@lakeside.example"], dev.tokens["hosting@provider.example"]
+            district = (await gql(http, contact, "{ districts { id } }"))["districts"][0]["id"]
+            hook = await gql(http, contact, add_hook, u=endpoint.url(), d=district)
+            assert hook["createWebhook"]["errors"] == []
+            asked = await gql(
+                http, contact,
+                """mutation($d: ID!) { requestUpdate(input: {districtId: $d, kind: DATABASE_REFRESH,
+                     environment: SANDBOX}) { updateRequest { id } errors { code } } }""",
+                d=district,
+            )  # fmt: skip
+            request_id = asked["requestUpdate"]["updateRequest"]["id"]
+            number = int(base64.b64decode(request_id).decode().split(":")[1])
+            hold.write_text(str(number))
+            scheduled = await gql(
+                http, staff,
+                """mutation($id: ID!, $s: DateTime!) { scheduleUpdateRequest(id: $id, start: $s) {
+                     errors { code } } }""",
+                id=request_id, s=datetime.now(UTC).isoformat(),
+            )  # fmt: skip
+            assert scheduled["scheduleUpdateRequest"]["errors"] == []
+            await wait_until(lambda: bool(steps_of(number)), "the first step to begin", within=30)
+            dev.process.kill()  # kill -9 in the middle of that step
+            await dev.process.wait()
+        killed_step = steps_of(number)
+        hold.unlink()
+
+        async with (
+            dev_process(tmp_path, settings=settings) as dev,
+            httpx.AsyncClient(base_url=dev.url) as http,
+        ):
+            staff = dev.tokens["hosting@provider.example"]
+
+            async def completed() -> bool:
+                found = (await gql(http, staff, status, id=request_id))["updateRequest"]
+                return found["status"] == "COMPLETED"
+
+            await wait_until(completed, "the request to complete after the restart", within=60)
+            moves = [
+                m["to"] for m in (await gql(http, staff, status, id=request_id))["updateRequest"]["history"]
+            ]
+
+            def moves_received() -> set[str]:
+                return {
+                    r.json["toStatus"]
+                    for r in endpoint.requests
+                    if r.json["type"] in ("CREATED", "STATUS_CHANGED")
+                    and r.json["updateRequest"]["id"] == request_id
+                }
+
+            await wait_until(
+                lambda: set(moves) <= moves_received(), "every move to reach the webhook", within=30
+            )
+    assert moves == ["TO_BE_SCHEDULED", "SCHEDULED", "NOT_STARTED", "IN_PROGRESS", "COMPLETED"]
+    # The step that was cut short ran again (README: operator commands are idempotent per step);
+    # every other step ran once.
+    ran = steps_of(number)
+    assert len(killed_step) == 1 and ran.count(killed_step[0]) == 2
+    assert all(ran.count(step) == 1 for step in ran if step != killed_step[0])

@@ -292,7 +292,7 @@ async def test_dev_killed_mid_step_finishes_the_work_after_a_restart_and_sends_e
         "UPDATEDESK_EXECUTOR": "command",
         "UPDATEDESK_COMMAND_DATABASE_REFRESH": str(script),
         "UPDATEDESK_COMMAND_VERSION_UPDATE": str(script),
-        "UPDATEDESK_LEASE_SECONDS": "2",
+        "UPDATEDESK_LEASE_SECONDS": "6",  # short, for the restart; renewed every 2 s even under load
         "UPDATEDESK_WEBHOOK_ALLOW_PRIVATE": "true",
         "UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS": "1",
         "UPDATEDESK_WEBHOOK_RETRY_SECONDS": "1",

@@ -34,8 +34,14 @@ class FolderLock:
     def acquire(cls, database: Path) -> FolderLock:
         """Take the lock of `database`, or raise `CommandError` naming the process that holds it."""
         path = database.with_name(database.name + LOCK_SUFFIX)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:  # an unwritable folder, a file where the folder should be
+            raise CommandError(
+                f"cannot create the lock file {path}: {error.strerror or error}; the database's "
+                "folder must be one this process can write to"
+            ) from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

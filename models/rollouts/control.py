@@ -132,9 +132,12 @@ async def _requeue(
     that moved."""
     resumed = f"{capitalized(describe(rollout, rollout.update_group.name))} was resumed"
     moved = []
+    waiting = Q(status__in=list(statuses))
+    if held:
+        waiting |= Q(id__in=held)
     for request in (
         await UpdateRequest.filter(
-            Q(status__in=list(statuses)) | Q(id__in=held or [0]),
+            waiting,
             rollout_id=rollout.id,
             deleted_at__isnull=True,
         )

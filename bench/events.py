@@ -26,7 +26,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.common import BenchEnv, Row, alternate, median, ms, percentile, ratio
+from bench.common import BenchEnv, Row, alternate, cpu_seconds, median, ms, percentile, ratio
 from bench.fanout import RawSubscriber, _connect, _connect_all, _wait_listening, _wait_ready
 from infra.bus import RedisBus, install_bus_sink
 from models.access import actor_for_account
@@ -156,6 +156,8 @@ async def measure_event_latency(env: BenchEnv) -> list[Row]:
     hop_port, hop_key = free_port(), f"{env.namespace}:bench-raw-hop"
     hop_server = env.start_module("raw-hop", "bench.raw_fanout", str(hop_port), env.redis_url, hop_key)
     hops: list[float] = []
+    #: CPU seconds each server process ran during its subject's rounds, and events in them.
+    cpu = {"service": 0.0, "hop": 0.0}
     try:
         await _wait_listening(hop_port)
         (hop_client,) = await _connect_all(hop_port, "raw", 1)
@@ -176,7 +178,9 @@ async def measure_event_latency(env: BenchEnv) -> list[Row]:
             baseline: list[float] = []
 
             async def service_subject() -> float:
+                before = cpu_seconds(process.pid)
                 samples = await _service_round(subscriber, clock, move, per_round, state)
+                cpu["service"] += cpu_seconds(process.pid) - before
                 service.extend(samples)
                 return median(samples)
 
@@ -186,7 +190,9 @@ async def measure_event_latency(env: BenchEnv) -> list[Row]:
                 return median(samples)
 
             async def hop_subject() -> float:
+                before = cpu_seconds(hop_server.pid)
                 samples = await _hop_round(raw, hop_key, hop_client, per_round)
+                cpu["hop"] += cpu_seconds(hop_server.pid) - before
                 hops.extend(samples)
                 return median(samples)
 
@@ -207,6 +213,7 @@ async def measure_event_latency(env: BenchEnv) -> list[Row]:
     p50, p99 = percentile(service, 50), percentile(service, 99)
     raw50, raw99 = percentile(baseline, 50), percentile(baseline, 99)
     hop50 = percentile(hops, 50)
+    service_cpu, hop_cpu = cpu["service"] / len(service), cpu["hop"] / len(hops)
     return [
         Row(
             "event latency p50: commit -> WebSocket subscriber of another process",
@@ -229,5 +236,11 @@ async def measure_event_latency(env: BenchEnv) -> list[Row]:
             ms(p50),
             ms(hop50) + " (raw XADD -> bare server in another process -> frame)",
             ratio(p50, hop50),
+        ),
+        Row(
+            "API process CPU per event, idle between events (informative)",
+            f"{service_cpu * 1e6:.0f} us",
+            f"{hop_cpu * 1e6:.0f} us (the bare server's, same rounds)",
+            ratio(service_cpu, hop_cpu),
         ),
     ]

@@ -64,3 +64,31 @@ def test_event_latency_measurement_prints_its_rows() -> None:
     rows = [line for line in result.stdout.splitlines() if line.startswith("| event latency")]
     assert len(rows) == 3, result.stdout + result.stderr[-2000:]
     assert all(re.search(r"\| \d+\.\d\d ms \|", row) for row in rows), rows
+
+
+def test_cpu_seconds_counts_every_thread_of_a_process() -> None:
+    """The events row's CPU per event reads `/proc/<pid>/task/*/schedstat`: work done in a thread
+    other than the main one counts too (while that thread lives, as the server's threads do)."""
+    import threading
+    import time
+
+    from bench.common import cpu_seconds
+
+    burnt, stop = threading.Event(), threading.Event()
+
+    def burn() -> None:
+        start = time.thread_time()
+        while time.thread_time() - start < 0.05:
+            pass
+        burnt.set()
+        stop.wait(10)
+
+    before = cpu_seconds(os.getpid())
+    worker = threading.Thread(target=burn)
+    worker.start()
+    try:
+        assert burnt.wait(10)
+        assert cpu_seconds(os.getpid()) - before >= 0.05
+    finally:
+        stop.set()
+        worker.join()

@@ -108,7 +108,7 @@ class MemoryStream:
         return index < len(self._keys) and self._keys[index] == key
 
     async def last_id(self) -> str | None:
-        return self.last_id_now()
+        return self._records[-1].id if self._records else None
 
     def last_id_now(self) -> str:
         """The newest record's id, or the stream's start while it is empty."""

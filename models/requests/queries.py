@@ -124,14 +124,15 @@ def scheduled_updates(actor: Actor, environment_ids: list[int]) -> QuerySet[Upda
 
 
 def changed_since(actor: Actor, since: datetime, district_id: int | None = None) -> QuerySet[UpdateRequest]:
-    """Requests `actor` sees that changed (or were deleted) at or after `since`, oldest change
-    first; deleted rows included, so a subscriber can be told they are gone."""
+    """Requests `actor` sees that changed (or were deleted) at or after `since`, newest change
+    first (a limit keeps the latest); deleted rows included, so a subscriber can be told they are
+    gone."""
     query = UpdateRequest.filter(Q(updated_at__gte=since) | Q(deleted_at__gte=since))
     if actor.district_ids is not None:
         query = query.filter(district_id__in=list(actor.district_ids))
     if district_id is not None:
         query = query.filter(district_id=district_id)
-    return query.order_by("updated_at", "id")
+    return query.order_by("-updated_at", "-id")
 
 
 def is_removed(row: UpdateRequest) -> bool:

@@ -6,28 +6,35 @@
   subscription joined at that it may see, rendered through its group (shared with other
   subscribers catching up from the same place), in stream order.
 - `after` older than what is kept (or from a stream since lost): SNAPSHOTs of the present, as
-  after an outage (its request; or every visible request in scope changed since the cursor).
+  after an outage (its request; or every visible request in scope changed since the cursor, the
+  newest RESYNC_LIMIT of them, then a 1013 close when more changed). A cursor after the stream's
+  newest record resends from the stream's oldest record on (`_resend_since`).
 Live records that arrived meanwhile follow; records the client already has are skipped.
 """
 
 from __future__ import annotations
 
-from infra.bus import EventRecord, id_time, public_cursor
+from datetime import UTC, datetime
+
+from infra.bus import STREAM_START, EventRecord, id_time, public_cursor
 from infra.bus.records import id_key
 from infra.bus.stream import READ_BATCH
 from models.clock import utcnow
 from models.enums import EventType
-from resolvers.live.dispatch import check_access, snapshots
+from resolvers.live.dispatch import check_access, snapshot_cursor, snapshots, tell_incomplete
 from resolvers.live.events import live_event, needs_row, rows_of
 from resolvers.live.groups import HubView, Member
+
+#: Every change: resent from the start of time.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: str) -> None:
     """Send what `member` is owed up to `joined_at`, then let live frames through."""
     group = member.group
-    cursor, taken = public_cursor(joined_at), utcnow()
+    taken = utcnow()
     frames: list[str] = []
-    ends = False
+    ends, complete = False, True
     if after is not None and await hub.stream.retains(after):
         frames, ends = await _missed(hub, member, after, joined_at)
     elif after is not None or group.scope.request_id is not None:
@@ -37,8 +44,11 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
         if newest is not None and id_key(newest) > id_key(joined_at):
             member.skip(id_key(newest))
             cursor = public_cursor(newest)
-        since = id_time(after) if after is not None else None
-        for event, payload in await snapshots(hub, group, since, cursor, taken):
+        else:
+            cursor = snapshot_cursor(joined_at, newest, taken)
+        since = await _resend_since(hub, after, newest, taken) if after is not None else None
+        resent, complete = await snapshots(hub, group, since, cursor, taken)
+        for event, payload in resent:
             frames.append(member.next_frame(payload))
             ends = ends or (event.type is EventType.REMOVED and group.scope.request_id is not None)
     if member.gone:
@@ -47,6 +57,24 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
     member.go_live([])
     if ends:
         hub.end(member)
+    elif not complete:
+        tell_incomplete([member])
+
+
+async def _resend_since(hub: HubView, after: str, newest: str | None, taken: datetime) -> datetime:
+    """Since when requests changed are resent for a cursor the stream does not keep. Its own time
+    when it is older than the stream's records (trimmed past it, or lost with Redis's data). A
+    cursor after the stream's newest record is one this stream never reached (a lost stream's
+    whose clock ran ahead of this one's, or a cursor taken before the clock moved back): every
+    record of this stream may be news to it, so from the stream's oldest record on. On an empty
+    stream, a cursor from ahead of this clock has nothing to bound it: every change."""
+    at = id_time(after)
+    if newest is None:
+        return at if at <= taken else EPOCH
+    if id_key(after) > id_key(newest):
+        oldest = await hub.stream.read_after(STREAM_START, 1)
+        return min(at, id_time(oldest[0].id)) if oldest else at
+    return at
 
 
 async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> tuple[list[str], bool]:

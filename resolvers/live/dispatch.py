@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from infra.bus import EventRecord, Gap, public_cursor
+from infra.bus import STREAM_START, EventRecord, Gap, public_cursor
 from infra.bus.records import id_key
 from models.access import Actor
 from models.clock import utcnow
@@ -26,13 +26,18 @@ from resolvers.live import eager
 from resolvers.live.access import CLOSE_FORBIDDEN, refresh_all
 from resolvers.live.events import LiveEvent, live_event, needs_row, rows_of, snapshot_event
 from resolvers.live.groups import HubView, LiveConnection, Member, RenderGroup
-from resolvers.live.outbox import CLOSE_TOO_SLOW, REASON_UNDELIVERED, close_reason
+from resolvers.live.outbox import CLOSE_TOO_SLOW, REASON_INCOMPLETE, REASON_UNDELIVERED, close_reason
 from resolvers.live.scope import lost_sight
 
 #: After a gap, requests changed this long before the gap began are resent too (clock skew
-#: between the processes that stamp `updated_at`), at most RESYNC_LIMIT of them.
+#: between the processes that stamp `updated_at`) ...
 RESYNC_MARGIN = timedelta(seconds=5)
+#: ... at most this many: the newest changes (sent oldest first). When more changed, the socket
+#: is closed with 1013 once they are sent (`REASON_INCOMPLETE`): its client reloads, then resumes
+#: from its last cursor (theirs resumes: it does not bring the same SNAPSHOTs back).
 RESYNC_LIMIT = 500
+#: The sequence of a SNAPSHOT's cursor where the stream holds no record to name (`snapshot_cursor`).
+_NO_RECORD = 2**63 - 1
 
 
 def error_frame(member: Member) -> str:
@@ -142,31 +147,59 @@ def _actor_of(group: RenderGroup) -> Actor:
     return Actor(visibility.mover, visibility.account_id, visibility.role, visibility.district_ids)
 
 
+def snapshot_cursor(position: str, newest: str | None, taken: datetime) -> str:
+    """The cursor of SNAPSHOTs that show the present as of `position` (all records up to it are
+    shown). `position` while the stream holds records up to it (`newest`: its newest record).
+    Otherwise (an empty stream, or one lost since the position was read) no record can name the
+    moment: a cursor just before `taken` that names none, so that a resume from it starts with
+    SNAPSHOTs of what changed since then. (`0-0` would resume with every request ever changed.)"""
+    if position != STREAM_START and newest is not None and id_key(newest) >= id_key(position):
+        return public_cursor(position)
+    millis = int(taken.timestamp() * 1000)
+    return public_cursor(f"{millis - 1}-{_NO_RECORD}")
+
+
 async def snapshots(
     hub: HubView, group: RenderGroup, since: datetime | None, cursor: str, taken: datetime
-) -> list[tuple[LiveEvent, str]]:
+) -> tuple[list[tuple[LiveEvent, str]], bool]:
     """The group's view of the present: its request's SNAPSHOT (single-request scope), or one
-    SNAPSHOT / REMOVED per visible request in scope changed since `since` (oldest change first)."""
+    SNAPSHOT / REMOVED per visible request in scope changed since `since`: the newest
+    RESYNC_LIMIT changes, oldest first. And whether that is all of them."""
     scope = group.scope
+    complete = True
     if scope.request_id is not None:
         row = await UpdateRequest.get_or_none(id=scope.request_id)
         if row is None or not group.visibility.can_see(row.district_id):
-            return []
+            return [], complete
         rows = [row]
     elif since is not None:
         query = changed_since(_actor_of(group), since - RESYNC_MARGIN, scope.district_id)
-        rows = list(await query.limit(RESYNC_LIMIT))
+        rows = list(await query.limit(RESYNC_LIMIT + 1))
+        complete = len(rows) <= RESYNC_LIMIT
+        rows = rows[:RESYNC_LIMIT][::-1]  # the newest changes, oldest first
     else:
-        return []
+        return [], complete
     events = [snapshot_event(row, cursor, taken, single=scope.request_id is not None) for row in rows]
-    return [(event, await hub.render(group, event)) for event in events]
+    return [(event, await hub.render(group, event)) for event in events], complete
+
+
+def tell_incomplete(members: Iterable[Member]) -> None:
+    """More changed than was resent to these subscriptions: their sockets close (1013) once what
+    was resent is sent, telling their clients to reload (`REASON_INCOMPLETE`)."""
+    for member in members:
+        if not member.gone:
+            member.connection.outbox.close_when_sent(CLOSE_TOO_SLOW, REASON_INCOMPLETE)
 
 
 async def resynchronise(hub: HubView, gap: Gap) -> None:
     """After the stream was unreachable: every subscription gets the present as SNAPSHOTs."""
     groups = list(hub.groups.values())
     await check_access(hub, groups, force=True)
-    cursor, taken = public_cursor(hub.position), utcnow()
+    taken = utcnow()
+    cursor = snapshot_cursor(hub.position, await hub.stream.last_id(), taken)
     for group in list(hub.groups.values()):
-        for event, payload in await snapshots(hub, group, gap.since, cursor, taken):
+        resent, complete = await snapshots(hub, group, gap.since, cursor, taken)
+        for event, payload in resent:
             send(hub, group, event, payload)
+        if not complete:
+            tell_incomplete(list(group))

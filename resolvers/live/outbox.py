@@ -33,6 +33,8 @@ REASON_TOO_SLOW = (
 )
 #: Events could not be delivered (the database did not answer while they were prepared).
 REASON_UNDELIVERED = "Events could not be delivered just now. Resubscribe with `after`: last cursor."
+#: More requests changed than a resynchronisation resends (the newest were sent): reload.
+REASON_INCOMPLETE = "More changed than was resent: reload, then resubscribe with `after`: last cursor."
 #: A WebSocket close reason may hold at most this many bytes (RFC 6455).
 CLOSE_REASON_BYTES = 123
 
@@ -198,6 +200,23 @@ class Outbox:
         if writer is not None:
             writer.cancel()
         asyncio.get_running_loop().create_task(self._close(code, reason))
+
+    def close_when_sent(self, code: int, reason: str) -> None:
+        """Close with `code` and `reason` once the frames queued now (and any queued meanwhile)
+        are sent: the last words of a resynchronisation, then the close that qualifies them."""
+        if self.closed:
+            return
+        if not self._frames:
+            self.close(code, reason)
+            return
+        asyncio.get_running_loop().create_task(self._close_when_drained(code, reason))
+
+    async def _close_when_drained(self, code: int, reason: str) -> None:
+        while self._frames and not self.closed:
+            self._drained = self._drained or asyncio.Event()
+            self._drained.clear()
+            await self._drained.wait()
+        self.close(code, reason)
 
     def abandon(self) -> None:
         """The socket is gone: drop what is queued, take nothing more."""

@@ -106,7 +106,7 @@ async def preflight_rules(
     site. `deciding`: the caller's transaction commits a start (staff scheduling)."""
     load = decision_rules if deciding else start_rules
     rules = await load(request, district, policy, now)
-    return rules.with_busy(await busy_slots(request, environment, rules.expected, now))
+    return rules.with_busy(await busy_slots(request, environment, rules, now))
 
 
 async def schedule_check(
@@ -167,11 +167,12 @@ async def schedule_conflicts(
         kind = related(request, "environment", Environment).kind
         facts = facts_of(district)
         bound = is_window_bound(request.kind, district.hosting_model)
+        blackouts = tuple(period_of(b) for b in blackout_rows if covers(scope_of(b), facts))
         rules = StartRules(
             windows.get(district.hosting_model, ()) if bound else (),
             policy.expected_duration,
-            tuple(period_of(b) for b in blackout_rows if covers(scope_of(b), facts)),
-            tuple(busy_for(request, kind, holders[district.id], policy.expected_duration, now)),
+            blackouts,
+            tuple(busy_for(request, kind, holders[district.id], policy.expected_duration, now, blackouts)),
             district.time_zone,
             bound,
         )

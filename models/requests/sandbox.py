@@ -75,7 +75,7 @@ async def follow_with_sandbox(
                 # one waits for the sandbox. Production's completion, which got us here, stands.
                 continue
     # Clear of other work already planned on the sandbox (a refresh of it, say), as a reschedule is.
-    busy = await busy_slots(request, EnvironmentKind.SANDBOX, rules.expected, now)
+    busy = await busy_slots(request, EnvironmentKind.SANDBOX, rules, now)
     start = next_start(now, rules.with_busy(busy))
     if start is None:
         return request  # no window is long enough: it waits TO_BE_SCHEDULED for staff

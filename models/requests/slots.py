@@ -90,7 +90,7 @@ async def reslot(
     await take_district_turn(request)
     rules = effective_rules(request, rules)
     leading = (start_conflicts(request, rules, now) or [Conflict(ErrorCode.OUTSIDE_MAINTENANCE_WINDOW)])[0]
-    busy = await busy_slots(request, site.environment.kind, rules.expected, now)
+    busy = await busy_slots(request, site.environment.kind, rules, now)
     later = next_start(now, rules.with_busy(busy))
     was_dispatched = request.status is UpdateStatus.NOT_STARTED
     if later is None and not was_dispatched:

@@ -121,7 +121,7 @@ async def place(
     TO_BE_SCHEDULED for staff. Inside the caller's transaction; the move is the acting staff
     member's."""
     rules = await start_rules(request, district, policy)
-    busy = await busy_slots(request, environment, rules.expected, now)
+    busy = await busy_slots(request, environment, rules, now)
     start = next_start(now, rules.with_busy(busy))
     if start is None:
         return

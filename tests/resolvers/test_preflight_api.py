@@ -40,9 +40,10 @@ async def test_staff_see_every_conflict_of_a_start_and_the_next_possible_one(db)
         status=UpdateStatus.SCHEDULED,
         scheduled_start=OPENS,
     )
+    # Ends as the refresh begins: a slot a blackout covered would hold nothing (models.requests.busy).
     blackout = await Blackout.create(
         start=OPENS - timedelta(days=1),
-        end=OPENS + timedelta(hours=1),
+        end=OPENS,
         reason="Winter testing",
         district=district,
     )
@@ -85,12 +86,16 @@ async def test_staff_see_every_conflict_of_a_start_and_the_next_possible_one(db)
         ]
         fine = await client.data(SCHEDULE, {"id": gid(update), "s": check["nextPossibleStart"]}, token)
         assert fine["scheduleUpdateRequest"]["errors"] == []
-        # The refresh, scheduled before the blackout, is now in conflict with it; nothing moved.
+        # A blackout added over the refresh's slot puts it in conflict; nothing moved. (Its slot,
+        # which it cannot run in, no longer keeps the update off the site.)
+        later = await Blackout.create(
+            start=OPENS + timedelta(minutes=15), end=OPENS + timedelta(minutes=45), reason="Fire drill"
+        )
         (listed,) = (await client.data(CONFLICTS, token=token))["scheduleConflicts"]
         assert (listed["code"], listed["updateRequest"], listed["blackout"]["id"]) == (
             "BLACKOUT",
             {"id": gid(refresh)},
-            gid(blackout),
+            gid(later),
         )
     assert (await UpdateRequest.get(id=refresh.id)).scheduled_start == OPENS
 

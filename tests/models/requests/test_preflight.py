@@ -90,10 +90,11 @@ async def test_several_conflicts_at_once(db):
     staging_update = await world.request_version(environment=E.STAGING)
     staging_refresh = await world.request_refresh(E.STAGING)
     await world.schedule(staging_refresh.id, IN_WINDOW)
+    # Until 00:45 CST: the refresh's slot stays clear of it (a slot a blackout covers holds nothing).
     await create_blackout(
         world.staff_actor,
         start=IN_WINDOW - timedelta(days=1),
-        end=IN_WINDOW + timedelta(hours=1),
+        end=IN_WINDOW - timedelta(minutes=15),
         reason="First week of school",
         now=T0,
     )
@@ -112,6 +113,30 @@ async def test_several_conflicts_at_once(db):
     assert codes(await check(world, production.id, start))[-1] is C.ENVIRONMENT_BUSY
     preview = await world.request_version(environment=E.PREVIEW)
     assert codes(await check(world, preview.id, start)) == [C.BLACKOUT, C.OUTSIDE_MAINTENANCE_WINDOW]
+
+
+async def test_a_slot_a_blackout_covers_is_no_busy_conflict_for_the_site_s_other_work(db):
+    """A refresh scheduled for 01:00 CST cannot run then once a blackout until 01:30 is added: it
+    will be moved when it falls due, so its slot keeps nothing else off the site. The update may
+    take 01:30; the refresh itself is told of the blackout."""
+    world = await make_world()
+    refresh = await world.request_refresh(E.SANDBOX)
+    update = await world.request_version()
+    await world.schedule(refresh.id, IN_WINDOW)
+    blackout = await create_blackout(
+        world.staff_actor,
+        start=IN_WINDOW - timedelta(hours=1),
+        end=IN_WINDOW + timedelta(minutes=30),
+        reason="Board meeting",
+        scope=BlackoutScope(district_id=world.district.id),
+        now=T0,
+    )
+    after_it = IN_WINDOW + timedelta(minutes=30)
+    assert (await check(world, update.id, after_it)).findings == []
+    conflicts = await schedule_conflicts(world.staff_actor, now=T0)
+    assert [(f.update_request_id, f.code, f.blackout_id) for f in conflicts] == [
+        (refresh.id, C.BLACKOUT, blackout.id)
+    ]
 
 
 async def test_the_next_start_across_the_autumn_change_and_past_a_blackout_over_a_window(db):

@@ -4,8 +4,10 @@ environment: several schedulers never dispatch one request twice, nor two reques
 
 Before that, the start is re-checked (models.requests.slots): a request that can no longer start in
 time to finish inside its window, or that is due inside a blackout, is re-slotted instead (one
-of a paused group rollout is set aside until the rollout resumes: `models.rollouts.held`). A due
-request whose site is held by another stays SCHEDULED and is tried again on the next pass.
+of a paused group rollout is set aside until the rollout resumes: `models.rollouts.held`), unless
+it is a version update whose site already runs its target or newer: that one completes without
+running, as at the worker's begin (`models.requests.completion`), with no new slot to announce.
+A due request whose site is held by another stays SCHEDULED and is tried again on the next pass.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from models.enums import UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, deliver
 from models.requests import claims
+from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot, take_district_turn
@@ -40,8 +43,8 @@ MAX_PAGES = 100
 async def dispatch(request_id: int, now: datetime | None = None, policy: RunPolicy = DEFAULT_POLICY) -> bool:
     """Move one due SCHEDULED request to NOT_STARTED. False when it is not dispatched: another
     dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, its group
-    rollout does not let it start yet, or it could no longer start inside its window and was
-    re-slotted."""
+    rollout does not let it start yet, or it could no longer start in its slot and was re-slotted
+    (or, already on its target version, completed without running)."""
     now = now or utcnow()
     after = AfterCommit()
     try:
@@ -57,7 +60,8 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
             ):
                 return False
             rules = await decision_rules(request, site.district, policy, now)
-            if cannot_start(request, rules, now):
+            blocked = cannot_start(request, rules, now)
+            if blocked and not already_there(request, site):
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
                 # A paused rollout's request is set aside instead: a new slot would not hold either.
                 # The district first, then the rollout: a resume locks them in that order.
@@ -71,8 +75,9 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                 needed, blocker = await claims.needed_and_blocker(request, kind)
                 if blocker is not None:
                     return False  # a cheap look first; the claim below is what decides
-                if not await waves.may_start(request):
-                    return False  # its group rollout is paused, halted or has a full wave
+                # Its group rollout is paused, halted or has a full wave (blocked, it runs nothing).
+                if not blocked and not await waves.may_start(request):
+                    return False
                 await record_move(
                     request,
                     UpdateStatus.NOT_STARTED,
@@ -87,7 +92,14 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     attempts=0,  # tries of this run; earlier ones only re-slotted it
                 )
                 await claims.claim(request, kind, environment_ids=needed, accept_own=False)
-                dispatched = True
+                if blocked:
+                    # Kept from its slot, but its site already runs its version or a newer one:
+                    # nothing would run, so it completes now, as the worker's begin would have it,
+                    # rather than move to a new slot with an invitation for work that never runs.
+                    # Through NOT_STARTED (the one move to COMPLETED without running), holding the
+                    # site like any start: a busy site makes it wait, unmoved, until it is free.
+                    await complete_without_running(request, site, now, after)
+                dispatched = not blocked
     except (DomainError, claims.EnvironmentBusy):
         return False
     await deliver(after)

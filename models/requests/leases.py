@@ -16,7 +16,8 @@ work in the queue (a Thursday-night backlog), and failing the request for that w
 is enqueued again with twice the time to begin each time (up to a bound; the copies are dropped by
 `begin`), and staff are alerted once when it has not begun after `policy.attempts` re-enqueues.
 Work that can no longer start (its window closed, a blackout began) is re-slotted at begin, or
-by the scheduler when it finds the lease lapsed before any job began it.
+by the scheduler when it finds the lease lapsed before any job began it; a version update whose
+site already runs its target or newer completes without running there instead, as at begin.
 
 Staff giving up work whose job holds a live lease keep its sites held for that job, which may be
 inside a step until its next renewal: the job gives them back as it stops (`release_stopped`),
@@ -40,6 +41,7 @@ from models.errors import DomainError
 from models.events import AfterCommit, deliver
 from models.requests import claims
 from models.requests.alerts import describe_for_staff, queue_staff_alert
+from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
@@ -53,6 +55,7 @@ RECLAIM_BATCH = 100
 class Reclaim(StrEnum):
     REQUEUED = "REQUEUED"  # enqueue the job again
     RESLOTTED = "RESLOTTED"  # not begun and can no longer start now: moved to its next slot
+    COMPLETED = "COMPLETED"  # not begun, can no longer start, already on its target: nothing to run
     GAVE_UP = "GAVE_UP"  # attempts spent: UNABLE_TO_COMPLETE
 
 
@@ -158,8 +161,8 @@ async def reclaim_lapsed(
     for row in await lapsed(now, limit):
         if row.attempts >= policy.attempts:
             outcome = await _give_up(row, policy, now)
-        elif row.status is UpdateStatus.NOT_STARTED and await _reslot_late(row, policy, now):
-            outcome = Reclaimed(row.id, Reclaim.RESLOTTED, row.status, row.attempts, row.reclaims)
+        elif row.status is UpdateStatus.NOT_STARTED and (late := await _reslot_late(row, policy, now)):
+            outcome = Reclaimed(row.id, late, row.status, row.attempts, row.reclaims)
         else:
             outcome = await _requeue(row, policy, now)
         if outcome is not None:
@@ -167,25 +170,32 @@ async def reclaim_lapsed(
     return done
 
 
-async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> bool:
+async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaim | None:
     """Work no job has begun whose start is no longer allowed (its window closed while the workers
     were down or far behind, a blackout began) is re-slotted as begin would re-slot it, rather than
-    left Not Started, holding its site, until a worker reaches it. Whether it was."""
+    left Not Started, holding its site, until a worker reaches it; and, as at begin, a version update
+    whose site already runs its target or newer completes without running instead (a new slot and
+    invitation would be for work that never runs). What became of it; None: left to be requeued."""
     loaded = await load_with_site(row.id)
     if loaded is None or loaded[0].status is not UpdateStatus.NOT_STARTED:
-        return False
+        return None
     request, site = loaded
     after = AfterCommit()
     try:
         async with in_transaction():
             rules = await decision_rules(request, site.district, policy, now)  # before any row lock
             if not cannot_start(request, rules, now):
-                return False
-            await reslot(request, site, rules, now, after)
+                return None
+            if already_there(request, site):
+                await complete_without_running(request, site, now, after)
+                outcome = Reclaim.COMPLETED
+            else:
+                await reslot(request, site, rules, now, after)
+                outcome = Reclaim.RESLOTTED
     except DomainError:
-        return False  # a job began it, or another scheduler moved it, since the read
+        return None  # a job began it, or another scheduler moved it, since the read
     await deliver(after)
-    return True
+    return outcome
 
 
 async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:

@@ -304,3 +304,27 @@ async def test_work_no_worker_began_before_its_window_closed_is_re_slotted_by_th
     assert (production.running_request_id, production.online) == (None, True)
     assert await begin(request.id, now=after_window, token="late-job", policy=POLICY) is None  # the old job
     assert await reclaim_lapsed(POLICY, now=after_window + 2 * LEASE) == []
+
+
+async def test_work_no_worker_began_whose_site_got_its_version_meanwhile_completes_unmoved(db):
+    """As above, but production got the version meanwhile (staff brought it there by hand and the
+    import recorded it): the scheduler finding the lapsed lease after the window completes the
+    update without running, as the worker's begin would, instead of moving it to next week with
+    a new invitation for work that will never run."""
+    world = await make_world()
+    request = await world.request_version("Campus.2435.4")
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    await Environment.filter(id=request.environment_id).update(current_version="Campus.2435.9")
+    mailed = await Notification.filter(update_request_id=request.id).count()
+    [reclaimed] = await reclaim_lapsed(POLICY, now=IN_WINDOW + timedelta(hours=5))
+    done = await UpdateRequest.get(id=request.id)
+    assert (done.status, done.scheduled_start, done.lease_token) == (S.COMPLETED, IN_WINDOW, None)
+    assert reclaimed.outcome is Reclaim.COMPLETED
+    assert done.status_message is not None and "already runs Campus.2435.9" in done.status_message
+    kinds = (
+        await Notification.filter(update_request_id=request.id).order_by("id").values_list("kind", flat=True)
+    )
+    assert kinds[mailed:] == [NotificationKind.COMPLETED]
+    production = await Environment.get(id=done.environment_id)
+    assert (production.running_request_id, production.online) == (None, True)

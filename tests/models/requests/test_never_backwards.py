@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.enums import EnvironmentKind, UpdateStatus
+import pytest
+
+from models.blackouts import BlackoutScope, create_blackout
+from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
-from models.tables import Environment, StatusChange, UpdateRequest
-from tests.models.scenario import DONE_AT, IN_WINDOW, RUN_AT, World, make_world, status_of
+from models.tables import Environment, Notification, StatusChange, UpdateRequest
+from tests.models.scenario import AFTER_RUN, DONE_AT, IN_WINDOW, RUN_AT, T0, World, make_world, status_of
 
 S = UpdateStatus
 E = EnvironmentKind
@@ -117,3 +120,100 @@ async def test_the_automatic_sandbox_update_is_placed_clear_of_work_planned_on_t
     await complete(update.id, now=opens + timedelta(minutes=20))
     automatic = await UpdateRequest.get(district_id=world.district.id, automatic=True)
     assert (automatic.status, automatic.scheduled_start) == (S.SCHEDULED, opens + timedelta(hours=2))
+
+
+#: Thursday 2026-11-05 00:30 CST, when the seeded window opens, and the week after.
+OPENS = IN_WINDOW - timedelta(minutes=30)
+NEXT_OPENING = OPENS + timedelta(days=7)
+#: 03:00 CST: inside the window with 30 of the expected 60 minutes left.
+TOO_LATE = OPENS + timedelta(hours=2, minutes=30)
+
+
+async def notices(request_id: int) -> list[NotificationKind]:
+    rows = await Notification.filter(update_request_id=request_id).order_by("id")
+    return [row.kind for row in rows]
+
+
+async def moves(request_id: int) -> list[tuple[S | None, S, str]]:
+    rows = await StatusChange.filter(update_request_id=request_id).order_by("id")
+    return [(row.from_status, row.to_status, row.actor) for row in rows]
+
+
+@pytest.mark.parametrize("kept_from_its_slot_by", ["a late pass", "a blackout"])
+async def test_a_due_update_the_site_already_runs_completes_instead_of_moving(db, kept_from_its_slot_by):
+    """The older update was dispatched (so the newer one could not supersede it), then its job came
+    too late for the window and it went back to SCHEDULED; staff put it after the newer one, which
+    runs and completes first. When the older one falls due it cannot start in its slot (the
+    scheduler is late, or a blackout began), but there is nothing to install: production already
+    runs a newer version. It completes without running, as the worker's begin would have it,
+    instead of moving to next week with a new invitation for work that will never run."""
+    world = await make_world()
+    older = await world.request_version("Campus.2435.4")
+    await world.schedule(older.id, IN_WINDOW)
+    assert await dispatch(older.id, now=IN_WINDOW)
+    newer = await world.request_version("Campus.2435.9")
+    assert await begin(older.id, now=TOO_LATE) is None  # re-slotted to the next week's window
+    latest_fit = NEXT_OPENING + timedelta(hours=2)
+    await world.schedule(older.id, latest_fit)
+    await world.schedule(newer.id, NEXT_OPENING)
+    assert await dispatch(newer.id, now=NEXT_OPENING)
+    assert await begin(newer.id, now=NEXT_OPENING) is not None
+    await complete(newer.id, now=NEXT_OPENING + timedelta(minutes=50))
+    now = latest_fit
+    if kept_from_its_slot_by == "a late pass":
+        now = TOO_LATE + timedelta(days=7)
+    else:
+        await create_blackout(
+            world.staff_actor,
+            start=latest_fit - timedelta(minutes=5),
+            end=latest_fit + timedelta(hours=3),
+            reason="Network maintenance",
+            scope=BlackoutScope(district_id=world.district.id),
+            now=T0,
+        )
+    mailed = await notices(older.id)
+    assert not await dispatch(older.id, now=now)
+    finished = await UpdateRequest.get(id=older.id)
+    assert (finished.status, finished.scheduled_start) == (S.COMPLETED, latest_fit)
+    assert finished.status_message == (
+        "Nothing was installed: the production site already runs Campus.2435.9, which is not older "
+        "than Campus.2435.4."
+    )
+    assert (await moves(older.id))[-2:] == [
+        (S.SCHEDULED, S.NOT_STARTED, "DISPATCHER"),
+        (S.NOT_STARTED, S.COMPLETED, "SYSTEM"),
+    ]
+    # The district is told it is done; no new date, no invitation for it.
+    assert await notices(older.id) == [*mailed, NotificationKind.COMPLETED]
+    production = await site(world, E.PRODUCTION)
+    assert (production.current_version, production.running_request_id, production.online) == (
+        "Campus.2435.9",
+        None,
+        True,
+    )
+    followers = await UpdateRequest.filter(district_id=world.district.id, automatic=True)
+    assert [r.target_version for r in followers] == ["Campus.2435.9"]
+
+
+async def test_a_due_update_the_site_already_runs_waits_for_its_busy_site_then_completes(db):
+    """Already on the target, kept from its slot, and its site is busy (a staging refresh copies
+    production and overruns): nothing runs two at a time on a site, not even for a moment in the
+    history, so it waits SCHEDULED, unmoved and with no mail, and completes once the site is free."""
+    world = await make_world()
+    refresh = await world.request_refresh(E.STAGING)
+    update = await world.request_version("Campus.2435.4")
+    await world.drive(refresh.id, S.IN_PROGRESS)
+    await world.schedule(update.id, AFTER_RUN)
+    await Environment.filter(district_id=world.district.id, kind=E.PRODUCTION).update(
+        current_version="Campus.2435.9"
+    )
+    mailed = await notices(update.id)
+    history = await moves(update.id)
+    assert not await dispatch(update.id, now=TOO_LATE)
+    waiting = await UpdateRequest.get(id=update.id)
+    assert (waiting.status, waiting.scheduled_start) == (S.SCHEDULED, AFTER_RUN)
+    assert (await notices(update.id), await moves(update.id)) == (mailed, history)
+    await complete(refresh.id, now=TOO_LATE + timedelta(minutes=1))
+    assert not await dispatch(update.id, now=TOO_LATE + timedelta(minutes=2))
+    assert await status_of(update.id) is S.COMPLETED
+    assert await notices(update.id) == [*mailed, NotificationKind.COMPLETED]

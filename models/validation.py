@@ -187,6 +187,14 @@ def _plan_refresh(
         )
     if environment not in available_environments:
         raise _unavailable(environment)
+    if EnvironmentKind.PRODUCTION not in available_environments:
+        # Refused now rather than when a worker finds nothing to copy.
+        raise DomainError(
+            ErrorCode.ENVIRONMENT_UNAVAILABLE,
+            f"This district has no production site to copy data from, so the "
+            f"{environment.value.lower()} site cannot be refreshed.",
+            "environment",
+        )
     for other in open_requests:
         if other.kind is UpdateKind.DATABASE_REFRESH and other.status in OPEN_STATUSES:
             raise DomainError(

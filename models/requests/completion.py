@@ -190,6 +190,41 @@ async def complete_without_running(
     await complete_superseded([request.id], request, site, after, now)
 
 
+async def lacks_production(request: UpdateRequest, site: Site) -> bool:
+    """A database refresh whose district has no production site (any more) to copy from: it was
+    asked for while production existed, and the hosting team removed that site since. No read
+    when the job's first read joined production (PostgreSQL) and found it."""
+    if request.kind is not UpdateKind.DATABASE_REFRESH or site.production is not None:
+        return False
+    return not await Environment.filter(
+        district_id=request.district_id, kind=EnvironmentKind.PRODUCTION
+    ).exists()
+
+
+async def fail_without_production(
+    request: UpdateRequest, site: Site, now: datetime, after: AfterCommit
+) -> None:
+    """NOT_STARTED -> UNABLE_TO_COMPLETE by the worker, saying why; nothing runs, and what it held
+    is released. Inside the caller's transaction."""
+    phrase = request_phrase(request.kind, site.environment.kind, request.target_version)
+    message = (
+        f"{phrase[0].upper()}{phrase[1:]} could not run: this district no longer has a production "
+        "site to copy data from. Campus Hosting has been told and will contact you."
+    )
+    await record_move(
+        request,
+        UpdateStatus.UNABLE_TO_COMPLETE,
+        WORKER,
+        after,
+        now=now,
+        site=site,
+        message=message,
+        internal_detail="The district's PRODUCTION environment row is gone; the refresh had no source.",
+        **_lease_cleared(),
+    )
+    await claims.release(request, site.environment.kind)
+
+
 async def complete_superseded(
     newer_ids: Iterable[int], root: UpdateRequest, site: Site, after: AfterCommit, now: datetime
 ) -> None:

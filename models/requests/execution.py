@@ -4,6 +4,7 @@ carries its lease token: a job that lost its lease to another changes nothing.""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,16 +13,23 @@ from tortoise.transactions import in_transaction
 from models import sql
 from models.access import WORKER
 from models.clock import utcnow
-from models.enums import EnvironmentKind, EventType, UpdateStatus
+from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
 from models.requests import claims
-from models.requests.completion import already_there, complete_without_running
+from models.requests.completion import (
+    already_there,
+    complete_without_running,
+    fail_without_production,
+    lacks_production,
+)
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import SITE_JOINS, Site, load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
 from models.tables import District, Environment, UpdateRequest
+
+logger = logging.getLogger(__name__)
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
@@ -44,7 +52,8 @@ async def begin(
     None when the job must be dropped: another job holds the lease (this one is a duplicate and
     touches nothing), the request is in any other status (cancelled meanwhile, finished by an
     earlier delivery), or it was not started because of what begin checks first: a version update
-    whose target the site already runs completes without running, and window-bound work that can
+    whose target the site already runs completes without running, a refresh whose district lost its
+    production site fails without running, and window-bound work that can
     no longer finish inside its window, or work due inside a blackout, is re-slotted. Returns the
     request with its district and environment, which the runbook needs.
     """
@@ -68,6 +77,10 @@ async def begin(
             rules = await decision_rules(request, site.district, policy, now)
             if already_there(request, site):
                 await complete_without_running(request, site, now, after)
+                started = False
+            elif await lacks_production(request, site):
+                await fail_without_production(request, site, now, after)
+                logger.warning("request %s: a refresh with no production site to copy; not run", request.id)
                 started = False
             elif cannot_start(request, rules, now):
                 await reslot(request, site, rules, now, after)
@@ -117,12 +130,13 @@ async def take_lease(request_id: int, token: str, policy: RunPolicy, now: dateti
 async def take_lease_and_load(
     request_id: int, token: str, policy: RunPolicy, now: datetime
 ) -> tuple[UpdateRequest, Site] | None:
-    """`take_lease`, then the request with its site as the lease left it (None: not taken). One
-    round trip on PostgreSQL (the UPDATE ... RETURNING read with its district and environment)."""
+    """`take_lease`, then the request with its site as the lease left it (None: not taken), and for
+    a refresh its district's production site. One round trip on PostgreSQL (the UPDATE ...
+    RETURNING read with its district and environment, and production joined)."""
     if UpdateRequest._meta.db.capabilities.dialect != "postgres":
         if not await take_lease(request_id, token, policy, now):
             return None
-        return await load_with_site(request_id)
+        return await _load_with_production(request_id)
     found = await _LEASE_TAKEN_WITH_SITE.first_with_extra(
         [
             1,
@@ -142,6 +156,24 @@ async def take_lease_and_load(
     return cast(UpdateRequest, request), Site(
         cast(District, district), cast(Environment, environment), production
     )
+
+
+async def _load_with_production(request_id: int) -> tuple[UpdateRequest, Site] | None:
+    """`load_with_site`, and for a refresh its production as the PostgreSQL read joins it: one read
+    answers whether there is one to copy, which sites the job claims, and where it copies from."""
+    loaded = await load_with_site(request_id)
+    if loaded is None or loaded[0].kind is not UpdateKind.DATABASE_REFRESH:
+        return loaded
+    request, site = loaded
+    rows = await sql.select(
+        Environment,
+        ("id", "database_url"),
+        {"district_id": request.district_id, "kind": EnvironmentKind.PRODUCTION},
+    )
+    if not rows:
+        return loaded
+    production = (cast(int, rows[0][0]), cast(str | None, rows[0][1]))
+    return request, Site(site.district, site.environment, production)
 
 
 # take_lease's UPDATE (as models/sql.update writes it), read back with the request's site.

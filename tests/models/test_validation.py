@@ -96,6 +96,20 @@ def test_asp_district_without_staging_cannot_refresh_it():
     assert error.code is ErrorCode.ENVIRONMENT_UNAVAILABLE
 
 
+@pytest.mark.parametrize("environment", [E.SANDBOX, E.STAGING])
+def test_a_refresh_needs_a_production_site_to_copy(environment):
+    """A refresh copies production's data: a district without production is refused when asking,
+    not when the worker runs."""
+    error = refusal(
+        kind=UpdateKind.DATABASE_REFRESH,
+        environment=environment,
+        target_version=None,
+        available_environments=frozenset({E.SANDBOX, E.STAGING}),
+    )
+    assert (error.code, error.field) == (ErrorCode.ENVIRONMENT_UNAVAILABLE, "environment")
+    assert "no production site" in error.message
+
+
 @pytest.mark.parametrize("target", [None, ""])
 def test_version_update_needs_a_target_version(target):
     error = refusal(target_version=target)

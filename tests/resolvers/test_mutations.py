@@ -199,6 +199,7 @@ async def test_staff_set_status_and_group_rollout(db) -> None:
         ("sandbox version update", "VALIDATION", None),
         ("group managed", "GROUP_MANAGED", None),
         ("missing environment", "ENVIRONMENT_UNAVAILABLE", None),
+        ("refresh without production", "ENVIRONMENT_UNAVAILABLE", "environment"),
         ("not newer", "VERSION_NOT_NEWER", "targetVersion"),
         ("unknown version", "UNKNOWN_VERSION", "targetVersion"),
         ("duplicate refresh", "DUPLICATE_REQUEST", None),
@@ -228,6 +229,11 @@ async def test_request_update_refusals(db, case: str, code: str, field: str | No
         )
         await s["contact"].districts.add(asp)
         value = {"districtId": gid(asp), "kind": "DATABASE_REFRESH", "environment": "STAGING"}
+    elif case == "refresh without production":
+        # An import may leave a district without production; there is nothing to copy then.
+        copies_only = await make_district(environments=[EnvironmentKind.SANDBOX, EnvironmentKind.STAGING])
+        await s["contact"].districts.add(copies_only)
+        value = {"districtId": gid(copies_only), "kind": "DATABASE_REFRESH", "environment": "SANDBOX"}
     elif case == "not newer":
         value["targetVersion"] = "Campus.2435.2"
     elif case == "unknown version":

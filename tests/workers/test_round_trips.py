@@ -22,7 +22,7 @@ SETTINGS = Settings(step_retry_delay=0)
 #: saves one round trip per move (the compare-and-set and its history row in one statement) and
 #: per claim or release of two sites (one ordered statement); on both, the last step's checkpoint
 #: is written by the COMPLETED move.
-ROUND_TRIPS = {"sqlite": (9, 22), "postgres": (8, 16)}
+ROUND_TRIPS = {"sqlite": (9, 21), "postgres": (8, 16)}
 
 
 async def test_a_zero_length_runbook_costs_its_pinned_round_trips(db: support.TestDatabase) -> None:

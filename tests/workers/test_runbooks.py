@@ -13,6 +13,7 @@ from infra.settings import Settings
 from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.requests import completion
+from models.requests.dispatch import dispatch
 from models.requests.staff import set_update_request_status
 from models.requests.withdrawing import cancel_update_request
 from models.tables import Environment, UpdateRequest
@@ -94,6 +95,29 @@ async def test_a_refresh_copies_from_production_s_database(db: support.TestDatab
         ("sqlite:///srv/p.db", "sqlite:///srv/s.db")
     }
     assert (await Environment.get(id=request.environment_id)).last_refreshed_at is not None
+
+
+async def test_a_queued_refresh_whose_production_was_removed_fails_saying_so(
+    db: support.TestDatabase,
+) -> None:
+    """Requested and scheduled while production existed; the hosting team then removed the
+    production site. The job has nothing to copy: it must not run (nor report a refresh that
+    copied nothing) but end the request with words the district can read, the site free."""
+    scene = await make_scene()
+    request = await request_and_schedule(scene, UpdateKind.DATABASE_REFRESH, EnvironmentKind.SANDBOX)
+    await Environment.filter(district_id=scene.district.id, kind=EnvironmentKind.PRODUCTION).delete()
+    assert await dispatch(request.id)
+    executor = FakeExecutor()
+
+    await run_request(request.id, SETTINGS, executor)
+
+    assert executor.steps == []
+    ended = await UpdateRequest.get(id=request.id)
+    assert ended.status is UpdateStatus.UNABLE_TO_COMPLETE
+    assert ended.status_message and "no longer has a production site" in ended.status_message
+    assert ended.lease_token is None
+    sandbox = await Environment.get(id=request.environment_id)
+    assert sandbox.online and sandbox.running_request_id is None and sandbox.last_refreshed_at is None
 
 
 # --------------------------------------------------------------------------- progress

@@ -31,7 +31,7 @@ from workers.errors import ConfigurationError, MailDeliveryError
 
 logger = logging.getLogger(__name__)
 
-#: Sending attempts per mail before it is marked FAILED.
+#: Sending attempts per mail before it is marked FAILED (one, when the server refuses it for good).
 MAIL_MAX_ATTEMPTS = 5
 SMTP_TIMEOUT_SECONDS = 30.0
 #: A send still SENDING this long after its claim is taken for dead (its worker stopped mid-send).
@@ -102,10 +102,32 @@ async def send_message(target: SmtpTarget, message: EmailMessage) -> None:
     )
 
 
+def is_permanent_refusal(error: Exception) -> bool:
+    """Whether the SMTP server refused this mail itself for good: a 5xx reply to its recipient
+    (550 mailbox unavailable, 553 bad address...) or to its content (DATA). Sending it again
+    brings the same answer, so it is not retried. A 5xx to the login, the sender or the greeting
+    says the service's own mail settings are wrong, not this mail: like 4xx replies and
+    connection errors, that is retried, so the mails survive until the settings are fixed."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(_recipient_gone(each) for each in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused):
+        return _recipient_gone(error)
+    if isinstance(error, aiosmtplib.SMTPDataError):
+        return 500 <= error.code < 600
+    return False
+
+
+def _recipient_gone(refusal: aiosmtplib.SMTPRecipientRefused) -> bool:
+    # RFC 5321 4.5.3.1.10: a 552 to RCPT (too many recipients) is to be taken as temporary.
+    return 500 <= refusal.code < 600 and refusal.code != 552
+
+
 async def deliver_notification(notification_id: int, settings: Settings) -> NotificationState | None:
     """Send one outbox mail. Idempotent: a mail already SENT, LOGGED or FAILED is left alone.
 
-    Raises MailDeliveryError when the attempt failed and attempts remain (the job is retried).
+    Raises MailDeliveryError when the attempt failed and attempts remain (the job is retried). A
+    permanent refusal (`is_permanent_refusal`) or the last attempt's failure marks the mail FAILED
+    with an alert (logged at ERROR, counted in `updatedesk_alerts_total{kind="mail_failed"}`).
     """
     notification = await Notification.get_or_none(id=notification_id)
     if notification is None:
@@ -145,13 +167,24 @@ async def deliver_notification(notification_id: int, settings: Settings) -> Noti
     try:
         await send_message(parse_smtp_url(settings.smtp_url), message)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-        final = attempt >= MAIL_MAX_ATTEMPTS
+        permanent = is_permanent_refusal(error)
+        final = permanent or attempt >= MAIL_MAX_ATTEMPTS
         await Notification.filter(id=notification_id).update(
             last_error=str(error)[:1000],
             state=NotificationState.FAILED if final else NotificationState.PENDING,
         )
         if final:
-            logger.error("mail %s to %s failed for good: %s", notification_id, notification.recipient, error)
+            why = "refused for good by the SMTP server" if permanent else f"failed {attempt} attempts"
+            ALERTS.labels("mail_failed").inc()
+            logger.error(
+                "alert: mail %s (%s of request %s) to %s %s and will not be sent: %s",
+                notification_id,
+                notification.kind.value,
+                notification.update_request_id,
+                notification.recipient,
+                why,
+                error,
+            )
             return NotificationState.FAILED
         raise MailDeliveryError(f"mail {notification_id}: {error}") from error
     await Notification.filter(id=notification_id).update(

@@ -92,11 +92,11 @@ def test_the_mail_actor_retries_by_its_policy_with_bounded_backoff(actors: Actor
 
 @pytest.mark.parametrize("retries", range(MAIL_MAX_ATTEMPTS))
 def test_an_smtp_refusal_is_retried_while_the_mail_has_attempts_left(retries: int) -> None:
-    assert _mail_should_retry(retries, MailDeliveryError("550 mailbox unavailable"))
+    assert _mail_should_retry(retries, MailDeliveryError("451 try again later"))
 
 
 def test_an_smtp_refusal_is_not_retried_past_the_mail_s_attempts() -> None:
-    assert not _mail_should_retry(MAIL_MAX_ATTEMPTS, MailDeliveryError("550 mailbox unavailable"))
+    assert not _mail_should_retry(MAIL_MAX_ATTEMPTS, MailDeliveryError("451 try again later"))
 
 
 @pytest.mark.parametrize("retries", range(MAIL_OTHER_FAULT_RETRIES))
@@ -124,7 +124,7 @@ def _delayed(broker: StubBroker) -> list[Message[Any]]:
 
 def test_dramatiq_delays_a_refused_mail_by_the_mail_backoff(broker: StubBroker, actors: Actors) -> None:
     before = int(time.time() * 1000)
-    proxy = _processed_with(broker, actors, 0, MailDeliveryError("550 mailbox unavailable"))
+    proxy = _processed_with(broker, actors, 0, MailDeliveryError("451 try again later"))
     after = int(time.time() * 1000)
     assert not proxy.failed
     (retry,) = _delayed(broker)
@@ -134,7 +134,7 @@ def test_dramatiq_delays_a_refused_mail_by_the_mail_backoff(broker: StubBroker, 
 
 
 def test_dramatiq_gives_up_a_mail_job_when_the_policy_says_so(broker: StubBroker, actors: Actors) -> None:
-    refused = _processed_with(broker, actors, MAIL_MAX_ATTEMPTS, MailDeliveryError("550"))
+    refused = _processed_with(broker, actors, MAIL_MAX_ATTEMPTS, MailDeliveryError("451"))
     faulty = _processed_with(broker, actors, MAIL_OTHER_FAULT_RETRIES, ConnectionError("database went away"))
     assert refused.failed and faulty.failed
     assert _delayed(broker) == []

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from infra.metrics import ALERTS
 from infra.settings import Settings
 from models.clock import utcnow
 from models.enums import NotificationKind, NotificationState
@@ -30,7 +32,10 @@ from workers.scheduler import sweep_outbox
 
 MAIL_FROM = "Campus Hosting <hosting@updatedesk.test>"
 CALENDAR = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
-REFUSAL = "550 5.1.1 mailbox unavailable"
+#: A refusal for now (mailbox busy, greylisting): tried again later.
+REFUSAL = "450 4.2.1 mailbox unavailable, try again later"
+#: A refusal for good: the mailbox does not exist.
+PERMANENT_REFUSAL = "550 5.1.1 mailbox unavailable"
 
 
 # --------------------------------------------------------------------------- parse_smtp_url
@@ -111,38 +116,55 @@ def test_build_message_attaches_the_invitation_as_a_calendar_alternative() -> No
 
 
 class RefusingServer:
-    """An SMTP server that refuses every recipient, counting the refusals."""
+    """An SMTP server that answers `reply` to the recipients in `refused` (all, when None),
+    counting the refusals, and accepts the others."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: str, refused: frozenset[str] | None = None) -> None:
+        self.reply = reply
+        self.refused = refused
         self.refusals = 0
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.refused is not None and address not in self.refused:
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
         with self.lock:
             self.refusals += 1
-        return REFUSAL
+        return self.reply
+
+
+@contextmanager
+def smtp_server(handler: RefusingServer) -> Iterator[str]:
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}"
+    finally:
+        controller.stop()
 
 
 @pytest.fixture
 def refusing_smtp() -> Iterator[tuple[str, RefusingServer]]:
-    port = free_port()
-    handler = RefusingServer()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", handler
-    finally:
-        controller.stop()
+    """Refuses every recipient for now (4xx)."""
+    handler = RefusingServer(REFUSAL)
+    with smtp_server(handler) as url:
+        yield url, handler
+
+
+def _mail_alerts() -> float:
+    return ALERTS.labels("mail_failed")._value.get()
 
 
 def _settings(smtp_url: str | None) -> Settings:
     return Settings(smtp_url=smtp_url, mail_from=MAIL_FROM)
 
 
-async def _pending(calendar: str | None = None) -> Notification:
+async def _pending(calendar: str | None = None, recipient: str = "pat@district.example") -> Notification:
     return await Notification.create(
         kind=NotificationKind.SCHEDULED,
-        recipient="pat@district.example",
+        recipient=recipient,
         subject="Scheduled: Campus.2435.4",
         body="Your update is scheduled.",
         calendar=calendar,
@@ -186,6 +208,7 @@ async def test_a_refused_mail_is_retried_then_fails_for_good(
     url, server = refusing_smtp
     notification = await _pending()
     settings = _settings(url)
+    alerts = _mail_alerts()
     for attempt in range(1, MAIL_MAX_ATTEMPTS):
         with pytest.raises(MailDeliveryError, match="mailbox unavailable"):
             await deliver_notification(notification.id, settings)
@@ -200,6 +223,51 @@ async def test_a_refused_mail_is_retried_then_fails_for_good(
     # A FAILED mail is final: a later delivery does not contact the server again.
     assert await deliver_notification(notification.id, settings) is NotificationState.FAILED
     assert server.refusals == MAIL_MAX_ATTEMPTS
+    assert _mail_alerts() == alerts + 1
+
+
+async def test_a_permanent_refusal_fails_the_mail_at_once(
+    db: support.TestDatabase, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server answers 550 for one recipient (the mailbox is gone) and takes mail for another.
+    Sending again brings the same 550: the mail is FAILED on its first attempt, with the alert a
+    mail that ran out of attempts gets, and the other recipient's mail still goes."""
+    handler = RefusingServer(PERMANENT_REFUSAL, refused=frozenset({"gone@district.example"}))
+    alerts = _mail_alerts()
+    with smtp_server(handler) as url:
+        settings = _settings(url)
+        gone = await _pending(recipient="gone@district.example")
+        assert await deliver_notification(gone.id, settings) is NotificationState.FAILED
+        stored = await Notification.get(id=gone.id)
+        assert (stored.state, stored.attempts, stored.sent_at) == (NotificationState.FAILED, 1, None)
+        assert stored.last_error is not None and "550" in stored.last_error
+        assert _mail_alerts() == alerts + 1
+        assert any(
+            r.levelname == "ERROR"
+            and r.getMessage().startswith("alert:")
+            and "gone@district.example" in r.getMessage()
+            for r in caplog.records
+        )
+        # Final: delivered again (a redelivered job, the sweep), it does not contact the server.
+        assert await deliver_notification(gone.id, settings) is NotificationState.FAILED
+        assert handler.refusals == 1 and _mail_alerts() == alerts + 1
+
+        other = await _pending()
+        assert await deliver_notification(other.id, settings) is NotificationState.SENT
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["451 4.3.0 try again later", "452 4.5.3 too many recipients", "552 5.5.3 too many recipients"],
+)
+async def test_a_refusal_for_now_is_still_retried(db: support.TestDatabase, reply: str) -> None:
+    """A 4xx reply, and a 552 to RCPT (RFC 5321 says to treat it as temporary), may pass later."""
+    with smtp_server(RefusingServer(reply)) as url:
+        notification = await _pending()
+        with pytest.raises(MailDeliveryError):
+            await deliver_notification(notification.id, _settings(url))
+    stored = await Notification.get(id=notification.id)
+    assert (stored.state, stored.attempts) == (NotificationState.PENDING, 1)
 
 
 async def test_an_unreachable_server_counts_as_a_failed_attempt(db: support.TestDatabase) -> None:

@@ -31,5 +31,11 @@ def may_carry(owner: OwnerView, webhook_district_id: int | None, event_district_
 def receiving(owner: Actor, active: bool, webhook_district_id: int | None) -> bool:
     """Whether an endpoint gets events now, as its owner is shown it: not deactivated and, when it
     is for one district, that district still one the owner sees (otherwise every event of it is
-    refused by `may_carry`, and the owner may not even be shown which district it was)."""
-    return active and (webhook_district_id is None or owner.can_see(webhook_district_id))
+    refused by `may_carry`, and the owner may not even be shown which district it was); when it
+    is for every district, the owner still sees one (staff see all; an account linked to none
+    has every event refused)."""
+    if not active:
+        return False
+    if webhook_district_id is None:
+        return owner.district_ids is None or bool(owner.district_ids)
+    return owner.can_see(webhook_district_id)

@@ -72,8 +72,9 @@ class WebhookType(Node):
 
     @strawberry.field(
         description="Whether it gets events now. False once deactivated after failing for 24 hours "
-        "(deactivatedAt says when; delete it and create it anew), and while it is for one district "
-        "that its owner no longer sees (deactivatedAt null; true again if the access returns)."
+        "(deactivatedAt says when; delete it and create it anew), while it is for one district "
+        "that its owner no longer sees, and while it is for every district and its owner sees "
+        "none (deactivatedAt null; true again if the access returns)."
     )
     def active(self, root: Parent[WebhookRow], info: Info) -> bool:
         return webhooks.receiving(info.context, root)

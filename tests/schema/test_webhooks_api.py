@@ -158,3 +158,39 @@ async def test_a_webhook_for_a_district_its_owner_lost_says_it_gets_nothing_with
         await owner.districts.add(own)
         [again] = (await api.data(query, token=token))["webhooks"]
         assert (again["active"], again["district"]) == (True, {"id": gid(own), "name": "Lakeside"})
+
+
+async def test_a_webhook_for_all_districts_is_not_active_while_its_owner_has_none(
+    db: support.TestDatabase,
+) -> None:
+    """A webhook for every district (district null) carries what its owner sees: once the owner
+    is unlinked from its last district it gets nothing, and must not say `active: true` (as a
+    webhook for one lost district already says false). Linked again, it is active. An account that
+    never had a district reads false from the start; staff, who see everything, read true."""
+    own = await make_district("Lakeside")
+    owner = await make_account(Role.PARTNER, [own])
+    unlinked = await make_account(Role.TECHNICAL_CONTACT)
+    staff = await make_account(Role.HOSTING_STAFF)
+    tokens = {
+        name: await make_token(account)
+        for name, account in [("owner", owner), ("none", unlinked), ("st", staff)]
+    }
+    query = "{ webhooks { url active deactivatedAt district { id } } }"
+    every = {"input": {"url": PUBLIC_URL, "districtId": None}}
+    async with api_client() as api:
+        created = (await api.data(CREATE, every, tokens["owner"]))["createWebhook"]
+        assert created["errors"] == [] and created["webhook"]["active"] is True
+        await owner.districts.remove(own)
+        assert (await api.data(query, token=tokens["owner"]))["webhooks"] == [
+            {"url": PUBLIC_URL, "active": False, "deactivatedAt": None, "district": None}
+        ]
+        await owner.districts.add(own)
+        [again] = (await api.data(query, token=tokens["owner"]))["webhooks"]
+        assert again["active"] is True
+
+        never = (await api.data(CREATE, every, tokens["none"]))["createWebhook"]
+        assert never["errors"] == [] and never["webhook"]["active"] is False
+        assert [w["active"] for w in (await api.data(query, token=tokens["none"]))["webhooks"]] == [False]
+
+        for_staff = (await api.data(CREATE, every, tokens["st"]))["createWebhook"]
+        assert for_staff["errors"] == [] and for_staff["webhook"]["active"] is True

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from models.access import actor_for_account
 from models.enums import Role
-from models.webhooks.visibility import OwnerView, may_carry
+from models.webhooks.visibility import OwnerView, may_carry, receiving
 
 CONTACT = OwnerView(1, True, Role.TECHNICAL_CONTACT, frozenset({10, 11}))
 STAFF = OwnerView(2, True, Role.HOSTING_STAFF, frozenset())
@@ -29,3 +30,13 @@ def test_staff_see_everything_and_nobody_sees_through_a_deactivated_account() ->
 def test_a_viewer_owner_keeps_a_subscribers_sight() -> None:
     # Creating a webhook is a write; receiving events is reading, which viewers may do.
     assert may_carry(OwnerView(3, True, Role.VIEWER, frozenset({10})), None, 10)
+
+
+def test_a_webhook_for_all_districts_receives_only_while_its_owner_sees_one() -> None:
+    contact = actor_for_account(1, Role.TECHNICAL_CONTACT, frozenset({10}))
+    lost_all = actor_for_account(1, Role.TECHNICAL_CONTACT, frozenset())
+    staff = actor_for_account(2, Role.HOSTING_STAFF, frozenset())
+    assert receiving(contact, True, None) and receiving(staff, True, None)
+    assert not receiving(lost_all, True, None)
+    assert not receiving(contact, False, None)
+    assert receiving(contact, True, 10) and not receiving(lost_all, True, 10)

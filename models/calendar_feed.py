@@ -48,6 +48,8 @@ FEED_NAME = "Campus Hosting maintenance"
 FEED_STATUSES = (UpdateStatus.SCHEDULED, UpdateStatus.NOT_STARTED, UpdateStatus.IN_PROGRESS)
 #: Blackouts that ended up to this long ago are still listed (calendars keep recent history).
 FEED_PAST = timedelta(days=30)
+#: Request ids per read of their histories: far below either database's limit of bind parameters.
+HISTORY_IDS_PER_READ = 10_000
 #: Blackouts are shown in UTC: they are absolute periods, not a district's local hours.
 BLACKOUT_ZONE = "UTC"
 
@@ -121,14 +123,18 @@ async def account_actor(account: Account) -> Actor:
 
 
 async def _invitations(request_ids: list[int]) -> dict[int, InvitationMessage]:
-    rows = await (
-        StatusChange.filter(update_request_id__in=request_ids)
-        .order_by("id")
-        .values_list("update_request_id", "to_status", "at")
-    )
     histories: dict[int, list[tuple[UpdateStatus, datetime]]] = {}
-    for request_id, status, at in rows:
-        histories.setdefault(request_id, []).append((UpdateStatus(status), at))
+    # A staff feed may list more requests than one statement can carry bind parameters (PostgreSQL
+    # 32,767; SQLite 32,766 by default): their histories are read a slice of ids at a time (each
+    # slice by the (update_request_id, at) index), in history order within each request.
+    for first in range(0, len(request_ids), HISTORY_IDS_PER_READ):
+        rows = await (
+            StatusChange.filter(update_request_id__in=request_ids[first : first + HISTORY_IDS_PER_READ])
+            .order_by("id")
+            .values_list("update_request_id", "to_status", "at")
+        )
+        for request_id, status, at in rows:
+            histories.setdefault(request_id, []).append((UpdateStatus(status), at))
     found = {pk: latest_invitation(history) for pk, history in histories.items()}
     return {pk: message for pk, message in found.items() if message is not None}
 

@@ -138,9 +138,15 @@ async def create_blackout(
 
 
 async def delete_blackout(actor: Actor, blackout_id: int) -> None:
+    """Staff: remove a blackout. A rule change like its creation: work it kept from a slot may start
+    again and a slot it made void holds again, so once this returns no start decided on the
+    blackout is still to commit (`models.start_lock`), and `scheduleConflicts` lists every overlap
+    it leaves."""
     require_staff(actor)
-    if await Blackout.filter(id=blackout_id).delete() != 1:
-        raise not_found("blackout")
+    async with in_transaction():
+        await hold_for_rule_change()
+        if await Blackout.filter(id=blackout_id).delete() != 1:
+            raise not_found("blackout")
 
 
 def period_of(row: Blackout) -> BlackoutPeriod:

@@ -3,7 +3,8 @@
 `claim_next` takes the endpoint's oldest pending delivery (the head) when it is due: a later event
 never overtakes an earlier one that is still being retried. The claim is a compare-and-set on the
 attempt number, so of two workers one POSTs; it lapses after its lease (`claim_lease`), so a
-worker that stopped mid-attempt is followed by another attempt with the same delivery id (at least once).
+worker that stopped mid-attempt is followed by another attempt with the same delivery id (at least
+once): the lost attempt counts as a failed one, and the next is made on the backoff schedule.
 `record_outcome` writes the attempt, moves the delivery on (delivered, retry at, failed) and
 deactivates an endpoint that has failed for 24 hours, telling its owner by mail.
 """
@@ -103,8 +104,10 @@ async def claim_next(
 ) -> Claimed | Idle:
     """Claim an attempt of the endpoint's head delivery if it is due (skipping those its owner may
     no longer see). The claim lapses after `lease` (every worker of a deployment uses the same).
-    A lapsed claim is attempted again at once, within the delivery's 24 hours; past them it is
-    recorded as a failed attempt (`record_outcome`: given up, the endpoint maybe deactivated)."""
+    A lapsed claim is a lost attempt, a failed one: within the delivery's 24 hours it is logged and
+    the next attempt follows the backoff (`lost_retry_at`), so an endpoint that stops every worker
+    attempting it is not tried again every lease; past them it is recorded by `record_outcome`
+    (given up, the endpoint maybe deactivated)."""
     for _ in range(MAX_CLAIM_STEPS):
         webhook = await Webhook.get_or_none(id=webhook_id).select_related("owner")
         if webhook is None or not webhook.active:
@@ -121,43 +124,83 @@ async def claim_next(
             if skipped:
                 await given_up(head.id, webhook_id, now, SKIPPED_ERROR).save()
             continue
-        if (
-            head.in_flight
-            and head.first_attempt_at is not None
-            and now >= head.first_attempt_at + RETRY_WINDOW
-        ):
-            # Every worker may stop on this event (it hangs them, or crashes them): its lost
-            # attempts are failed ones, and its 24 hours end like any other event's.
+        if head.in_flight:
+            # The claim lapsed: its worker stopped before recording an outcome (the endpoint may
+            # hang it or crash it). A lost attempt is a failed one: logged, and the next follows
+            # the backoff, not the lease.
             lost = Claimed(head, webhook, head.attempts, head.next_attempt_at - lease)
-            recorded = await record_outcome(
-                lost, AttemptOutcome(None, LOST_ATTEMPT_ERROR), now, retry_seconds, staff_alert_email
-            )
-            if recorded.alert is not None:
-                return Idle(None, recorded.alert)
-            continue
+            retry_at = lost_retry_at(head, lost.at, retry_seconds)
+            if retry_at is None or now >= retry_window_end(head):
+                # Its 24 hours are over: given up like any other (the endpoint maybe deactivated).
+                recorded = await record_outcome(
+                    lost, AttemptOutcome(None, LOST_ATTEMPT_ERROR), now, retry_seconds, staff_alert_email
+                )
+                if recorded.alert is not None:
+                    return Idle(None, recorded.alert)
+                continue
+            await record_lost(lost, retry_at)
+            continue  # due now (a late look) or later: look again
         attempt = head.attempts + 1
         first = head.first_attempt_at or now
         won = await WebhookDelivery.filter(
-            id=head.id, state=PENDING, attempts=head.attempts, next_attempt_at__lte=now
+            id=head.id, state=PENDING, attempts=head.attempts, in_flight=False, next_attempt_at__lte=now
         ).update(attempts=attempt, in_flight=True, next_attempt_at=now + lease, first_attempt_at=first)
         if won != 1:
             continue  # another worker claimed it first: look again
-        if head.in_flight:
-            # The previous claim lapsed: its worker stopped before recording an outcome.
-            lost_at = head.next_attempt_at - lease
-            await WebhookAttempt.create(
-                delivery_id=head.id,
-                webhook_id=webhook_id,
-                attempt=head.attempts,
-                at=lost_at,
-                error=LOST_ATTEMPT_ERROR,
-            )
-            # A lost attempt is a failed one: the endpoint's 24 hours run from its start (an
-            # endpoint that hangs until its worker is stopped is failing), not from the next one.
-            await Webhook.filter(id=webhook_id, failing_since__isnull=True).update(failing_since=lost_at)
         head.attempts, head.in_flight, head.first_attempt_at = attempt, True, first
         return Claimed(head, webhook, attempt, now)
     return Idle(now)  # many skipped in a row: come back at once for the rest
+
+
+def retry_window_end(delivery: WebhookDelivery) -> datetime:
+    assert delivery.first_attempt_at is not None  # set by the first claim
+    return delivery.first_attempt_at + RETRY_WINDOW
+
+
+def lost_retry_at(delivery: WebhookDelivery, began: datetime, retry_seconds: float) -> datetime | None:
+    """When to try again after a lost attempt (number `delivery.attempts`, begun at `began`): the
+    wait after that attempt, counted from when it began (when it ended is unknown), as for an
+    attempt that failed at once; never before its claim lapsed (`delivery.next_attempt_at`).
+    None once the 24 hours are over."""
+    assert delivery.first_attempt_at is not None
+    retry_at = next_attempt_at(delivery.first_attempt_at, delivery.attempts, began, retry_seconds)
+    return None if retry_at is None else max(retry_at, delivery.next_attempt_at)
+
+
+async def record_lost(lost: Claimed, retry_at: datetime) -> bool:
+    """Log a lost attempt and put the delivery off until `retry_at`, in one transaction. A
+    compare-and-set on the lapsed claim (still in flight, no later attempt claimed), so of two
+    workers that find it one logs it; False when another did, or its late outcome came first."""
+    delivery = lost.delivery
+    async with in_transaction():
+        # The endpoint's row first, as `record_outcome` (a late outcome of this attempt) and
+        # fan-out take it: the two never wait for each other's rows the other way round.
+        if await Webhook.filter(id=lost.webhook.id).select_for_update().first() is None:
+            return False  # deleted meanwhile, with its deliveries
+        moved = await WebhookDelivery.filter(
+            id=delivery.id,
+            state=PENDING,
+            attempts=lost.attempt,
+            in_flight=True,
+        ).update(
+            in_flight=False,
+            next_attempt_at=retry_at,
+            last_status_code=None,
+            last_error=LOST_ATTEMPT_ERROR,
+        )
+        if moved != 1:
+            return False
+        await WebhookAttempt.create(
+            delivery_id=delivery.id,
+            webhook_id=lost.webhook.id,
+            attempt=lost.attempt,
+            at=lost.at,
+            error=LOST_ATTEMPT_ERROR,
+        )
+        # The endpoint's 24 hours run from the lost attempt's start (an endpoint that hangs until
+        # its worker is stopped is failing), not from the next one.
+        await Webhook.filter(id=lost.webhook.id, failing_since__isnull=True).update(failing_since=lost.at)
+    return True
 
 
 async def record_outcome(
@@ -212,11 +255,12 @@ async def record_outcome(
             changes["next_attempt_at"] = retry_at
         if result is Verdict.DELIVERED:
             changes["delivered_at"] = now
-        # Only while this claim is the latest: a lapsed claim taken over by another worker has
-        # its attempt logged above but no longer moves the delivery.
-        await WebhookDelivery.filter(id=delivery.id, state=PENDING, attempts=claimed.attempt).update(
-            **changes
-        )
+        # Only while this claim is the latest and still in flight: a lapsed claim already logged
+        # as lost (or taken over by another worker) has its attempt logged above but no longer
+        # moves the delivery.
+        await WebhookDelivery.filter(
+            id=delivery.id, state=PENDING, attempts=claimed.attempt, in_flight=True
+        ).update(**changes)
         if result is Verdict.DELIVERED:
             await Webhook.filter(id=webhook.id).update(failing_since=None, last_delivered_at=now)
         elif deactivating:

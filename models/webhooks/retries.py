@@ -2,8 +2,9 @@
 
 - 2xx: delivered. Timeouts, connection errors (a refused address too), 5xx, 408 and 429: tried
   again after `base` seconds, then after twice that, and so on, for 24 hours from the first
-  attempt (the last try falls on the 24th hour). Any other answer (other 4xx, 3xx: redirects are
-  not followed) is final for that event.
+  attempt (the last try falls on the 24th hour); an attempt lost with its worker (no outcome
+  recorded when its claim lapses) is a failed one, its wait counted from when it began. Any
+  other answer (other 4xx, 3xx: redirects are not followed) is final for that event.
 - An endpoint whose attempts have failed since 24 hours ago, with no success in between, is
   deactivated when a delivery is given up (a final answer, or its own 24 hours of retries spent):
   a failure before a quiet day does not cut the next event's retries short.
@@ -26,7 +27,7 @@ CLAIM_LEASE_PER_TIMEOUT = 3
 
 def claim_lease(timeout_seconds: float) -> timedelta:
     """How long a claimed attempt may go without a recorded outcome before it is taken as lost
-    (its worker stopped) and the delivery is attempted again, with the same delivery id."""
+    (its worker stopped): a failed attempt, made again (with the same delivery id) on the backoff."""
     return timedelta(seconds=timeout_seconds * CLAIM_LEASE_PER_TIMEOUT)
 
 

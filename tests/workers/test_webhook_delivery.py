@@ -27,7 +27,14 @@ from models.webhooks.attempts import (
 )
 from models.webhooks.fanout import fan_out
 from models.webhooks.registry import delete_webhook
-from models.webhooks.retries import CLAIM_LEASE, DELIVERY_TIMEOUT_SECONDS, RETRY_WINDOW, Verdict, claim_lease
+from models.webhooks.retries import (
+    CLAIM_LEASE,
+    DELIVERY_TIMEOUT_SECONDS,
+    RETRY_WINDOW,
+    Verdict,
+    claim_lease,
+    retry_delay,
+)
 from models.webhooks.signing import verify
 from tests import support
 from tests.factories import actor_of
@@ -366,7 +373,12 @@ async def test_the_configured_time_limit_bounds_a_post_and_its_claim(db: support
         clock.advance(seconds=0.8)  # within the lease: nobody attempts it again
         assert await deliver_webhook(hook.id, settings, clock=clock) is None
         assert len(endpoint.requests) == 2
+        # Lapsed: the lost attempt is a failed one, the next waits its backoff (after attempt 2).
         clock.to(retry_at + lease)
+        backoff = retry_at + retry_delay(2, settings.webhook_retry_seconds)
+        assert await deliver_webhook(hook.id, settings, clock=clock) == backoff
+        assert len(endpoint.requests) == 2
+        clock.to(backoff)
         assert await deliver_webhook(hook.id, settings, clock=clock) is None
 
     assert len({r.headers["updatedesk-delivery"] for r in endpoint.requests}) == 1

@@ -19,7 +19,7 @@ from models.webhooks.attempts import (
 )
 from models.webhooks.fanout import fan_out
 from models.webhooks.registry import attempts_of
-from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW, AttemptOutcome, Verdict
+from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW, AttemptOutcome, Verdict, retry_delay
 from tests import support
 from tests.factories import make_account, make_request
 from tests.support_webhooks import T0, add_webhook, make_world, record_of
@@ -247,3 +247,63 @@ async def test_a_delivery_whose_every_attempt_is_lost_still_ends_after_24_hours(
     assert (stopped.active, stopped.failing_since, stopped.deactivated_at) == (False, T0, over)
     log = [(row.attempt, row.error) for row in await attempts_of(hook.id)]
     assert log == [(2, LOST_ATTEMPT_ERROR), (1, LOST_ATTEMPT_ERROR)]
+
+
+async def test_attempts_lost_with_their_workers_are_retried_with_backoff_not_every_lease(
+    db: support.TestDatabase,
+) -> None:
+    """The receiver kills every worker that attempts its event (a huge, slow answer, say): no
+    outcome is ever recorded, each claim lapses. A lost attempt is a failed one and counts as an
+    attempt: the next is made on the backoff schedule of an event whose attempts fail (30 s after
+    the first began, then 60 s, 120 s... after each), never as soon as the claim lapses, which would
+    hammer the receiver every lease for a day. After 24 hours the event is given up and the
+    endpoint deactivated, as before."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    claims: list[datetime] = []
+    now = T0
+    while len(claims) < 30:
+        step = await claim_next(hook.id, now, retry_seconds=RETRY_SECONDS)
+        if isinstance(step, Claimed):
+            claims.append(now)  # ... and its worker dies: the claim lapses
+            now += CLAIM_LEASE
+        elif step.until is not None:
+            now = step.until
+        else:
+            break  # given up (or in flight: it is not, every claim has lapsed)
+    # The schedule of attempts that fail at once: 13 in 24 hours (the last on the 24th hour).
+    schedule = [T0]
+    while schedule[-1] < T0 + RETRY_WINDOW:
+        schedule.append(min(schedule[-1] + retry_delay(len(schedule), RETRY_SECONDS), T0 + RETRY_WINDOW))
+    assert claims == schedule
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.in_flight, delivery.attempts) == (D.FAILED, False, len(schedule))
+    stopped = await Webhook.get(id=hook.id)
+    assert (stopped.active, stopped.failing_since) == (False, T0)
+    assert stopped.deactivated_at == T0 + RETRY_WINDOW + CLAIM_LEASE
+    log = [(row.attempt, row.at, row.error) for row in await attempts_of(hook.id, 100)]
+    assert log == [(n, at, LOST_ATTEMPT_ERROR) for n, at in reversed(list(enumerate(schedule, 1)))]
+
+
+async def test_a_late_outcome_of_an_attempt_logged_as_lost_does_not_move_the_delivery(
+    db: support.TestDatabase,
+) -> None:
+    """The worker was only slow: its claim lapsed, the attempt was logged as lost and the next put
+    off on the backoff; then its outcome comes. It is logged, but the delivery keeps its schedule
+    (a second retry time, or a second attempt numbered the same, would follow otherwise)."""
+    world = await make_world()
+    hook = await add_webhook(world.owner, URL)
+    await fan_out(record_of(world.own_request), now=T0)
+    slow = await claim_next(hook.id, T0, retry_seconds=60.0)
+    assert isinstance(slow, Claimed)
+    step = await claim_next(hook.id, T0 + CLAIM_LEASE, retry_seconds=60.0)
+    assert isinstance(step, Idle) and step.until == T0 + timedelta(seconds=60)
+    late = T0 + CLAIM_LEASE + timedelta(seconds=5)
+    await record_outcome(slow, AttemptOutcome(503, "HTTP 503"), late, 60.0)
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.in_flight, delivery.attempts) == (D.PENDING, False, 1)
+    assert delivery.next_attempt_at == T0 + timedelta(seconds=60)
+    log = sorted((row.attempt, row.error) for row in await attempts_of(hook.id))
+    assert log == [(1, "HTTP 503"), (1, LOST_ATTEMPT_ERROR)]
+    assert isinstance(await claim_next(hook.id, step.until, retry_seconds=60.0), Claimed)

@@ -9,7 +9,8 @@ API (small on purpose; GraphQL subscriptions and webhook deliveries are built on
 - ``EventBus.add_listener(listener)``: batches of ``EventRecord`` (with ids) in stream order (the
   live hub of an API process).
 - ``EventBus.stream``: the reader API (``stream.EventStream``: read after an id, wait for new
-  records, is a record still kept); ``follow(stream, after)`` reads on forever, with reconnects.
+  records, is a record still kept); ``follow(stream, after)`` reads on forever, with reconnects,
+  and from a new stream's start when the one it read was replaced (``stream_replaced``).
 - ``public_cursor`` / ``record_id_of``: the opaque cursor clients see for a record id.
 - ``InProcessBus``: one process (the embedded default); ``RedisBus``: a Redis Stream.
 - ``install_bus_sink(bus)``: publish every domain event after commit; returns the uninstaller.
@@ -25,7 +26,7 @@ from infra.bus.memory import MemoryStream
 from infra.bus.records import STREAM_START, EventRecord, id_time, public_cursor, record_id_of
 from infra.bus.redis import RedisBus
 from infra.bus.redis_stream import RedisStream
-from infra.bus.stream import RETAIN_ENTRIES, RETAIN_SECONDS, EventStream, FollowState, follow
+from infra.bus.stream import RETAIN_ENTRIES, RETAIN_SECONDS, EventStream, FollowState, follow, stream_replaced
 from infra.settings import Settings
 
 
@@ -61,4 +62,5 @@ __all__ = [
     "make_bus",
     "public_cursor",
     "record_id_of",
+    "stream_replaced",
 ]

@@ -33,13 +33,16 @@ class Gap:
     """In a subscriber's stream (``Subscription.items()`` only): events may have been missed here.
 
     Raised after the Redis listener re-subscribed following an outage (``reason`` "reconnected"),
+    after it found the stream replaced under it and read the new one from its start
+    (``"stream_replaced"``),
     or after a ``drop_oldest`` subscriber lost events (``reason`` "dropped"). A subscriber that
     keeps state should reload it from the database, which is the source of truth.
     """
 
     reason: str
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    #: "reconnected": when the subscription was lost (events from then on may be missing).
+    #: "reconnected": when the subscription was lost (events from then on may be missing);
+    #: "stream_replaced": when the old stream was last seen.
     since: datetime | None = None
 
 

@@ -110,6 +110,10 @@ class MemoryStream:
     async def last_id(self) -> str | None:
         return self._records[-1].id if self._records else None
 
+    async def last_generated_id(self) -> str | None:
+        """The id of the last append (kept or not); this stream is never replaced under a reader."""
+        return None if self._last == (0, 0) else f"{self._last[0]}-{self._last[1]}"
+
     def last_id_now(self) -> str:
         """The newest record's id, or the stream's start while it is empty."""
         return self._records[-1].id if self._records else STREAM_START

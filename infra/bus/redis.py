@@ -3,7 +3,9 @@ process fanned out locally (see `infra.bus.base` and `infra.bus.redis_stream`).
 
 The reader reconnects with backoff when Redis goes away; it then reads on after the last record
 it saw (a restarted Redis with persistence lost nothing that was in) and hands every consumer a
-``Gap("reconnected")`` for what may have been lost while it was away (appends that failed).
+``Gap("reconnected")`` for what may have been lost while it was away (appends that failed). A
+stream that came back as another one (empty, its ids below that record's) is read from its
+start instead (`infra.bus.stream`).
 """
 
 from __future__ import annotations

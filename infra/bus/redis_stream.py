@@ -33,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bus.ordering import Order
@@ -257,6 +257,17 @@ class RedisStream:
     async def last_id(self) -> str | None:
         entries: Any = await self._client.xrevrange(self.key, "+", "-", count=1)
         return _text(entries[0][0]) if entries else None
+
+    async def last_generated_id(self) -> str | None:
+        """XINFO STREAM's ``last-generated-id`` (kept by the stream through trims and deletes of
+        its records, lost with the key). Asked only by an idle or reconnecting reader."""
+        try:
+            info: Any = await self._client.xinfo_stream(self.key)
+        except ResponseError as error:
+            if "no such key" in str(error).lower():
+                return None
+            raise
+        return _text(info["last-generated-id"])
 
     async def trim(self, newest_id: str) -> int:
         """Drop records both older than the retention time and beyond the newest

@@ -32,13 +32,15 @@ from infra.bus import (
     follow,
     public_cursor,
     record_id_of,
+    stream_replaced,
 )
 from infra.bus import base as bus_base
 from infra.bus.base import AppendableStream, StreamBus
 from infra.bus.ordering import Order
+from infra.bus.records import id_key
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
-from tests.support_live import REDIS_URL, PrivateRedis, private_redis
+from tests.support_live import REDIS_URL, PrivateRedis, private_redis, wait_until
 
 S = UpdateStatus
 NOW = datetime(2026, 10, 1, tzinfo=UTC)
@@ -575,6 +577,9 @@ class CancelBecomesConnectionError:
     async def last_id(self) -> str | None:
         return None
 
+    async def last_generated_id(self) -> str | None:
+        return None
+
 
 async def test_a_cancelled_reader_stops_even_when_the_read_turns_the_cancel_into_an_error() -> None:
     """Closing a bus (or stopping the webhook dispatcher) cancels its reader and waits for it: a
@@ -633,3 +638,185 @@ async def test_closing_the_bus_gives_up_on_a_reader_that_will_not_stop(
         stream.honest = True
         reader.cancel()
         await asyncio.wait({reader})
+
+
+# ---------------------------------------------------------------- the stream replaced under the reader
+#
+# Redis that loses its data (a restart without persistence, a failover, FLUSHALL or DEL by an
+# operator) leaves a new stream under the key. Its ids come from the server's clock: when that is
+# behind the one that made the reader's position (a clock moved back, a failover to a server whose
+# clock is behind), every new record sorts before the position, and `XREAD ... <position>` would
+# return nothing until the clock passes it. The reader must notice and read the new stream from its
+# start, with a gap (subscribers get SNAPSHOTs, as after an outage).
+
+#: How far ahead the lost stream's clock was (its records' ids).
+AHEAD_MILLIS = 3_600_000
+
+
+async def set_ids_ahead(client: aioredis.Redis, key: str) -> None:
+    """Make the stream's next ids come from a clock an hour ahead (as a lost server's did)."""
+    now = int(datetime.now(UTC).timestamp() * 1000)
+    await client.execute_command("XSETID", key, f"{now + AHEAD_MILLIS}-0")
+
+
+async def lose_the_data(client: aioredis.Redis, stream: RedisStream) -> None:
+    """What Redis losing its data does to one namespace, while readers keep their connections."""
+    await client.delete(stream.key, stream.order_key, stream.order_at_key, stream.deleted_key)
+
+
+async def items_until(subscription: Any, done: Any, within: float = 10) -> list[UpdateRequestChanged | Gap]:
+    """The subscriber's items until `done(items)` holds (fails after `within` seconds)."""
+    items: list[UpdateRequestChanged | Gap] = []
+
+    async def collect() -> None:
+        while not done(items):
+            items.append(await subscription.next_item())
+
+    try:
+        await asyncio.wait_for(collect(), within)
+    except TimeoutError:
+        raise AssertionError(f"only got {items}") from None
+    return items
+
+
+def requests_and_gaps(items: list[UpdateRequestChanged | Gap]) -> list[object]:
+    return ["gap" if isinstance(item, Gap) else item.update_request_id for item in items]
+
+
+@pytest_asyncio.fixture
+async def redis_bus(run_id: str) -> AsyncIterator[tuple[RedisBus, aioredis.Redis]]:
+    bus = RedisBus(REDIS_URL, f"{run_id}-{os.urandom(4).hex()}", hold_seconds=0.1)
+    admin = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        yield bus, admin
+    finally:
+        await bus.close()
+        await lose_the_data(admin, bus.stream)
+        await admin.aclose()
+
+
+async def test_live_events_flow_on_when_the_new_stream_has_lower_ids(
+    redis_bus: tuple[RedisBus, aioredis.Redis],
+) -> None:
+    bus, admin = redis_bus
+    subscription = bus.subscribe()
+    await bus.start()
+    await bus.publish(move(1))
+    await set_ids_ahead(admin, bus.stream.key)
+    ahead = await bus.publish(move(2))
+    assert ahead is not None and id_key(ahead)[0] > id_key(await _now_id(admin))[0]
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 2)) == [1, 1]
+    await lose_the_data(admin, bus.stream)  # the reader keeps its connection: no error
+    below = await bus.publish(move(1, request_id=2))
+    assert below is not None and id_key(below) < id_key(ahead)  # sorts before the reader's position
+    items = await items_until(subscription, lambda items: 2 in requests_and_gaps(items) and "gap" in
+                              requests_and_gaps(items))  # fmt: skip
+    assert sorted(map(str, requests_and_gaps(items))) == ["2", "gap"]
+    assert bus.follow_state.position == below
+    await bus.publish(move(2, request_id=2))  # and live from there on
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == [2]
+
+
+async def test_a_stream_deleted_under_the_waiting_reader_gives_a_gap(
+    redis_bus: tuple[RedisBus, aioredis.Redis],
+) -> None:
+    """Same clock: nothing is stuck, but the stream the reader followed is gone (records after its
+    position may have gone with it): its subscribers resynchronise."""
+    bus, admin = redis_bus
+    subscription = bus.subscribe()
+    await bus.start()
+    await bus.publish(move(1))
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == [1]
+    await lose_the_data(admin, bus.stream)
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == ["gap"]
+    await bus.publish(move(1, request_id=2))
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == [2]
+
+
+async def test_a_stream_trimmed_to_nothing_under_the_reader_reads_on(
+    redis_bus: tuple[RedisBus, aioredis.Redis],
+) -> None:
+    """XTRIM keeps the stream (and its last id): the reader's position stays valid, no gap."""
+    bus, admin = redis_bus
+    subscription = bus.subscribe()
+    await bus.start()
+    first = await bus.publish(move(1))
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == [1]
+    await admin.xtrim(bus.stream.key, maxlen=0, approximate=False)
+    assert not await bus.stream.retains(first or "")
+    await _idle_checks(bus, 2)  # the reader looked at the stream (twice) and read on
+    await bus.publish(move(2))
+    assert requests_and_gaps(await items_until(subscription, lambda items: len(items) == 1)) == [1]
+    assert len(subscription) == 0  # no gap
+
+
+async def test_follow_reads_the_new_stream_after_a_restart_with_lower_ids(tmp_path: Path) -> None:
+    """Redis restarted empty (no persistence) while the reader waited, its clock behind the lost
+    one's: after reconnecting, the reader reads the new stream from its start."""
+    async with private_redis(tmp_path, persistent=False) as redis:
+        writer = RedisBus(redis.url, "restart")  # not started: this test reads with its own `follow`
+        admin = aioredis.Redis.from_url(redis.url)
+        try:
+            await writer.publish(move(1))
+            await set_ids_ahead(admin, writer.stream.key)
+            ahead = await writer.publish(move(2))
+            assert ahead is not None
+            batches = follow(writer.stream, ahead, block=0.2)
+            waiting = asyncio.ensure_future(anext(batches))
+            await writer.stream.read_new(ahead, 1, 0)  # the reader's connection is made
+            await redis.stop()
+            await redis.start()
+            below = await writer.publish(move(1, request_id=2))
+            assert below is not None and id_key(below) < id_key(ahead)
+            records: list[str] = []
+            gaps = 0
+            item = await asyncio.wait_for(waiting, 10)
+            while True:
+                if isinstance(item, Gap):
+                    gaps += 1
+                else:
+                    records.extend(r.id for r in item)
+                if below in records and gaps:
+                    break
+                item = await asyncio.wait_for(anext(batches), 10)
+            assert records == [below] and gaps == 1
+            await batches.aclose()
+        finally:
+            await admin.aclose()
+            await writer.close()
+
+
+async def _now_id(client: aioredis.Redis) -> str:
+    seconds, micros = await client.time()
+    return f"{seconds * 1000 + micros // 1000}-0"
+
+
+async def _idle_checks(bus: StreamBus, times: int) -> None:
+    seen = bus.follow_state.stream_checks
+    await wait_until(lambda: bus.follow_state.stream_checks >= seen + times, "the reader's checks")
+
+
+@pytest.mark.parametrize(
+    ("position", "last_generated", "replaced"),
+    [
+        ("1700000000000-3", "1700000000000-3", False),  # the reader's position is the newest id
+        ("1700000000000-3", "1700000009999-0", False),  # newer ids (read, or trimmed away since)
+        ("1700000000000-3", "1699999999999-9", True),  # the ids went back: another stream
+        ("1700000000000-3", "1700000000000-2", True),
+        ("1700000000000-3", None, True),  # no stream under the key
+        (STREAM_START, None, False),  # nothing read yet: any stream is the one to read
+        (STREAM_START, "1699999999999-9", False),
+    ],
+)
+def test_a_stream_is_replaced_when_its_ids_went_back_below_the_position(
+    position: str, last_generated: str | None, replaced: bool
+) -> None:
+    assert stream_replaced(position, last_generated) is replaced
+
+
+async def test_the_memory_stream_knows_its_last_generated_id_through_retention() -> None:
+    stream = MemoryStream(retain_entries=1, retain_seconds=-1)
+    assert await stream.last_generated_id() is None
+    ids = [(await stream.append(move(sequence)))[1] for sequence in (1, 2)]
+    assert await stream.last_id() == ids[-1] == await stream.last_generated_id()
+    assert not await stream.retains(ids[0] or "")

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
-from infra.bus import EventRecord, EventStream, Gap, RedisStream, follow, id_time
+from infra.bus import EventRecord, EventStream, Gap, RedisStream, follow, id_time, stream_replaced
 from infra.bus.redis import reader_client, redis_client
 from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
 from infra.settings import Settings
@@ -197,7 +197,12 @@ class WebhookDispatcher:
         stored = await self.positions.load()
         newest = await self.stream.last_id() if stored is None else None
         kept = stored is not None and await self.stream.retains(stored)
-        start = start_at(stored, newest, kept)
+        # A stored record gone with a stream whose ids now sort before it (Redis lost its data,
+        # its clock behind): reading after it would wait until the clock passes it.
+        replaced = (
+            stored is not None and not kept and stream_replaced(stored, await self.stream.last_generated_id())
+        )
+        start = start_at(stored, newest, kept, replaced)
         if start.first:
             await self._store(start.after)
             logger.info("webhook dispatcher: first start, from the newest record on (%s)", start.after)
@@ -213,7 +218,11 @@ class WebhookDispatcher:
         async for item in follow(self.stream, start.after, count=BATCH, block=self.block):
             if isinstance(item, Gap):
                 since = item.since.isoformat() if item.since else "?"
-                self._gap("reconnected", f"the stream was unreachable since {since}")
+                if item.reason == "stream_replaced":
+                    self._gap("position_not_kept", f"the stream no longer holds its position (Redis lost "
+                              f"its data since {since}); reading the new stream from its start")  # fmt: skip
+                else:
+                    self._gap("reconnected", f"the stream was unreachable since {since}")
                 continue
             await self.fan_out(item)
             if self._halt.is_set():

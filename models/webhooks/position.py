@@ -13,7 +13,10 @@ instead of silently starting over at the newest record.
 - a stored position whose record the stream still keeps: right after it (nothing lost);
 - a stored position the stream no longer keeps (the dispatcher was stopped longer than the
   retention, or Redis lost its data): right after it too (what is still kept is dispatched), but
-  records in between may be lost: a gap.
+  records in between may be lost: a gap;
+- a stored position from a stream that was replaced since (Redis lost its data and the new
+  stream's ids sort before the position, or there is no stream): the new stream's start, with a
+  gap (reading after the position would wait until the new stream's clock passes it).
 """
 
 from __future__ import annotations
@@ -41,14 +44,19 @@ class Start:
     first: bool = False
 
 
-def start_at(stored: str | None, newest: str | None, stored_is_kept: bool) -> Start:
+def start_at(
+    stored: str | None, newest: str | None, stored_is_kept: bool, stream_replaced: bool = False
+) -> Start:
     """Where to begin reading (see the module's docstring). `newest`: the stream's newest record
-    id (None: empty stream); `stored_is_kept`: whether the stream still keeps the stored record."""
+    id (None: empty stream); `stored_is_kept`: whether the stream still keeps the stored record;
+    `stream_replaced`: whether the stream can never have held it (`infra.bus.stream_replaced`)."""
     if stored is None:
         return Start(newest or BEFORE_EVERY_RECORD, first=True)
     if stored == BEFORE_EVERY_RECORD or stored_is_kept:
         # Nothing was ever read from an empty stream, or the record is still there: no loss.
         return Start(stored)
+    if stream_replaced:
+        return Start(BEFORE_EVERY_RECORD, gap=True)
     return Start(stored, gap=True)
 
 

@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from infra.bus import STREAM_START, EventStream, MemoryStream, RedisStream, public_cursor
+from infra.bus.records import id_key
 from infra.bus.wire import event_to_json
 from infra.metrics import REGISTRY
 from models.enums import EventType, Role, UpdateStatus
@@ -267,6 +268,73 @@ async def test_a_lost_connection_to_the_stream_is_a_counted_gap_and_reading_goes
     finally:
         await reader.aclose()
         await client.delete(stream.key, stream.order_key, stream.order_at_key)
+
+
+async def ids_an_hour_ahead(client: aioredis.Redis, stream: RedisStream) -> None:
+    """The stream's next ids come from a clock an hour ahead (as a lost server's did)."""
+    await client.execute_command("XSETID", stream.key, f"{int(time.time() * 1000) + 3_600_000}-0")
+
+
+async def lose_the_data(client: aioredis.Redis, stream: RedisStream) -> None:
+    await client.delete(stream.key, stream.order_key, stream.order_at_key, stream.deleted_key)
+
+
+async def test_a_position_ahead_of_a_new_stream_is_a_counted_gap_and_its_records_go_out(
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+) -> None:
+    """Redis lost its data while the dispatcher was stopped, and the new server's clock is behind
+    the lost one's: every new record sorts before the stored position."""
+    stream = RedisStream(client, namespace)
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    try:
+        await append(stream, event(world.own_request))
+        await ids_an_hour_ahead(client, stream)
+        ahead = await append(stream, event(world.own_request))
+        await store_position(namespace, ahead[-1])
+        await lose_the_data(client, stream)
+        below = await append(stream, event(world.own_request))
+        assert id_key(below[-1]) < id_key(ahead[-1])
+        counted = gaps_counted("position_not_kept")
+        dispatcher = stored_dispatcher(stream, namespace)
+        async with running(dispatcher):
+            await caught_up(dispatcher, below[-1])
+        assert dispatcher.gaps == 1 and gaps_counted("position_not_kept") == counted + 1
+        assert await cursors_of(hook.id) == [public_cursor(below[-1])]
+    finally:
+        await lose_the_data(client, stream)
+
+
+async def test_a_stream_replaced_under_the_dispatcher_is_a_counted_gap_and_reading_goes_on(
+    db: support.TestDatabase, client: aioredis.Redis, namespace: str
+) -> None:
+    """The key deleted (FLUSHALL, DEL, a failover) while the dispatcher waits, its connection kept,
+    and the new stream's ids below its position: it reads the new stream from its start."""
+    stream = RedisStream(client, namespace)
+    world = await make_world()
+    hook = await add_webhook(world.owner, HOOK_URL, world.own)
+    counted = gaps_counted("position_not_kept")
+    try:
+        await append(stream, event(world.own_request))
+        await ids_an_hour_ahead(client, stream)
+        dispatcher = WebhookDispatcher(stream, Jobs(), StoredPositions(namespace), block=0.2)
+        async with running(dispatcher):
+            await started(dispatcher)
+            ahead = await append(stream, event(world.own_request))
+            await caught_up(dispatcher, ahead[-1])
+            await lose_the_data(client, stream)
+            below = await append(stream, event(world.own_request))
+            await caught_up(dispatcher, below[-1])
+            async with asyncio.timeout(WITHIN):  # the gap comes once the new stream is read
+                while True:
+                    dispatcher.progressed.clear()
+                    if dispatcher.gaps:
+                        break
+                    await dispatcher.progressed.wait()
+        assert dispatcher.gaps == 1 and gaps_counted("position_not_kept") == counted + 1
+        assert await cursors_of(hook.id) == [public_cursor(ahead[-1]), public_cursor(below[-1])]
+    finally:
+        await lose_the_data(client, stream)
 
 
 class HeldJobs(Jobs):

@@ -24,3 +24,10 @@ def test_a_position_no_longer_kept_resumes_after_it_but_is_a_gap() -> None:
 def test_a_start_before_every_record_is_no_gap() -> None:
     """Stored when the stream was empty: no record was ever skipped."""
     assert start_at(BEFORE_EVERY_RECORD, None, stored_is_kept=False) == Start(BEFORE_EVERY_RECORD)
+
+
+def test_a_position_a_replaced_stream_never_held_starts_at_the_new_streams_start() -> None:
+    """Redis lost its data and the new stream's ids sort before the position: reading after it
+    would wait for the new server's clock to pass it."""
+    start = start_at("1700000000000-3", "1699999000000-0", stored_is_kept=False, stream_replaced=True)
+    assert start == Start(BEFORE_EVERY_RECORD, gap=True)

@@ -8,14 +8,16 @@ Why: building a query through Tortoise and pypika costs more CPU than the round 
 everything else stays on the ORM.
 
 The conditions are the few the hot paths need: equality, ``None`` (IS NULL), ``OneOf`` (IN),
-``NullOr`` (IS NULL OR =), ``Not`` (<>); a change may be ``Add`` (column + n). Column names come from the
-model's metadata, never from input.
+``NullOr`` (IS NULL OR =), ``Not`` (<>); a change may be ``Add`` (column + n) or, on PostgreSQL,
+``DatabaseClockPlus`` (the database's clock + an interval: lease expiries, `models.requests.lease_clock`).
+Column names come from the model's metadata, never from input.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 from tortoise.models import Model
@@ -50,6 +52,21 @@ class Add:
     """Change: the column plus `amount`, computed by the database."""
 
     amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseClockPlus:
+    """Change (PostgreSQL only): the database's clock when the statement runs, plus `after`."""
+
+    after: timedelta
+
+
+#: Changes whose value the database computes: the caller does not know it after the write.
+COMPUTED = (Add, DatabaseClockPlus)
+
+#: The database's clock in a statement: when the statement began (not the transaction), and
+#: stable within it, so a comparison with it can use an index.
+DATABASE_CLOCK = "statement_timestamp()"
 
 
 class Sql:
@@ -122,6 +139,9 @@ def _change(model: type[Model], name: str, value: Any, values: list[Any]) -> str
     if isinstance(value, Add):
         values.append(value.amount)
         return f"{column(model, name)}={column(model, name)}+{PLACEHOLDER}"
+    if isinstance(value, DatabaseClockPlus):
+        values.append(value.after)
+        return f"{column(model, name)}={DATABASE_CLOCK}+{PLACEHOLDER}::interval"
     if value is None:
         return f"{column(model, name)}=NULL"
     values.append(db_value(model, name, value))
@@ -139,7 +159,7 @@ def _shape(items: Iterable[tuple[str, Any]]) -> tuple[Any, ...]:
             return None
         if isinstance(value, OneOf):
             return ("in", len(value.values))
-        return type(value) if isinstance(value, NullOr | Not | Add) else "="
+        return type(value) if isinstance(value, NullOr | Not | Add | DatabaseClockPlus) else "="
 
     return tuple((name, kind(value)) for name, value in items)
 

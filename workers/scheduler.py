@@ -77,7 +77,7 @@ async def reclaim_pass(queue: JobQueue, settings: Settings, now: datetime | None
     ids enqueued again."""
     policy = settings.run_policy
     requeued: list[int] = []
-    for request_id in await leases.release_abandoned(now or utcnow()):
+    for request_id in await leases.release_abandoned(now):
         logger.warning("update request %s: its stopped job left the site held; released", request_id)
     for item in await leases.reclaim_lapsed(policy, now):
         if item.outcome is leases.Reclaim.REQUEUED:

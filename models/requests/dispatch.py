@@ -25,7 +25,7 @@ from models.clock import utcnow
 from models.enums import UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, deliver
-from models.requests import claims
+from models.requests import claims, lease_clock
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import record_move
 from models.requests.queries import load_with_site
@@ -44,8 +44,9 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
     """Move one due SCHEDULED request to NOT_STARTED. False when it is not dispatched: another
     dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, its group
     rollout does not let it start yet, or it could no longer start in its slot and was re-slotted
-    (or, already on its target version, completed without running)."""
-    now = now or utcnow()
+    (or, already on its target version, completed without running). Its lease runs on the
+    database's clock (`models.requests.lease_clock`; on `now` when pinned)."""
+    pinned, now = now, now or utcnow()
     after = AfterCommit()
     try:
         async with in_transaction():
@@ -87,7 +88,7 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     site=site,
                     dispatched_at=now,
                     lease_token=None,
-                    lease_expires_at=now + policy.begin_within(0),
+                    lease_expires_at=lease_clock.expiry(policy.begin_within(0), pinned),
                     reclaims=0,
                     attempts=0,  # tries of this run; earlier ones only re-slotted it
                 )
@@ -155,11 +156,12 @@ async def dispatch_pages(
     """Every due request once, a page at a time; yields the ids this dispatcher won on each page.
 
     Pages are keyed on (start, id), not re-read from the top: requests left waiting for a busy
-    site never hide the ones behind them."""
-    now = now or utcnow()
+    site never hide the ones behind them. Each dispatch reads the clock anew unless `now` is pinned
+    (its lease is on the database's clock then)."""
+    due = now or utcnow()
     key: tuple[datetime, int] | None = None
     for _ in range(MAX_PAGES):
-        page = await due_request_ids(now, limit, key)
+        page = await due_request_ids(due, limit, key)
         if not page:
             return
         key = page[-1]

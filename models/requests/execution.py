@@ -16,13 +16,14 @@ from models.clock import utcnow
 from models.enums import EnvironmentKind, EventType, UpdateKind, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, ProgressReport, UpdateRequestChanged, deliver
-from models.requests import claims
+from models.requests import claims, lease_clock
 from models.requests.completion import (
     already_there,
     complete_without_running,
     fail_without_production,
     lacks_production,
 )
+from models.requests.leases import RUNNING
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import SITE_JOINS, Site, load_with_site
 from models.requests.slots import cannot_start, decision_rules, reslot
@@ -33,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 #: Longest step name kept with a progress report (the column's size).
 MAX_STEP_NAME = 100
-#: A request a job may take the lease of.
-RUNNING = sql.OneOf(tuple(sorted(RUNNING_STATUSES)))
 
 
 async def begin(
@@ -55,13 +54,14 @@ async def begin(
     whose target the site already runs completes without running, a refresh whose district lost its
     production site fails without running, and window-bound work that can
     no longer finish inside its window, or work due inside a blackout, is re-slotted. Returns the
-    request with its district and environment, which the runbook needs.
+    request with its district and environment, which the runbook needs. The lease runs on the
+    database's clock (`models.requests.lease_clock`; on `now` when pinned), the start on `now`.
     """
-    now = now or utcnow()
+    pinned, now = now, now or utcnow()
     token = token or new_lease_token()
     # The lease first, then one read of the request as this job now holds it (its tries, its
     # checkpoints): no read before the write and none after it to refresh.
-    loaded = await take_lease_and_load(request_id, token, policy, now)
+    loaded = await take_lease_and_load(request_id, token, policy, pinned)
     if loaded is None or loaded[0].lease_token != token or loaded[0].status not in RUNNING_STATUSES:
         return None
     request, site = loaded
@@ -112,23 +112,24 @@ async def begin(
     return (request, site) if started else None
 
 
-async def take_lease(request_id: int, token: str, policy: RunPolicy, now: datetime) -> bool:
-    """Take the lease of a running request that has no holder, counting one try. A job that then
-    dies before moving the request leaves a lease that lapses: the scheduler counts it against the
-    request's attempts, so a job that always fails at its start cannot loop forever."""
+async def take_lease(request_id: int, token: str, policy: RunPolicy, now: datetime | None = None) -> bool:
+    """Take the lease of a running request that has no holder, counting one try; it lapses one
+    lease from now by the database's clock (at `now`, when pinned). A job that then dies before
+    moving the request leaves a lease that lapses: the scheduler counts it against the request's
+    attempts, so a job that always fails at its start cannot loop forever."""
     taken = await sql.update(
         UpdateRequest,
         {"id": request_id, "status": RUNNING, "lease_token": None, "deleted_at": None},
         attempts=sql.Add(1),
         lease_token=token,
-        lease_expires_at=now + policy.lease,
+        lease_expires_at=lease_clock.expiry(policy.lease, now),
         reclaims=0,
     )
     return taken == 1
 
 
 async def take_lease_and_load(
-    request_id: int, token: str, policy: RunPolicy, now: datetime
+    request_id: int, token: str, policy: RunPolicy, now: datetime | None = None
 ) -> tuple[UpdateRequest, Site] | None:
     """`take_lease`, then the request with its site as the lease left it (None: not taken), and for
     a refresh its district's production site. One round trip on PostgreSQL (the UPDATE ...
@@ -141,7 +142,8 @@ async def take_lease_and_load(
         [
             1,
             token,
-            sql.db_value(UpdateRequest, "lease_expires_at", now + policy.lease),
+            sql.db_value(UpdateRequest, "lease_expires_at", now),  # NULL: the database's clock
+            policy.lease,
             request_id,
             *(sql.db_value(UpdateRequest, "status", status) for status in RUNNING.values),
             sql.db_value(Environment, "kind", EnvironmentKind.PRODUCTION),
@@ -176,9 +178,11 @@ async def _load_with_production(request_id: int) -> tuple[UpdateRequest, Site] |
     return request, Site(site.district, site.environment, production)
 
 
-# take_lease's UPDATE (as models/sql.update writes it), read back with the request's site.
+# take_lease's UPDATE (as models/sql.update writes it, the expiry on the database's clock unless
+# pinned), read back with the request's site.
 _TAKE_LEASE = (
-    'UPDATE "update_request" SET "attempts"="attempts"+{},"lease_token"={},"lease_expires_at"={},'
+    'UPDATE "update_request" SET "attempts"="attempts"+{},"lease_token"={},'
+    f'"lease_expires_at"=COALESCE({{}},{sql.DATABASE_CLOCK})+{{}}::interval,'
     f'"reclaims"=0 WHERE "id"={{}} AND "status" IN ({",".join("{}" for _ in RUNNING.values)})'
     ' AND "lease_token" IS NULL AND "deleted_at" IS NULL'
 )

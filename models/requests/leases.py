@@ -19,6 +19,9 @@ Work that can no longer start (its window closed, a blackout began) is re-slotte
 by the scheduler when it finds the lease lapsed before any job began it; a version update whose
 site already runs its target or newer completes without running there instead, as at begin.
 
+Every lease instant is the database's clock (`models.requests.lease_clock`): machines whose clocks
+disagree never see a live job's lease as lapsed, nor a dead one's as live.
+
 Staff giving up work whose job holds a live lease keep its sites held for that job, which may be
 inside a step until its next renewal: the job gives them back as it stops (`release_stopped`),
 or the scheduler's sweep does once its lease would have lapsed (`release_abandoned`).
@@ -27,19 +30,20 @@ or the scheduler's sweep does once its lease would have lapsed (`release_abandon
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import F, Q, Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.transactions import in_transaction
 
+from models import sql
 from models.access import SYSTEM
 from models.clock import utcnow
 from models.enums import UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit, deliver
-from models.requests import claims
+from models.requests import claims, lease_clock
 from models.requests.alerts import describe_for_staff, queue_staff_alert
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import record_move
@@ -50,6 +54,8 @@ from models.tables import Environment, UpdateRequest
 
 #: Lapsed leases handled per query; a scheduler pass handles one batch.
 RECLAIM_BATCH = 100
+#: A request a job may hold the lease of.
+RUNNING = sql.OneOf(tuple(sorted(RUNNING_STATUSES)))
 
 
 class Reclaim(StrEnum):
@@ -84,12 +90,14 @@ def _unchanged(row: UpdateRequest) -> dict[str, Any]:
 async def renew_lease(
     request_id: int, token: str, policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None
 ) -> bool:
-    """Extend the lease of the job holding `token`. False: the job lost it (reclaimed by the
-    scheduler, or the request stopped running) and must stop without touching anything."""
-    expires = (now or utcnow()) + policy.lease
-    updated = await UpdateRequest.filter(
-        id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
-    ).update(lease_expires_at=expires)
+    """Extend the lease of the job holding `token` by one lease from now (the database's clock).
+    False: the job lost it (reclaimed by the scheduler, or the request stopped running) and must
+    stop without touching anything."""
+    updated = await sql.update(
+        UpdateRequest,
+        {"id": request_id, "lease_token": token, "status": RUNNING},
+        lease_expires_at=lease_clock.expiry(policy.lease, now),
+    )
     return updated == 1
 
 
@@ -100,18 +108,20 @@ async def release_lease(
     once: the lease keeps no holder and lapses now. With `hand_back_try` (the job stopped because
     its process was asked to, not because the work failed) the try its `begin` counted is given
     back: deploys and restarts during long work do not use up its attempts."""
-    changes: dict[str, Any] = {"lease_token": None, "lease_expires_at": now or utcnow()}
+    changes: dict[str, Any] = {"lease_token": None, "lease_expires_at": lease_clock.expiry(timedelta(0), now)}
     if hand_back_try:
-        changes["attempts"] = F("attempts") - 1
-    updated = await UpdateRequest.filter(
-        id=request_id, lease_token=token, status__in=list(RUNNING_STATUSES)
-    ).update(**changes)
+        changes["attempts"] = sql.Add(-1)
+    updated = await sql.update(
+        UpdateRequest, {"id": request_id, "lease_token": token, "status": RUNNING}, **changes
+    )
     return updated == 1
 
 
-def lease_live(request: UpdateRequest, now: datetime) -> bool:
-    """Whether `request`'s lease has not lapsed at `now`."""
-    return request.lease_expires_at is not None and request.lease_expires_at > now
+async def lease_live(request: UpdateRequest, now: datetime | None = None) -> bool:
+    """Whether `request`'s lease (as read) has not lapsed by the database's clock (or at `now`)."""
+    if request.lease_expires_at is None:
+        return False
+    return request.lease_expires_at > await lease_clock.now(now)
 
 
 async def release_stopped(request_id: int) -> bool:
@@ -126,14 +136,14 @@ async def release_stopped(request_id: int) -> bool:
     return True
 
 
-async def release_abandoned(now: datetime, limit: int = RECLAIM_BATCH) -> list[int]:
+async def release_abandoned(now: datetime | None = None, limit: int = RECLAIM_BATCH) -> list[int]:
     """Sites still held by requests that no longer run and whose job's lease has lapsed (the job
     stopped without giving them back: its process died): back online. The request ids."""
     held = Environment.filter(running_request_id__isnull=False).values("running_request_id")
     stale = await (
         UpdateRequest.filter(id__in=Subquery(held))
         .exclude(status__in=list(RUNNING_STATUSES))
-        .filter(Q(lease_expires_at__lte=now) | Q(lease_expires_at__isnull=True))
+        .filter(Q(lease_expires_at__lte=lease_clock.instant(now)) | Q(lease_expires_at__isnull=True))
         .limit(limit)
     )
     for request in stale:
@@ -141,11 +151,11 @@ async def release_abandoned(now: datetime, limit: int = RECLAIM_BATCH) -> list[i
     return [request.id for request in stale]
 
 
-async def lapsed(now: datetime, limit: int = RECLAIM_BATCH) -> list[UpdateRequest]:
+async def lapsed(now: datetime | None = None, limit: int = RECLAIM_BATCH) -> list[UpdateRequest]:
     """Running requests whose lease lapsed (or that have none), oldest lapse first."""
     return (
         await UpdateRequest.filter(status__in=list(RUNNING_STATUSES), deleted_at__isnull=True)
-        .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+        .filter(Q(lease_expires_at__lt=lease_clock.instant(now)) | Q(lease_expires_at__isnull=True))
         .order_by("lease_expires_at", "id")
         .limit(limit)
     )
@@ -155,16 +165,18 @@ async def reclaim_lapsed(
     policy: RunPolicy = DEFAULT_POLICY, now: datetime | None = None, limit: int = RECLAIM_BATCH
 ) -> list[Reclaimed]:
     """One scheduler pass over lapsed leases; each is won by exactly one scheduler (a compare-
-    and-set on the lease it read). Returns what this scheduler did; REQUEUED ones must be enqueued."""
-    now = now or utcnow()
+    and-set on the lease it read). Returns what this scheduler did; REQUEUED ones must be enqueued.
+    Leases are judged by the database's clock (or at `now`, when pinned); `now` or this machine's
+    clock dates the moves."""
+    pinned, now = now, now or utcnow()
     done: list[Reclaimed] = []
-    for row in await lapsed(now, limit):
+    for row in await lapsed(pinned, limit):
         if row.attempts >= policy.attempts:
             outcome = await _give_up(row, policy, now)
         elif row.status is UpdateStatus.NOT_STARTED and (late := await _reslot_late(row, policy, now)):
             outcome = Reclaimed(row.id, late, row.status, row.attempts, row.reclaims)
         else:
-            outcome = await _requeue(row, policy, now)
+            outcome = await _requeue(row, policy, pinned)
         if outcome is not None:
             done.append(outcome)
     return done
@@ -198,16 +210,18 @@ async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> 
     return outcome
 
 
-async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:
+async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime | None) -> Reclaimed | None:
     reclaims = row.reclaims + 1
     holder = "a job held it" if row.lease_token else "no job had begun it"
     detail = (
         f"Lease lapsed at {_at(row.lease_expires_at)} ({holder}; {row.attempts} of {policy.attempts} "
         f"tries used); enqueued again ({reclaims} time(s) since a job last took it)."
     )
-    won = await UpdateRequest.filter(id=row.id, status=row.status, **_unchanged(row)).update(
+    won = await sql.update(
+        UpdateRequest,
+        {"id": row.id, "status": row.status, **_unchanged(row)},
         lease_token=None,
-        lease_expires_at=now + policy.begin_within(reclaims),
+        lease_expires_at=lease_clock.expiry(policy.begin_within(reclaims), now),
         reclaims=reclaims,
         internal_detail=detail,
     )

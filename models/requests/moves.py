@@ -80,7 +80,8 @@ async def record_move(
     request.status_message = message
     request.history_seq = sequence
     for name, value in changes.items():
-        setattr(request, name, value)
+        if not isinstance(value, sql.COMPUTED):  # the database's value: unknown here
+            setattr(request, name, value)
     after.events.append(move_event(request, source, now, message))
     if notify and target in NOTIFYING_STATUSES:
         after.notification_ids.extend(await queue_notices(request, NOTIFYING_STATUSES[target], message, site))

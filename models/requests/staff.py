@@ -132,7 +132,7 @@ async def set_update_request_status(
     A move to SCHEDULED (a resume with the start it had) is judged as staff scheduling judges
     that start: its slot may have been given to other work, or blacked out, while it was paused."""
     require_staff(actor)
-    now = now or utcnow()
+    pinned, now = now, now or utcnow()
     message = check_text(message, "message", MAX_MESSAGE_LENGTH)
     after = AfterCommit()
     async with in_transaction():
@@ -172,7 +172,8 @@ async def set_update_request_status(
         # A job that holds a live lease may still be inside a step on the site: the site stays
         # held until that job has stopped (it gives the site back then) or until its lease would
         # have lapsed (the scheduler's sweep), never handed to other work while it may be busy.
-        job_alive = bool(request.lease_token) and leases.lease_live(request, now)
+        # Judged by the database's clock, as the job's lease was written: not this process's.
+        job_alive = bool(request.lease_token) and await leases.lease_live(request, pinned)
         if was_running:  # its job, if alive, stops at its next renewal or checkpoint
             changes.update(lease_token=None, lease_expires_at=request.lease_expires_at if job_alive else None)
         await record_move(request, status, actor, after, message=message, now=now, **changes)

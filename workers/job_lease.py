@@ -97,15 +97,20 @@ class RunningJobs:
         return len(jobs)
 
 
-async def keep_lease(request_id: int, lease: Lease, policy: RunPolicy) -> None:
+async def keep_lease(request_id: int, lease: Lease, policy: RunPolicy, taken_at: float) -> None:
     """Renew the lease well before it lapses; on finding it lost, stop the job's step and end.
 
     While the database is away a renewal fails (or does not answer) and is tried again as long as
-    the lease holds; once it has lapsed by this job's clock the scheduler may hand the request to
-    another job, so this one stops its step as if it had lost the lease: never two jobs on a site."""
+    the lease holds; once it may have lapsed the scheduler may hand the request to another job, so
+    this one stops its step as if it had lost the lease: never two jobs on a site.
+
+    The lease lapses by the database's clock (`models.requests.lease_clock`); this job judges it
+    by how long ago it asked, on its monotonic clock (`taken_at`: the loop's time before begin
+    was sent), never by its wall clock. A lease the database wrote after that instant lapses no
+    earlier than this job believes."""
     loop = asyncio.get_running_loop()
     length = policy.lease.total_seconds()
-    lapses_at = loop.time() + length  # begin took the lease just before
+    lapses_at = taken_at + length
     while True:
         await asyncio.sleep(policy.renew_every_seconds)
         asked_at = loop.time()

@@ -119,13 +119,14 @@ async def _run_request(
     executor = executor or build_executor(settings)
     policy = settings.run_policy
     lease = Lease(new_lease_token())
+    taken_at = asyncio.get_running_loop().time()  # the lease lapses no sooner than a lease after this
     claimed = await execution.begin(request_id, token=lease.token, policy=policy)
     if claimed is None:
         logger.info("request %s is not ready to run, or another job holds it; job dropped", request_id)
         return Outcome.DROPPED
     request, site = claimed
     kind[0] = request.kind.value
-    keeper = asyncio.ensure_future(keep_lease(request_id, lease, policy))
+    keeper = asyncio.ensure_future(keep_lease(request_id, lease, policy, taken_at))
     try:
         with jobs.running(lease):
             outcome = await _run_steps(request, site, executor, settings, lease)

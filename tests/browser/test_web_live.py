@@ -5,120 +5,26 @@ it says it caught up; a cursor the server no longer keeps makes it reload the li
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, Request, WebSocketRoute, expect
+from playwright.async_api import Browser, expect
 
-from infra.bus.records import public_cursor
+from tests.browser.live_support import (
+    CANCEL,
+    CAUGHT_UP,
+    INTERRUPTED,
+    MARKER,
+    RELOADED,
+    SET_STATUS,
+    TOO_OLD,
+    SocketProxy,
+    back_to_queue_then_cancelled,
+    follow_lakeside,
+)
 from tests.browser.web_page import STAFF, TC, open_page, request_item, status_of
 from tests.browser.web_server import WebServer, district_id, request_via_api
 
 pytestmark = pytest.mark.browser
-
-#: "Service Restart": what a server going down for a deploy sends; graphql-ws retries after it.
-CLOSE_SERVICE_RESTART = 1012
-#: The page's words (updatedesk/web/static/js/follow.js).
-CAUGHT_UP = "Live updates reconnected — caught up on the changes made meanwhile."
-RELOADED = "Live updates reconnected — reloaded: the list shows the present."
-INTERRUPTED = "Live updates interrupted. Reconnecting…"
-#: A cursor of the first moment of the stream: no record with it is kept.
-TOO_OLD = public_cursor("1-0")
-SET_STATUS = """
-mutation($id: ID!, $status: UpdateStatus!, $message: String) {
-  setUpdateRequestStatus(id: $id, status: $status, message: $message) { errors { code message } }
-}"""
-CANCEL = "mutation($id: ID!) { cancelUpdateRequest(id: $id) { errors { code } } }"
-#: Set on the page's window: still there afterwards means the page was not loaded again.
-MARKER = "window.updatedeskTestMarker"
-
-
-@dataclass
-class SocketProxy:
-    """Passes the page's WebSockets through to the server, keeping a handle to drop them. While
-    `down`, new ones are refused as a restarting server would. Records the page's `subscribe`
-    messages; with `rewrite_after` set, a resubscribe's cursor is replaced by it (as if the
-    server had since dropped the events after the page's cursor)."""
-
-    sockets: list[WebSocketRoute] = field(default_factory=list)
-    subscribes: list[dict[str, Any]] = field(default_factory=list)
-    down: bool = False
-    rewrite_after: str | None = None
-    #: While set, the page's messages from its first `subscribe` on wait in `held`.
-    hold_subscribes: bool = False
-    held: list[str] = field(default_factory=list)
-    holding: asyncio.Event = field(default_factory=asyncio.Event)
-    servers: list[WebSocketRoute] = field(default_factory=list)
-
-    async def route(self, socket: WebSocketRoute) -> None:
-        if self.down:
-            await socket.close(code=CLOSE_SERVICE_RESTART, reason="test: server down")
-            return
-        self.sockets.append(socket)
-        server = socket.connect_to_server()
-        self.servers.append(server)
-
-        def forward(message: str | bytes) -> None:
-            text = message.decode() if isinstance(message, bytes) else message
-            parsed = json.loads(text)
-            if parsed.get("type") == "subscribe":
-                variables = parsed["payload"].get("variables") or {}
-                if self.rewrite_after and variables.get("after"):
-                    variables["after"] = self.rewrite_after
-                    text = json.dumps(parsed)
-                self.subscribes.append(parsed)
-                if self.hold_subscribes:
-                    self.holding.set()
-            if self.holding.is_set():
-                self.held.append(text)
-                return
-            server.send(text)
-
-        socket.on_message(forward)
-
-    def release(self) -> None:
-        """Send what was held, in order, and pass everything through from now on."""
-        self.hold_subscribes = False
-        self.holding.clear()
-        for text in self.held:
-            self.servers[-1].send(text)
-        self.held.clear()
-
-    async def drop(self) -> None:
-        self.down = True
-        await self.sockets[-1].close(code=CLOSE_SERVICE_RESTART, reason="test: connection dropped")
-
-
-async def follow_lakeside(
-    page: Page, web: WebServer, proxy: SocketProxy | None = None
-) -> tuple[SocketProxy, list[str]]:
-    """Sign the technical contact in through the proxy; the list's reads are recorded."""
-    proxy = proxy or SocketProxy()
-    await page.route_web_socket(f"{web.url.replace('http', 'ws')}/graphql", proxy.route)
-    list_reads: list[str] = []
-
-    def on_request(request: Request) -> None:
-        if request.method == "POST" and "query DistrictRequests" in (request.post_data or ""):
-            list_reads.append(request.url)
-
-    page.on("request", on_request)
-    await page.get_by_role("button", name=f"Sign in as {TC}").click()
-    await expect(page.get_by_text("Live updates: on")).to_be_visible()
-    await expect(page.locator("li.request").first).to_be_visible()  # loaded once it listens
-    await page.evaluate(f"{MARKER} = 'the same page'")
-    return proxy, list_reads
-
-
-async def back_to_queue_then_cancelled(web: WebServer, page: Page, request_id: str) -> None:
-    """Staff put the request back in the queue, its contact cancels it: the page follows both
-    moves live, and later tests may ask for this refresh again."""
-    back = await web.gql(STAFF, SET_STATUS, id=request_id, status="TO_BE_SCHEDULED", message="Confirmed.")
-    assert back["setUpdateRequestStatus"]["errors"] == []
-    await expect(status_of(request_item(page, request_id))).to_have_text("To Be Scheduled")
-    assert (await web.gql(TC, CANCEL, id=request_id))["cancelUpdateRequest"]["errors"] == []
-    await expect(request_item(page, request_id)).to_have_count(0)
 
 
 async def test_resumes_from_the_last_cursor_without_reloading_and_says_it_caught_up(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.support import create_postgres_database, drop_postgres_database
@@ -40,6 +42,9 @@ class WebServer:
     backend: str
     tokens: dict[str, str]
     http: httpx.AsyncClient
+    #: The folder `updatedesk dev` runs in (its SQLite file is there), and its environment.
+    directory: Path
+    env: dict[str, str]
 
     async def gql(self, email: str, query: str, **variables: Any) -> dict[str, Any]:
         """Run an operation as a demo account; fail on GraphQL errors."""
@@ -52,6 +57,16 @@ class WebServer:
         assert "errors" not in body, body
         data: dict[str, Any] = body["data"]
         return data
+
+    async def cli(self, *args: str) -> str:
+        """Run `updatedesk ARGS` on the server's database (as an operator would); its output."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "updatedesk.cli", *args,
+            cwd=self.directory, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await process.communicate()
+        assert process.returncode == 0, f"updatedesk {' '.join(args)}: {err.decode()}"
+        return out.decode()
 
     async def open_subscriptions(self) -> int:
         """Subscriptions the server holds now (its /metrics gauge)."""
@@ -108,6 +123,41 @@ async def status_via_api(web: WebServer, email: str, request_id: str) -> str | N
     return None if found is None else str(found["status"])
 
 
+#: The SQLite file of `updatedesk dev` in its folder (the default DATABASE_URL).
+SQLITE_FILE = "updatedesk.sqlite3"
+
+
+@asynccontextmanager
+async def table_away(web: WebServer, table: str) -> AsyncIterator[None]:
+    """The server's database without `table` (renamed aside) for the block: every statement that
+    reads it fails, as when the database stops answering, while the rest of the server works on."""
+    aside = f"{table}_away"
+    await _rename_table(web, table, aside)
+    try:
+        yield
+    finally:
+        await _rename_table(web, aside, table)
+
+
+async def _rename_table(web: WebServer, name: str, new_name: str) -> None:
+    statement = f'ALTER TABLE "{name}" RENAME TO "{new_name}"'
+    database_url = web.env.get("DATABASE_URL")
+    if database_url is None:
+
+        def rename() -> None:
+            with contextlib.closing(sqlite3.connect(web.directory / SQLITE_FILE, timeout=10)) as db:
+                db.execute(statement)
+                db.commit()
+
+        await asyncio.to_thread(rename)
+        return
+    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 @asynccontextmanager
 async def dev_server(directory: Path, backend: str) -> AsyncIterator[WebServer]:
     port = free_port()
@@ -138,7 +188,7 @@ async def dev_server(directory: Path, backend: str) -> AsyncIterator[WebServer]:
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
             await until_healthy(http, "updatedesk dev to answer", within=STARTUP_SECONDS)
-            yield WebServer(url, backend, tokens, http)
+            yield WebServer(url, backend, tokens, http, directory, env)
     finally:
         await stop(process)
         if reader is not None:

@@ -39,7 +39,9 @@ export function districtActions(live) {
     update({ requests: applyEvent(state.requests, event, { shows }) });
     if (event.type !== "PROGRESS") {
       clearTimeout(summaryTimer);
-      summaryTimer = setTimeout(() => Promise.all([loadDistrict(state.districtId), loadRollouts()]), SUMMARY_DELAY_MS);
+      // A refresh that fails keeps the last summary (the list stays live); the next event tries again.
+      const refresh = () => Promise.all([loadDistrict(state.districtId), loadRollouts()]).catch(() => {});
+      summaryTimer = setTimeout(refresh, SUMMARY_DELAY_MS);
     }
   }
 

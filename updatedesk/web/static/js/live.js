@@ -14,6 +14,13 @@
 //   answered with SNAPSHOTs of the present instead of the missed moves: the page then reloads
 //   the list. A reconnect before any event (no cursor yet) reloads too. The page says which:
 //   "caught up" or "reloaded" (follow.js).
+// - The server may end one subscription and keep the socket: it sends `complete` when it could
+//   not send what the subscription was owed (a catch-up that failed). The page then says live
+//   updates are interrupted and subscribes again, from the same cursor, after a wait that doubles
+//   up to RETRY_LONGEST_MS while the server keeps ending it; "caught up" follows as after a drop.
+//   A close with 1013 ("Resubscribe with `after`: last cursor") is a drop: graphql-ws reconnects.
+// - 4403 (the token stopped being valid) and 4401 are not retried: the page signs out and shows
+//   the server's reason.
 
 import { createClient } from "../vendor/graphql-ws/client.js";
 import { GRAPHQL_PATH } from "./graphql.js";
@@ -51,19 +58,24 @@ function messageOf(data) {
 /**
  * A WebSocket that sends a `ping` after each `subscribe` and, when its `pong` comes, tells
  * `listening(operationId, again)` that the server holds that subscription (`again`: it was
- * sent before, on an earlier socket, i.e. this is a resubscribe after a drop).
+ * sent before, on an earlier socket, i.e. this is a resubscribe after a drop). A subscription
+ * the server completed before that `pong` (its catch-up failed at once) is not held: no news.
  */
 function pingingWebSocket(listening) {
   const sentBefore = new Set(); // operation ids subscribed on an earlier socket
   return class PingAfterSubscribe extends WebSocket {
     constructor(...args) {
       super(...args);
-      this.awaitingPong = []; // [operationId, again] per ping sent, in order
+      this.awaitingPong = []; // {id, again, ended} per ping sent, in order
       this.subscribed = new Set();
       this.addEventListener("message", (event) => {
-        if (messageOf(event.data)?.type !== "pong" || !this.awaitingPong.length) return;
-        const [id, again] = this.awaitingPong.shift();
-        listening(id, again);
+        const message = messageOf(event.data);
+        if (message?.type === "complete") {
+          for (const waiting of this.awaitingPong) if (waiting.id === message.id) waiting.ended = true;
+        }
+        if (message?.type !== "pong" || !this.awaitingPong.length) return;
+        const { id, again, ended } = this.awaitingPong.shift();
+        if (!ended) listening(id, again);
       });
       this.addEventListener("close", () => {
         for (const id of this.subscribed) sentBefore.add(id);
@@ -75,20 +87,33 @@ function pingingWebSocket(listening) {
       const message = messageOf(data);
       if (message?.type !== "subscribe") return;
       this.subscribed.add(message.id);
-      this.awaitingPong.push([message.id, sentBefore.has(message.id)]);
+      this.awaitingPong.push({ id: message.id, again: sentBefore.has(message.id), ended: false });
       super.send(PING);
     }
   };
 }
 
+/** Words for why a subscription stopped: a GraphQL error list, a close event, or an Error. */
+function reasonOf(error) {
+  return error?.[0]?.message || error?.reason || error?.message || "Live updates stopped.";
+}
+
 /**
  * One client per signed-in page. `on` receives connection news: `connected()` when the server
- * acknowledged the connection, `lost()` when the socket dropped and a retry is under way,
- * `refused()` when the server will not take this token.
+ * acknowledged the connection (and every subscription it ended is held again), `lost()` when the
+ * socket dropped or the server ended a subscription, and a retry is under way, `refused(reason)`
+ * when the server will not take this token (its reason, in words a person can act on).
  */
 export function createLiveClient(on) {
   const watchers = new Map(); // operation id -> the watch's `listening(again)`
+  const ended = new Set(); // operation ids the server ended that are not held again yet
+  let open = false; // the socket is acknowledged
+  let disposed = false;
   let operations = 0;
+  // "on" again once the socket is up and no subscription waits to be held again.
+  const settle = () => {
+    if (open && !ended.size) on.connected();
+  };
   const client = createClient({
     url: socketUrl(),
     webSocketImpl: pingingWebSocket((id, again) => watchers.get(id)?.(again)),
@@ -100,19 +125,42 @@ export function createLiveClient(on) {
     retryWait: (retries) =>
       new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_FIRST_MS * 2 ** retries, RETRY_LONGEST_MS))),
     on: {
-      connected: () => on.connected(),
+      connected: () => {
+        open = true;
+        settle();
+      },
       closed: (event) => {
-        if (event?.code === CLOSE_FORBIDDEN || event?.code === CLOSE_UNAUTHORIZED) on.refused();
+        open = false;
+        if (event?.code === CLOSE_FORBIDDEN || event?.code === CLOSE_UNAUTHORIZED) on.refused(event.reason);
         else if (event?.code !== CLOSE_NORMAL) on.lost();
       },
     },
   });
   return {
     client,
+    get disposed() {
+      return disposed;
+    },
     nextOperationId: () => String(++operations),
     watch: (id, listening) => watchers.set(id, listening),
-    unwatch: (id) => watchers.delete(id),
-    dispose: () => client.dispose(),
+    unwatch: (id) => {
+      watchers.delete(id);
+      if (ended.delete(id)) settle();
+    },
+    /** The server ended operation `id`; its watch subscribes again. */
+    ended: (id) => {
+      ended.add(id);
+      on.lost();
+    },
+    /** Operation `id`, ended by the server, is held again, or was refused for good (then the
+     * watch's `error` says so): no longer waited for. */
+    settled: (id) => {
+      if (ended.delete(id)) settle();
+    },
+    dispose: () => {
+      disposed = true;
+      return client.dispose();
+    },
   };
 }
 
@@ -121,18 +169,32 @@ export function createLiveClient(on) {
  * may see). `on` gets:
  * - `event(event)`: each event, in order;
  * - `listening()`: the server holds the subscription (the first time): load the list now;
- * - `resumed()`: after a reconnect, subscribed again from the last cursor; the missed events
- *   follow as ordinary events;
- * - `stale()`: after a reconnect, what was missed cannot be replayed (no cursor yet, or the
+ * - `resumed()`: after a reconnect, or after the server ended the subscription, subscribed again
+ *   from the last cursor; the missed events follow as ordinary events;
+ * - `stale()`: subscribed again, but what was missed cannot be replayed (no cursor yet, or the
  *   server answered with SNAPSHOTs): reload the list;
- * - `error(message)`: the subscription was refused or ended.
+ * - `error(message)`: the subscription was refused, for good (it is not retried).
  * Returns a function that unsubscribes.
  */
 export function watchRequests(live, districtId, on) {
   const id = live.nextOperationId();
   const payload = { query: REQUEST_EVENTS, variables: { districtId, after: null }, [OPERATION]: id };
   let resuming = false; // resubscribed with a cursor, no event since
+  let restarted = false; // subscribed again after the server ended it, not yet held
+  let stopped = false; // unsubscribed by the page: what graphql-ws reports next is no news
+  let refused = false; // the server answered the subscribe with an error: it does not listen
+  let ends = 0; // the server ended it this many times in a row, with no event in between
+  let retry = null; // the timer of the next subscribe after the server ended it
+  let unsubscribe = () => {};
+
   live.watch(id, (again) => {
+    again = again || restarted;
+    restarted = false;
+    if (refused) {
+      if (!again) on.listening(); // the list still loads, without live updates
+      return;
+    }
+    live.settled(id);
     if (!again) on.listening();
     else if (payload.variables.after === null) on.stale();
     else {
@@ -140,12 +202,15 @@ export function watchRequests(live, districtId, on) {
       on.resumed();
     }
   });
-  const unsubscribe = live.client.subscribe(payload, {
+
+  const sink = {
     next: (result) => {
+      if (stopped) return;
       if (result.errors?.length) {
         on.error(result.errors[0].message);
         return;
       }
+      ends = 0;
       const event = result.data.updateRequestEvents;
       // graphql-ws sends this same payload object again after a drop: resume after this event.
       payload.variables.after = event.cursor;
@@ -160,10 +225,31 @@ export function watchRequests(live, districtId, on) {
       }
       on.event(event);
     },
-    error: (error) => on.error(error?.message ?? error?.[0]?.message ?? "Live updates stopped."),
-    complete: () => {},
-  });
+    error: (error) => {
+      refused = true;
+      live.settled(id);
+      if (!stopped && !live.disposed) on.error(reasonOf(error));
+    },
+    // graphql-ws calls this when the server sent `complete` (it ended the subscription: its
+    // catch-up failed, or there is nothing more to follow), when the page unsubscribed, and when
+    // the client was disposed. Only the first is news: follow again from the last cursor, after
+    // a wait that grows while the server keeps ending it (no storm of subscribes).
+    complete: () => {
+      if (stopped || live.disposed) return;
+      live.ended(id);
+      const wait = Math.min(RETRY_FIRST_MS * 2 ** ends, RETRY_LONGEST_MS);
+      ends += 1;
+      retry = setTimeout(() => {
+        retry = null;
+        restarted = true;
+        unsubscribe = live.client.subscribe(payload, sink);
+      }, wait);
+    },
+  };
+  unsubscribe = live.client.subscribe(payload, sink);
   return () => {
+    stopped = true;
+    clearTimeout(retry);
     live.unwatch(id);
     unsubscribe();
   };

@@ -54,7 +54,8 @@ async function start() {
     // Each list says itself whether it caught up or was reloaded (follow.js).
     connected: () => update({ live: "live" }),
     lost: () => update({ live: "reconnecting", notice: "Live updates interrupted. Reconnecting…" }),
-    refused: () => signOut("Your token is no longer valid. Sign in again."),
+    // The server's reason says why (revoked, expired, account switched off) and what to do.
+    refused: (reason) => signOut(reason || "Your token is no longer valid. Sign in again."),
   });
   const staff = data.viewer.account.role === "HOSTING_STAFF";
   page = guardAll(staff ? staffActions(live) : districtActions(live));

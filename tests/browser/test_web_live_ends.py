@@ -15,12 +15,13 @@ import asyncio
 import pytest
 from playwright.async_api import Browser, expect
 
-from resolvers.live.outbox import CLOSE_TOO_SLOW, REASON_TOO_SLOW
+from resolvers.live.outbox import CLOSE_TOO_SLOW, REASON_INCOMPLETE, REASON_TOO_SLOW
 from tests.browser.live_support import (
     CANCEL,
     CAUGHT_UP,
     INTERRUPTED,
     MARKER,
+    RELOADED,
     SET_STATUS,
     SocketProxy,
     back_to_queue_then_cancelled,
@@ -137,6 +138,39 @@ async def test_a_1013_close_resumes_from_the_last_cursor_with_exactly_the_missed
 
         assert (await web.gql(TC, CANCEL, id=missed))["cancelUpdateRequest"]["errors"] == []
         await expect(request_item(page, missed)).to_have_count(0)
+        await back_to_queue_then_cancelled(web, page, seen)
+
+
+async def test_a_1013_saying_not_all_was_resent_reloads_the_list(browser: Browser, web: WebServer) -> None:
+    """After an outage of its stream the server resends only the newest changes; when more changed,
+    it closes with 1013 and "More changed than was resent: reload, ..." (the server's code and
+    words, sent here by the proxy). Resuming from the last cursor would not bring the rest back, so
+    the page reloads the list once it is subscribed again, and says so."""
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    async with open_page(browser, web) as page:
+        proxy, list_reads = await follow_lakeside(page, web)
+        seen = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
+
+        await proxy.drop(CLOSE_TOO_SLOW, REASON_INCOMPLETE, hold=True)
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        moved = await web.gql(STAFF, SET_STATUS, id=seen, status="PENDING_INPUT", message="Which one?")
+        assert moved["setUpdateRequestStatus"]["errors"] == []
+        proxy.release()
+
+        await expect(page.get_by_role("status")).to_have_text(RELOADED)
+        await expect(status_of(request_item(page, seen))).to_have_text("Pending Input")
+        await expect(page.get_by_text(LIVE_ON)).to_be_visible()
+        assert len(list_reads) == 2, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
+
+        # A later ordinary drop resumes again without a reload: the reload was taken once.
+        await proxy.drop(CLOSE_TOO_SLOW, REASON_TOO_SLOW, hold=True)
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        proxy.release()
+        await expect(page.get_by_role("status")).to_have_text(CAUGHT_UP)
+        assert len(list_reads) == 2, list_reads
+
         await back_to_queue_then_cancelled(web, page, seen)
 
 

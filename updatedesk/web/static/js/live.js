@@ -19,6 +19,9 @@
 //   updates are interrupted and subscribes again, from the same cursor, after a wait that doubles
 //   up to RETRY_LONGEST_MS while the server keeps ending it; "caught up" follows as after a drop.
 //   A close with 1013 ("Resubscribe with `after`: last cursor") is a drop: graphql-ws reconnects.
+//   After an outage of the server's stream it resends at most its newest changes; when more
+//   changed, it closes with 1013 and a reason that begins "More changed than was resent": the
+//   page then reloads the list once subscribed again (what it missed is not all replayed).
 // - 4403 (the token stopped being valid) and 4401 are not retried: the page signs out and shows
 //   the server's reason.
 
@@ -31,6 +34,9 @@ import { currentToken } from "./session.js";
 const CLOSE_FORBIDDEN = 4403;
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_NORMAL = 1000;
+const CLOSE_TRY_AGAIN = 1013;
+// The start of the server's 1013 reason when it resent fewer changes than there were.
+const NOT_ALL_RESENT = "More changed than was resent";
 const RETRY_FIRST_MS = 500;
 const RETRY_LONGEST_MS = 10_000;
 // Keep the socket a moment after the last subscription ends, so switching district reuses it.
@@ -107,6 +113,7 @@ function reasonOf(error) {
 export function createLiveClient(on) {
   const watchers = new Map(); // operation id -> the watch's `listening(again)`
   const ended = new Set(); // operation ids the server ended that are not held again yet
+  const incomplete = new Set(); // operation ids whose list must be read again once held again
   let open = false; // the socket is acknowledged
   let disposed = false;
   let operations = 0;
@@ -132,7 +139,12 @@ export function createLiveClient(on) {
       closed: (event) => {
         open = false;
         if (event?.code === CLOSE_FORBIDDEN || event?.code === CLOSE_UNAUTHORIZED) on.refused(event.reason);
-        else if (event?.code !== CLOSE_NORMAL) on.lost();
+        else if (event?.code !== CLOSE_NORMAL) {
+          if (event?.code === CLOSE_TRY_AGAIN && event.reason?.startsWith(NOT_ALL_RESENT)) {
+            for (const id of watchers.keys()) incomplete.add(id);
+          }
+          on.lost();
+        }
       },
     },
   });
@@ -143,8 +155,11 @@ export function createLiveClient(on) {
     },
     nextOperationId: () => String(++operations),
     watch: (id, listening) => watchers.set(id, listening),
+    /** Whether operation `id` missed more than the server resent (take it once: reload). */
+    takeIncomplete: (id) => incomplete.delete(id),
     unwatch: (id) => {
       watchers.delete(id);
+      incomplete.delete(id);
       if (ended.delete(id)) settle();
     },
     /** The server ended operation `id`; its watch subscribes again. */
@@ -196,7 +211,7 @@ export function watchRequests(live, districtId, on) {
     }
     live.settled(id);
     if (!again) on.listening();
-    else if (payload.variables.after === null) on.stale();
+    else if (live.takeIncomplete(id) || payload.variables.after === null) on.stale();
     else {
       resuming = true;
       on.resumed();

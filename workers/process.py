@@ -25,7 +25,7 @@ from workers.heartbeat import scheduler_heartbeat, start_worker_heartbeat
 from workers.job_lease import RunningJobs
 from workers.queue import DramatiqQueue, install_notification_sink
 from workers.scheduler import Scheduler
-from workers.webhook_dispatch import redis_dispatcher
+from workers.webhook_dispatch_redis import redis_dispatcher
 
 logger = logging.getLogger(__name__)
 

@@ -32,14 +32,12 @@ from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
-from infra.bus import EventRecord, EventStream, Gap, RedisStream, follow, id_time, stream_replaced
-from infra.bus.redis import reader_client, redis_client
+from infra.bus import EventRecord, EventStream, Gap, follow, id_time, stream_replaced
 from infra.metrics import WEBHOOK_DISPATCH_GAPS, WEBHOOK_DISPATCH_LAG, WEBHOOK_DISPATCHER_HELD
-from infra.settings import Settings
 from models.webhooks.fanout import candidates_by_district, fan_out
 from models.webhooks.position import Start, start_at
-from workers.leader_lease import Lease, LocalLease, RedisLease
-from workers.webhook_positions import Positions, StoredPositions
+from workers.leader_lease import Lease, LocalLease
+from workers.webhook_positions import Positions
 from workers.webhook_records import UNREADABLE_ATTEMPTS, FailuresInARow, answering, webhook_record
 from workers.webhooks import WebhookQueue
 
@@ -337,20 +335,3 @@ async def running(dispatcher: WebhookDispatcher) -> AsyncIterator[WebhookDispatc
     finally:
         dispatcher.stop()
         await task
-
-
-@contextlib.asynccontextmanager
-async def redis_dispatcher(settings: Settings, queue: WebhookQueue) -> AsyncIterator[WebhookDispatcher]:
-    """A worker process's dispatcher (Redis mode), running: the deployment's stream read on
-    clients of its own, the position in the database, the lease in Redis."""
-    assert settings.redis_url, "the Redis dispatcher needs REDIS_URL"
-    client, reader = redis_client(settings.redis_url), reader_client(settings.redis_url)
-    stream = RedisStream(client, settings.redis_namespace, reader=reader)
-    lease = RedisLease(client, lease_key(settings.redis_namespace), settings.webhook_dispatch_lease_seconds)
-    dispatcher = WebhookDispatcher(stream, queue, StoredPositions(stream.key), lease)
-    try:
-        async with running(dispatcher):
-            yield dispatcher
-    finally:
-        await reader.aclose()
-        await client.aclose()

@@ -118,6 +118,11 @@ async def send_now(connection: AbstractConnection, command: bytes) -> None:
         return
     try:
         writer.write(command)
+        if not writer.transport.get_write_buffer_size():
+            # All of it went to the socket: nothing to wait for (the timer a timeout arms and
+            # disarms was a tenth of this read's Python work). A connection lost meanwhile shows
+            # in the reply's read, which closes it the same way.
+            return
         async with asyncio.timeout(connection.socket_timeout):  # only a full socket buffer waits
             await writer.drain()
     except TimeoutError:
@@ -140,6 +145,14 @@ def _record(record_id: Any, fields: Any) -> EventRecord:
     them (`.items()`) or as a reply's flat list pairs them up."""
     values = {_text(key): value for key, value in fields}
     return EventRecord(_text(record_id), event_from_json(values["e"]), _text(values.get("r", "0")) == "1")
+
+
+def _read_record(record_id: Any, flat: list[Any]) -> EventRecord:
+    """A record from a reply's entry: its id and its flat [field, value, ...] list. The append
+    script writes exactly ``e <event> r <0|1>``; anything else is read the general way."""
+    if len(flat) == 4 and flat[0] == b"e" and flat[2] == b"r":
+        return EventRecord(record_id.decode(), event_from_json(flat[1]), flat[3] == b"1")
+    return _record(record_id, zip(flat[::2], flat[1::2], strict=True))
 
 
 def _entries(answer: Any) -> list[Any]:
@@ -246,10 +259,7 @@ class RedisStream:
             connection = self._read_connection
             await send_now(connection, packed(*command))
             answer = await connection.read_response()
-        return [
-            _record(record_id, zip(flat[::2], flat[1::2], strict=True))
-            for record_id, flat in _entries(answer)
-        ]
+        return [_read_record(record_id, flat) for record_id, flat in _entries(answer)]
 
     async def retains(self, record_id: str) -> bool:
         return bool(await self._client.xrange(self.key, record_id, record_id, count=1))

@@ -38,6 +38,7 @@ from infra.bus import base as bus_base
 from infra.bus.base import AppendableStream, StreamBus
 from infra.bus.ordering import Order
 from infra.bus.records import id_key
+from infra.bus.wire import event_to_json
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 from tests.support_live import REDIS_URL, PrivateRedis, private_redis, wait_until
@@ -390,12 +391,22 @@ def test_commands_are_packed_as_redis_py_packs_them(args: tuple[str | int | byte
     assert packed(*args) == b"".join(Connection().pack_command(*args))
 
 
-class _Writer:
-    """A stream writer whose drain fails as told, or never ends."""
+class _Transport:
+    def __init__(self, buffered: int) -> None:
+        self.buffered = buffered
 
-    def __init__(self, error: BaseException | None) -> None:
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+class _Writer:
+    """A stream writer whose socket keeps `buffered` bytes back, and whose drain fails as told,
+    or never ends."""
+
+    def __init__(self, error: BaseException | None, buffered: int = 1) -> None:
         self.error = error
         self.written: list[bytes] = []
+        self.transport = _Transport(buffered)
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -409,8 +420,10 @@ class _Writer:
 class _Connection:
     is_connected = True
 
-    def __init__(self, error: BaseException | None, socket_timeout: float | None = None) -> None:
-        self._writer = _Writer(error)
+    def __init__(
+        self, error: BaseException | None, socket_timeout: float | None = None, buffered: int = 1
+    ) -> None:
+        self._writer = _Writer(error, buffered)
         self.socket_timeout = socket_timeout
         self.disconnects = 0
 
@@ -441,6 +454,16 @@ async def test_a_send_that_fails_closes_its_connection_and_says_why_as_redis_py_
     assert connection.disconnects == 1
 
 
+async def test_a_send_the_socket_took_whole_does_not_wait_for_a_drain() -> None:
+    """The common case: the bytes all went to the socket, so no drain (and no timer) is needed."""
+    from infra.bus.redis_stream import send_now
+
+    connection = _Connection(None, socket_timeout=None, buffered=0)  # its drain would never end
+    await asyncio.wait_for(send_now(cast(Any, connection), b"*1\r\n$4\r\nPING\r\n"), 1.0)
+    assert connection._writer.written == [b"*1\r\n$4\r\nPING\r\n"]
+    assert connection.disconnects == 0
+
+
 async def test_a_send_on_a_connection_not_yet_made_connects_it_first(run_id: str) -> None:
     from infra.bus.redis_stream import packed, send_now
 
@@ -452,6 +475,27 @@ async def test_a_send_on_a_connection_not_yet_made_connects_it_first(run_id: str
         assert await connection.read_response() == run_id.encode()
         await client.connection_pool.release(connection)
     finally:
+        await client.aclose()
+
+
+async def test_the_blocking_read_reads_each_field_of_a_record(run_id: str) -> None:
+    """`read_new` reads the append script's records the short way and anything else the general
+    way: both give the same record, `replaced` included."""
+    client = aioredis.Redis.from_url(REDIS_URL)
+    stream = RedisStream(client, f"{run_id}-{os.urandom(4).hex()}")
+    try:
+        await stream.append(move(1))
+        await stream.append(move(3), force=True)  # move 2 never came: in as replaced
+        await client.xadd(stream.key, {"r": "1", "e": event_to_json(move(4)), "x": "later field"})
+        records = await stream.read_new(STREAM_START, 10, 0)
+        assert [(r.event, r.replaced) for r in records] == [
+            (move(1), False),
+            (move(3), True),
+            (move(4), True),
+        ]
+        assert [r.id for r in records] == [r.id for r in await stream.read_after(STREAM_START, 10)]
+    finally:
+        await client.delete(stream.key, stream.order_key, stream.order_at_key)
         await client.aclose()
 
 

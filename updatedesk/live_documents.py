@@ -127,13 +127,21 @@ class PreparedRender:
         #: (root key, plan) when the document selects only plain fields (`updatedesk.live_render`).
         self.plain = plain
 
+    def render_now(self, event: LiveEvent) -> str | None:
+        """The payload when the document renders the plain way (no waiting); None when
+        graphql-core must render it (`render`)."""
+        if self.plain is None:
+            return None
+        root, plan = self.plain
+        try:
+            return _compact({"data": {root: render_plain(plan, event)}})
+        except NotPlain:
+            return None  # graphql-core renders it, and reports what was wrong as GraphQL does
+
     async def render(self, event: LiveEvent) -> str:
-        if self.plain is not None:
-            root, plan = self.plain
-            try:
-                return _compact({"data": {root: render_plain(plan, event)}})
-            except NotPlain:
-                pass  # graphql-core renders it, and reports what was wrong as GraphQL does
+        plain = self.render_now(event)
+        if plain is not None:
+            return plain
         self.context.renew_loaders()
         result: Any = execute_subscription_event(self.executor.build_per_event_executor(event))
         if isawaitable(result):

@@ -78,31 +78,36 @@ def _reaches(group: RenderGroup, record: EventRecord) -> bool:
 
 async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
     await check_access(hub, {group: None for record in records for group in hub.candidates(record.event)})
-    plan = [(record, [g for g in hub.candidates(record.event) if _reaches(g, record)]) for record in records]
-    wanted = [
-        record for record, groups in plan if any(needs_row(record, g.document.request_fields) for g in groups)
-    ]
-    rows = await rows_of(record.event.update_request_id for record in wanted)
+    # Each record with the groups it reaches, and whether each of them needs the request's row.
+    plan = [
+        (record, [(g, needs_row(record, g.document.request_fields)) for g in hub.candidates(record.event)
+                  if _reaches(g, record)])
+        for record in records
+    ]  # fmt: skip
+    wanted = [record.event.update_request_id for record, groups in plan if any(row for _, row in groups)]
+    rows = await rows_of(wanted) if wanted else {}
     taken = utcnow()
     jobs: list[tuple[EventRecord, RenderGroup, LiveEvent]] = []
     for record, groups in plan:
         row = rows.get(record.event.update_request_id)
-        for group in groups:
-            single = group.scope.request_id is not None
-            shown = row if needs_row(record, group.document.request_fields) else None
-            if shown is None and needs_row(record, group.document.request_fields):
+        for group, needed in groups:
+            if needed and row is None:
                 continue  # the request is gone from the database: nothing to show
-            event = live_event(record, shown, taken, single=single)
+            single = group.scope.request_id is not None
+            event = live_event(record, row if needed else None, taken, single=single)
             if event is not None:
                 jobs.append((record, group, event))
-    # Renders that need no database finish at once; only those that wait run concurrently.
-    started = [eager.begin(hub.render(group, event, record.id)) for record, group, event in jobs]
-    if all(render.done() for render in started):
-        payloads = [render.result() for render in started]
-    else:
-        payloads = list(await asyncio.gather(*started))
-    for (record, group, event), payload in zip(jobs, payloads, strict=True):
-        send(hub, group, event, payload, record.id)
+    # Plain renders finish at once; only those that need graphql-core (which may read the
+    # database) run, concurrently.
+    payloads = [hub.render_now(group, event, record.id) for record, group, event in jobs]
+    waiting = [i for i, payload in enumerate(payloads) if payload is None]
+    if waiting:
+        started = [eager.begin(hub.render(jobs[i][1], jobs[i][2], jobs[i][0].id)) for i in waiting]
+        for i, payload in zip(waiting, await asyncio.gather(*started), strict=True):
+            payloads[i] = payload
+    for (record, group, event), made in zip(jobs, payloads, strict=True):
+        assert made is not None
+        send(hub, group, event, made, record.id)
 
 
 def undelivered(hub: HubView, records: list[EventRecord] | None) -> None:

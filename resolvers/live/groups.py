@@ -29,6 +29,10 @@ from resolvers.live.scope import EventScope
 
 
 class PreparedDocument(Protocol):
+    def render_now(self, event: LiveEvent) -> str | None:
+        """`render`'s payload when it can be made without waiting; else None."""
+        ...
+
     async def render(self, event: LiveEvent) -> str:
         """The `next` payload of `event` as JSON text (`{"data": ..., "errors": [...]}`)."""
         ...
@@ -249,6 +253,10 @@ class HubView(Protocol):
     def stream(self) -> EventStream: ...
 
     def candidates(self, event: UpdateRequestChanged) -> list[RenderGroup]: ...
+
+    def render_now(
+        self, group: RenderGroup, event: LiveEvent, record_id: str | None = None
+    ) -> str | None: ...
 
     async def render(self, group: RenderGroup, event: LiveEvent, record_id: str | None = None) -> str: ...
 

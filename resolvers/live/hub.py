@@ -154,20 +154,33 @@ class LiveHub:
 
     # ------------------------------------------------------------------ rendering
 
-    async def render(self, group: RenderGroup, event: LiveEvent, record_id: str | None = None) -> str:
-        """The group's payload for `event`, rendered once (per record, when `record_id` is given)."""
+    def render_now(self, group: RenderGroup, event: LiveEvent, record_id: str | None = None) -> str | None:
+        """The group's payload for `event` when it is rendered already or renders without waiting
+        (the plain way); None when only `render` can make it."""
         key = (group.key, record_id) if record_id is not None else None
         if key is not None:
             cached = self._renders.get(key)
             if cached is not None:
                 return cached
-        payload = await group.prepared.render(event)
+        payload = group.prepared.render_now(event)
+        if payload is not None:
+            self._rendered(key, payload)
+        return payload
+
+    async def render(self, group: RenderGroup, event: LiveEvent, record_id: str | None = None) -> str:
+        """The group's payload for `event`, rendered once (per record, when `record_id` is given)."""
+        payload = self.render_now(group, event, record_id)
+        if payload is None:
+            payload = await group.prepared.render(event)
+            self._rendered((group.key, record_id) if record_id is not None else None, payload)
+        return payload
+
+    def _rendered(self, key: tuple[GroupKey, str] | None, payload: str) -> None:
         self.renders += 1
         if key is not None:
             self._renders[key] = payload
             while len(self._renders) > RENDER_CACHE_SIZE:
                 self._renders.popitem(last=False)
-        return payload
 
     # ------------------------------------------------------------------ the bus listener
 

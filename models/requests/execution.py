@@ -26,7 +26,8 @@ from models.requests.completion import (
 from models.requests.leases import RUNNING
 from models.requests.moves import no_progress, record_move
 from models.requests.queries import SITE_JOINS, Site, load_with_site
-from models.requests.slots import cannot_start, decision_rules, reslot
+from models.requests.slots import cannot_start, decision_rules
+from models.rollouts import held
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy, new_lease_token
 from models.tables import District, Environment, UpdateRequest
 
@@ -53,7 +54,8 @@ async def begin(
     earlier delivery), or it was not started because of what begin checks first: a version update
     whose target the site already runs completes without running, a refresh whose district lost its
     production site fails without running, and window-bound work that can
-    no longer finish inside its window, or work due inside a blackout, is re-slotted. Returns the
+    no longer finish inside its window, or work due inside a blackout, is re-slotted (set aside
+    instead when its group rollout was paused or halted since: `models.rollouts.held`). Returns the
     request with its district and environment, which the runbook needs. The lease runs on the
     database's clock (`models.requests.lease_clock`; on `now` when pinned), the start on `now`.
     """
@@ -83,7 +85,7 @@ async def begin(
                 logger.warning("request %s: a refresh with no production site to copy; not run", request.id)
                 started = False
             elif cannot_start(request, rules, now):
-                await reslot(request, site, rules, now, after)
+                await held.reslot_dispatched(request, site, rules, now, after)
                 started = False
             else:
                 await record_move(

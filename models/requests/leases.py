@@ -48,7 +48,8 @@ from models.requests.alerts import describe_for_staff, queue_staff_alert
 from models.requests.completion import already_there, complete_without_running
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
-from models.requests.slots import cannot_start, decision_rules, reslot
+from models.requests.slots import cannot_start, decision_rules
+from models.rollouts import held
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.tables import Environment, UpdateRequest
 
@@ -60,7 +61,7 @@ RUNNING = sql.OneOf(tuple(sorted(RUNNING_STATUSES)))
 
 class Reclaim(StrEnum):
     REQUEUED = "REQUEUED"  # enqueue the job again
-    RESLOTTED = "RESLOTTED"  # not begun and can no longer start now: moved to its next slot
+    RESLOTTED = "RESLOTTED"  # not begun and can no longer start now: moved to its next slot (or set aside)
     COMPLETED = "COMPLETED"  # not begun, can no longer start, already on its target: nothing to run
     GAVE_UP = "GAVE_UP"  # attempts spent: UNABLE_TO_COMPLETE
 
@@ -184,7 +185,8 @@ async def reclaim_lapsed(
 
 async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaim | None:
     """Work no job has begun whose start is no longer allowed (its window closed while the workers
-    were down or far behind, a blackout began) is re-slotted as begin would re-slot it, rather than
+    were down or far behind, a blackout began) is re-slotted (or, in a rollout paused or halted
+    since its dispatch, set aside: `models.rollouts.held`) as begin would do it, rather than
     left Not Started, holding its site, until a worker reaches it; and, as at begin, a version update
     whose site already runs its target or newer completes without running instead (a new slot and
     invitation would be for work that never runs). What became of it; None: left to be requeued."""
@@ -202,7 +204,7 @@ async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> 
                 await complete_without_running(request, site, now, after)
                 outcome = Reclaim.COMPLETED
             else:
-                await reslot(request, site, rules, now, after)
+                await held.reslot_dispatched(request, site, rules, now, after)
                 outcome = Reclaim.RESLOTTED
     except DomainError:
         return None  # a job began it, or another scheduler moved it, since the read

@@ -78,14 +78,21 @@ async def take_district_turn(request: UpdateRequest) -> None:
 
 
 async def reslot(
-    request: UpdateRequest, site: Site, rules: StartRules, now: datetime, after: AfterCommit
+    request: UpdateRequest,
+    site: Site,
+    rules: StartRules,
+    now: datetime,
+    after: AfterCommit,
+    *,
+    notify: bool = True,
 ) -> datetime | None:
     """Move `request` (SCHEDULED, or NOT_STARTED not yet begun) to the next start with no conflict
     (past the blackout, in the first window slot that fits after it; clear of other work scheduled
     on its site): a system move with the reason in its history and a new invitation for the
     district. When no start fits at all, a dispatched request goes back to SCHEDULED at its old
     start for staff to decide (no mail: there is no new time to announce), and a scheduled one is
-    left as it is.
+    left as it is. Without `notify` no new date is announced: the caller sets the request aside in
+    the same transaction, and that move tells the district.
     Returns the new start, or None when there is none. Must run inside a transaction."""
     await take_district_turn(request)
     rules = effective_rules(request, rules)
@@ -108,7 +115,7 @@ async def reslot(
         lease_expires_at=None,
         # No start fits: a "Scheduled" mail and invitation would name the start that has passed.
         # The district reads why in its status message; staff's new start sends the invitation.
-        notify=later is not None,
+        notify=notify and later is not None,
     )
     if was_dispatched:
         await claims.release(request, site.environment.kind)

@@ -14,9 +14,10 @@ nothing more of the rollout starts, because the dispatcher's wave check counts f
 (`waves`). Each halt is one transaction that first takes the rollout's lock (a conditional UPDATE
 to HALTED) and re-counts under it, so of several schedulers exactly one halts a rollout.
 
-Work dispatched before a halt is begun work and is left; if the system re-slots it afterwards (its
-worker came too late for its window), it is SCHEDULED again in a halted rollout: the next pass sets
-it aside like the rest (`hold_strays`).
+Work dispatched before a halt is begun work and is left; if it can no longer start afterwards (its
+worker came too late for its window), it is set aside like the rest at that moment
+(`models.rollouts.held.reslot_dispatched`). Anything else that comes back SCHEDULED to a halted
+rollout is set aside by the next pass (`hold_strays`).
 
 Who moves the held requests: DESIGN's status table allows TO_BE_SCHEDULED | SCHEDULED ->
 PENDING_INPUT to staff only (with a message), so the halt takes the staff path with no account
@@ -118,14 +119,18 @@ async def hold_strays(now: datetime) -> list[int]:
             if not await change(rollout_id, {R.HALTED}, status=R.HALTED):
                 continue  # resumed or cancelled meanwhile
             rollout = await get_rollout(rollout_id)
-            reason = rollout.status_message or (
-                f"{capitalized(describe(rollout, rollout.update_group.name))} was halted."
-            )
+            reason = halt_reason(rollout)
             moved = await hold_queued(rollout_id, reason, now, after, statuses=(UpdateStatus.SCHEDULED,))
             await announce(rollout_id, after, now, moved=moved)
         await deliver(after)
         held.extend(moved)
     return held
+
+
+def halt_reason(rollout: GroupRollout) -> str:
+    """Why a halted rollout's work is set aside: the halt's own words, as the rollout shows them."""
+    what = capitalized(describe(rollout, rollout.update_group.name))
+    return rollout.status_message or f"{what} was halted."
 
 
 async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | None:

@@ -9,6 +9,13 @@ Who moves it: DESIGN's status table gives SCHEDULED -> DEFERRED to staff only (w
 the pause, which staff made, takes that path with no account (`PAUSE`), as the error budget's halt
 does. That is also how a resume tells these from requests staff deferred themselves (to keep a
 district out), which stay: their move carries the staff member's account.
+
+Work dispatched before a pause or halt has begun and is left to run; when it can no longer start
+after all (its worker, or the scheduler finding that none began it, comes too late for its slot or
+meets a blackout), it is set aside at once as the rest of the rollout was (`reslot_dispatched`),
+with one notice. Re-slotting it would first mail the district a new date that the pause or halt
+makes untrue, and then the set-aside's notice (the halt's next pass, the pause's next slot): two
+mails for what the district sees as one change.
 """
 
 from __future__ import annotations
@@ -23,12 +30,25 @@ from models.enums import RolloutStatus, UpdateStatus
 from models.errors import DomainError
 from models.events import AfterCommit
 from models.requests.moves import record_move
+from models.requests.queries import Site
+from models.requests.slots import reslot, take_district_turn
+from models.rollouts.budget import BUDGET, halt_reason
 from models.rollouts.rows import capitalized, change, describe, get_rollout
-from models.tables import StatusChange, UpdateRequest
+from models.schedule import StartRules
+from models.tables import GroupRollout, StatusChange, UpdateRequest
 
 #: The rollout's pause acting in the hosting team's stead (no account: no person made the move).
 PAUSE = Actor(Mover.STAFF)
 PAUSED = RolloutStatus.PAUSED
+HALTED = RolloutStatus.HALTED
+
+
+def _on_hold(rollout: GroupRollout) -> str:
+    return (
+        f"{capitalized(describe(rollout, rollout.update_group.name))} is paused by the hosting team, "
+        "so this update could not start in its maintenance slot. It is on hold until the rollout "
+        "is resumed; you will then be sent its new date."
+    )
 
 
 async def hold_if_paused(request: UpdateRequest, now: datetime, after: AfterCommit) -> bool:
@@ -39,16 +59,46 @@ async def hold_if_paused(request: UpdateRequest, now: datetime, after: AfterComm
     if request.rollout_id is None or not await change(request.rollout_id, {PAUSED}, status=PAUSED):
         return False
     rollout = await get_rollout(request.rollout_id)
-    message = (
-        f"{capitalized(describe(rollout, rollout.update_group.name))} is paused by the hosting team, "
-        "so this update could not start in its maintenance slot. It is on hold until the rollout "
-        "is resumed; you will then be sent its new date."
-    )
     try:
-        await record_move(request, UpdateStatus.DEFERRED, PAUSE, after, message=message, now=now)
+        await record_move(request, UpdateStatus.DEFERRED, PAUSE, after, message=_on_hold(rollout), now=now)
     except DomainError:
         return False  # staff moved it at the same moment: left as it now is
     return True
+
+
+async def reslot_dispatched(
+    request: UpdateRequest, site: Site, rules: StartRules, now: datetime, after: AfterCommit
+) -> None:
+    """Re-slot `request` (NOT_STARTED, not begun, no longer able to start: `slots.reslot`), or,
+    when its rollout was paused or halted since its dispatch, set it aside as the pause or halt
+    set aside the rest: DEFERRED or PENDING_INPUT with the reason, through SCHEDULED (the way out
+    of NOT_STARTED for work that cannot start) with no mail of its own, so the district gets the
+    set-aside's notice alone. Inside the caller's transaction, before it locks any row: the
+    district, then the rollout, then the request, the order of dispatch and of a resume."""
+    await take_district_turn(request)
+    stopped = await _stopped(request.rollout_id)
+    if stopped is None:
+        await reslot(request, site, rules, now, after)
+        return
+    assert request.rollout_id is not None
+    rollout = await get_rollout(request.rollout_id)
+    await reslot(request, site, rules, now, after, notify=False)
+    if stopped is PAUSED:
+        aside, by, why = UpdateStatus.DEFERRED, PAUSE, _on_hold(rollout)
+    else:
+        aside, by, why = UpdateStatus.PENDING_INPUT, BUDGET, halt_reason(rollout)
+    await record_move(request, aside, by, after, message=why, now=now, site=site)
+
+
+async def _stopped(rollout_id: int | None) -> RolloutStatus | None:
+    """PAUSED or HALTED when the rollout is (its row then locked, so a resume waits for the
+    caller's transaction); None for work of no rollout, or of one that runs or was cancelled."""
+    if rollout_id is None:
+        return None
+    for status in (PAUSED, HALTED):
+        if await change(rollout_id, {status}, status=status):
+            return status
+    return None
 
 
 async def held_by_pause(rollout_id: int) -> list[int]:

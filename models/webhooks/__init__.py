@@ -11,6 +11,7 @@ signed JSON POST, retried for 24 hours, in order per endpoint. One concern per m
 - `fanout`: one event record to one delivery per endpoint that may see it.
 - `position`: how far the dispatcher has read the event stream, where it starts, what is a gap.
 - `attempts`: claim the next delivery of an endpoint (in order) and record what came of it.
+- `deactivation`: stop an endpoint that failed for 24 hours, give up its pending deliveries.
 - `notices`: the mails when an endpoint is deactivated (its owner; the hosting team's alert).
 
 The HTTP POST itself (resolve once, check, connect to that address) is `infra.outbound`; the job

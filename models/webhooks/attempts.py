@@ -6,7 +6,7 @@ attempt number, so of two workers one POSTs; it lapses after its lease (`claim_l
 worker that stopped mid-attempt is followed by another attempt with the same delivery id (at least
 once): the lost attempt counts as a failed one, and the next is made on the backoff schedule.
 `record_outcome` writes the attempt, moves the delivery on (delivered, retry at, failed) and
-deactivates an endpoint that has failed for 24 hours, telling its owner by mail.
+deactivates an endpoint that has failed for 24 hours (`models.webhooks.deactivation`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import cast
 from tortoise.functions import Min
 from tortoise.transactions import in_transaction
 
-from models.enums import NotificationKind, Role, WebhookDeliveryState
+from models.enums import Role, WebhookDeliveryState
 from models.events import AfterCommit, deliver
 from models.requests.queries import related
-from models.tables import Account, Notification, Webhook, WebhookAttempt, WebhookDelivery
-from models.webhooks.notices import deactivation_notice, staff_alert_text
+from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
+from models.webhooks.deactivation import deactivate, given_up
 from models.webhooks.retries import (
     CLAIM_LEASE,
     DEFAULT_RETRY_SECONDS,
@@ -40,7 +40,6 @@ PENDING = WebhookDeliveryState.PENDING
 MAX_CLAIM_STEPS = 50
 LOST_ATTEMPT_ERROR = "No outcome recorded: the worker stopped during this attempt."
 SKIPPED_ERROR = "Not sent: the webhook's owner no longer sees this district."
-DEACTIVATED_ERROR = "Not sent: the endpoint was deactivated after failing for 24 hours."
 
 
 @dataclass(frozen=True)
@@ -71,16 +70,13 @@ class Recorded:
     #: Set when this outcome deactivated the endpoint: the hosting team's alert (the caller logs
     #: and counts it; the mail, when an address is set, is written with the change).
     alert: str | None = None
+    #: False when a lost attempt's give-up found the delivery already moved by another worker
+    #: (nothing was written).
+    moved: bool = True
 
     @property
     def deactivated(self) -> bool:
         return self.alert is not None
-
-
-def given_up(delivery_id: int, webhook_id: int, at: datetime, why: str) -> WebhookAttempt:
-    """The delivery log's line (unsaved) for an event given up without a further attempt (attempt
-    0): the log lists attempts, and without it the owner would never learn the event was not sent."""
-    return WebhookAttempt(delivery_id=delivery_id, webhook_id=webhook_id, attempt=0, at=at, error=why)
 
 
 async def owner_sees(webhook: Webhook, district_id: int) -> bool:
@@ -133,7 +129,12 @@ async def claim_next(
             if retry_at is None or now >= retry_window_end(head):
                 # Its 24 hours are over: given up like any other (the endpoint maybe deactivated).
                 recorded = await record_outcome(
-                    lost, AttemptOutcome(None, LOST_ATTEMPT_ERROR), now, retry_seconds, staff_alert_email
+                    lost,
+                    AttemptOutcome(None, LOST_ATTEMPT_ERROR),
+                    now,
+                    retry_seconds,
+                    staff_alert_email,
+                    lost=True,
                 )
                 if recorded.alert is not None:
                     return Idle(None, recorded.alert)
@@ -209,9 +210,16 @@ async def record_outcome(
     now: datetime,
     retry_seconds: float,
     staff_alert_email: str | None = None,
+    *,
+    lost: bool = False,
 ) -> Recorded:
     """Write the attempt and its consequences in one transaction; mails leave after the commit
-    (a deactivation's go to the owner and, when `staff_alert_email` is set, the hosting team)."""
+    (a deactivation's go to the owner and, when `staff_alert_email` is set, the hosting team).
+
+    A `lost` attempt (its claim lapsed with no outcome) given up by a worker that found it so is a
+    compare-and-set on the lapsed claim, as `record_lost` is: of two workers that reach the give-up
+    together, the one whose update moves the delivery logs it (and deactivates the endpoint);
+    the other, or one that comes after the attempt's own late outcome, writes nothing."""
     result = verdict(outcome.status_code)
     delivery = claimed.delivery
     retry_at: datetime | None = None
@@ -235,16 +243,6 @@ async def record_outcome(
         deactivating = webhook.active and retry_at is None and failed_too_long(failing_since, now)
         if deactivating:
             state, retry_at = WebhookDeliveryState.FAILED, None
-        await WebhookAttempt.create(
-            delivery_id=delivery.id,
-            webhook_id=webhook.id,
-            attempt=claimed.attempt,
-            at=claimed.at,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            delivered=result is Verdict.DELIVERED,
-            duration_ms=outcome.duration_ms,
-        )
         changes: dict[str, object] = {
             "state": state,
             "in_flight": False,
@@ -256,11 +254,23 @@ async def record_outcome(
         if result is Verdict.DELIVERED:
             changes["delivered_at"] = now
         # Only while this claim is the latest and still in flight: a lapsed claim already logged
-        # as lost (or taken over by another worker) has its attempt logged above but no longer
+        # as lost (or taken over by another worker) has its attempt logged below but no longer
         # moves the delivery.
-        await WebhookDelivery.filter(
+        moved = await WebhookDelivery.filter(
             id=delivery.id, state=PENDING, attempts=claimed.attempt, in_flight=True
         ).update(**changes)
+        if lost and moved != 1:
+            return Recorded(result, state, retry_at, moved=False)  # given up (or answered) already
+        await WebhookAttempt.create(
+            delivery_id=delivery.id,
+            webhook_id=webhook.id,
+            attempt=claimed.attempt,
+            at=claimed.at,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            delivered=result is Verdict.DELIVERED,
+            duration_ms=outcome.duration_ms,
+        )
         if result is Verdict.DELIVERED:
             await Webhook.filter(id=webhook.id).update(failing_since=None, last_delivered_at=now)
         elif deactivating:
@@ -270,58 +280,6 @@ async def record_outcome(
             await Webhook.filter(id=webhook.id).update(failing_since=failing_since)
     await deliver(after)
     return Recorded(result, state, retry_at, alert)
-
-
-async def deactivate(
-    webhook: Webhook,
-    failing_since: datetime,
-    now: datetime,
-    last_error: str | None,
-    after: AfterCommit,
-    staff_alert_email: str | None = None,
-) -> str | None:
-    """Stop the endpoint, give up its pending deliveries and write the owner's mail and the staff
-    alert's (in the caller's transaction). The alert's text; None when it was no longer active.
-    The caller holds the endpoint's row `FOR UPDATE`: a fan-out's insert waits for it, so no
-    delivery slips in after the pending ones are given up (`models.webhooks.fanout`)."""
-    stopped = await Webhook.filter(id=webhook.id, active=True).update(
-        active=False, deactivated_at=now, failing_since=failing_since
-    )
-    if stopped != 1:
-        return None
-    # The set is stable: fan-out's inserts wait for the row lock the caller holds.
-    pending = cast(
-        list[int],
-        await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).values_list("id", flat=True),
-    )
-    await WebhookDelivery.filter(webhook_id=webhook.id, state=PENDING).update(
-        state=WebhookDeliveryState.FAILED, in_flight=False, last_error=DEACTIVATED_ERROR
-    )
-    await WebhookAttempt.bulk_create(
-        [given_up(delivery_id, webhook.id, now, DEACTIVATED_ERROR) for delivery_id in pending],
-        batch_size=500,
-    )
-    owner = await Account.get_or_none(id=webhook.owner_id, active=True)
-    if owner is not None:
-        notice = deactivation_notice(webhook.url, failing_since, last_error)
-        row = await Notification.create(
-            kind=NotificationKind.WEBHOOK_DEACTIVATED,
-            recipient=owner.email,
-            subject=notice.subject,
-            body=notice.body,
-        )
-        after.notification_ids.append(row.id)
-    owner_email = owner.email if owner is not None else f"account {webhook.owner_id}"
-    alert = staff_alert_text(webhook.id, webhook.url, owner_email, failing_since, last_error)
-    if staff_alert_email:
-        row = await Notification.create(
-            kind=NotificationKind.STAFF_ALERT,
-            recipient=staff_alert_email,
-            subject=f"Updatedesk alert: webhook {webhook.id} deactivated"[:300],
-            body=alert,
-        )
-        after.notification_ids.append(row.id)
-    return alert
 
 
 async def stalled_webhooks(cutoff: datetime, limit: int) -> list[int]:

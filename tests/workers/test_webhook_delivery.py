@@ -19,12 +19,12 @@ from models.ids import encode_global_id
 from models.requests.withdrawing import delete_update_request
 from models.tables import Notification, UpdateRequest, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import (
-    DEACTIVATED_ERROR,
     LOST_ATTEMPT_ERROR,
     Claimed,
     claim_next,
     record_outcome,
 )
+from models.webhooks.deactivation import DEACTIVATED_ERROR
 from models.webhooks.fanout import fan_out
 from models.webhooks.registry import delete_webhook
 from models.webhooks.retries import (

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from models.enums import Role, WebhookDeliveryState
 from models.tables import Account, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import (
-    DEACTIVATED_ERROR,
     LOST_ATTEMPT_ERROR,
     SKIPPED_ERROR,
     Claimed,
@@ -17,6 +16,7 @@ from models.webhooks.attempts import (
     claim_next,
     record_outcome,
 )
+from models.webhooks.deactivation import DEACTIVATED_ERROR
 from models.webhooks.fanout import fan_out
 from models.webhooks.registry import attempts_of
 from models.webhooks.retries import CLAIM_LEASE, RETRY_WINDOW, AttemptOutcome, Verdict, retry_delay

@@ -12,7 +12,8 @@ from tortoise.transactions import in_transaction
 from models.enums import EventType, Role, UpdateStatus, WebhookDeliveryState
 from models.events import AfterCommit
 from models.tables import Account, UpdateRequest, Webhook, WebhookDelivery
-from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next, deactivate
+from models.webhooks.attempts import SKIPPED_ERROR, Idle, claim_next
+from models.webhooks.deactivation import deactivate
 from models.webhooks.fanout import candidates_by_district, fan_out
 from models.webhooks.retries import RETRY_WINDOW
 from tests import support

@@ -202,24 +202,34 @@ async def lacks_production(request: UpdateRequest, site: Site) -> bool:
 
 
 async def fail_without_production(
-    request: UpdateRequest, site: Site, now: datetime, after: AfterCommit
+    request: UpdateRequest, site: Site, now: datetime, after: AfterCommit, lease_token: str
 ) -> None:
-    """NOT_STARTED -> UNABLE_TO_COMPLETE by the worker, saying why; nothing runs, and what it held
-    is released. Inside the caller's transaction."""
+    """UNABLE_TO_COMPLETE by the worker holding `lease_token`, saying why; nothing (more) runs, and
+    what it held is released, its site back online. From NOT_STARTED (a queued refresh) or
+    IN_PROGRESS (one resumed after its last checkpoint, production removed while it was stopped).
+    Inside the caller's transaction."""
     phrase = request_phrase(request.kind, site.environment.kind, request.target_version)
+    resumed = request.status is UpdateStatus.IN_PROGRESS
     message = (
-        f"{phrase[0].upper()}{phrase[1:]} could not run: this district no longer has a production "
-        "site to copy data from. Campus Hosting has been told and will contact you."
+        f"{phrase[0].upper()}{phrase[1:]} could not {'be finished' if resumed else 'run'}: this "
+        "district no longer has a production site to copy data from. "
+        f"{'The site is back online, and ' if resumed else ''}Campus Hosting has been told and "
+        "will contact you."
     )
+    checkpoints = ", ".join(request.completed_steps or []) or "none"
     await record_move(
         request,
         UpdateStatus.UNABLE_TO_COMPLETE,
         WORKER,
         after,
-        now=now,
+        now=_not_before_start(request, now),
         site=site,
         message=message,
-        internal_detail="The district's PRODUCTION environment row is gone; the refresh had no source.",
+        where=_held_by(lease_token),
+        internal_detail=(
+            "The district's PRODUCTION environment row is gone; the refresh had no source"
+            + (f" when its job resumed (checkpoints: {checkpoints})." if resumed else ".")
+        ),
         **_lease_cleared(),
     )
     await claims.release(request, site.environment.kind)

@@ -47,7 +47,8 @@ async def begin(
     """Claim a dispatched request for the job holding `token`: take its lease (a try, counted in
     `attempts`), then NOT_STARTED -> IN_PROGRESS with the environment offline; or, for an
     IN_PROGRESS request whose lapsed lease the scheduler reclaimed, take it over to resume after
-    its checkpoints.
+    its checkpoints (a refresh whose district lost its production site meanwhile fails instead,
+    as a queued one does).
 
     None when the job must be dropped: another job holds the lease (this one is a duplicate and
     touches nothing), the request is in any other status (cancelled meanwhile, finished by an
@@ -68,6 +69,11 @@ async def begin(
         return None
     request, site = loaded
     if request.status is UpdateStatus.IN_PROGRESS:
+        # Resumed after its last checkpoint: a refresh whose production was removed while no job
+        # ran it has nothing left to copy, as a queued one has not (below).
+        if await lacks_production(request, site):
+            await _fail_resumed_without_production(request, site, now, token)
+            return None
         return request, site
     # The dispatcher found the start allowed at its dispatch: a worker whose clock runs behind it
     # judges (and records) the start no earlier, or it would re-slot work into the slot it is in.
@@ -81,7 +87,7 @@ async def begin(
                 await complete_without_running(request, site, now, after)
                 started = False
             elif await lacks_production(request, site):
-                await fail_without_production(request, site, now, after)
+                await fail_without_production(request, site, now, after, token)
                 logger.warning("request %s: a refresh with no production site to copy; not run", request.id)
                 started = False
             elif cannot_start(request, rules, now):
@@ -112,6 +118,19 @@ async def begin(
         return None
     await deliver(after)
     return (request, site) if started else None
+
+
+async def _fail_resumed_without_production(
+    request: UpdateRequest, site: Site, now: datetime, token: str
+) -> None:
+    after = AfterCommit()
+    try:
+        async with in_transaction():
+            await fail_without_production(request, site, now, after, token)
+    except DomainError:
+        return  # staff moved it, or another job took it over, meanwhile
+    await deliver(after)
+    logger.warning("request %s: a resumed refresh with no production site to copy; not run", request.id)
 
 
 async def take_lease(request_id: int, token: str, policy: RunPolicy, now: datetime | None = None) -> bool:

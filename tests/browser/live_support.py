@@ -63,6 +63,12 @@ class SocketProxy:
     #: While set, the page's messages wait in `held` from the server's next close on (the next
     #: connection's, from its `connection_init`).
     hold_after_close: bool = False
+    #: While set, the page's messages wait in `held` from the server's next `error` on (what the
+    #: page sends after the server refused one of its subscribes).
+    hold_after_error: bool = False
+    #: While set, a new connection's `connection_init` never reaches the server, and the page is
+    #: told `connection_ack` (as if the server had lost it): its `subscribe` then comes unannounced.
+    lose_init: bool = False
     held: list[str] = field(default_factory=list)
     holding: asyncio.Event = field(default_factory=asyncio.Event)
     servers: list[WebSocketRoute] = field(default_factory=list)
@@ -70,8 +76,9 @@ class SocketProxy:
     #: and how it closed them: (code, reason).
     from_server: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     server_closes: list[tuple[int | None, str | None]] = field(default_factory=list)
-    #: Set when the server sends a `complete`, or closes a socket.
+    #: Set when the server sends a `complete` or an `error`, or closes a socket.
     completed: asyncio.Event = field(default_factory=asyncio.Event)
+    errored: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     #: How many connections `drop` ended (their server side closing is no news).
     dropped: int = 0
@@ -88,6 +95,9 @@ class SocketProxy:
         def forward(message: str | bytes) -> None:
             text = message.decode() if isinstance(message, bytes) else message
             parsed = json.loads(text)
+            if parsed.get("type") == "connection_init" and self.lose_init:
+                socket.send(json.dumps({"type": "connection_ack"}))
+                return
             if parsed.get("type") == "subscribe":
                 variables = parsed["payload"].get("variables") or {}
                 if self.rewrite_after and variables.get("after"):
@@ -111,6 +121,10 @@ class SocketProxy:
                 if self.hold_after_complete:
                     self.holding.set()
                 self.completed.set()
+            if parsed.get("type") == "error":
+                if self.hold_after_error:
+                    self.holding.set()
+                self.errored.set()
 
         async def server_closed(code: int | None, reason: str | None) -> None:
             if self.sockets.index(socket) < self.dropped:
@@ -127,7 +141,9 @@ class SocketProxy:
 
     def release(self) -> None:
         """Send what was held, in order, and pass everything through from now on."""
-        self.hold_subscribes = self.hold_after_complete = self.hold_after_close = False
+        self.hold_subscribes = self.hold_after_complete = self.hold_after_close = self.hold_after_error = (
+            False
+        )
         self.holding.clear()
         for text in self.held:
             self.servers[-1].send(text)
@@ -172,11 +188,14 @@ class SocketProxy:
 
 
 async def follow_lakeside(
-    page: Page, web: WebServer, proxy: SocketProxy | None = None
+    page: Page, web: WebServer, proxy: SocketProxy | None = None, *, prepare: str | None = None
 ) -> tuple[SocketProxy, list[str]]:
-    """Sign the technical contact in through the proxy; the list's reads are recorded."""
+    """Sign the technical contact in through the proxy; the list's reads are recorded. `prepare`
+    is evaluated in the page once its WebSockets go through the proxy, before it signs in."""
     proxy = proxy or SocketProxy()
     await page.route_web_socket(f"{web.url.replace('http', 'ws')}/graphql", proxy.route)
+    if prepare is not None:
+        await page.evaluate(prepare)
     list_reads: list[str] = []
 
     def on_request(request: Request) -> None:

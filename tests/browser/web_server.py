@@ -159,12 +159,17 @@ async def _rename_table(web: WebServer, name: str, new_name: str) -> None:
 
 
 @asynccontextmanager
-async def dev_server(directory: Path, backend: str) -> AsyncIterator[WebServer]:
+async def dev_server(
+    directory: Path, backend: str, settings: dict[str, str] | None = None
+) -> AsyncIterator[WebServer]:
+    """`updatedesk dev` on `backend`, with `settings` (UPDATEDESK_* variables) on top of the
+    tests' own."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SMTP_URL")}
     env.update(
         UPDATEDESK_SIMULATED_STEP_SECONDS=STEP_SECONDS, UPDATEDESK_SCHEDULER_INTERVAL=SCHEDULER_INTERVAL
     )
+    env.update(settings or {})
     database_url = await create_postgres_database("updatedesk_web") if backend == "postgres" else None
     if database_url:
         env["DATABASE_URL"] = database_url

@@ -18,6 +18,9 @@
 //   not send what the subscription was owed (a catch-up that failed). The page then says live
 //   updates are interrupted and subscribes again, from the same cursor, after a wait that doubles
 //   up to RETRY_LONGEST_MS while the server keeps ending it; "caught up" follows as after a drop.
+//   A subscribe the server refuses for now (an `error` with code UNAVAILABLE: its database or
+//   stream did not answer) is followed again the same way, sharing that wait; any other refusal
+//   (a bad cursor, a district out of reach) would be refused again: the page stops and says why.
 //   A close with 1013 ("Resubscribe with `after`: last cursor") is a drop: graphql-ws reconnects.
 //   After an outage of the server's stream it resends at most its newest changes; when more
 //   changed, it closes with 1013 and a reason that begins "More changed than was resent": the
@@ -37,6 +40,8 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_TRY_AGAIN = 1013;
 // The start of the server's 1013 reason when it resent fewer changes than there were.
 const NOT_ALL_RESENT = "More changed than was resent";
+// The code of a refused subscribe that is worth sending again in a moment.
+const UNAVAILABLE = "UNAVAILABLE";
 const RETRY_FIRST_MS = 500;
 const RETRY_LONGEST_MS = 10_000;
 // Keep the socket a moment after the last subscription ends, so switching district reuses it.
@@ -97,6 +102,11 @@ function pingingWebSocket(listening) {
       super.send(PING);
     }
   };
+}
+
+/** Whether the server refused a subscribe for now only (`error`: its GraphQL error list). */
+function refusedForNow(error) {
+  return Array.isArray(error) && error.some((e) => e?.extensions?.code === UNAVAILABLE);
 }
 
 /** Words for why a subscription stopped: a GraphQL error list, a close event, or an Error. */
@@ -188,7 +198,8 @@ export function createLiveClient(on) {
  *   from the last cursor; the missed events follow as ordinary events;
  * - `stale()`: subscribed again, but what was missed cannot be replayed (no cursor yet, or the
  *   server answered with SNAPSHOTs): reload the list;
- * - `error(message)`: the subscription was refused, for good (it is not retried).
+ * - `error(message)`: the subscription was refused, for good (it is not retried; a refusal for
+ *   now is retried like a `complete`).
  * Returns a function that unsubscribes.
  */
 export function watchRequests(live, districtId, on) {
@@ -197,12 +208,13 @@ export function watchRequests(live, districtId, on) {
   let resuming = false; // resubscribed with a cursor, no event since
   let restarted = false; // subscribed again after the server ended it, not yet held
   let stopped = false; // unsubscribed by the page: what graphql-ws reports next is no news
-  let refused = false; // the server answered the subscribe with an error: it does not listen
-  let ends = 0; // the server ended it this many times in a row, with no event in between
-  let retry = null; // the timer of the next subscribe after the server ended it
+  let refused = false; // the server refused the subscribe for good: it does not listen
+  let ends = 0; // the server ended or refused it this many times in a row, with no event between
+  let retry = null; // the timer of the next subscribe after the server ended or refused it
   let unsubscribe = () => {};
 
   live.watch(id, (again) => {
+    if (retry) return; // the `pong` after a subscribe the server ended or refused: it is not held
     again = again || restarted;
     restarted = false;
     if (refused) {
@@ -241,26 +253,33 @@ export function watchRequests(live, districtId, on) {
       on.event(event);
     },
     error: (error) => {
+      if (refusedForNow(error) && !stopped && !live.disposed) {
+        followAgain();
+        return;
+      }
       refused = true;
       live.settled(id);
       if (!stopped && !live.disposed) on.error(reasonOf(error));
     },
     // graphql-ws calls this when the server sent `complete` (it ended the subscription: its
     // catch-up failed, or there is nothing more to follow), when the page unsubscribed, and when
-    // the client was disposed. Only the first is news: follow again from the last cursor, after
-    // a wait that grows while the server keeps ending it (no storm of subscribes).
+    // the client was disposed. Only the first is news.
     complete: () => {
-      if (stopped || live.disposed) return;
-      live.ended(id);
-      const wait = Math.min(RETRY_FIRST_MS * 2 ** ends, RETRY_LONGEST_MS);
-      ends += 1;
-      retry = setTimeout(() => {
-        retry = null;
-        restarted = true;
-        unsubscribe = live.client.subscribe(payload, sink);
-      }, wait);
+      if (!stopped && !live.disposed) followAgain();
     },
   };
+  // Subscribe again from the last cursor, after a wait that grows while the server keeps ending
+  // or refusing it (no storm of subscribes) and starts over once an event comes.
+  function followAgain() {
+    live.ended(id);
+    const wait = Math.min(RETRY_FIRST_MS * 2 ** ends, RETRY_LONGEST_MS);
+    ends += 1;
+    retry = setTimeout(() => {
+      retry = null;
+      restarted = true;
+      unsubscribe = live.client.subscribe(payload, sink);
+    }, wait);
+  }
   unsubscribe = live.client.subscribe(payload, sink);
   return () => {
     stopped = true;

@@ -62,6 +62,10 @@ DEFAULT_WS_SUBSCRIBES_PER_SECOND = 5.0
 DEFAULT_HTTP_HEADER_TIMEOUT_SECONDS = 10.0
 DEFAULT_HTTP_BODY_TIMEOUT_SECONDS = 30.0
 
+#: Longest a PostgreSQL statement of the service may run (or wait for a lock) before the server
+#: cancels it, so that no runaway or blocked statement holds a pooled connection for ever.
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 30.0
+
 #: Seconds the webhook dispatcher's lease lasts without renewal (renewed every third of it).
 DEFAULT_WEBHOOK_DISPATCH_LEASE_SECONDS = 15.0
 
@@ -79,6 +83,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "redis_url"))
     smtp_url: str | None = Field(None, validation_alias=AliasChoices("SMTP_URL", "smtp_url"))
+    #: PostgreSQL's `statement_timeout` on the service's connections (never on those that apply
+    #: migrations); 0: none set. SQLite has no such limit.
+    statement_timeout_seconds: float = Field(DEFAULT_STATEMENT_TIMEOUT_SECONDS, ge=0)
     #: Seconds between dispatch passes of the scheduler.
     scheduler_interval: float = Field(DEFAULT_SCHEDULER_INTERVAL, gt=0)
     executor: Literal["simulated", "command"] = "simulated"

@@ -11,7 +11,9 @@ from models.errors import DomainError
 class ServiceCode(StrEnum):
     """Codes of GraphQL errors about the service rather than the business (not in `ErrorCode`)."""
 
-    UNAVAILABLE = "UNAVAILABLE"  # a part the operation needs is not running here (e.g. live events)
+    #: A part the operation needs is not running here (live events over HTTP), or did not answer in
+    #: time (a statement the database cancelled at its statement timeout): worth trying again.
+    UNAVAILABLE = "UNAVAILABLE"
     QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"  # the operation's cost is over the per-request limit
     RATE_LIMITED = "RATE_LIMITED"  # the account spent its cost budget for now
     BAD_REQUEST = "BAD_REQUEST"  # the operation cannot be served the way it was sent

@@ -42,7 +42,7 @@ from strawberry.schema.base import BaseSchema
 
 from resolvers.context import GraphQLContext
 from resolvers.live.events import LiveEvent
-from schema.extensions import DOCUMENT_CACHE_SIZE, MASKED_MESSAGE, MAX_TOKENS, is_internal_fault, log_errors
+from schema.extensions import DOCUMENT_CACHE_SIZE, MAX_TOKENS, is_internal_fault, log_errors, masked
 from updatedesk.live_render import NotPlain, Plan, plain_plan, render_plain
 
 #: Fields whose answer depends only on the caller's role and districts (`Type.field`).
@@ -155,7 +155,7 @@ class PreparedRender:
 
 def _public(error: GraphQLError) -> dict[str, Any]:
     if is_internal_fault(error):
-        return dict(GraphQLError(MASKED_MESSAGE, error.nodes, path=error.path).formatted)
+        return dict(masked(error).formatted)
     return dict(error.formatted)
 
 

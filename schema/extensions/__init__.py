@@ -18,7 +18,7 @@ from strawberry.extensions import (
 
 from schema.extensions.anonymous import AnonymousCallerLimits
 from schema.extensions.guard import DocumentGuard
-from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masking_extension
+from schema.extensions.masking import MASKED_MESSAGE, is_internal_fault, log_errors, masked, masking_extension
 from schema.extensions.operation_log import OperationLog
 from schema.extensions.parsing import SafeParserCache
 from schema.extensions.signin import SIGN_IN_HINT, RequireSignIn
@@ -56,4 +56,5 @@ __all__ = [
     "default_extensions",
     "is_internal_fault",
     "log_errors",
+    "masked",
 ]

@@ -1,5 +1,7 @@
 """Internal faults are masked ("Unexpected error.") and logged with their traceback; public
-refusals and the caller's own document errors go through unchanged."""
+refusals and the caller's own document errors go through unchanged. A statement the database
+cancelled (its statement timeout) is no fault of the service's code: the caller gets
+`UNAVAILABLE` and a message to try again, the operator a warning naming where it happened."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from models.errors import DomainError
-from resolvers.errors import PublicError
+from resolvers.errors import PublicError, ServiceCode
 
 logger = logging.getLogger("updatedesk.graphql")
 
 MASKED_MESSAGE = "Unexpected error."
+SLOW_DATABASE_MESSAGE = "The database took too long to answer; try again."
+#: PostgreSQL's query_canceled: `statement_timeout` passed (or an operator cancelled the statement).
+QUERY_CANCELED = "57014"
 
 
 def is_internal_fault(error: GraphQLError) -> bool:
@@ -25,19 +30,59 @@ def is_internal_fault(error: GraphQLError) -> bool:
     return not isinstance(original, (PublicError, DomainError, GraphQLError))
 
 
+def database_cancelled(error: BaseException | None) -> bool:
+    """The statement was cancelled by the database: asyncpg's `QueryCanceledError`, as raised or
+    wrapped by Tortoise (found along the exception's causes)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, "sqlstate", None) == QUERY_CANCELED:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def masked(error: GraphQLError) -> GraphQLError:
+    """What the client sees of an internal fault: UNAVAILABLE for a cancelled statement (worth
+    trying again), else MASKED_MESSAGE; never the exception's own text."""
+    if database_cancelled(error.original_error):
+        return GraphQLError(
+            SLOW_DATABASE_MESSAGE,
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            extensions={"code": ServiceCode.UNAVAILABLE.value},
+        )
+    return GraphQLError(MASKED_MESSAGE, error.nodes, error.source, error.positions, error.path)
+
+
+class PublicMasking(MaskErrors):
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return masked(error)
+
+
 def masking_extension() -> MaskErrors:
-    return MaskErrors(should_mask_error=is_internal_fault, error_message=MASKED_MESSAGE)
+    return PublicMasking(should_mask_error=is_internal_fault, error_message=MASKED_MESSAGE)
 
 
 def log_errors(errors: list[GraphQLError]) -> None:
-    """Internal faults with their traceback (the client sees only MASKED_MESSAGE); the rest are
-    the caller's mistakes, worth a debug line."""
+    """Internal faults with their traceback (the client sees only what `masked` gives); the rest
+    are the caller's mistakes, worth a debug line."""
     for error in errors:
         original = error.original_error
         if is_internal_fault(error) and original is not None:
+            where = ".".join(str(part) for part in error.path or ())
+            if database_cancelled(original):
+                logger.warning(
+                    "GraphQL resolver at %s: the database cancelled a statement (statement timeout)",
+                    where,
+                    exc_info=(type(original), original, original.__traceback__),
+                )
+                continue
             logger.error(
                 "GraphQL resolver failed at %s",
-                ".".join(str(part) for part in error.path or ()),
+                where,
                 exc_info=(type(original), original, original.__traceback__),
             )
         else:

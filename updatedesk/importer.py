@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from models.clock import utcnow
 from models.errors import DomainError
+from models.start_lock import hold_for_rule_change
 from models.tables import Account, District, Environment, Release, UpdateGroup
 from models.versions import is_not_newer, parse_version
 from updatedesk.import_document import (
@@ -170,6 +171,10 @@ async def import_document(data: dict[str, Any], *, dry_run: bool = False) -> Imp
     report = ImportReport(dry_run=dry_run)
     try:
         async with in_transaction():
+            if windows:
+                # A rule change: start decisions and it take turns (`models.start_lock`). Taken
+                # first, before the rows below are locked, as every holder of the lock does.
+                await hold_for_rule_change()
             await _write(document, report)
             if windows:  # a file without the key leaves the windows (and the report) alone
                 for outcome, count in (await write_windows(windows)).items():

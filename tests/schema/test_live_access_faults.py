@@ -83,13 +83,17 @@ async def test_events_that_could_not_be_delivered_are_resumed_not_skipped(
             created = await client.event("d")
             rows_of = resolvers.live.dispatch.rows_of
 
+            asked: list[object] = []
+
             async def unreadable(request_ids: object) -> object:
+                asked.append(list(request_ids))  # type: ignore[call-overload]
                 raise ConnectionError("the database did not answer")
 
             monkeypatch.setattr(resolvers.live.dispatch, "rows_of", unreadable)
             await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
             code, _ = await client.closed()
             assert code == 1013
+            assert asked == [[request.id]]  # the batch did need the row (the document reads `kind`)
             assert [m for m in client.unread() if m.get("type") == "next"] == []
             monkeypatch.setattr(resolvers.live.dispatch, "rows_of", rows_of)
         async with ws_client(server, scene.tokens["lakeside"]) as client:

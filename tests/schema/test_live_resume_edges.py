@@ -22,11 +22,12 @@ from tests.support_live import live_server as serve
 
 S = UpdateStatus
 
-#: A resumable document that also reads a field only the request row has (the district's name).
+#: A resumable document that also reads a field only the request row has (its kind; the
+#: district comes from the record's district id, so its name needs no request row).
 WITH_ROW = """
 subscription WithRow($districtId: ID, $updateRequestId: ID, $after: String) {
   updateRequestEvents(districtId: $districtId, updateRequestId: $updateRequestId, after: $after) {
-    type cursor fromStatus toStatus updateRequest { id status district { name } }
+    type cursor fromStatus toStatus updateRequest { id status kind district { name } }
   }
 }
 """

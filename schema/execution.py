@@ -98,7 +98,7 @@ def complete_plain_leaf(plan: PlainLeaf, source: Any) -> Any:
         if value is None:
             if nullable:
                 return None
-        elif not is_awaitable_result(value):
+        elif type(value) in _NEVER_AWAITED or not is_awaitable_result(value):  # the set: one call less
             coerced = output(value)
             # graphql-core refuses these (`complete_leaf_value`): its full path reports it.
             if coerced is not None and coerced is not Undefined:
@@ -148,7 +148,7 @@ def plain_leaf(parent_type: GraphQLObjectType, name: str) -> PlainLeaf | None:
         if isinstance(kind, GraphQLNonNull):
             kind, nullable = kind.of_type, False
         if is_leaf_type(kind):
-            plan = (field.resolve, kind, nullable, _attribute_read(field), leaf_output(kind))
+            plan = (field.resolve, kind, nullable, attribute_read(field), leaf_output(kind))
     _PLAIN_LEAVES[key] = plan
     return plan
 
@@ -170,7 +170,7 @@ def basic_read(field: GraphQLField) -> Any:
     return None
 
 
-def _attribute_read(field: GraphQLField) -> str | None:
+def attribute_read(field: GraphQLField) -> str | None:
     """The attribute strawberry's basic resolver of `field` reads with `getattr` (its default
     resolver, through two calls), or None when it does anything else."""
     if getattr(field.resolve, "__name__", "") != _BASIC_RESOLVER:

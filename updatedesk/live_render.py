@@ -30,7 +30,14 @@ from graphql import (
     get_operation_ast,
 )
 
-from schema.execution import NotPlain, basic_read, complete_plain_leaf, is_awaitable_result, plain_leaf
+from schema.execution import (
+    NotPlain,
+    attribute_read,
+    basic_read,
+    complete_plain_leaf,
+    is_awaitable_result,
+    plain_leaf,
+)
 
 #: A plan: for each selected field, (response key, kind, what the kind needs).
 Plan = tuple[tuple[str, str, Any], ...]
@@ -89,7 +96,8 @@ def _plan(parent: GraphQLObjectType, selection_set: SelectionSetNode) -> Plan | 
         inner = _plan(kind, node.selection_set)
         if inner is None:
             return None
-        steps.append((key, OBJECT, (read, kind, not isinstance(field.type, GraphQLNonNull), inner)))
+        nullable = not isinstance(field.type, GraphQLNonNull)
+        steps.append((key, OBJECT, (read, attribute_read(field), kind, nullable, inner)))
     return tuple(steps)
 
 
@@ -106,10 +114,13 @@ def render_plain(plan: Plan, source: Any) -> dict[str, Any]:
     return answer
 
 
-def _plain_object(needs: tuple[Any, GraphQLObjectType, bool, Plan], source: Any) -> dict[str, Any] | None:
-    read, object_type, nullable, plan = needs
+def _plain_object(
+    needs: tuple[Any, str | None, GraphQLObjectType, bool, Plan], source: Any
+) -> dict[str, Any] | None:
+    # `attribute`: what strawberry's basic resolver would read, read directly (as plain leaves).
+    read, attribute, object_type, nullable, plan = needs
     try:
-        value = read(source, None)
+        value = read(source, None) if attribute is None else getattr(source, attribute)
     except Exception as error:
         raise NotPlain from error
     if value is None:

@@ -200,11 +200,16 @@ async def hold_queued(
     statuses: Collection[UpdateStatus] = QUEUED,
 ) -> list[int]:
     """Queued requests of the rollout (in `statuses`) to PENDING_INPUT with `reason`; their ids.
-    One that moved meanwhile (staff acting on it at the same moment) is left as it now is."""
+    Inside the caller's transaction, after it took the rollout's lock: each row is read under its
+    own lock, as it is once a system move made at the same moment (the dispatcher's re-slot, which
+    takes no rollout lock) has committed, so that move does not leave it SCHEDULED behind the halt.
+    One that left those statuses meanwhile (a group contact's cancel) is not read."""
     held = []
-    for request in await UpdateRequest.filter(
-        rollout_id=rollout_id, status__in=list(statuses), deleted_at__isnull=True
-    ).order_by("id"):
+    for request in (
+        await UpdateRequest.filter(rollout_id=rollout_id, status__in=list(statuses), deleted_at__isnull=True)
+        .order_by("id")
+        .select_for_update()
+    ):
         try:
             await record_move(request, UpdateStatus.PENDING_INPUT, BUDGET, after, message=reason, now=now)
         except DomainError:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from infra.settings import Settings
-from models.enums import NotificationState, Role, UpdateStatus
+from models.enums import NotificationState, Role, RolloutStatus, UpdateStatus
 from models.requests.completion import fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
 from models.requests.leases import reclaim_lapsed
+from models.requests.staff import schedule_update_request
 from models.rollouts.budget import halt_overspent
 from models.rollouts.control import pause_group_rollout, resume_group_rollout
 from models.rollouts.starting import start_group_rollout
@@ -131,3 +132,40 @@ async def test_work_dispatched_before_a_halt_that_no_worker_began_gets_one_mail(
     (reclaimed,) = await reclaim_lapsed(RunPolicy(), now=TOO_LATE)
     assert reclaimed.request_id == request_id
     await assert_told_once_it_needs_input(db, mailbox, rollout_id, request_id, contact, before)
+
+
+async def test_a_district_staff_schedule_in_a_halted_rollout_runs_and_is_not_set_aside_again(
+    db: support.TestDatabase, mailbox: Mailbox
+) -> None:
+    """The rollout halts (its queued districts need input); staff schedule one district anyway.
+    The scheduler's passes leave that one as staff scheduled it (no second set-aside, no mail each
+    pass), it starts at its time, and the rest of the rollout stays halted."""
+    state = await make_state(asp=3, campus_cloud=0)
+    contact = (await make_account(Role.TECHNICAL_CONTACT, state.districts)).email
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, max_failures=0, now=T0,
+    )  # fmt: skip
+    (first,) = await dispatch_due(now=T0)
+    assert await begin(first, now=T0) is not None
+    await fail(first, "The site did not start again.", now=T0 + MINUTE)
+    before = await last_mail_id()
+    (halted,) = await halt_overspent(now=T0 + 2 * MINUTE)
+    assert halted.held == 2
+    chosen, other = [r.id for r in await UpdateRequest.filter(rollout_id=rollout.id, status=S.PENDING_INPUT)]
+
+    start = T0 + 30 * MINUTE
+    await schedule_update_request(state.staff, chosen, start, now=T0 + 3 * MINUTE)
+    for minutes in (4, 5):  # the scheduler's next passes
+        assert await halt_overspent(now=T0 + minutes * MINUTE) == []
+        assert await dispatch_due(now=T0 + minutes * MINUTE) == []  # not due yet
+        assert (await UpdateRequest.get(id=chosen)).status is S.SCHEDULED
+    subjects = await mails_since(db, mailbox, chosen, before, contact)
+    assert [s.split(":")[0] for s in subjects] == ["Input needed", "Scheduled"], subjects
+
+    assert await halt_overspent(now=start) == []
+    assert await dispatch_due(now=start) == [chosen]
+    assert await begin(chosen, now=start) is not None
+    assert (await GroupRollout.get(id=rollout.id)).status is RolloutStatus.HALTED
+    assert (await UpdateRequest.get(id=other)).status is S.PENDING_INPUT
+    assert await mails_since(db, mailbox, chosen, await last_mail_id(), contact) == subjects

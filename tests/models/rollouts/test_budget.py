@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from models.access import Mover
+from tortoise.transactions import in_transaction
+
+from models.access import SYSTEM, Mover
 from models.enums import NotificationKind, Role, RolloutStatus
+from models.events import AfterCommit
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
-from models.requests.staff import set_update_request_status
-from models.rollouts.budget import halt_overspent
+from models.requests.moves import record_move
+from models.requests.staff import schedule_update_request, set_update_request_status
+from models.rollouts.budget import halt_overspent, hold_strays
 from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
 from models.rollouts.starting import start_group_rollout
 from models.running import RunPolicy
@@ -129,3 +133,53 @@ async def test_a_paused_rollout_halts_too_and_a_halted_one_can_be_cancelled(db):
     assert list(path) == [S.TO_BE_SCHEDULED, S.SCHEDULED, S.PENDING_INPUT, S.TO_BE_SCHEDULED, S.CANCELLED]
     await complete(second, now=T0 + 6 * MINUTE)
     assert (await UpdateRequest.get(id=second)).status is S.COMPLETED
+
+
+async def system_move(request_id: int, at: timedelta) -> None:
+    """A re-slot of `request_id` to its next start (the system's move), `at` after T0."""
+    async with in_transaction():
+        request = await UpdateRequest.get(id=request_id)
+        await record_move(
+            request, S.SCHEDULED, SYSTEM, AfterCommit(), message="Moved to its next start.", now=T0 + at,
+            scheduled_start=T0 + at + 60 * MINUTE,
+        )  # fmt: skip
+
+
+async def test_a_halted_rollouts_next_pass_takes_what_the_system_scheduled_not_what_staff_did(db):
+    """After the halt, one dispatched district comes back SCHEDULED through the system (a re-slot
+    from NOT_STARTED), and staff schedule one set-aside district themselves, which the system
+    then moves to its next start. The next pass sets the first aside and leaves staff's."""
+    state = await make_state(asp=4, campus_cloud=0)
+    rollout = await rollout_of(state, max_failures=0)
+    failed, dispatched = await dispatch_due(now=T0 + MINUTE)
+    assert await begin(failed, now=T0 + MINUTE) is not None
+    await fail(failed, "It broke.", now=T0 + 2 * MINUTE)
+    (halted,) = await halt_overspent(now=T0 + 3 * MINUTE)
+    assert halted.held == 2
+    chosen, left = [r.id for r in await UpdateRequest.filter(rollout_id=rollout.id, status=S.PENDING_INPUT)]
+
+    await system_move(dispatched, 4 * MINUTE)
+    await schedule_update_request(state.staff, chosen, T0 + 30 * MINUTE, now=T0 + 4 * MINUTE)
+    await system_move(chosen, 5 * MINUTE)
+    assert await hold_strays(T0 + 6 * MINUTE) == [dispatched]
+    assert await hold_strays(T0 + 7 * MINUTE) == []
+    rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
+    assert rows == {failed: S.UNABLE_TO_COMPLETE, dispatched: S.PENDING_INPUT, chosen: S.SCHEDULED,
+                    left: S.PENDING_INPUT}  # fmt: skip
+
+
+async def test_what_staff_schedule_in_a_halted_rollout_starts_within_its_wave(db):
+    state = await make_state(asp=4, campus_cloud=0)
+    rollout = await rollout_of(state, max_failures=0)  # waves of two
+    failed, running = await run_wave(MINUTE)
+    await fail(failed, "It broke.", now=T0 + 2 * MINUTE)
+    assert len(await halt_overspent(now=T0 + 3 * MINUTE)) == 1
+    held = [r.id for r in await UpdateRequest.filter(rollout_id=rollout.id, status=S.PENDING_INPUT)]
+    assert len(held) == 2
+    for request_id in held:
+        await schedule_update_request(state.staff, request_id, T0 + 10 * MINUTE, now=T0 + 4 * MINUTE)
+
+    (first,) = await dispatch_due(now=T0 + 10 * MINUTE)  # one wave place left beside `running`
+    await complete(running, now=T0 + 11 * MINUTE)
+    assert await dispatch_due(now=T0 + 12 * MINUTE) == [next(pk for pk in held if pk != first)]
+    assert (await GroupRollout.get(id=rollout.id)).status is R.HALTED

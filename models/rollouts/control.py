@@ -11,7 +11,8 @@
   fitted) and those the pause set aside are placed in their next slot too.
 - Cancel: every request that has not started is cancelled (PENDING_INPUT and DEFERRED ones go
   back to TO_BE_SCHEDULED first: DESIGN's table cancels only from there or SCHEDULED); running ones
-  finish.
+  finish. What a cancelled one superseded (a district's own older request) returns to the queue as
+  after a single cancel (`withdrawing.return_superseded`), its district locked first as there.
 
 Each takes the rollout's lock first (a compare-and-set on its status), then moves requests, the
 same order as the dispatcher and the budget.
@@ -109,10 +110,11 @@ async def resume_group_rollout(
 
 
 async def _lock_districts(rollout_id: int) -> None:
-    """The rollout's districts' rows, before the rollout's own: placing its requests reads each
-    site's other slots, so it takes turns with staff scheduling there, which locks the district
-    and then the rollout (`models.requests.staff`). Two starts never share a slot. In the order a
-    new rollout of the group locks them (`starting`: by name), so the two never wait in a circle."""
+    """The rollout's districts' rows, before the rollout's own: placing its requests (a resume)
+    reads each site's other slots, so it takes turns with staff scheduling there, which locks the
+    district and then the rollout (`models.requests.staff`). Two starts never share a slot. A
+    cancel takes turns with new requests for them (`cancel_group_rollout`). In the order a new
+    rollout of the group locks them (`starting`: by name), so the two never wait in a circle."""
     ids = await UpdateRequest.filter(rollout_id=rollout_id).distinct().values_list("district_id", flat=True)
     if ids:
         await District.filter(id__in=list(ids)).order_by("name", "id").select_for_update()
@@ -162,6 +164,10 @@ async def cancel_group_rollout(actor: Actor, rollout_id: int, now: datetime | No
     now = now or utcnow()
     after = AfterCommit()
     async with in_transaction():
+        # As a single cancel does, take turns with new requests for each district (a rollout of a
+        # newer version starting now): one made meanwhile finds what this cancel returns to the
+        # queue back there and supersedes it anew, rather than leaving it open beside itself.
+        await _lock_districts(rollout_id)
         rollout = await _checked(rollout_id, Action.CANCEL)
         await _take(rollout, Action.CANCEL, now, status=R.CANCELLED)
         what = capitalized(describe(rollout, rollout.update_group.name))

@@ -94,6 +94,9 @@ function pingingWebSocket(listening) {
     }
 
     send(data) {
+      // The server closed the socket a moment ago (e.g. 4401, or a 1013 drop) and graphql-ws has
+      // not heard yet: what it sends now is lost either way, and the browser would log an error.
+      if (this.readyState === WebSocket.CLOSING || this.readyState === WebSocket.CLOSED) return;
       super.send(data);
       const message = messageOf(data);
       if (message?.type !== "subscribe") return;

@@ -123,7 +123,7 @@ def leaf_output(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
     def enum_output(value: Any) -> Any:
         if isinstance(value, wrapped):
             try:
-                return names[value.value]
+                return names[value._value_]  # `.value` is a property: two Python calls
             except (KeyError, TypeError):  # not one of the type's values, or unhashable
                 pass
         return coerce(value)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -50,11 +51,28 @@ def error_frame(member: Member) -> str:
 
 async def check_access(hub: HubView, groups: Iterable[RenderGroup], *, force: bool = False) -> None:
     """Re-check the connections of these groups' members (those due, or all with `force`); close
-    those whose token is gone (4403), move or end those whose access changed."""
+    those whose token is gone (4403), move or end those whose access changed. A group none of
+    whose members is due yet (`RenderGroup.due_at`) is not looked at: every event would otherwise
+    walk every member of every group it reaches."""
+    if not force:
+        now = time.monotonic()
+        groups = [group for group in groups if group.due_at <= now]
+    groups = list(groups)
+    if not groups:
+        return
     members = [member for group in groups for member in group if not member.gone]
     connections: dict[LiveConnection, None] = {member.connection: None for member in members}
-    if not await refresh_all((connection.access for connection in connections), force=force):
-        return  # nobody's access was looked at again: nothing changed
+    try:
+        if not await refresh_all((connection.access for connection in connections), force=force):
+            return  # nobody's access was looked at again: nothing changed
+        _apply_access(hub, members)
+    finally:
+        for group in groups:
+            group.recompute_due()
+
+
+def _apply_access(hub: HubView, members: list[Member]) -> None:
+    """Close, move or end the re-checked members whose access changed."""
     for member in members:
         connection = member.connection
         actor = connection.access.actor

@@ -221,10 +221,25 @@ class RenderGroup:
     #: holds was checked.
     context: GraphQLContext | None = None
     checked_at: float = float("-inf")
+    #: No member's connection is due for a token re-check before this (monotonic seconds); it may
+    #: be earlier than the truth (a re-check by another path only delays a connection's due time),
+    #: never later: delivery re-checks the group's members only from then on (`note_due`).
+    due_at: float = float("-inf")
 
     @property
     def visibility(self) -> Visibility:
         return self.key.visibility
+
+    def note_due(self, access: AccessCheck) -> None:
+        """A member's connection (joining, or re-checked) is due again at its own time."""
+        self.due_at = min(self.due_at, access.checked_at + access.interval)
+
+    def recompute_due(self) -> None:
+        """After its members were re-checked: the earliest of their due times."""
+        self.due_at = min(
+            (m.connection.access.checked_at + m.connection.access.interval for m in self.members),
+            default=float("inf"),
+        )
 
     def follow_sign_in(self, access: AccessCheck) -> None:
         """A per-account rendering reads the account's own data (its saved Hide Complete), so it

@@ -90,6 +90,7 @@ class LiveHub:
             context.renew_loaders()
             group = RenderGroup(key, scope, document, document.prepare(context), context=context)
             group.checked_at = slot.connection.access.checked_at
+            group.due_at = float("inf")
             self.groups[key] = group
             if scope.district_id is None:
                 self._unscoped.add(group)
@@ -100,6 +101,7 @@ class LiveHub:
         else:
             member.group = group
         group.members[member] = None
+        group.note_due(slot.connection.access)
         return member
 
     def leave(self, member: Member) -> None:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from models.enums import ErrorCode
+from models.enums import ErrorCode, UpdateKind
 from models.errors import DomainError
 
 _VERSION_PATTERN = re.compile(
@@ -73,3 +73,16 @@ def version_sort_key(text: str) -> tuple[int, ...]:
 def is_not_newer(target: str, current: str) -> bool:
     """Whether installing `target` over `current` would not move forward (same or older)."""
     return parse_version(target) <= parse_version(current, "currentVersion")
+
+
+def nothing_to_install(kind: UpdateKind, target: str | None, current: str | None) -> bool:
+    """Whether a request of `kind` to `target` on a site running `current` installs nothing: a
+    version update whose target is not newer. It completes without running when it is picked up
+    ("no version is ever installed over a newer one"), and since versions only go forward, it
+    never will run."""
+    return (
+        kind is UpdateKind.VERSION_UPDATE
+        and bool(target)
+        and bool(current)
+        and is_not_newer(target or "", current or "")
+    )

@@ -28,7 +28,7 @@ from models.requests.sandbox import follow_with_sandbox
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import Environment, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH
-from models.versions import is_not_newer
+from models.versions import is_not_newer, nothing_to_install
 from models.words import request_phrase
 
 #: What a district reads when a run failed and the worker gave no words of its own.
@@ -157,12 +157,7 @@ def _last_checkpoint(
 
 def already_there(request: UpdateRequest, site: Site) -> bool:
     """A version update whose target is not newer than what its site runs now."""
-    return (
-        request.kind is UpdateKind.VERSION_UPDATE
-        and bool(request.target_version)
-        and bool(site.environment.current_version)
-        and is_not_newer(request.target_version or "", site.environment.current_version)
-    )
+    return nothing_to_install(request.kind, request.target_version, site.environment.current_version)
 
 
 async def complete_without_running(

@@ -10,7 +10,7 @@ busy slots of other work on the same site added (`models.requests.busy`)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from models.access import Actor, require_staff
@@ -19,11 +19,11 @@ from models.clock import utcnow
 from models.enums import EnvironmentKind, ErrorCode, HostingModel, UpdateStatus
 from models.errors import DomainError
 from models.maintenance import weekly_window
-from models.requests.busy import busy_for, busy_slots, slot_holders
+from models.requests.busy import DistrictRules, Holder, busy_for, busy_slots, slot_holders
 from models.requests.queries import get_visible_request, related
 from models.requests.slots import decision_rules, start_rules
 from models.running import DEFAULT_POLICY, RunPolicy
-from models.schedule import StartRules, conflicts_at, is_window_bound, next_start, refusable
+from models.schedule import StartRules, conflicts_at, next_start, refusable
 from models.schedule_words import conflict_message, next_start_text
 from models.tables import Blackout, District, Environment, MaintenanceWindow, UpdateRequest
 from models.windows import WeeklyWindow
@@ -156,9 +156,9 @@ async def schedule_conflicts(
     windows = await _windows_by_model()
     oldest = min(r.scheduled_start for r in scheduled if r.scheduled_start is not None)  # all have one
     blackout_rows = list(await Blackout.filter(end__gt=min(oldest, now)).order_by("start", "id"))
-    holders: dict[int, list[tuple[UpdateRequest, EnvironmentKind]]] = defaultdict(list)
-    for row, kind in await slot_holders(r.district_id for r in scheduled):
-        holders[row.district_id].append((row, kind))
+    holders: dict[int, list[Holder]] = defaultdict(list)
+    for holder in await slot_holders(r.district_id for r in scheduled):
+        holders[holder.row.district_id].append(holder)
     findings: list[Finding] = []
     for request in scheduled:
         if request.scheduled_start is None:
@@ -166,15 +166,17 @@ async def schedule_conflicts(
         district = related(request, "district", District)
         kind = related(request, "environment", Environment).kind
         facts = facts_of(district)
-        bound = is_window_bound(request.kind, district.hosting_model)
         blackouts = tuple(period_of(b) for b in blackout_rows if covers(scope_of(b), facts))
-        rules = StartRules(
-            windows.get(district.hosting_model, ()) if bound else (),
+        district_rules = DistrictRules(
+            district.hosting_model,
             policy.expected_duration,
             blackouts,
-            tuple(busy_for(request, kind, holders[district.id], policy.expected_duration, now, blackouts)),
-            district.time_zone,
-            bound,
+            windows.get(district.hosting_model, ()),
+        )
+        rules = replace(
+            district_rules.of(request),
+            busy=tuple(busy_for(request, kind, holders[district.id], district_rules, now)),
+            time_zone=district.time_zone,
         )
         verdict = judge(
             request.id, request.scheduled_start, rules, now, window_override=request.window_override

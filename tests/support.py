@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,3 +106,15 @@ async def reset_tables(database: TestDatabase) -> None:
         finally:
             await connection.execute_script("PRAGMA foreign_keys = ON")
     await connection.execute_script(DEFAULT_WINDOW_SQL)
+
+
+@asynccontextmanager
+async def table_aside(table: str) -> AsyncIterator[None]:
+    """The test database without `table` (renamed aside) for the block: every statement that reads
+    it fails, as when the database does not answer, while the rest of it works on."""
+    connection = connections.get("default")
+    await connection.execute_script(f'ALTER TABLE "{table}" RENAME TO "{table}_aside"')
+    try:
+        yield
+    finally:
+        await connection.execute_script(f'ALTER TABLE "{table}_aside" RENAME TO "{table}"')

@@ -51,7 +51,7 @@ from updatedesk.metrics_access import METRICS_PATH, MetricsPortOnly, listening_s
 from updatedesk.slow_clients import BodyDeadlineMiddleware
 from updatedesk.web import web_routes
 from updatedesk.web.routes import STATIC_PREFIX as WEB_STATIC_PREFIX
-from updatedesk.ws import LeanWebSocketAdapter, forbidden_reason
+from updatedesk.ws import LeanWebSocketAdapter, refusal
 from updatedesk.ws_limits import LimitedTransportWSHandler, SocketCounts
 
 logger = logging.getLogger("updatedesk.app")
@@ -154,8 +154,9 @@ class UpdatedeskGraphQL(GraphQL):
 
     async def on_ws_connect(self, context: GraphQLContext) -> dict[str, object] | None:  # type: ignore[override]
         if not await context.sign_in_with_params(context.connection_params):
-            # The handler closes the socket with 4403 and this message as the reason.
-            raise ConnectionRejectionError({"message": forbidden_reason(context)})
+            # The handler closes the socket with this code (4403, or 1013 after a server fault)
+            # and message as the reason.
+            raise ConnectionRejectionError(refusal(context))
         connection_signed_in(context)  # re-checked from now on, and watched while open
         return None
 

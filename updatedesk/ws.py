@@ -8,7 +8,8 @@ by the process's live hub and a few answers made clearer.
   operation to the hub, which delivers its events from then on. The operation keeps no task.
   Queries and mutations sent over the socket run as strawberry runs them.
 - A document that does not parse is answered with an `error` message (not a 4400 close).
-- 4401 and 4403 closes say what to do.
+- 4401 and 4403 closes say what to do; a token that could not be checked at `connection_init`
+  (the database did not answer) is no refusal: 1013, which clients retry (`refusal`).
 """
 
 from __future__ import annotations
@@ -36,15 +37,19 @@ from strawberry.types.unset import UnsetType
 from strawberry.utils.aio import aclosing
 
 from resolvers.context import GraphQLContext, authorization_from_params
-from resolvers.live.access import AccessCheck
+from resolvers.live.access import CLOSE_FORBIDDEN, AccessCheck
 from resolvers.live.groups import LiveConnection, LiveSlot
 from resolvers.live.hub import SIGN_IN_CACHE_LIMIT, LiveHub
 from resolvers.live.lookups import SharedLookups
-from resolvers.live.outbox import Outbox, close_reason
+from resolvers.live.outbox import CLOSE_TRY_AGAIN, Outbox, close_reason
 from updatedesk.live_documents import LiveDocuments
 
 REASON_UNAUTHORIZED = "Unauthorized: send connection_init and wait for connection_ack before subscribing."
 REASON_FORBIDDEN = 'Forbidden: connection_init must carry {"Authorization": "Bearer <token>"}.'
+#: connection_init met a server fault (the database did not answer): no verdict on the token.
+REASON_SIGN_IN_UNAVAILABLE = (
+    "Try again later: the server could not check your token just now (not a refusal). Reconnect in a moment."
+)
 
 
 _FINISHED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
@@ -63,15 +68,21 @@ def _finished() -> asyncio.Task[None]:
     return cast(asyncio.Task[None], future)
 
 
-def forbidden_reason(context: GraphQLContext) -> str:
-    """Why connection_init was refused, for the 4403 close."""
+def refusal(context: GraphQLContext) -> dict[str, object]:
+    """How to close a socket whose connection_init did not sign in: `code` and `message`.
+
+    Only a verdict on the token (missing, unknown, revoked, expired, account switched off) is
+    4403, which graphql-ws clients take as final (the web page signs out). A token that could not
+    be checked (the database did not answer) was not refused: 1013 "Try Again Later", which
+    clients retry, resuming their subscriptions from their cursors."""
     if context.auth_fault:
-        return "Forbidden for now: the token could not be checked (a server fault). Try again shortly."
+        return {"code": CLOSE_TRY_AGAIN, "message": REASON_SIGN_IN_UNAVAILABLE}
     if authorization_from_params(context.connection_params) is None:
-        return REASON_FORBIDDEN
+        return {"code": CLOSE_FORBIDDEN, "message": REASON_FORBIDDEN}
     error = context.auth_error
     # The sign-in's own message says what to do (copy the token whole, ask for a new one...).
-    return close_reason(f"Forbidden: {error.message}" if error else REASON_FORBIDDEN)
+    reason = close_reason(f"Forbidden: {error.message}" if error else REASON_FORBIDDEN)
+    return {"code": CLOSE_FORBIDDEN, "message": reason}
 
 
 class LeanWebSocketAdapter(ASGIWebSocketAdapter):
@@ -134,7 +145,8 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
         self.live.outbox.push(json.dumps(message, separators=(",", ":")))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        """As strawberry's, with a 4403 reason a person can act on."""
+        """As strawberry's, with a reason a person can act on, and the close code of the refusal
+        (`refusal`: 4403 for a verdict on the token, 1013 when it could not be checked)."""
         if self.connection_timed_out:
             return
         if self.connection_init_timeout_task:
@@ -153,8 +165,10 @@ class LiveTransportWSHandler(BaseGraphQLTransportWSHandler[GraphQLContext, None]
         try:
             ack_payload = await self.view.on_ws_connect(self.context)
         except ConnectionRejectionError as rejection:
-            reason = rejection.payload.get("message") if isinstance(rejection.payload, dict) else None
-            await self.websocket.close(code=4403, reason=close_reason(str(reason or REASON_FORBIDDEN)))
+            payload = rejection.payload if isinstance(rejection.payload, dict) else {}
+            code = payload.get("code", CLOSE_FORBIDDEN)
+            reason = close_reason(str(payload.get("message") or REASON_FORBIDDEN))
+            await self.websocket.close(code=code if isinstance(code, int) else CLOSE_FORBIDDEN, reason=reason)
             return
         self.live.access.checked_at = checked_at  # the sign-in is the socket's first access check
         if isinstance(ack_payload, UnsetType) or ack_payload is None:

@@ -8,7 +8,10 @@ through their `AccessCheck` as events come; the hub watches the tokens of idle s
 Close codes (the whole WebSocket is closed; the reason says what to do):
 - 4403 (`CLOSE_FORBIDDEN`): the connection's token stopped being valid (revoked, expired,
   account switched off); the reason is the sign-in's own message.
-- 1013 "Try Again Later" (`outbox.CLOSE_TOO_SLOW`): the socket fell too far behind.
+- 1013 "Try Again Later" (`outbox.CLOSE_TRY_AGAIN`): the socket fell too far behind, or its
+  `connection_init` came while the token could not be checked (the database did not answer:
+  no verdict on the token, `updatedesk.ws.refusal`). A re-check that cannot be made on an open
+  socket closes nothing (`AccessCheck.adopt`).
 - 1012 "Service Restart": the process is stopping (uvicorn closes every socket); reconnect to
   any API process with `after` set to the last cursor.
 Protocol codes of graphql-transport-ws (4400, 4401, 4406, 4408, 4409, 4429) come from the handler.

@@ -27,7 +27,9 @@ from resolvers.live import eager
 
 logger = logging.getLogger("updatedesk.subscriptions")
 
-CLOSE_TOO_SLOW = 1013
+#: 1013 "Try Again Later": graphql-ws clients reconnect (and resume with `after`).
+CLOSE_TRY_AGAIN = 1013
+CLOSE_TOO_SLOW = CLOSE_TRY_AGAIN
 REASON_TOO_SLOW = (
     "Too slow: events came faster than this connection read them. Resubscribe with `after`: last cursor."
 )

@@ -1,7 +1,8 @@
-"""Live delivery when the database does not answer. A re-check of a subscriber's access that
-cannot be made is no verdict on the token: the socket is not closed as if its token were gone
-(4403 tells the client to sign in again), and a subscribe at that moment fails alone, as a query
-or mutation does. Events whose delivery failed are resumed from the cursor, never skipped."""
+"""Live delivery when the database does not answer. A token check that cannot be made is no
+verdict on the token: the socket is never closed as if its token were gone (4403 tells the client
+to sign in again). At `connection_init` the socket closes with 1013 (clients reconnect); on an open
+socket a re-check that fails changes nothing, and a subscribe at that moment fails alone, as a
+query or mutation does. Events whose delivery failed are resumed from the cursor, never skipped."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ import pytest
 
 import resolvers.context
 import resolvers.live.dispatch
+import resolvers.live.sockets
 from models.enums import EnvironmentKind, UpdateStatus
 from models.requests.staff import set_update_request_status
+from models.tokens import revoke_token
 from tests.schema.test_live_resume import moves
 from tests.schema.test_live_resume_edges import WITH_ROW
 from tests.schema.test_subscriptions import live_settings, make_scene, refresh
-from tests.support import TestDatabase
+from tests.support import TestDatabase, table_aside
 from tests.support_graphql import gid
-from tests.support_live import RESUMABLE, live_server, ws_client
+from tests.support_live import RESUMABLE, live_server, wait_until, ws_client
+from updatedesk.ws import REASON_SIGN_IN_UNAVAILABLE
 
 S = UpdateStatus
 
@@ -34,6 +38,82 @@ def sign_in_fails(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as patch:
         patch.setattr(resolvers.context, "authenticate", unreachable)
         yield
+
+
+async def test_connection_init_the_database_cannot_check_closes_with_1013_not_4403(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The tokens cannot be read when a client sends `connection_init` (a database hiccup while
+    live screens reconnect). 4403 would tell every client its token is refused (the web page
+    signs its user out): the server closes with 1013 "Try Again Later" instead, which clients
+    retry. Once the database answers, the same token signs in and follows events; a token that
+    is really refused (revoked) still gets 4403."""
+    scene = await make_scene()
+    token = scene.tokens["lakeside"]
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    async with live_server(live_settings(db, run_id)) as server:
+        async with table_aside("api_token"), ws_client(server) as client:
+            await client.send(init)
+            assert await client.closed() == (1013, REASON_SIGN_IN_UNAVAILABLE)
+        async with ws_client(server, token) as client:  # acknowledged: the token was not revoked
+            await client.subscribe("d", {"districtId": gid(scene.lakeside)}, RESUMABLE)
+            await client.ping_pong()
+            await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            assert (await client.event("d"))["type"] == "CREATED"
+        assert await revoke_token(token)
+        async with ws_client(server) as client:
+            await client.send(init)
+            code, reason = await client.closed()
+            assert code == 4403 and reason and "revoked" in reason, (code, reason)
+
+
+async def test_rechecks_of_an_open_socket_the_database_cannot_answer_keep_it_open(
+    db: TestDatabase, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the tokens unreadable for real, neither the re-check at each event nor the watch of
+    idle sockets (which asks every sweep which tokens ended) closes an open socket: events still
+    come, a subscribe at that moment is refused for now (UNAVAILABLE). Once the database answers,
+    a revocation closes it with 4403 as before."""
+    sweeps_failed = 0
+    ended_tokens = resolvers.live.sockets.ended_tokens
+
+    async def watched_sweep(token_ids: set[int]) -> dict[int, str]:
+        nonlocal sweeps_failed
+        try:
+            return await ended_tokens(token_ids)
+        except Exception:
+            sweeps_failed += 1
+            raise
+
+    monkeypatch.setattr(resolvers.live.sockets, "ended_tokens", watched_sweep)
+    scene = await make_scene()
+    district = {"districtId": gid(scene.lakeside)}
+    token = scene.tokens["lakeside"]
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, token) as client,
+    ):
+        await client.subscribe("d", district, RESUMABLE)
+        await client.ping_pong()
+        request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+        assert (await client.event("d"))["type"] == "CREATED"
+        async with table_aside("api_token"):
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            deferred = await client.event("d")  # re-checked at this event: no verdict
+            await client.subscribe("late", district, RESUMABLE)
+            refused = await client.receive_for("late")
+            assert refused["type"] == "error", refused
+            assert refused["payload"][0]["extensions"]["code"] == "UNAVAILABLE"
+            await wait_until(lambda: sweeps_failed >= 2, "two sweeps of the idle-socket watch to fail")
+            await client.ping_pong()  # still open
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED, "Now.")
+        assert moves([deferred, await client.event("d")]) == [
+            ("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED"),
+            ("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED"),
+        ]
+        assert await revoke_token(token)
+        code, reason = await client.closed()
+        assert code == 4403 and reason and "revoked" in reason, (code, reason)
 
 
 async def test_a_recheck_that_cannot_be_made_does_not_close_the_socket_as_forbidden(

@@ -26,7 +26,8 @@
 //   changed, it closes with 1013 and a reason that begins "More changed than was resent": the
 //   page then reloads the list once subscribed again (what it missed is not all replayed).
 // - 4403 (the token stopped being valid) and 4401 are not retried: the page signs out and shows
-//   the server's reason.
+//   the server's reason. A `connection_init` the server could not check (its database did not
+//   answer) is no verdict on the token: it closes with 1013, a drop like any other.
 
 import { createClient } from "../vendor/graphql-ws/client.js";
 import { GRAPHQL_PATH } from "./graphql.js";

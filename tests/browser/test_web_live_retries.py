@@ -7,6 +7,8 @@
   subscription, and start over once it delivers again (timed on the page's own clock, faked).
 - 4401 (a subscribe the server got before `connection_init`): the page shows the reason and does
   not retry.
+- A reconnect whose `connection_init` the server cannot check (the database did not answer) is
+  closed with 1013, not 4403: the page stays signed in, reconnects and resumes from its cursor.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from tests.browser.live_support import (
 from tests.browser.web_page import STAFF, TC, WITHIN_MS, open_page, request_item, status_of
 from tests.browser.web_server import WebServer, dev_server, district_id, request_via_api, table_away
 from tests.support import selected_backends
-from updatedesk.ws import REASON_UNAUTHORIZED
+from updatedesk.ws import REASON_SIGN_IN_UNAVAILABLE, REASON_UNAUTHORIZED
 
 pytestmark = pytest.mark.browser
 
@@ -248,3 +250,42 @@ async def test_a_4401_close_shows_the_reason_and_is_not_retried(browser: Browser
         # first waits to show up.
         await page.wait_for_timeout(4 * WAITS_MS[0])
         assert len(proxy.sockets) == 2
+
+
+async def test_a_reconnect_the_server_cannot_check_stays_signed_in_and_resumes(
+    browser: Browser, web: WebServer
+) -> None:
+    """The page reconnects after a drop just as the database stops answering: its token cannot be
+    checked at `connection_init`. That is no verdict on the token: the server closes with 1013,
+    the page stays signed in and says it is reconnecting, and once the database answers it
+    connects again, catches up from its cursor on the move made meanwhile and is live again."""
+    lakeside = await district_id(web, TC, "Lakeside Public Schools")
+    async with open_page(browser, web) as page:
+        proxy, list_reads = await follow_lakeside(page, web)
+        seen = await request_via_api(web, TC, lakeside, kind="DATABASE_REFRESH", environment="STAGING")
+        await expect(status_of(request_item(page, seen))).to_have_text("To Be Scheduled")
+        cursor = proxy.events_of(proxy.subscribes[0]["id"])[-1]["cursor"]
+
+        await proxy.drop()
+        await expect(page.get_by_role("status")).to_have_text(INTERRUPTED)
+        moved = await web.gql(STAFF, SET_STATUS, id=seen, status="PENDING_INPUT", message="Which sandbox?")
+        assert moved["setUpdateRequestStatus"]["errors"] == []
+        async with table_away(web, "api_token"):
+            # The page connects again; after the server's close, what it sends waits here.
+            proxy.hold_after_close, proxy.down = True, False
+            async with asyncio.timeout(WITHIN):
+                await proxy.closed.wait()
+            await expect(page.get_by_text(LIVE_RECONNECTING)).to_be_visible()
+            await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_have_count(0)
+            await expect(page.locator("#token-error")).to_have_count(0)
+            assert proxy.server_closes == [(1013, REASON_SIGN_IN_UNAVAILABLE)]
+        proxy.release()
+
+        await expect(status_of(request_item(page, seen))).to_have_text("Pending Input")
+        await expect(page.get_by_role("status")).to_have_text(CAUGHT_UP)
+        await expect(page.get_by_text(LIVE_ON)).to_be_visible()
+        assert proxy.subscribes[-1]["payload"]["variables"]["after"] == cursor
+        assert proxy.server_closes == [(1013, REASON_SIGN_IN_UNAVAILABLE)]
+        assert len(list_reads) == 1, list_reads
+        assert await page.evaluate(MARKER) == "the same page"
+        await back_to_queue_then_cancelled(web, page, seen)

@@ -22,6 +22,7 @@ from functools import lru_cache
 from inspect import isawaitable
 from typing import Any
 
+import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -114,8 +115,8 @@ def shape_of(schema: GraphQLSchema, document: DocumentNode) -> DocumentShape:
     return DocumentShape(collector.per_account, frozenset(collector.request_fields), only_after)
 
 
-#: `json.dumps(..., separators=(",", ":"))` without building an encoder per event.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
+def _compact(payload: dict[str, Any]) -> str:
+    return orjson.dumps(payload).decode()
 
 
 class PreparedRender:

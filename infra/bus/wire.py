@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from models.enums import EventType, UpdateStatus
 from models.events import ProgressReport, UpdateRequestChanged
 
-#: `json.dumps(..., separators=(",", ":"))` without building an encoder per record.
-_compact = json.JSONEncoder(separators=(",", ":")).encode
-#: `json.loads` without its checks; records are UTF-8 (`json.loads` of bytes first guesses the
-#: encoding, in Python, on every record).
-_decode = json.JSONDecoder().decode
 #: Members by value, looked up once per record field (calling the enum costs several times more;
 #: it still answers an unknown value, with its error).
 _EVENT_TYPES = {member.value: member for member in EventType}
@@ -53,11 +49,11 @@ def event_to_json(event: UpdateRequestChanged) -> str:
         document["seq"] = event.sequence
     if event.message is not None:
         document["message"] = event.message
-    return _compact(document)
+    return orjson.dumps(document).decode()
 
 
 def event_from_json(text: str | bytes) -> UpdateRequestChanged:
-    data: dict[str, Any] = _decode(text.decode() if isinstance(text, bytes) else text)
+    data: dict[str, Any] = orjson.loads(text)
     raw_progress = data.get("progress")
     progress = (
         None

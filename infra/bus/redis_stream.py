@@ -38,6 +38,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from infra.bus.ordering import Order
 from infra.bus.records import EventRecord, id_key, next_id
+from infra.bus.redis_replies import ReplyReader
 from infra.bus.stream import RETAIN_ENTRIES, RETAIN_SECONDS
 from infra.bus.wire import event_from_json, event_to_json
 from models.events import UpdateRequestChanged
@@ -184,8 +185,10 @@ class RedisStream:
         self.retain_seconds = retain_seconds
         self._client = client
         self._reader = reader or client
-        #: The connection `read_new` holds (from the reader's pool; closed with the client).
+        #: The connection `read_new` holds (from the reader's pool; closed with the client), and
+        #: what reads its replies.
         self._read_connection: AbstractConnection | None = None
+        self._replies: ReplyReader | None = None
         self._read_lock = asyncio.Lock()
         self._append = client.register_script(APPEND_SCRIPT)
         #: The connection appends try first (from the client's pool; closed with the client).
@@ -254,12 +257,23 @@ class RedisStream:
             command += ["BLOCK", int(block * 1000)]
         command += ["STREAMS", self.key, after]
         async with self._read_lock:  # one command at a time on the held connection
-            if self._read_connection is None:
-                self._read_connection = await self._reader.connection_pool.get_connection()
-            connection = self._read_connection
-            await send_now(connection, packed(*command))
-            answer = await connection.read_response()
+            replies = self._replies
+            # A connection lost since the last read is still "connected" to redis-py: its command
+            # raises (so `follow` notices the loss), and closes it; the next read connects again.
+            if replies is None or not replies.connection.is_connected:
+                replies = self._replies = await self._take_read_connection()
+            answer = await replies.command(packed(*command), replies.connection.socket_timeout)
         return [_read_record(record_id, flat) for record_id, flat in _entries(answer)]
+
+    async def _take_read_connection(self) -> ReplyReader:
+        """The held connection (from the reader's pool), connected and greeted by redis-py, its
+        replies read from now on by a `ReplyReader`."""
+        if self._read_connection is None:
+            self._read_connection = await self._reader.connection_pool.get_connection()
+        connection = self._read_connection
+        if not connection.is_connected:
+            await connection.connect()
+        return ReplyReader.take_over(connection)
 
     async def retains(self, record_id: str) -> bool:
         return bool(await self._client.xrange(self.key, record_id, record_id, count=1))

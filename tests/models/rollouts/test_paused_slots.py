@@ -12,7 +12,7 @@ from models.enums import NotificationKind, Role
 from models.requests.completion import complete, fail
 from models.requests.dispatch import dispatch_due
 from models.requests.execution import begin
-from models.requests.staff import set_update_request_status
+from models.requests.staff import schedule_update_request, set_update_request_status
 from models.rollouts.budget import halt_overspent
 from models.rollouts.control import cancel_group_rollout, pause_group_rollout, resume_group_rollout
 from models.rollouts.starting import start_group_rollout
@@ -122,3 +122,34 @@ async def test_what_a_pause_held_comes_back_when_the_rollout_halted_meanwhile_is
     back = await UpdateRequest.get(id=second.id)
     assert (back.status, back.scheduled_start) == (S.SCHEDULED, FIRST_SLOT + WEEK)
     assert await dispatch_due(now=FIRST_SLOT + WEEK) == [second.id]
+
+
+async def test_what_staff_schedule_in_a_paused_rollout_starts_within_its_wave_the_rest_waits(db):
+    """ASP districts, due at once, wave 1. Staff move one district to a start of their own before
+    the pause: the pause holds it with the rest. After the pause they schedule two more: those
+    start at their time one at a time (the wave), the rollout still paused; the others wait."""
+    state = await make_state(asp=4, campus_cloud=0)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, now=T0,
+    )  # fmt: skip
+    before, first, second, waiting = [r.id for r in await requests_of(rollout.id)]
+    await schedule_update_request(state.staff, before, T0 + 5 * MINUTE, now=T0 + MINUTE)
+    await pause_group_rollout(state.staff, rollout.id, now=T0 + 2 * MINUTE)
+    for request_id in (first, second):
+        await schedule_update_request(state.staff, request_id, T0 + 10 * MINUTE, now=T0 + 3 * MINUTE)
+
+    assert await dispatch_due(now=T0 + 5 * MINUTE) == []
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [first]
+    assert await dispatch_due(now=T0 + 11 * MINUTE) == []  # the wave is full
+    assert await begin(first, now=T0 + 11 * MINUTE) is not None
+    await complete(first, now=T0 + 20 * MINUTE)
+    assert await dispatch_due(now=T0 + 21 * MINUTE) == [second]
+    assert await begin(second, now=T0 + 21 * MINUTE) is not None
+    await complete(second, now=T0 + 30 * MINUTE)
+    assert await dispatch_due(now=T0 + 31 * MINUTE) == []
+    rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
+    assert rows == {before: S.SCHEDULED, first: S.COMPLETED, second: S.COMPLETED, waiting: S.SCHEDULED}
+
+    await resume_group_rollout(state.staff, rollout.id, now=T0 + 32 * MINUTE)
+    assert await dispatch_due(now=T0 + 32 * MINUTE) == [waiting]  # the earliest due, one wave

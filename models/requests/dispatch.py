@@ -4,9 +4,10 @@ environment: several schedulers never dispatch one request twice, nor two reques
 
 Before that, the start is re-checked (models.requests.slots): a request that can no longer start in
 time to finish inside its window, or that is due inside a blackout, is re-slotted instead (one
-of a paused group rollout is set aside until the rollout resumes: `models.rollouts.held`), unless
-it is a version update whose site already runs its target or newer: that one completes without
-running, as at the worker's begin (`models.requests.completion`), with no new slot to announce.
+of a paused group rollout is set aside until the rollout resumes, unless staff scheduled it
+themselves since the pause: `models.rollouts.held`), unless it is a version update whose site
+already runs its target or newer: that one completes without running, as at the worker's begin
+(`models.requests.completion`), with no new slot to announce.
 A due request whose site is held by another stays SCHEDULED and is tried again on the next pass.
 """
 
@@ -64,7 +65,8 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
             blocked = cannot_start(request, rules, now)
             if blocked and not already_there(request, site):
                 # Re-slotted even while its site is busy: waiting would not bring its window back.
-                # A paused rollout's request is set aside instead: a new slot would not hold either.
+                # A paused rollout's request is set aside instead: a new slot would not hold either
+                # (one staff scheduled themselves since the pause is theirs, and re-slotted).
                 # The district first, then the rollout: a resume locks them in that order.
                 await take_district_turn(request)
                 if not await held.hold_if_paused(request, now, after):

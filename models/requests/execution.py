@@ -54,11 +54,12 @@ async def begin(
     touches nothing), the request is in any other status (cancelled meanwhile, finished by an
     earlier delivery), or it was not started because of what begin checks first: a version update
     whose target the site already runs completes without running, a refresh whose district lost its
-    production site fails without running, and window-bound work that can
-    no longer finish inside its window, or work due inside a blackout, is re-slotted (set aside
-    instead when its group rollout was paused or halted since: `models.rollouts.held`). Returns the
-    request with its district and environment, which the runbook needs. The lease runs on the
-    database's clock (`models.requests.lease_clock`; on `now` when pinned), the start on `now`.
+    production site fails without running, and window-bound work that can no longer finish inside
+    its window, or work due inside a blackout, is re-slotted (set aside instead when its group
+    rollout was paused or halted since, unless staff scheduled it themselves since then:
+    `models.rollouts.held`). Returns the request with its district and environment, which the
+    runbook needs. The lease runs on the database's clock (`models.requests.lease_clock`; on `now`
+    when pinned), the start on `now`.
     """
     pinned, now = now, now or utcnow()
     token = token or new_lease_token()

@@ -186,10 +186,11 @@ async def reclaim_lapsed(
 async def _reslot_late(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaim | None:
     """Work no job has begun whose start is no longer allowed (its window closed while the workers
     were down or far behind, a blackout began) is re-slotted (or, in a rollout paused or halted
-    since its dispatch, set aside: `models.rollouts.held`) as begin would do it, rather than
-    left Not Started, holding its site, until a worker reaches it; and, as at begin, a version update
-    whose site already runs its target or newer completes without running instead (a new slot and
-    invitation would be for work that never runs). What became of it; None: left to be requeued."""
+    since its dispatch, set aside unless staff scheduled it themselves since:
+    `models.rollouts.held`) as begin would do it, rather than left Not Started, holding its site,
+    until a worker reaches it; and, as at begin, a version update whose site already runs its
+    target or newer completes without running instead (a new slot and invitation would be for work
+    that never runs). What became of it; None: left to be requeued."""
     loaded = await load_with_site(row.id)
     if loaded is None or loaded[0].status is not UpdateStatus.NOT_STARTED:
         return None

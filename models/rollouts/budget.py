@@ -20,12 +20,12 @@ worker came too late for its window), it is set aside like the rest at that mome
 rollout through the system is set aside by the next pass (`hold_strays`).
 
 A district staff schedule themselves while the rollout is halted (to run it while the rest stays
-halted) is theirs, and left to run (within the wave: `models.rollouts.waves`). It is told from the
-system's by the move's account, as `models.rollouts.held` tells a pause's deferrals from staff's:
-the move that made it SCHEDULED carries a staff member's account (`scheduled_by_staff`). The halt
-itself sets aside everything queued at its moment, each row read under its lock after the
+halted) is theirs, as in a paused rollout: told by the move's account and time
+(`models.rollouts.staff_runs`), left by the passes, started within the wave
+(`models.rollouts.waves`), and moved to its next slot, not set aside, when it misses its own. The
+halt itself sets aside everything queued at its moment, each row read under its lock after the
 rollout's, so no SCHEDULED request a staff member placed before the halt (the rollout's start, a
-resume) survives it; after it, such a move can only be staff's own.
+resume) survives it.
 
 Who moves the held requests: DESIGN's status table allows TO_BE_SCHEDULED | SCHEDULED ->
 PENDING_INPUT to staff only (with a message), so the halt takes the staff path with no account
@@ -51,8 +51,9 @@ from models.events import AfterCommit, deliver
 from models.requests.moves import record_move
 from models.rollouts.rows import announce, capitalized, change, describe, get_rollout
 from models.rollouts.rules import QUEUED, over_budget
+from models.rollouts.staff_runs import run_by_staff
 from models.running import DEFAULT_POLICY, RunPolicy
-from models.tables import GroupRollout, Notification, StatusChange, UpdateRequest
+from models.tables import GroupRollout, Notification, UpdateRequest
 
 R = RolloutStatus
 #: The rollout's budget acting in the hosting team's stead (no account: no person made the move).
@@ -115,17 +116,17 @@ async def hold_strays(now: datetime) -> list[int]:
     with the halt's reason; their ids. The halt set aside everything queued; work dispatched before
     it but re-slotted since (its worker came too late for its window, or met a blackout) is
     SCHEDULED again, and would otherwise keep a slot (and an invitation) that cannot run. What
-    staff scheduled themselves since the halt is left (`scheduled_by_staff`): set aside, it would
-    be scheduled again and set aside again, a mail each pass. One statement when there is none,
-    two when all are staff's; each rollout under its lock (taken before its requests' rows), so a
-    resume or cancel at the same moment wins or waits, never leaves a request set aside in a
-    running rollout."""
+    staff scheduled themselves since the halt is left, re-slotted or not (`staff_runs`): set
+    aside, it would be scheduled again and set aside again, a mail each pass. One statement when
+    there is none, three when all are staff's; each rollout under its lock (taken before its
+    requests' rows), so a resume or cancel at the same moment wins or waits, never leaves a
+    request set aside in a running rollout."""
     found = await UpdateRequest.filter(
         rollout__status=R.HALTED, status=UpdateStatus.SCHEDULED, deleted_at__isnull=True
     ).values_list("id", "rollout_id")
     if not found:
         return []
-    staffs = await scheduled_by_staff([pk for pk, _ in found])
+    staffs = await run_by_staff([pk for pk, _ in found])
     held: list[int] = []
     for rollout_id in sorted({cast(int, rollout) for pk, rollout in found if pk not in staffs}):
         after = AfterCommit()
@@ -141,28 +142,6 @@ async def hold_strays(now: datetime) -> list[int]:
         await deliver(after)
         held.extend(moved)
     return held
-
-
-async def scheduled_by_staff(request_ids: Collection[int]) -> set[int]:
-    """Of these SCHEDULED requests, those a staff member scheduled: the move that made each
-    SCHEDULED (its latest from another status) carries an account, or one since does (a
-    reschedule). The system's re-slots since (SCHEDULED to SCHEDULED) keep the slot staff chose,
-    as they keep a window override; a request dispatched and re-slotted back (from NOT_STARTED)
-    was put there by the system."""
-    if not request_ids:
-        return set()
-    rows = (
-        await StatusChange.filter(update_request_id__in=list(request_ids))
-        .order_by("id")
-        .values_list("update_request_id", "from_status", "by_id")
-    )
-    staffs: dict[int, bool] = {}
-    for request_id, source, by in rows:
-        if source is None or UpdateStatus(source) is not UpdateStatus.SCHEDULED:
-            staffs[request_id] = by is not None
-        elif by is not None:
-            staffs[request_id] = True
-    return {pk for pk, staff in staffs.items() if staff}
 
 
 def halt_reason(rollout: GroupRollout) -> str:
@@ -239,7 +218,7 @@ async def hold_queued(
     spare_staffs: bool = False,
 ) -> list[int]:
     """Queued requests of the rollout (in `statuses`) to PENDING_INPUT with `reason`; their ids;
-    with `spare_staffs`, not those staff scheduled (`scheduled_by_staff`). Inside the caller's
+    with `spare_staffs`, not those staff scheduled since the halt (`run_by_staff`). Inside the caller's
     transaction, after it took the rollout's lock: each row is read under its own lock, as it is
     once a system move made at the same moment (the dispatcher's re-slot, which takes no rollout
     lock) has committed, so that move does not leave it SCHEDULED behind the halt. One that left
@@ -250,7 +229,7 @@ async def hold_queued(
         .order_by("id")
         .select_for_update()
     )
-    spared = await scheduled_by_staff([row.id for row in rows]) if spare_staffs else set()
+    spared = await run_by_staff([row.id for row in rows]) if spare_staffs else set()
     for request in rows:
         if request.id in spared:
             continue

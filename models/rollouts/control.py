@@ -3,6 +3,8 @@
 - Pause: nothing new starts (the dispatcher's wave check wants RUNNING); running districts finish,
   queued ones keep their places. A window-bound one whose slot passes meanwhile is set aside by the
   dispatcher (DEFERRED, once, its invitation withdrawn: `held`), not moved to a new slot each week.
+  A district staff schedule themselves after the pause is theirs and runs at its time, within the
+  wave (`staff_runs`); the resume leaves it as it is.
 - Resume: a paused rollout runs again (no failure accepted). A halted one too: staff accept the
   failures so far, each failed request marked (the budget counts the failures without the mark;
   a retry clears it) and the requests the halt set aside (PENDING_INPUT) go back to their next

@@ -16,6 +16,11 @@ meets a blackout), it is set aside at once as the rest of the rollout was (`resl
 with one notice. Re-slotting it would first mail the district a new date that the pause or halt
 makes untrue, and then the set-aside's notice (the halt's next pass, the pause's next slot): two
 mails for what the district sees as one change.
+
+A district staff scheduled themselves since the pause or halt (`staff_runs`) is theirs, not the
+rollout's queued work: it runs at its time within the wave while the rest stays stopped, and when
+it cannot start in its slot (not yet dispatched, or dispatched and too late) it moves to its next
+slot as any request does, with one new date: staff chose to run it, so that date holds.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from models.requests.queries import Site
 from models.requests.slots import reslot, take_district_turn
 from models.rollouts.budget import BUDGET, halt_reason
 from models.rollouts.rows import capitalized, change, describe, get_rollout
+from models.rollouts.staff_runs import run_by_staff
 from models.schedule import StartRules
 from models.tables import GroupRollout, StatusChange, UpdateRequest
 
@@ -52,12 +58,15 @@ def _on_hold(rollout: GroupRollout) -> str:
 
 
 async def hold_if_paused(request: UpdateRequest, now: datetime, after: AfterCommit) -> bool:
-    """Set `request` (SCHEDULED, its slot no longer usable) aside when its rollout is paused;
-    False (nothing done) otherwise. Inside the dispatcher's transaction; takes the rollout's lock
-    first, so a resume at the same moment either comes after (and places it) or wins (and the
-    caller re-slots it as any request)."""
+    """Set `request` (SCHEDULED, its slot no longer usable) aside when its rollout is paused and
+    staff did not schedule it themselves since; False (nothing done: the caller re-slots it as any
+    request) otherwise. Inside the dispatcher's transaction; takes the rollout's lock first, so a
+    resume at the same moment either comes after (and places it) or wins (and the caller re-slots
+    it as any request)."""
     if request.rollout_id is None or not await change(request.rollout_id, {PAUSED}, status=PAUSED):
         return False
+    if request.id in await run_by_staff([request.id]):
+        return False  # staff's own: its next slot holds, the pause does not keep it
     rollout = await get_rollout(request.rollout_id)
     try:
         await record_move(request, UpdateStatus.DEFERRED, PAUSE, after, message=_on_hold(rollout), now=now)
@@ -73,11 +82,12 @@ async def reslot_dispatched(
     when its rollout was paused or halted since its dispatch, set it aside as the pause or halt
     set aside the rest: DEFERRED or PENDING_INPUT with the reason, through SCHEDULED (the way out
     of NOT_STARTED for work that cannot start) with no mail of its own, so the district gets the
-    set-aside's notice alone. Inside the caller's transaction, before it locks any row: the
+    set-aside's notice alone. One staff scheduled themselves since the pause or halt is re-slotted
+    as any request (`staff_runs`). Inside the caller's transaction, before it locks any row: the
     district, then the rollout, then the request, the order of dispatch and of a resume."""
     await take_district_turn(request)
     stopped = await _stopped(request.rollout_id)
-    if stopped is None:
+    if stopped is None or request.id in await run_by_staff([request.id]):
         await reslot(request, site, rules, now, after)
         return
     assert request.rollout_id is not None

@@ -35,6 +35,9 @@ class GroupRollout(Model):
     status_message: str | None = fields.TextField(null=True)
     notes = fields.TextField(null=True)
     created_at = fields.DatetimeField()
+    #: When it started or its status last changed (staff, the budget): a paused or halted rollout's
+    #: is the moment it stopped, which tells staff's own scheduling since from its queued work
+    #: (models.rollouts.staff_runs).
     updated_at = fields.DatetimeField()
     created_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="rollouts", null=True, on_delete=fields.SET_NULL

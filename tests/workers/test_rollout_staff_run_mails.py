@@ -6,7 +6,7 @@ both databases."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -41,7 +41,9 @@ R = RolloutStatus
 CHOSEN_START = FIRST_SLOT + 10 * MINUTE
 
 
-async def told(db: support.TestDatabase, mailbox: Mailbox, request_id: int, after_id: int, to: str) -> list[str]:
+async def told(
+    db: support.TestDatabase, mailbox: Mailbox, request_id: int, after_id: int, to: str
+) -> list[str]:
     """What `to` is sent of the request's mails written after `after_id`: each subject's kind."""
     with mailbox.lock:
         mailbox.messages.clear()
@@ -123,35 +125,37 @@ async def halted_with_staffs(db: support.TestDatabase) -> tuple[int, int, str]:
     return rollout.id, chosen, contact
 
 
-async def too_late_by_worker(request_id: int, at: datetime) -> None:
-    assert await begin(request_id, now=at) is None  # turned back: the hour no longer fits
+async def too_late_by_worker(request_id: int) -> None:
+    assert await dispatch_due(now=CHOSEN_START) == [request_id]
+    assert await begin(request_id, now=TOO_LATE) is None  # turned back: the hour no longer fits
 
 
-async def too_late_unbegun(request_id: int, at: datetime) -> None:
-    (reclaimed,) = await reclaim_lapsed(RunPolicy(), now=at)  # no worker began it
+async def too_late_unbegun(request_id: int) -> None:
+    assert await dispatch_due(now=CHOSEN_START) == [request_id]
+    (reclaimed,) = await reclaim_lapsed(RunPolicy(), now=TOO_LATE)  # no worker began it
     assert reclaimed.request_id == request_id
 
 
-@pytest.mark.parametrize(
-    ("stopped", "setup", "too_late"),
-    [
-        (R.PAUSED, paused_with_staffs, too_late_by_worker),
-        (R.HALTED, halted_with_staffs, too_late_by_worker),
-        (R.PAUSED, paused_with_staffs, too_late_unbegun),
-        (R.HALTED, halted_with_staffs, too_late_unbegun),
-    ],
-    ids=["paused-worker", "halted-worker", "paused-unbegun", "halted-unbegun"],
-)
+async def too_late_undispatched(request_id: int) -> None:
+    assert await dispatch_due(now=TOO_LATE) == []  # the scheduler's first pass since: too late
+
+
+@pytest.mark.parametrize("stopped", [R.PAUSED, R.HALTED])
+@pytest.mark.parametrize("too_late", [too_late_by_worker, too_late_unbegun, too_late_undispatched])
 async def test_a_staff_run_district_that_misses_its_slot_moves_to_its_next_with_one_mail(
-    db: support.TestDatabase, mailbox: Mailbox, stopped: RolloutStatus, setup, too_late  # type: ignore[no-untyped-def]
+    db: support.TestDatabase,
+    mailbox: Mailbox,
+    stopped: RolloutStatus,
+    too_late: Callable[[int], Awaitable[None]],
 ) -> None:
-    """Staff chose to run it: when it is dispatched but cannot start in its slot after all, it
-    goes to its next slot with one new date (as any request), not set aside; the scheduler's
-    passes leave it there, and it starts then, the rollout still stopped."""
+    """Staff chose to run it: when it cannot start in its slot after all (dispatched, but its
+    worker comes too late or none begins it; or the scheduler itself comes too late), it goes to
+    its next slot with one new date (as any request), not set aside; the scheduler's passes leave
+    it there, and it starts then, the rollout still stopped."""
+    setup = paused_with_staffs if stopped is R.PAUSED else halted_with_staffs
     rollout_id, chosen, contact = await setup(db)
     before = await last_mail_id()
-    assert await dispatch_due(now=CHOSEN_START) == [chosen]
-    await too_late(chosen, TOO_LATE)
+    await too_late(chosen)
 
     for at in (TOO_LATE + MINUTE, FIRST_SLOT + WEEK - MINUTE):  # the scheduler's next passes
         assert await halt_overspent(now=at) == []

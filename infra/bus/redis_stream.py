@@ -11,16 +11,17 @@ The blocking read (`read_new`) runs on a client of its own whose socket timeout 
 block, so a quiet stream never looks like a dead connection and a dead one is noticed. It holds
 one connection of that client and talks to it directly: every event waits for this read, and the
 client's per-command machinery (pool checkout and release, retry wrapper, reply callbacks) cost
-about as much as the read itself (BENCHMARKS.md, event latency).
+about as much as the read itself (BENCHMARKS.md, event latency). Its replies are read by
+`infra.bus.redis_replies.ReplyReader`, straight from the transport.
 
 An append, too, first goes straight to a connection the stream holds (every event waits for it
 after its commit). Only when that connection is busy with another append, or fails (lost,
 timed out, the script gone from the server), does it go through the client, whose retries,
 reconnects and script loading then decide, exactly as before.
 
-Both commands are packed here (`packed`) and written at once (`send_now`), not by redis-py's
-general packer and timed send, which cost ~20 us of the ~35 us between an event's commit and
-its append's bytes leaving (BENCHMARKS.md, round 7).
+Both commands are packed here (`packed`) and written at once (the append by `send_now`), not by
+redis-py's general packer and timed send, which cost ~20 us of the ~35 us between an event's
+commit and its append's bytes leaving (BENCHMARKS.md, round 7).
 """
 
 from __future__ import annotations

@@ -55,8 +55,14 @@ def next_id(record_id: str) -> str:
     return f"{millis}-{number + 1}"
 
 
+#: base64's URL-safe alphabet from the standard one (what `base64.urlsafe_b64encode` does, in
+#: three Python calls a cursor; every rendered event has one).
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def public_cursor(record_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{record_id}".encode()).decode().rstrip("=")
+    encoded = binascii.b2a_base64(f"{CURSOR_PREFIX}{record_id}".encode(), newline=False)
+    return encoded.translate(_URL_SAFE).decode().rstrip("=")
 
 
 def record_id_of(cursor: str) -> str | None:

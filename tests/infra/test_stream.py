@@ -8,6 +8,7 @@ The rules run against both streams: the embedded default's memory stream and Red
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -547,6 +548,17 @@ def test_cursors_are_opaque_and_checked() -> None:
     assert record_id_of(cursor) == "1796157956415-3"
     for malformed in ("", "abc", "1796157956415-3", public_cursor("x-1"), "!!!", "e" * 100):
         assert record_id_of(malformed) is None
+
+
+def test_cursors_keep_their_encoding() -> None:
+    """Cursors clients hold stay valid: URL-safe base64 of the versioned id, unpadded (texts that
+    are no id included, whose standard base64 has `+` and `/`)."""
+    ids = [f"{millis}-{number}" for millis in range(1796157956000, 1796157956050) for number in (0, 7)]
+    for text in [*ids, "?>~", "1-???", "~~~~"]:
+        expected = base64.urlsafe_b64encode(f"ev1:{text}".encode()).decode().rstrip("=")
+        assert public_cursor(text) == expected
+    assert any(c in public_cursor("?>~") + public_cursor("~~~~") for c in "-_")
+    assert [record_id_of(public_cursor(record_id)) for record_id in ids] == ids
 
 
 # --------------------------------------------------------------------------- Redis restarts

@@ -121,6 +121,16 @@ class WakingConsumer(_RedisConsumer):
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise ConnectionClosed(error) from None
 
+    def requeue(self, messages: Any) -> None:
+        """Put fetched messages back (a stopping worker's unstarted and delayed ones). dramatiq's
+        stop and close only expect its own ConnectionClosed: a raw Redis error escaping them
+        skipped the rest of the stop, and the event loop's thread then kept the process alive.
+        What is not put back stays in this worker's acks; maintenance requeues it later."""
+        try:
+            super().requeue(messages)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise ConnectionClosed(error) from None
+
     def close(self) -> None:
         try:
             super().close()

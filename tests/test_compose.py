@@ -19,7 +19,7 @@ from infra.settings import Settings
 from tests.support_deploy import DockerIgnore, parse_caddyfile
 from updatedesk.cli import build_parser
 from workers.mail import parse_smtp_url
-from workers.process import HAND_BACK_SECONDS, WORKER_SHUTDOWN_TIMEOUT_MS
+from workers.process import HAND_BACK_SECONDS, SHUTDOWN_DEADLINE_SECONDS, WORKER_SHUTDOWN_TIMEOUT_MS
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -173,6 +173,8 @@ def test_a_stopping_worker_is_given_time_to_hand_back_its_jobs_and_stop():
     grace covers both of its own waits."""
     grace = grace_seconds(str(service("worker").get("stop_grace_period", "10s")))
     assert grace >= HAND_BACK_SECONDS + WORKER_SHUTDOWN_TIMEOUT_MS / 1000
+    # Its own deadline comes first, so that it says where it waited instead of being killed.
+    assert HAND_BACK_SECONDS + WORKER_SHUTDOWN_TIMEOUT_MS / 1000 <= SHUTDOWN_DEADLINE_SECONDS < grace
 
 
 def test_migrate_waits_for_the_database_and_the_others_wait_for_migrate():

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
@@ -34,6 +37,10 @@ WORKER_SHUTDOWN_TIMEOUT_MS = 30_000
 #: How long a stopping worker gives its runbooks to stop their steps and hand their requests back
 #: (a command gets SIGTERM, then SIGKILL: `workers.executors.command`).
 HAND_BACK_SECONDS = 20.0
+#: From SIGTERM to exit at most: its two waits above, and a little for closing (under the worker's
+#: stop_grace_period in docker-compose.yml). Past it the process logs where each thread waits and
+#: exits (1), as a kill would leave it: its leases lapse, the guards stop its commands.
+SHUTDOWN_DEADLINE_SECONDS = 55.0
 
 
 def _require_redis(settings: Settings, what: str) -> str:
@@ -88,6 +95,7 @@ def worker_main(settings: Settings, threads: int) -> None:
         stopping.wait()
     finally:
         logger.info("worker stopping")
+        exit_past(SHUTDOWN_DEADLINE_SECONDS)
         heartbeat.stop()
         if jobs_loop:
             # Before dramatiq's stop, which would wait for the runbooks and then leave their
@@ -99,8 +107,30 @@ def worker_main(settings: Settings, threads: int) -> None:
                 logger.warning("worker stopping: running jobs did not all hand back in time", exc_info=True)
             else:
                 logger.info("worker stopping: %s running job(s) handed back", stopped)
-        worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
-        broker.close()
+        try:
+            worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
+        except Exception:
+            # Its last step still has to run: it closes the ORM and stops the event loop, whose
+            # thread would otherwise keep the process alive.
+            logger.exception("worker stopping: dramatiq's stop failed half-way")
+            broker.emit_after("worker_shutdown", worker)
+        finally:
+            broker.close()
+
+
+def exit_past(seconds: float) -> None:
+    """Exit (1) if the process is still alive `seconds` from now, saying where it waits."""
+
+    def give_up() -> None:
+        logger.error("worker stopping: not stopped after %.0f s; exiting now", seconds)
+        sys.stdout.flush()
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True  # it must not keep the process alive itself
+    timer.start()
 
 
 async def scheduler_main(settings: Settings) -> None:

@@ -119,6 +119,8 @@ async def test_a_worker_stopped_mid_command_exits_cleanly_within_its_deadline(
             processes.stop_all()
     assert code == 0, f"the stopped worker {'hung' if code is None else f'exited with {code}'}"
     assert took < SHUTDOWN_DEADLINE_SECONDS
+    # dramatiq's own stop ran to its end: what it could not put back was a warning, not a failure.
+    assert "stop failed half-way" not in (tmp_path / "worker-0.log").read_text()
     assert not group_alive(command_group), "the step's command outlived its worker"
     handed_back = await UpdateRequest.get(id=request.id)
     assert (handed_back.status, handed_back.attempts, handed_back.lease_token) == (

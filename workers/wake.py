@@ -104,10 +104,27 @@ class WakingConsumer(_RedisConsumer):
         )
 
     def __next__(self) -> Any:
-        message = super().__next__()
+        try:
+            message = super().__next__()
+        except redis.TimeoutError as error:  # dramatiq converts only ConnectionError
+            raise ConnectionClosed(error) from None
         if message is None:
             self._wait()
         return message
+
+    def ack(self, message: Any) -> None:
+        """As dramatiq's, but a Redis timeout is a lost connection too: dramatiq lets it escape,
+        calls it a bug of its own and the worker thread that acked stops for good."""
+        try:
+            super().ack(message)
+        except redis.TimeoutError as error:
+            raise ConnectionClosed(error) from None
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)
+        except redis.TimeoutError as error:
+            raise ConnectionClosed(error) from None
 
     def _wait(self) -> None:
         broker: WakingRedisBroker = self.broker

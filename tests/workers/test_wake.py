@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 import redis
-from dramatiq import Worker
+from dramatiq import Message, Worker
+from dramatiq.broker import MessageProxy
+from dramatiq.errors import ConnectionClosed
 
 from infra.settings import Settings
 from tests.workers.conftest import REDIS_URL
@@ -101,3 +103,29 @@ def test_a_failed_wake_leaves_the_job_queued(
         assert client.llen(f"{broker.namespace}:{QUEUE}") == 1
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("step", ["do_ack", "do_nack", "do_fetch"])
+def test_a_redis_timeout_is_a_lost_connection_to_dramatiq(
+    broker: WakingRedisBroker, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """dramatiq turns a Redis ConnectionError into its ConnectionClosed (the worker reconnects and
+    goes on) but lets a TimeoutError escape: it logs a bug of its own and the worker thread that
+    acked, or the consumer that fetched, stops for good."""
+    consumer = broker.consume(QUEUE, prefetch=1, timeout=STOP_MS)
+    try:
+
+        def time_out(*args: object) -> None:
+            raise redis.TimeoutError("Timeout reading from socket")
+
+        monkeypatch.setattr(broker, step, time_out)
+        message = MessageProxy(Message(QUEUE, "probe", (), {}, {"redis_message_id": "m-1"}))
+        with pytest.raises(ConnectionClosed):
+            if step == "do_ack":
+                consumer.ack(message)
+            elif step == "do_nack":
+                consumer.nack(message)
+            else:
+                next(consumer)
+    finally:
+        consumer.close()

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from models.requests import leases
 from models.running import RunPolicy
@@ -85,16 +86,25 @@ class RunningJobs:
         finally:
             self._running.pop(task, None)
 
-    async def hand_back_all(self, within: float) -> int:
+    async def hand_back_all(self, within: float) -> HandBack:
         """Start no more jobs; stop the running ones and wait up to `within` seconds for them to
-        have handed their requests back. How many were running."""
+        have handed their requests back. How many were running, and how many still are."""
         self.closed = True
         jobs = dict(self._running)
         for lease in jobs.values():
             lease.hand_back()
-        if jobs:
-            await asyncio.wait(list(jobs), timeout=within)
-        return len(jobs)
+        if not jobs:
+            return HandBack(0, 0)
+        _, pending = await asyncio.wait(list(jobs), timeout=within)
+        return HandBack(len(jobs), len(pending))
+
+
+class HandBack(NamedTuple):
+    """What a stopping process's `hand_back_all` found: jobs running, and of them those still
+    running when its wait ended (their leases lapse; the scheduler gives their requests on)."""
+
+    running: int
+    left: int
 
 
 async def keep_lease(request_id: int, lease: Lease, policy: RunPolicy, taken_at: float) -> None:

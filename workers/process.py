@@ -102,11 +102,17 @@ def worker_main(settings: Settings, threads: int) -> None:
             # commands running: they stop now and their requests wait for the next worker.
             handing = asyncio.run_coroutine_threadsafe(jobs.hand_back_all(HAND_BACK_SECONDS), jobs_loop[0])
             try:
-                stopped = handing.result(timeout=HAND_BACK_SECONDS + 1)
+                handed = handing.result(timeout=HAND_BACK_SECONDS + 1)
             except Exception:
                 logger.warning("worker stopping: running jobs did not all hand back in time", exc_info=True)
             else:
-                logger.info("worker stopping: %s running job(s) handed back", stopped)
+                if handed.left:
+                    logger.warning(
+                        "worker stopping: %s of %s running job(s) did not hand back within %.0f s",
+                        handed.left, handed.running, HAND_BACK_SECONDS,
+                    )  # fmt: skip
+                else:
+                    logger.info("worker stopping: %s running job(s) handed back", handed.running)
         try:
             worker.stop(timeout=WORKER_SHUTDOWN_TIMEOUT_MS)
         except Exception:

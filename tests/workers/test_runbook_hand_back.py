@@ -6,7 +6,7 @@ comes while the job completes lets the completion through."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -60,7 +60,7 @@ async def test_a_stopping_process_hands_a_running_request_back_without_counting_
     await asyncio.wait_for(hangs.inside.wait(), WITHIN)
     assert (await UpdateRequest.get(id=request.id)).attempts == 1
 
-    assert await jobs.hand_back_all(WITHIN) == 1
+    assert await jobs.hand_back_all(WITHIN) == (1, 0)
     assert job.done() and job.result() is Outcome.HANDED_BACK and hangs.stopped.is_set()
     handed = await UpdateRequest.get(id=request.id)
     assert (handed.status, handed.lease_token, handed.attempts) == (UpdateStatus.IN_PROGRESS, None, 0)
@@ -93,7 +93,7 @@ async def test_a_stop_during_the_pause_between_a_steps_tries_does_not_wait_it_ou
         run_request(request.id, an_hour_between_tries, FakeExecutor(during=fails_then_notes), jobs)
     )
     await asyncio.wait_for(failed_once.wait(), WITHIN)
-    assert await jobs.hand_back_all(WITHIN) == 1
+    assert await jobs.hand_back_all(WITHIN) == (1, 0)
     assert job.done() and job.result() is Outcome.HANDED_BACK
     handed = await UpdateRequest.get(id=request.id)
     assert (handed.lease_token, handed.attempts) == (None, 0)
@@ -141,10 +141,32 @@ async def test_a_stop_while_the_job_completes_lets_the_completion_through(
     await asyncio.sleep(0)  # the stop has reached the job's lease
     assert jobs.closed and not stopping.done()
     go_on.set()
-    assert await asyncio.wait_for(stopping, WITHIN) == 1
+    assert await asyncio.wait_for(stopping, WITHIN) == (1, 0)
     assert job.result() is Outcome.COMPLETED
     completed = await UpdateRequest.get(id=request.id)
     assert (completed.status, completed.lease_token, completed.attempts) == (UpdateStatus.COMPLETED, None, 1)
     site = await Environment.get(id=completed.environment_id)
     assert site.running_request_id is None
     assert site.current_version == completed.target_version
+
+
+async def test_a_job_that_does_not_hand_back_in_time_is_counted_as_left() -> None:
+    """The stopping worker's log must not say a job was handed back when its wait ran out."""
+    jobs = RunningJobs()
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    class Unheeded:
+        def hand_back(self) -> None:
+            pass  # a job stuck where it cannot see the stop (its step's kill not done yet)
+
+    async def stuck() -> None:
+        with jobs.running(cast(Any, Unheeded())):
+            entered.set()
+            await release.wait()
+
+    job = asyncio.create_task(stuck())
+    await asyncio.wait_for(entered.wait(), WITHIN)
+    assert await jobs.hand_back_all(0.01) == (1, 1)
+    release.set()
+    await job

@@ -124,6 +124,16 @@ class Outbox:
         is closed (or was just closed: more than `limit` frames waiting, it is too slow)."""
         if self.closed:
             return False
+        send_frame = self._send_frame
+        # Nothing waits before it and the socket is free: out at once if it takes it, with no
+        # queue entry (so nothing to coalesce into either). Most frames of most sockets.
+        if (
+            self._frames is _EMPTY
+            and self._writer is None
+            and send_frame is not None
+            and send_frame(text_frame(text))
+        ):
+            return True
         if key is not None:
             newest = self._newest.get(key)
             if progress and newest is not None and newest.progress:

@@ -35,9 +35,10 @@ class GroupRollout(Model):
     status_message: str | None = fields.TextField(null=True)
     notes = fields.TextField(null=True)
     created_at = fields.DatetimeField()
-    #: When it started or its status last changed (staff, the budget): a paused or halted rollout's
-    #: is the moment it stopped, which tells staff's own scheduling since from its queued work
-    #: (models.rollouts.staff_runs).
+    # When it started or its status last changed (staff, the budget): a paused or halted rollout's
+    # is the moment it stopped, which tells staff's own scheduling since from its queued work
+    # (models.rollouts.staff_runs). A plain comment: Tortoise would take a `#:` one as the field's
+    # description, a schema change needing a migration.
     updated_at = fields.DatetimeField()
     created_by: fields.ForeignKeyNullableRelation[Account] = fields.ForeignKeyField(
         "models.Account", related_name="rollouts", null=True, on_delete=fields.SET_NULL

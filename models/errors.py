@@ -47,3 +47,21 @@ def invalid_transition(current: str, wanted: str) -> DomainError:
         f"A request in status {current} cannot move to {wanted}.",
         "status",
     )
+
+
+#: PostgreSQL's query_canceled: the statement ran or waited (for a lock) past `statement_timeout`,
+#: or an operator cancelled it.
+QUERY_CANCELED = "57014"
+
+
+def statement_cancelled(error: BaseException | None) -> bool:
+    """Whether the database cancelled a statement behind `error`: asyncpg's `QueryCanceledError`,
+    as raised or wrapped by Tortoise (found along the exception's causes). No fault of the code
+    that sent it: worth trying again."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if getattr(error, "sqlstate", None) == QUERY_CANCELED:
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False

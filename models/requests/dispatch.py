@@ -24,7 +24,7 @@ from models import sql
 from models.access import DISPATCHER
 from models.clock import utcnow
 from models.enums import UpdateStatus
-from models.errors import DomainError
+from models.errors import DomainError, statement_cancelled
 from models.events import AfterCommit, deliver
 from models.requests import claims, lease_clock
 from models.requests.completion import already_there, complete_without_running
@@ -44,9 +44,10 @@ MAX_PAGES = 100
 async def dispatch(request_id: int, now: datetime | None = None, policy: RunPolicy = DEFAULT_POLICY) -> bool:
     """Move one due SCHEDULED request to NOT_STARTED. False when it is not dispatched: another
     dispatcher won, it is no longer due (rescheduled, cancelled), its site is busy, its group
-    rollout does not let it start yet, or it could no longer start in its slot and was re-slotted
-    (or, already on its target version, completed without running). Its lease runs on the
-    database's clock (`models.requests.lease_clock`; on `now` when pinned)."""
+    rollout does not let it start yet, it could no longer start in its slot and was re-slotted
+    (or, already on its target version, completed without running), or the database cancelled a
+    statement of it (a lock held elsewhere past the statement timeout: a later pass tries again).
+    Its lease runs on the database's clock (`models.requests.lease_clock`; on `now` when pinned)."""
     pinned, now = now, now or utcnow()
     after = AfterCommit()
     try:
@@ -104,6 +105,13 @@ async def dispatch(request_id: int, now: datetime | None = None, policy: RunPoli
                     await complete_without_running(request, site, now, after)
                 dispatched = not blocked
     except (DomainError, claims.EnvironmentBusy):
+        return False
+    except Exception as error:
+        if not statement_cancelled(error):
+            raise
+        # A lock held elsewhere past the statement timeout (staff editing it, a stuck session):
+        # this request waits for a later pass, and the rest of the pass goes on without it.
+        logger.warning("request %s: not dispatched this pass: %s", request_id, error)
         return False
     await deliver(after)
     return dispatched

@@ -10,15 +10,13 @@ import logging
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from models.errors import DomainError
+from models.errors import DomainError, statement_cancelled
 from resolvers.errors import PublicError, ServiceCode
 
 logger = logging.getLogger("updatedesk.graphql")
 
 MASKED_MESSAGE = "Unexpected error."
 SLOW_DATABASE_MESSAGE = "The database took too long to answer; try again."
-#: PostgreSQL's query_canceled: `statement_timeout` passed (or an operator cancelled the statement).
-QUERY_CANCELED = "57014"
 
 
 def is_internal_fault(error: GraphQLError) -> bool:
@@ -30,22 +28,10 @@ def is_internal_fault(error: GraphQLError) -> bool:
     return not isinstance(original, (PublicError, DomainError, GraphQLError))
 
 
-def database_cancelled(error: BaseException | None) -> bool:
-    """The statement was cancelled by the database: asyncpg's `QueryCanceledError`, as raised or
-    wrapped by Tortoise (found along the exception's causes)."""
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if getattr(error, "sqlstate", None) == QUERY_CANCELED:
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
-
-
 def masked(error: GraphQLError) -> GraphQLError:
     """What the client sees of an internal fault: UNAVAILABLE for a cancelled statement (worth
     trying again), else MASKED_MESSAGE; never the exception's own text."""
-    if database_cancelled(error.original_error):
+    if statement_cancelled(error.original_error):
         return GraphQLError(
             SLOW_DATABASE_MESSAGE,
             error.nodes,
@@ -73,7 +59,7 @@ def log_errors(errors: list[GraphQLError]) -> None:
         original = error.original_error
         if is_internal_fault(error) and original is not None:
             where = ".".join(str(part) for part in error.path or ())
-            if database_cancelled(original):
+            if statement_cancelled(original):
                 logger.warning(
                     "GraphQL resolver at %s: the database cancelled a statement (statement timeout)",
                     where,

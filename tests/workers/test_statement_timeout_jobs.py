@@ -13,8 +13,8 @@ import pytest
 
 from infra.settings import Settings
 from models.enums import EnvironmentKind, UpdateStatus
+from models.errors import statement_cancelled
 from models.tables import Environment, UpdateRequest
-from schema.extensions.masking import database_cancelled
 from tests import support
 from tests.infra.test_statement_timeout import raw_connection, service_connection
 from tests.workers.scenario import make_scene, request_and_schedule
@@ -65,46 +65,53 @@ class ReportingHold(HoldingExecutor):
         await super().run_step(job, report)
 
 
-async def test_a_dispatch_pass_cut_off_is_rolled_back_and_the_next_pass_dispatches(
+async def test_a_due_request_cut_off_waits_for_the_next_pass_and_the_rest_is_dispatched(
     postgres_db: support.TestDatabase,
 ) -> None:
-    """The pass moves the request to NOT_STARTED, then waits to claim its site, whose row another
-    connection holds past the timeout: the whole pass is undone and the scheduler lives on."""
-    [request_id] = await _due_requests(1)
-    environment_id = (await UpdateRequest.get(id=request_id)).environment_id
+    """The pass moves the first due request to NOT_STARTED, then waits to claim its site, whose
+    row another connection holds past the timeout: that request's move is undone and it waits for
+    a later pass; the pass goes on and dispatches the one behind it (one locked row does not stop
+    every dispatch), and the scheduler lives on."""
+    locked_id, other_id = await _due_requests(2)
+    environment_id = (await UpdateRequest.get(id=locked_id)).environment_id
     queue, passed = RecordingQueue(), asyncio.Event()
     url = postgres_db.url
     settings = Settings(database_url=url, scheduler_interval=3600)  # only a wake brings a pass
-    with Failures("workers.scheduler", "dispatch pass failed") as failed:
+    with (
+        Failures("models.requests.dispatch", "not dispatched this pass", logging.WARNING) as skipped,
+        Failures("workers.scheduler", "dispatch pass failed") as failed,
+    ):
         async with raw_connection(url) as holder, service_connection(url):
             scheduler = Scheduler(queue, settings, on_pass=passed.set)
             async with holder.transaction():
                 await holder.execute("SELECT id FROM environment WHERE id = $1 FOR UPDATE", environment_id)
                 running = asyncio.create_task(scheduler.run())
                 try:
-                    await asyncio.wait_for(failed.seen.wait(), WITHIN)
+                    await asyncio.wait_for(passed.wait(), WITHIN)
                 except BaseException:
                     scheduler.stop()
                     await running
                     raise
             try:
-                assert [database_cancelled(error) for error in failed.errors] == [True]
-                assert not passed.is_set() and queue.update_requests == []
+                assert len(skipped.errors) == 1 and statement_cancelled(skipped.errors[0])
+                assert failed.errors == []
+                assert queue.update_requests == [other_id]
                 # Nothing half-done: the move to NOT_STARTED went with the claim it waited for.
-                stored = await UpdateRequest.get(id=request_id)
+                stored = await UpdateRequest.get(id=locked_id)
                 assert (stored.status, stored.dispatched_at, stored.lease_token) == (S.SCHEDULED, None, None)
                 site = await Environment.get(id=environment_id)
                 assert site.running_request_id is None
                 # The lock is gone: the next pass dispatches it.
+                passed.clear()
                 scheduler.wake()
                 await asyncio.wait_for(passed.wait(), WITHIN)
             finally:
                 scheduler.stop()
                 await running
-    assert queue.update_requests == [request_id]
-    stored = await UpdateRequest.get(id=request_id)
+    assert queue.update_requests == [other_id, locked_id]
+    stored = await UpdateRequest.get(id=locked_id)
     assert stored.status is S.NOT_STARTED
-    assert (await Environment.get(id=environment_id)).running_request_id == request_id
+    assert (await Environment.get(id=environment_id)).running_request_id == locked_id
 
 
 @pytest.mark.parametrize("cut_off", ["begin", "checkpoint"])
@@ -136,7 +143,7 @@ async def test_a_runbook_job_cut_off_hands_its_request_on_and_the_worker_goes_on
                         await holder.execute(lock, request.id)
                         executor.release.set()  # the step ends; its checkpoint waits for the row
                     await worker.wait_idle(WITHIN)
-                assert [database_cancelled(error) for error in failed.errors] == [True]
+                assert [statement_cancelled(error) for error in failed.errors] == [True]
                 stored = await UpdateRequest.get(id=request.id)
                 if cut_off == "begin":
                     assert (stored.status, stored.attempts) == (S.NOT_STARTED, 0)
@@ -182,7 +189,7 @@ async def test_a_lease_renewal_cut_off_is_tried_again_and_the_job_keeps_its_leas
                 await worker.wait_idle(WITHIN)
             finally:
                 await worker.close()
-    assert [database_cancelled(error) for error in renewal.errors] == [True]
+    assert [statement_cancelled(error) for error in renewal.errors] == [True]
     finished = await UpdateRequest.get(id=request.id)
     assert (finished.status, finished.attempts, finished.reclaims) == (S.COMPLETED, 1, 0)
     assert executor.steps == [step.name for step in VERSION_UPDATE_STEPS]

@@ -130,7 +130,8 @@ async def measure_dispatch_latency(env: BenchEnv) -> list[Row]:
 
 
 async def _seed_environments(count: int) -> list[Environment]:
-    """`count` sandboxes, one per district (bulk inserts): independent sites, as a refresh holds
+    """`count` sandboxes, one per district (bulk inserts), each district with the production its
+    refresh copies (a refresh without one fails at begin): independent sites, as a refresh holds
     its district's production too (one job per environment), so refreshes of one district would
     take turns and the run would measure that instead of the workers."""
     districts = [
@@ -140,11 +141,13 @@ async def _seed_environments(count: int) -> list[Environment]:
     rows = await District.filter(name__startswith="Bench district ").order_by("id")
     await Environment.bulk_create(
         [
-            Environment(district_id=d.id, kind=EnvironmentKind.SANDBOX, current_version="Campus.2435.2")
+            Environment(district_id=d.id, kind=kind, current_version="Campus.2435.2")
             for d in rows
+            for kind in (EnvironmentKind.PRODUCTION, EnvironmentKind.SANDBOX)
         ]
     )
-    return list(await Environment.filter(district_id__in=[d.id for d in rows]).order_by("id").limit(count))
+    sandboxes = Environment.filter(district_id__in=[d.id for d in rows], kind=EnvironmentKind.SANDBOX)
+    return list(await sandboxes.order_by("id").limit(count))
 
 
 @contextlib.asynccontextmanager
@@ -184,6 +187,9 @@ async def _service_run(environments: list[Environment], bus: RedisBus) -> float:
     )
     deadline = time.monotonic() + 300
     while await UpdateRequest.filter(id__in=ids, status=UpdateStatus.COMPLETED).count() < len(ids):
+        failed = await UpdateRequest.filter(id__in=ids, status=UpdateStatus.UNABLE_TO_COMPLETE).first()
+        if failed is not None:  # the run cannot finish: say why now, not after the deadline
+            raise RuntimeError(f"a request could not be completed: {failed.status_message}")
         if time.monotonic() > deadline:
             raise RuntimeError("the worker did not complete the requests within 300 s")
         await asyncio.sleep(0.05)

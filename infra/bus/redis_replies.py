@@ -18,16 +18,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+# NOT_ENOUGH_DATA: what the connection's hiredis reader gives while a reply is incomplete,
+# redis-py's own sentinel, which it configures the reader with (imported, not copied: should
+# redis-py move it, this import fails at once rather than a reply being mistaken for none).
+from redis._parsers.hiredis import NOT_ENOUGH_DATA
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-#: What the connection's hiredis reader gives while a reply is incomplete (redis-py's sentinel).
-try:
-    from redis._parsers.hiredis import NOT_ENOUGH_DATA
-except ImportError:  # pragma: no cover - redis-py moved it
-    NOT_ENOUGH_DATA = False
 
 
 class ReplyReader(asyncio.Protocol):

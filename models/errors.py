@@ -1,7 +1,9 @@
-"""The one error type of the domain: every refusal carries a code, a message and the field at fault."""
+"""The domain's errors: every refusal carries a code, a message and the field at fault; and how to
+tell a database that did not answer (worth trying again) from a fault of the code."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from models.enums import ErrorCode
@@ -65,3 +67,34 @@ def statement_cancelled(error: BaseException | None) -> bool:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False
+
+
+#: SQLSTATE classes of a database that did not answer: 08 (the connection failed or was lost),
+#: 57 (operator intervention: a cancelled statement, a server shutting down or starting up).
+UNANSWERED_SQLSTATE_CLASSES = ("08", "57")
+#: SQLite's word for another writer holding the file past the busy timeout.
+SQLITE_LOCKED = "database is locked"
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` (or one of its causes) says the database did not answer, as opposed to a
+    fault of the statement or of the code that sent it: a cancelled statement, a lost or refused
+    connection, a connection or pool wait that timed out, a server shutting down, SQLite's file
+    locked by another writer. Worth trying again once the database answers."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in UNANSWERED_SQLSTATE_CLASSES:
+            return True
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return True
+        if isinstance(error, sqlite3.OperationalError) and str(error).startswith(SQLITE_LOCKED):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+class DatabaseUnavailable(Exception):
+    """Raised where a result made while the database did not answer (`database_unavailable`)
+    must not be passed on as if whole: a live event's rendering, whose subscribers resume it."""

@@ -41,6 +41,7 @@ from graphql.execution.execute import execute_subscription_event
 from strawberry import Schema
 from strawberry.schema.base import BaseSchema
 
+from models.errors import DatabaseUnavailable, database_unavailable
 from resolvers.context import GraphQLContext
 from resolvers.live.events import LiveEvent
 from schema.extensions import DOCUMENT_CACHE_SIZE, MAX_TOKENS, is_internal_fault, log_errors, masked
@@ -149,6 +150,16 @@ class PreparedRender:
             result = await result
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
+            unanswered = next(
+                (e for e in result.errors if is_internal_fault(e) and database_unavailable(e.original_error)),
+                None,
+            )
+            if unanswered is not None:
+                # Sent as it is, the event's error would stand in for its move and the
+                # subscription would go on after a gap: the hub has its subscribers resume it.
+                raise DatabaseUnavailable(
+                    "the database did not answer a live event's rendering"
+                ) from unanswered.original_error
             log_errors(result.errors)
             payload["errors"] = [_public(error) for error in result.errors]
         return _compact(payload)

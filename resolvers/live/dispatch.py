@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from infra.bus.records import id_key
 from models.access import Actor
 from models.clock import utcnow
 from models.enums import EventType
+from models.errors import DatabaseUnavailable, database_unavailable
 from models.requests.queries import changed_since
 from models.tables import UpdateRequest
 from resolvers.live import eager
@@ -126,6 +128,15 @@ async def deliver_records(hub: HubView, records: list[EventRecord]) -> None:
     for (record, group, event), made in zip(jobs, payloads, strict=True):
         assert made is not None
         send(hub, group, event, made, record.id)
+
+
+def log_failure(logger: logging.Logger, error: Exception, message: str, *args: object) -> None:
+    """Log why live frames could not be made: a warning when the database did not answer (no fault
+    of ours: the subscribers resume once it does), else the fault with its traceback."""
+    if isinstance(error, DatabaseUnavailable) or database_unavailable(error):
+        logger.warning(message + ": the database did not answer (%r)", *args, error.__cause__ or error)
+    else:
+        logger.exception(message, *args)
 
 
 def undelivered(hub: HubView, records: list[EventRecord] | None) -> None:

@@ -21,7 +21,7 @@ from infra.bus.records import id_key
 from infra.metrics import OPEN_SUBSCRIPTIONS
 from models.access import Actor
 from models.events import UpdateRequestChanged
-from resolvers.live.dispatch import deliver_records, resynchronise, undelivered
+from resolvers.live.dispatch import deliver_records, log_failure, resynchronise, undelivered
 from resolvers.live.events import LiveEvent
 from resolvers.live.groups import GroupKey, LiveSlot, Member, RenderGroup, Visibility
 from resolvers.live.lookups import SharedLookups
@@ -190,8 +190,8 @@ class LiveHub:
         async with self.lock:
             try:
                 await deliver_records(self, records)
-            except Exception:
-                logger.exception("live events: %d records could not be delivered", len(records))
+            except Exception as error:
+                log_failure(logger, error, "live events: %d records could not be delivered", len(records))
                 undelivered(self, records)
             self.position = records[-1].id
 
@@ -199,6 +199,6 @@ class LiveHub:
         async with self.lock:
             try:
                 await resynchronise(self, gap)
-            except Exception:
-                logger.exception("live events: subscriptions could not be resynchronised")
+            except Exception as error:
+                log_failure(logger, error, "live events: subscriptions could not be resynchronised")
                 undelivered(self, None)

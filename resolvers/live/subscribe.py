@@ -27,6 +27,7 @@ from resolvers.context import GraphQLContext
 from resolvers.errors import PublicError, ServiceCode, unauthenticated
 from resolvers.live.access import CLOSE_FORBIDDEN
 from resolvers.live.catchup import catch_up
+from resolvers.live.dispatch import log_failure
 from resolvers.live.groups import LiveSlot, Member
 from resolvers.live.hub import LiveHub
 from resolvers.live.outbox import close_reason
@@ -78,8 +79,8 @@ async def _start(hub: LiveHub, member: Member, after: str | None, joined_at: str
     reads its next message meanwhile)."""
     try:
         await catch_up(hub, member, after, joined_at)
-    except Exception:
-        logger.exception("subscription %s could not catch up; it is completed", member.operation_id)
+    except Exception as error:
+        log_failure(logger, error, "subscription %s could not catch up; it is completed", member.operation_id)
         hub.end(member)  # live frames behind the failed catch-up are dropped: `complete` now
     finally:
         member.task = None

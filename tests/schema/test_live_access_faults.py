@@ -13,6 +13,7 @@ import pytest
 
 import resolvers.context
 import resolvers.live.dispatch
+import resolvers.loaders
 import resolvers.live.sockets
 from models.enums import EnvironmentKind, UpdateStatus
 from models.requests.staff import set_update_request_status
@@ -185,3 +186,66 @@ async def test_events_that_could_not_be_delivered_are_resumed_not_skipped(
             assert moves([await client.event("d")]) == [
                 ("STATUS_CHANGED", "DEFERRED", "TO_BE_SCHEDULED", "TO_BE_SCHEDULED")
             ]
+
+
+@contextmanager
+def districts_fail(monkeypatch: pytest.MonkeyPatch, fault: Exception) -> Iterator[list[object]]:
+    """Every read of districts through the loaders (what a rendering of `district { name }`
+    does) raises `fault`; the keys asked for are listed."""
+    asked: list[object] = []
+
+    async def failing(self: object, keys: list[int]) -> object:
+        asked.append(list(keys))
+        raise fault
+
+    with monkeypatch.context() as patch:
+        patch.setattr(resolvers.loaders.Loaders, "_districts", failing)
+        yield asked
+
+
+async def test_an_event_the_database_could_not_render_is_resumed_not_skipped(
+    db: TestDatabase, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database does not answer while graphql-core renders an event (a loader's read): the
+    event is not replaced by an error while the subscription goes on past it, a gap in every
+    screen's history. The socket closes with 1013 and the client resumes from its last cursor."""
+    scene = await make_scene()
+    district = {"districtId": gid(scene.lakeside)}
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("d", district, WITH_ROW)
+            await client.ping_pong()
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            created = await client.event("d")
+            with districts_fail(monkeypatch, ConnectionError("the database did not answer")) as asked:
+                await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+                code, _ = await client.closed()
+            assert code == 1013
+            assert asked  # the rendering did read, and failed
+            assert [m for m in client.unread() if m.get("type") == "next"] == []
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("d", {**district, "after": created["cursor"]}, WITH_ROW)
+            event = await client.event("d")
+            assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]
+            assert event["updateRequest"]["district"] == {"name": scene.lakeside.name}
+
+
+async def test_a_fault_of_the_code_in_a_rendering_is_masked_and_the_subscription_goes_on(
+    db: TestDatabase, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault that trying again would not mend (a bug, not the database) is not turned into
+    endless reconnects: the subscriber gets that event's masked error and the next events."""
+    scene = await make_scene()
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, scene.tokens["lakeside"]) as client:
+            await client.subscribe("d", {"districtId": gid(scene.lakeside)}, WITH_ROW)
+            await client.ping_pong()
+            with districts_fail(monkeypatch, RuntimeError("a bug")):
+                request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+                message = await client.receive_for("d")
+            assert message["type"] == "next", message
+            [error] = message["payload"]["errors"]
+            assert error["message"] == "Unexpected error."
+            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+            event = await client.event("d")
+            assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]

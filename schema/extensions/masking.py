@@ -1,7 +1,9 @@
 """Internal faults are masked ("Unexpected error.") and logged with their traceback; public
-refusals and the caller's own document errors go through unchanged. A statement the database
-cancelled (its statement timeout) is no fault of the service's code: the caller gets
-`UNAVAILABLE` and a message to try again, the operator a warning naming where it happened."""
+refusals and the caller's own document errors go through unchanged. A database that did not
+answer (a statement it cancelled at its statement timeout, a lost or refused connection:
+`models.errors.database_unavailable`) is no fault of the service's code: the caller gets
+`UNAVAILABLE` and a message to try again (which clients such as the live page act on), the
+operator a warning naming where it happened."""
 
 from __future__ import annotations
 
@@ -10,13 +12,14 @@ import logging
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from models.errors import DomainError, statement_cancelled
+from models.errors import DomainError, database_unavailable, statement_cancelled
 from resolvers.errors import PublicError, ServiceCode
 
 logger = logging.getLogger("updatedesk.graphql")
 
 MASKED_MESSAGE = "Unexpected error."
 SLOW_DATABASE_MESSAGE = "The database took too long to answer; try again."
+UNREACHABLE_DATABASE_MESSAGE = "The database could not be reached; try again."
 
 
 def is_internal_fault(error: GraphQLError) -> bool:
@@ -29,11 +32,12 @@ def is_internal_fault(error: GraphQLError) -> bool:
 
 
 def masked(error: GraphQLError) -> GraphQLError:
-    """What the client sees of an internal fault: UNAVAILABLE for a cancelled statement (worth
-    trying again), else MASKED_MESSAGE; never the exception's own text."""
-    if statement_cancelled(error.original_error):
+    """What the client sees of an internal fault: UNAVAILABLE when the database did not answer
+    (worth trying again), else MASKED_MESSAGE; never the exception's own text."""
+    original = error.original_error
+    if database_unavailable(original):
         return GraphQLError(
-            SLOW_DATABASE_MESSAGE,
+            SLOW_DATABASE_MESSAGE if statement_cancelled(original) else UNREACHABLE_DATABASE_MESSAGE,
             error.nodes,
             error.source,
             error.positions,
@@ -59,10 +63,11 @@ def log_errors(errors: list[GraphQLError]) -> None:
         original = error.original_error
         if is_internal_fault(error) and original is not None:
             where = ".".join(str(part) for part in error.path or ())
-            if statement_cancelled(original):
+            if database_unavailable(original):
                 logger.warning(
-                    "GraphQL resolver at %s: the database cancelled a statement (statement timeout)",
+                    "GraphQL resolver at %s: the database did not answer (%s)",
                     where,
+                    "statement timeout" if statement_cancelled(original) else type(original).__name__,
                     exc_info=(type(original), original, original.__traceback__),
                 )
                 continue

@@ -102,7 +102,8 @@ async def _post(
     time_limit: float,
     verify: ssl.SSLContext | bool,
 ) -> httpx.Response:
-    pinned = httpx.URL(target.url).copy_with(host=str(address))
+    # The host replaced as the URL is read: the URL's own (maybe not ASCII) is never encoded.
+    pinned = httpx.URL(target.url, host=str(address))
     # TLS still names (and verifies) the host the URL names, though the socket goes to `address`.
     extensions = {"sni_hostname": target.host} if target.scheme == "https" and target.literal is None else {}
     async with httpx.AsyncClient(

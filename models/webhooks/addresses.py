@@ -111,7 +111,8 @@ def invalid_url(message: str) -> DomainError:
 def parse_target(url: str, *, allow_private: bool) -> Target:
     """The URL as a target, or VALIDATION on `url`: https only (http too with `allow_private`),
     a host, no user name or password, no spaces or control characters; an IP address host must be
-    public unless `allow_private`. A host name is checked once resolved (`check_addresses`)."""
+    public unless `allow_private`. A host name is checked once resolved (`check_addresses`); one
+    not in ASCII becomes its IDNA (xn--) form."""
     url = url.strip()
     if not url:
         raise invalid_url("Give the https URL of your endpoint.")
@@ -135,6 +136,13 @@ def parse_target(url: str, *, allow_private: bool) -> Target:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise invalid_url("The URL has no host.")
+    if not host.isascii():
+        # A name in its own script is looked up, sent in Host and checked in TLS as its xn-- form
+        # (the form the system resolver looks it up in at registration); HTTP headers take ASCII.
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise invalid_url("The URL's host is not a valid domain name.") from None
     try:
         literal: IPAddress | None = ip_address(host)
     except ValueError:

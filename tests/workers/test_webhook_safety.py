@@ -146,3 +146,43 @@ async def test_https_to_the_pinned_address_still_verifies_the_certificate_for_th
     assert bad.status_code is None and bad.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in bad.error, bad.error
     assert [r.headers["host"] for r in endpoint.requests] == [f"hooks.partner.test:{endpoint.port}"]
+
+
+@pytest.mark.parametrize(
+    ("host", "ascii_form"),
+    [
+        ("bücher.partner.test", "xn--bcher-kva.partner.test"),
+        ("☃.partner.test", "xn--n3h.partner.test"),  # a symbol, as in ☃.net: IDNA 2003 only
+    ],
+)
+async def test_an_internationalised_host_is_looked_up_and_named_in_its_ascii_form(
+    db: support.TestDatabase, host: str, ascii_form: str
+) -> None:
+    """A partner's domain in its own script (accepted at registration, where the system resolver
+    looks it up in its xn-- form): each attempt is made and has an outcome, the name going to the
+    resolver and in `Host` in that ASCII form."""
+    world = await make_world()
+    resolver = FixedResolver("127.0.0.1")
+    async with receiver() as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url(host=host))
+        await fan_out(record_of(world.own_request), now=T0)
+        await deliver_webhook(hook.id, SETTINGS, clock=Clock(), post=local_post(resolve=resolver))
+    [got] = endpoint.requests
+    assert got.headers["host"] == f"{ascii_form}:{endpoint.port}"
+    assert resolver.lookups == [(ascii_form, endpoint.port)]
+    assert (await WebhookDelivery.get(webhook_id=hook.id)).state is WebhookDeliveryState.DELIVERED
+
+
+async def test_an_internationalised_host_s_certificate_is_checked_for_its_ascii_form(
+    tmp_path: Path,
+) -> None:
+    pem = self_signed(tmp_path, "xn--bcher-kva.partner.test")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(pem)
+    trust = ssl.create_default_context(cafile=str(pem))
+    async with receiver(tls=server_tls) as endpoint:
+        url = f"https://bücher.partner.test:{endpoint.port}/hook"
+        outcome = await post_pinned(
+            url, b"{}", {}, allow_private=True, resolve=FixedResolver("127.0.0.1"), verify=trust
+        )
+    assert outcome.status_code == 200, outcome.error

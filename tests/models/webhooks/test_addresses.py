@@ -120,3 +120,19 @@ def test_a_name_must_resolve_to_public_addresses_only() -> None:
         check_addresses("mixed.example.com", [ip_address("93.184.215.14"), ip_address("10.0.0.9")])
     with pytest.raises(DomainError, match="no address"):
         check_addresses("empty.example.com", [])
+
+
+def test_an_internationalised_host_is_taken_in_the_ascii_form_dns_uses() -> None:
+    """The name is looked up, sent in `Host` and checked in TLS as its xn-- form (the system
+    resolver looks a name in its own script up that way too); the URL is kept as written."""
+    target = parse_target("https://Bücher.example:8443/in", allow_private=False)
+    assert target.url == "https://Bücher.example:8443/in"
+    assert (target.host, target.literal, target.host_header) == (
+        "xn--bcher-kva.example",
+        None,
+        "xn--bcher-kva.example:8443",
+    )
+    # Full-width digits and dots are 127.0.0.1 once in that form: refused as the address it is.
+    full_width = "\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11"  # 127.0.0.1
+    assert "loopback" in refusal(f"https://{full_width}/hook").message
+    assert "host" in refusal("https://" + "ü" * 70 + ".example/hook").message  # no DNS name

@@ -17,7 +17,7 @@ from models.enums import NotificationKind, UpdateStatus, WebhookDeliveryState
 from models.events import UpdateRequestChanged, add_event_sink, remove_event_sink
 from models.ids import encode_global_id
 from models.requests.withdrawing import delete_update_request
-from models.tables import Notification, UpdateRequest, Webhook, WebhookAttempt, WebhookDelivery
+from models.tables import District, Notification, UpdateRequest, Webhook, WebhookAttempt, WebhookDelivery
 from models.webhooks.attempts import (
     LOST_ATTEMPT_ERROR,
     Claimed,
@@ -91,6 +91,27 @@ async def test_a_receiver_gets_signed_posts_that_verify(db: support.TestDatabase
     [logged] = await attempts_of(hook)
     assert (logged.attempt, logged.status_code, logged.delivered, logged.error) == (1, 200, True, None)
     assert (await Webhook.get(id=hook.id)).last_delivered_at == T0
+
+
+async def test_a_body_beyond_ascii_is_signed_as_the_bytes_the_receiver_gets(db: support.TestDatabase) -> None:
+    """Names and notes in other scripts (and JSON's escapes) go out as UTF-8: what arrives at a real
+    receiver is the body that was signed, byte for byte, after its round trip through the database."""
+    world = await make_world()
+    await District.filter(id=world.own.id).update(name="École Cité Œuvre ☃")
+    notes = 'naïve "quoted" \\ back-slash, 𝄞 and 日本語'
+    await UpdateRequest.filter(id=world.own_request.id).update(notes=notes)
+    clock = Clock()
+    async with receiver() as endpoint:
+        hook = await add_webhook(world.owner, endpoint.url())
+        await fan_out(record_of(world.own_request), now=clock())
+        await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+    [got] = endpoint.requests
+    assert got.body == (await WebhookDelivery.get(webhook_id=hook.id)).body.encode("utf-8")
+    assert "日本語".encode() in got.body  # not escaped to \\u: the bytes signed are UTF-8
+    assert verify(hook.secret, got.headers["updatedesk-signature"], got.body, now=T0.timestamp())
+    assert int(got.headers["content-length"]) == len(got.body)
+    shown = got.json["updateRequest"]
+    assert (shown["district"]["name"], shown["notes"]) == ("École Cité Œuvre ☃", notes)
 
 
 async def test_a_500_is_retried_later_with_the_same_delivery_id(db: support.TestDatabase) -> None:

@@ -98,6 +98,25 @@ async def test_the_allow_setting_takes_loopback_and_http(db: support.TestDatabas
         assert created.webhook.url == url
 
 
+async def test_a_host_in_its_own_script_is_looked_up_as_attempts_will_look_it_up(
+    db: support.TestDatabase,
+) -> None:
+    """Registration checks the addresses of the xn-- name each attempt resolves and connects to
+    (`infra.outbound`), not of some other spelling; the URL is kept as written."""
+    looked_up: list[tuple[str, int]] = []
+
+    async def public(host: str, port: int) -> list[IPAddress]:
+        looked_up.append((host, port))
+        return [ip_address("93.184.215.14")]
+
+    contact = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [await make_district()]))
+    created = await create_webhook(
+        contact, url="https://bücher.partner.test/hook", district_id=None, allow_private=False, resolve=public
+    )
+    assert created.webhook.url == "https://bücher.partner.test/hook"
+    assert looked_up == [("xn--bcher-kva.partner.test", 443)]
+
+
 async def test_only_the_owner_lists_and_deletes_a_webhook(db: support.TestDatabase) -> None:
     district = await make_district()
     owner = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))

@@ -21,7 +21,7 @@ from workers.errors import MailDeliveryError
 from workers.job_lease import RunningJobs
 from workers.mail import MAIL_MAX_ATTEMPTS, MAIL_MAX_BACKOFF, deliver_notification
 from workers.runbooks import run_request
-from workers.webhooks import run_webhook_job
+from workers.webhooks import job_time_limit, run_webhook_job
 
 UPDATE_QUEUE = "updates"
 MAIL_QUEUE = "mail"
@@ -39,8 +39,6 @@ MAIL_OTHER_FAULT_RETRIES = 3
 WEBHOOK_QUEUE = "webhooks"
 #: A webhook job retries deliveries through the database; dramatiq retries only a fault of ours.
 WEBHOOK_MAX_RETRIES = 3
-#: A job makes up to 50 attempts of at most 10 s each.
-WEBHOOK_TIME_LIMIT_MS = 15 * 60 * 1000
 
 
 @dataclass(frozen=True)
@@ -86,7 +84,8 @@ def declare_actors(broker: RedisBroker, settings: Settings, jobs: RunningJobs | 
         actor_name="deliver_webhook",
         queue_name=WEBHOOK_QUEUE,
         max_retries=WEBHOOK_MAX_RETRIES,
-        time_limit=WEBHOOK_TIME_LIMIT_MS,
+        # The attempts one job makes fit in it (`workers.webhooks.attempts_per_job`).
+        time_limit=int(job_time_limit(settings.webhook_timeout_seconds).total_seconds() * 1000),
     )(deliver_webhook)
     return Actors(
         run_update_request=dramatiq.actor(

@@ -27,6 +27,12 @@ logger = logging.getLogger(__name__)
 
 #: Attempts one job makes before it hands over to a fresh job (other endpoints get their turn).
 MAX_ATTEMPTS_PER_JOB = 50
+#: How long one job may run (its actor's time limit, `workers.actors`): past it the worker cancels
+#: the job, mid-attempt maybe.
+JOB_TIME_LIMIT = timedelta(minutes=15)
+#: The part of a job's time its attempts may fill at their own time limit; the rest is room for
+#: claiming them and recording what came of them.
+ATTEMPTS_SHARE = 2 / 3
 #: Longest wait a job re-enqueues itself for; later retries are found by the sweep.
 MAX_REQUEUE_DELAY = timedelta(minutes=5)
 #: A due delivery untouched this long has lost its job; the sweep enqueues its endpoint again.
@@ -40,6 +46,20 @@ Clock = Callable[[], datetime]
 
 class WebhookQueue(Protocol):
     async def enqueue_webhook(self, webhook_id: int, delay: float = 0.0) -> None: ...
+
+
+def attempts_per_job(timeout_seconds: float) -> int:
+    """The attempts one job makes: MAX_ATTEMPTS_PER_JOB, fewer when that many answered just within
+    their time limit (UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS) would run the job past its own. A job
+    cancelled mid-attempt leaves an attempt that may have been answered logged as lost, and its
+    event sent again."""
+    fits = int(JOB_TIME_LIMIT.total_seconds() * ATTEMPTS_SHARE // timeout_seconds)
+    return max(1, min(MAX_ATTEMPTS_PER_JOB, fits))
+
+
+def job_time_limit(timeout_seconds: float) -> timedelta:
+    """The time limit of one job: JOB_TIME_LIMIT, longer only when even one attempt would not fit."""
+    return max(JOB_TIME_LIMIT, timedelta(seconds=timeout_seconds / ATTEMPTS_SHARE))
 
 
 def default_post(settings: Settings) -> Post:
@@ -69,7 +89,7 @@ async def deliver_webhook(
     waits, or another worker's attempt is in flight)."""
     send = post or default_post(settings)
     lease = claim_lease(settings.webhook_timeout_seconds)
-    for _ in range(MAX_ATTEMPTS_PER_JOB):
+    for _ in range(attempts_per_job(settings.webhook_timeout_seconds)):
         step = await claim_next(
             webhook_id,
             clock(),

@@ -3,6 +3,8 @@ queue sends the job (delayed for a retry) to the webhooks queue."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, cast
 
@@ -15,6 +17,7 @@ from models.clock import utcnow
 from models.enums import WebhookDeliveryState
 from models.tables import WebhookDelivery
 from models.webhooks.fanout import fan_out
+from models.webhooks.retries import AttemptOutcome
 from tests import support
 from tests.support_webhooks import (
     Clock,
@@ -89,3 +92,41 @@ async def test_metrics_count_attempts_by_outcome_and_show_the_queue_lag(db: supp
     assert sample("updatedesk_webhook_deliveries_total", outcome="retry") == before["retry"] + 1
     assert sample("updatedesk_webhook_deliveries_total", outcome="delivered") == before["delivered"] + 1
     assert sample("updatedesk_webhook_delivery_lag_seconds_count") == lag_count + 1
+
+
+async def test_a_job_starts_only_the_attempts_that_fit_in_its_time_limit(db: support.TestDatabase) -> None:
+    """With UPDATEDESK_WEBHOOK_TIMEOUT_SECONDS at 60 and a backlog at an endpoint that answers
+    each POST (slowly, within that limit), one job would otherwise run past the time limit its
+    actor runs under: cancelled mid-attempt, it leaves an answered attempt logged as lost, and the
+    event is sent again. A job hands over to the next before that, and the events still all go,
+    in order."""
+    settings = allow_private_settings(webhook_timeout_seconds=60)
+    broker = StubBroker()
+    actor = declare_actors(cast(Any, broker), settings).deliver_webhook
+    job_limit = timedelta(milliseconds=actor.options["time_limit"])
+    broker.close()
+    world = await make_world()
+    hook = await add_webhook(world.owner, "http://hooks.partner.test/hook")
+    clock = Clock()
+    cursors = []
+    for _ in range(30):
+        record = record_of(world.own_request)
+        await fan_out(record, now=clock())
+        cursors.append(record.cursor)
+    sent: list[str] = []
+
+    async def slow_success(url: str, body: bytes, headers: Mapping[str, str]) -> AttemptOutcome:
+        sent.append(json.loads(body)["cursor"])
+        clock.advance(seconds=settings.webhook_timeout_seconds - 1)  # answered just in time
+        return AttemptOutcome(200, None, 59_000)
+
+    jobs: list[int] = []
+    while True:
+        before = len(sent)
+        come_back = await deliver_webhook(hook.id, settings, clock=clock, post=slow_success)
+        jobs.append(len(sent) - before)
+        if come_back is None:
+            break
+        assert come_back == clock()  # at once: a fresh job goes on with the rest
+    assert all(n * timedelta(seconds=settings.webhook_timeout_seconds) < job_limit for n in jobs), jobs
+    assert sent == cursors

@@ -4,6 +4,7 @@ deactivation after 24 hours, and a worker that stops mid-attempt."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import replace
@@ -186,6 +187,45 @@ async def test_timeouts_and_connection_errors_are_retried(db: support.TestDataba
     assert timed_out.status_code is None and timed_out.error is not None and "Timed out" in timed_out.error
     failures = [a for a in await attempts_of(refused) if a.status_code is None]
     assert failures and failures[-1].error is not None and "Connection failed" in failures[-1].error
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"HTTP/1.1 200 O", b"HTTP/1.1 200 OK\r\nContent-Le"],
+    ids=["closed-without-answer", "cut-in-the-status-line", "cut-in-the-headers"],
+)
+async def test_a_receiver_that_closes_mid_answer_is_retried_not_taken_as_delivered(
+    db: support.TestDatabase, answer: bytes
+) -> None:
+    world = await make_world()
+    clock = Clock()
+    bodies: list[bytes] = []
+
+    async def cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
+        bodies.append(await reader.readexactly(length))
+        writer.write(answer)
+        await writer.drain()
+        writer.close()  # the whole request was read: the close is the receiver's own doing
+
+    server = await asyncio.start_server(cut_short, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        hook = await add_webhook(world.owner, f"http://127.0.0.1:{port}/hook")
+        await fan_out(record_of(world.own_request), now=clock())
+        retry_at = await deliver_webhook(hook.id, SETTINGS, clock=clock, post=local_post())
+    finally:
+        server.close()
+    assert len(bodies) == 1 and retry_at == T0 + timedelta(seconds=SETTINGS.webhook_retry_seconds)
+    delivery = await WebhookDelivery.get(webhook_id=hook.id)
+    assert (delivery.state, delivery.last_status_code) == (WebhookDeliveryState.PENDING, None)
+    [logged] = await attempts_of(hook)
+    assert not logged.delivered and logged.error is not None and "Connection failed" in logged.error
 
 
 async def test_events_to_one_endpoint_keep_their_order_and_other_endpoints_do_not_wait(

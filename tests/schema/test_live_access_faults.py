@@ -13,8 +13,8 @@ import pytest
 
 import resolvers.context
 import resolvers.live.dispatch
-import resolvers.loaders
 import resolvers.live.sockets
+import resolvers.loaders
 from models.enums import EnvironmentKind, UpdateStatus
 from models.requests.staff import set_update_request_status
 from models.tokens import revoke_token
@@ -236,16 +236,18 @@ async def test_a_fault_of_the_code_in_a_rendering_is_masked_and_the_subscription
     """A fault that trying again would not mend (a bug, not the database) is not turned into
     endless reconnects: the subscriber gets that event's masked error and the next events."""
     scene = await make_scene()
-    async with live_server(live_settings(db, run_id)) as server:
-        async with ws_client(server, scene.tokens["lakeside"]) as client:
-            await client.subscribe("d", {"districtId": gid(scene.lakeside)}, WITH_ROW)
-            await client.ping_pong()
-            with districts_fail(monkeypatch, RuntimeError("a bug")):
-                request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
-                message = await client.receive_for("d")
-            assert message["type"] == "next", message
-            [error] = message["payload"]["errors"]
-            assert error["message"] == "Unexpected error."
-            await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
-            event = await client.event("d")
-            assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, scene.tokens["lakeside"]) as client,
+    ):
+        await client.subscribe("d", {"districtId": gid(scene.lakeside)}, WITH_ROW)
+        await client.ping_pong()
+        with districts_fail(monkeypatch, RuntimeError("a bug")):
+            request = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            message = await client.receive_for("d")
+        assert message["type"] == "next", message
+        [error] = message["payload"]["errors"]
+        assert error["message"] == "Unexpected error."
+        await set_update_request_status(scene.staff, request.id, S.DEFERRED, "Later.")
+        event = await client.event("d")
+        assert moves([event]) == [("STATUS_CHANGED", "TO_BE_SCHEDULED", "DEFERRED", "DEFERRED")]

@@ -22,6 +22,7 @@ from models.requests.moves import no_progress, record_move
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, judge, judged_start, preflight_rules
 from models.requests.queries import get_visible_request
 from models.requests.withdrawing import return_superseded
+from models.rollouts.staff_runs import staff_move_at
 from models.running import DEFAULT_POLICY, RUNNING_STATUSES, RunPolicy
 from models.schedule import WINDOW_CODES, conflicts_at
 from models.start_lock import hold_for_start_decision
@@ -99,7 +100,7 @@ async def schedule_update_request(
             after,
             message=message,
             override_recorded=bool(overridden),
-            now=now,
+            now=await staff_move_at(request.rollout_id, now),
             scheduled_start=start,
             window_override=bool(overridden),
         )
@@ -176,7 +177,8 @@ async def set_update_request_status(
         job_alive = bool(request.lease_token) and await leases.lease_live(request, pinned)
         if was_running:  # its job, if alive, stops at its next renewal or checkpoint
             changes.update(lease_token=None, lease_expires_at=request.lease_expires_at if job_alive else None)
-        await record_move(request, status, actor, after, message=message, now=now, **changes)
+        moved_at = await staff_move_at(request.rollout_id, now) if status is UpdateStatus.SCHEDULED else now
+        await record_move(request, status, actor, after, message=message, now=moved_at, **changes)
         if status is UpdateStatus.CANCELLED:
             # Withdrawn by a status move as by cancelUpdateRequest: what it superseded goes back
             # to the queue rather than waiting on a request that will never complete.

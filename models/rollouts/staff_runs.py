@@ -11,22 +11,39 @@ account, after the moment the rollout stopped. The rollout's start and a resume 
 with the acting staff member's account too, and a pause keeps queued work in its slots, so the
 account alone does not tell: the time does. A stopped rollout's `updated_at` is that moment (the
 pause or halt writes it with the new status; nothing else writes it until a resume or cancel).
-Staff's own scheduling before the stop is covered by the stop like the rest. The system's re-slots
-since (SCHEDULED to SCHEDULED, or back from NOT_STARTED when a dispatched one could not start) keep
-what the request was, as they keep a window override.
+Staff's own scheduling before the stop is covered by the stop like the rest. Both the stop and
+staff's move are written under the rollout's row lock, so their order is known; the clocks that
+stamp them may not tell it (one reading for both, or an API process a little behind the one that
+stopped it): a move staff make while the rollout is stopped is recorded no earlier than just after
+the stop (`staff_move_at`). The system's re-slots since (SCHEDULED to SCHEDULED, or back from
+NOT_STARTED when a dispatched one could not start) keep what the request was, as they keep a
+window override.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from models.enums import UpdateStatus
-from models.tables import StatusChange, UpdateRequest
+from models.enums import RolloutStatus, UpdateStatus
+from models.tables import GroupRollout, StatusChange, UpdateRequest
 
 S = UpdateStatus
 #: Where the system's re-slots into SCHEDULED come from: they keep whose the slot was.
 RESLOTTED_FROM = (S.SCHEDULED, S.NOT_STARTED)
+STOPPED = (RolloutStatus.PAUSED, RolloutStatus.HALTED)
+#: The smallest step the stored times keep (both databases keep microseconds).
+TICK = timedelta(microseconds=1)
+
+
+async def staff_move_at(rollout_id: int | None, now: datetime) -> datetime:
+    """When staff's move of a request of this rollout into SCHEDULED is recorded: `now`, but when
+    the rollout is stopped, never at or before its stop, which this move follows (the caller holds
+    the rollout's row lock, taken after the stop's write): the move is then staff's own run."""
+    if rollout_id is None:
+        return now
+    stopped = await GroupRollout.filter(id=rollout_id, status__in=STOPPED).first()
+    return now if stopped is None else max(now, stopped.updated_at + TICK)
 
 
 async def run_by_staff(request_ids: Collection[int]) -> set[int]:

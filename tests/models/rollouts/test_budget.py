@@ -183,3 +183,25 @@ async def test_what_staff_schedule_in_a_halted_rollout_starts_within_its_wave(db
     await complete(running, now=T0 + 11 * MINUTE)
     assert await dispatch_due(now=T0 + 12 * MINUTE) == [next(pk for pk in held if pk != first)]
     assert (await GroupRollout.get(id=rollout.id)).status is R.HALTED
+
+
+async def test_what_staff_schedule_on_a_clock_behind_the_halts_is_not_set_aside(db):
+    """The halt's pass and staff's scheduling of a held district take turns on the rollout's row,
+    staff second, but from a process whose clock is a second behind the scheduler's: the district
+    is staff's. The halt's next pass leaves it, and it starts at its time, the rollout halted."""
+    state = await make_state(asp=4, campus_cloud=0)
+    rollout = await rollout_of(state, max_failures=0)
+    failed, running = await run_wave(MINUTE)
+    await fail(failed, "It broke.", now=T0 + 2 * MINUTE)
+    halted_at = T0 + 3 * MINUTE
+    assert len(await halt_overspent(now=halted_at)) == 1
+    chosen, left = [r.id for r in await UpdateRequest.filter(rollout_id=rollout.id, status=S.PENDING_INPUT)]
+    behind = halted_at - timedelta(seconds=1)
+    await schedule_update_request(state.staff, chosen, T0 + 10 * MINUTE, now=behind)
+
+    assert await hold_strays(T0 + 4 * MINUTE) == []
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [chosen]
+    rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
+    assert rows == {failed: S.UNABLE_TO_COMPLETE, running: S.IN_PROGRESS, chosen: S.NOT_STARTED,
+                    left: S.PENDING_INPUT}  # fmt: skip
+    assert (await GroupRollout.get(id=rollout.id)).status is R.HALTED

@@ -153,3 +153,43 @@ async def test_what_staff_schedule_in_a_paused_rollout_starts_within_its_wave_th
 
     await resume_group_rollout(state.staff, rollout.id, now=T0 + 32 * MINUTE)
     assert await dispatch_due(now=T0 + 32 * MINUTE) == [waiting]  # the earliest due, one wave
+
+
+async def test_what_staff_schedule_at_the_pauses_own_instant_is_theirs(db):
+    """The pause and staff's scheduling of one district take turns on the rollout's row, staff
+    second, but on one clock reading (a frozen or coarse clock): that district is staff's, it starts
+    at its time while the rest stays paused, and its slot passing does not set it aside."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, now=T0,
+    )  # fmt: skip
+    chosen, *waiting = [r.id for r in await requests_of(rollout.id)]
+    paused_at = T0 + 2 * MINUTE
+    await pause_group_rollout(state.staff, rollout.id, now=paused_at)
+    await schedule_update_request(state.staff, chosen, T0 + 10 * MINUTE, now=paused_at)
+
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [chosen]
+    rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
+    assert rows == {chosen: S.NOT_STARTED, **dict.fromkeys(waiting, S.SCHEDULED)}
+
+
+async def test_what_staff_move_back_to_scheduled_on_a_clock_behind_the_pauses_is_theirs(db):
+    """Staff pause the rollout from one process, then from another whose clock is a second behind
+    move a district they had deferred back to SCHEDULED (its own start): it is theirs, and starts."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, now=T0,
+    )  # fmt: skip
+    chosen, *waiting = [r.id for r in await requests_of(rollout.id)]
+    await schedule_update_request(state.staff, chosen, T0 + 10 * MINUTE, now=T0 + MINUTE)
+    await set_update_request_status(state.staff, chosen, S.DEFERRED, "Not yet.", now=T0 + MINUTE)
+    paused_at = T0 + 2 * MINUTE
+    await pause_group_rollout(state.staff, rollout.id, now=paused_at)
+    behind = paused_at - timedelta(seconds=1)
+    await set_update_request_status(state.staff, chosen, S.SCHEDULED, "Go ahead.", now=behind)
+
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == [chosen]
+    rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
+    assert rows == {chosen: S.NOT_STARTED, **dict.fromkeys(waiting, S.SCHEDULED)}

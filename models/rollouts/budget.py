@@ -51,7 +51,7 @@ from models.events import AfterCommit, deliver
 from models.requests.moves import record_move
 from models.rollouts.rows import announce, capitalized, change, describe, get_rollout
 from models.rollouts.rules import QUEUED, over_budget
-from models.rollouts.staff_runs import run_by_staff
+from models.rollouts.staff_runs import record_stop, run_by_staff
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import GroupRollout, Notification, UpdateRequest
 
@@ -157,6 +157,7 @@ async def halt(rollout_id: int, policy: RunPolicy, now: datetime) -> Halted | No
         async with in_transaction():
             if not await change(rollout_id, ACTIVE, status=R.HALTED, updated_at=now):
                 return None
+            await record_stop(rollout_id, now)
             rollout = await get_rollout(rollout_id)
             accepted, new = await failures_of(rollout_id)
             if not over_budget(new, rollout.max_failures):

@@ -46,6 +46,7 @@ from models.rollouts.rules import (
     check_action,
     rolled_up_status,
 )
+from models.rollouts.staff_runs import record_stop
 from models.rollouts.starting import place
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import District, GroupRollout, UpdateRequest
@@ -83,6 +84,7 @@ async def pause_group_rollout(actor: Actor, rollout_id: int, now: datetime | Non
             "districts already running finish."
         )
         await _take(rollout, Action.PAUSE, now, status=R.PAUSED, status_message=message)
+        await record_stop(rollout_id, now)
         await announce(rollout_id, after, now)
     await deliver(after)
     return await get_rollout(rollout_id)

@@ -15,7 +15,8 @@ Staff's own scheduling before the stop is covered by the stop like the rest. Bot
 staff's move are written under the rollout's row lock, so their order is known; the clocks that
 stamp them may not tell it (one reading for both, or an API process a little behind the one that
 stopped it): a move staff make while the rollout is stopped is recorded no earlier than just after
-the stop (`staff_move_at`). The system's re-slots since (SCHEDULED to SCHEDULED, or back from
+the stop (`staff_move_at`), and the stop no earlier than just after staff's moves before it
+(`record_stop`). The system's re-slots since (SCHEDULED to SCHEDULED, or back from
 NOT_STARTED when a dispatched one could not start) keep what the request was, as they keep a
 window override.
 """
@@ -44,6 +45,22 @@ async def staff_move_at(rollout_id: int | None, now: datetime) -> datetime:
         return now
     stopped = await GroupRollout.filter(id=rollout_id, status__in=STOPPED).first()
     return now if stopped is None else max(now, stopped.updated_at + TICK)
+
+
+async def record_stop(rollout_id: int, now: datetime) -> None:
+    """Record the stop (pause or halt) of this rollout, whose row the caller's stop has just
+    written (so locked) with `now`: no earlier than just after the latest move staff made into
+    SCHEDULED of its requests, all of which came before it (each took the rollout's lock), when a
+    clock behind theirs read `now`; else that move would count as staff's own run since the stop."""
+    latest = (
+        await StatusChange.filter(
+            update_request__rollout_id=rollout_id, to_status=S.SCHEDULED, by_id__isnull=False
+        )
+        .order_by("-at")
+        .first()
+    )
+    if latest is not None and latest.at >= now:
+        await GroupRollout.filter(id=rollout_id).update(updated_at=latest.at + TICK)
 
 
 async def run_by_staff(request_ids: Collection[int]) -> set[int]:

@@ -18,7 +18,7 @@ from models.rollouts.control import cancel_group_rollout, pause_group_rollout, r
 from models.rollouts.starting import start_group_rollout
 from models.tables import Notification, UpdateRequest
 from tests.factories import make_account
-from tests.models.rollouts.support import TARGET, E, S, make_state, requests_of
+from tests.models.rollouts.support import TARGET, E, S, make_state, requests_of, statuses
 from tests.models.scenario import IN_WINDOW, T0
 
 K = NotificationKind
@@ -193,3 +193,21 @@ async def test_what_staff_move_back_to_scheduled_on_a_clock_behind_the_pauses_is
     assert await dispatch_due(now=T0 + 10 * MINUTE) == [chosen]
     rows = dict(await UpdateRequest.filter(rollout_id=rollout.id).values_list("id", "status"))
     assert rows == {chosen: S.NOT_STARTED, **dict.fromkeys(waiting, S.SCHEDULED)}
+
+
+async def test_what_staff_scheduled_before_a_pause_stamped_on_a_clock_behind_theirs_is_paused(db):
+    """Staff schedule a district of the running rollout from one process, then pause the rollout
+    from another whose clock is a second behind: the schedule came first (both take turns on the
+    rollout's row), so the pause covers it like the rest: it does not start while paused."""
+    state = await make_state(asp=3, campus_cloud=0)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET,
+        wave_size=1, now=T0,
+    )  # fmt: skip
+    chosen = (await requests_of(rollout.id))[0].id
+    scheduled_at = T0 + 2 * MINUTE
+    await schedule_update_request(state.staff, chosen, T0 + 10 * MINUTE, now=scheduled_at)
+    await pause_group_rollout(state.staff, rollout.id, now=scheduled_at - timedelta(seconds=1))
+
+    assert await dispatch_due(now=T0 + 10 * MINUTE) == []
+    assert set(await statuses(rollout.id)) == {S.SCHEDULED}

@@ -19,7 +19,7 @@ from models.requests.dispatch import dispatch
 from models.requests.execution import begin
 from models.requests.preflight import SCHEDULE_PAST_TOLERANCE, schedule_check, schedule_conflicts
 from models.requests.staff import schedule_update_request
-from models.tables import Notification, UpdateRequest
+from models.tables import District, Notification, UpdateRequest
 from tests.factories import make_group
 from tests.models.scenario import IN_WINDOW, OUTSIDE_WINDOW, T0, World, make_world, refused
 
@@ -286,6 +286,30 @@ async def test_a_group_blackout_and_a_district_blackout_each_list_only_their_wor
         (in_group.id, group_blackout),
         (outside.id, district_blackout),
     ]
+
+
+async def test_a_district_that_joins_a_blacked_out_group_after_scheduling_is_held_by_its_blackout(db):
+    """The group's blackout was there before the district joined the group (its request already
+    scheduled): from then on it is the district's too, listed, refused and kept from starting."""
+    group = await make_group()
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id, IN_WINDOW)
+    blackout = await black_out(world, IN_WINDOW - HOUR, IN_WINDOW + HOUR, update_group_id=group.id)
+    assert await schedule_conflicts(world.staff_actor, now=T0) == []
+
+    await District.filter(id=world.district.id).update(update_group_id=group.id)
+    (finding,) = await schedule_conflicts(world.staff_actor, now=T0)
+    assert (finding.code, finding.update_request_id, finding.blackout_id) == (
+        C.BLACKOUT,
+        request.id,
+        blackout,
+    )
+    verdict = await schedule_check(world.staff_actor, request.id, IN_WINDOW, now=T0)
+    assert (codes(verdict.findings), verdict.next_possible_start) == ([C.BLACKOUT], IN_WINDOW + HOUR)
+    assert not await dispatch(request.id, now=IN_WINDOW)
+    moved = await UpdateRequest.get(id=request.id)
+    assert (moved.status, moved.scheduled_start) == (UpdateStatus.SCHEDULED, IN_WINDOW + HOUR)
 
 
 # --------------------------------------------------------------------- the autumn night end to end

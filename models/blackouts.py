@@ -190,15 +190,14 @@ async def blackouts_over(district: DistrictFacts, start: datetime, end: datetime
     return list(await overlapping(Blackout.filter(_covering_any([district])), start, end))
 
 
-async def periods_over(district: DistrictFacts, since: datetime | None) -> list[BlackoutPeriod]:
-    """The blackouts covering `district` that have not ended at `since` (all when None), as the
+async def periods_over(district_id: int, since: datetime | None) -> list[BlackoutPeriod]:
+    """The blackouts covering the district that have not ended at `since` (all when None), as the
     periods `models.schedule` judges a start by. Read by every dispatch and begin: SQL text made
-    once (models/sql.py), the same rows as `_covering_any`."""
-    covering = [
-        sql.db_value(Blackout, "hosting_model", district.hosting_model),
-        district.update_group_id,
-        district.id,
-    ]
+    once (models/sql.py), the same rows as `_covering_any`. The district's hosting model and update
+    group are read in the same statement, not taken from an earlier read: a start decision reads
+    this after the start lock, so a move of the district that has returned (an import, a rule
+    change that takes that lock) holds for it."""
+    covering = [district_id, district_id, district_id]
     if since is None:
         found = await _COVERING.all(covering)
     else:
@@ -208,7 +207,9 @@ async def periods_over(district: DistrictFacts, since: datetime | None) -> list[
 
 _COVERING_ONE = (
     '(("t0"."hosting_model" IS NULL AND "t0"."update_group_id" IS NULL AND "t0"."district_id" IS NULL)'
-    ' OR "t0"."hosting_model"={} OR "t0"."update_group_id"={} OR "t0"."district_id"={})'
+    ' OR "t0"."hosting_model"=(SELECT "d"."hosting_model" FROM "district" "d" WHERE "d"."id"={})'
+    ' OR "t0"."update_group_id"=(SELECT "d"."update_group_id" FROM "district" "d" WHERE "d"."id"={})'
+    ' OR "t0"."district_id"={})'
 )
 _COVERING = sql.Rows(Blackout, f'{_COVERING_ONE} ORDER BY "t0"."start","t0"."id"')
 _COVERING_NOT_ENDED = sql.Rows(

@@ -5,7 +5,8 @@ Without this, a dispatcher or worker could read the blackouts, a blackout be cre
 mutation return, and then the start commit inside that blackout. So every transaction that decides
 a start (dispatch, the worker's begin, staff scheduling) first takes a *shared* transaction lock,
 and every change of those rules (creating or deleting a blackout, creating, changing or deleting
-a window, an import that has windows) takes it *exclusively* for its own transaction:
+a window, an import that has windows or moves a district to another update group or hosting
+model) takes it *exclusively* for its own transaction:
 - a rule change that comes first makes the start decision wait until it commits; the decision
   then reads the blackouts in a later statement, which (READ COMMITTED) sees the change;
 - a start decision that comes first makes the rule change wait until the start has committed:

@@ -159,6 +159,21 @@ async def _write(document: ImportDocument, report: ImportReport) -> None:
         await _write_account(account, report)
 
 
+async def _moves_districts(districts: tuple[DistrictEntry, ...]) -> bool:
+    """Whether the file moves a stored district to another hosting model or update group: that
+    changes which windows and blackouts hold for its work, a rule change like a window's."""
+    stored = {
+        name: (model, group)
+        for name, model, group in await District.filter(name__in=[d.name for d in districts]).values_list(
+            "name", "hosting_model", "update_group__name"
+        )
+    }
+    return any(
+        entry.name in stored and stored[entry.name] != (entry.hosting_model, entry.update_group)
+        for entry in districts
+    )
+
+
 async def import_document(data: dict[str, Any], *, dry_run: bool = False) -> ImportReport:
     """Check, then upsert everything in one transaction (rolled back under `dry_run`)."""
     known_groups = {str(n) for n in await UpdateGroup.all().values_list("name", flat=True)}
@@ -171,7 +186,7 @@ async def import_document(data: dict[str, Any], *, dry_run: bool = False) -> Imp
     report = ImportReport(dry_run=dry_run)
     try:
         async with in_transaction():
-            if windows:
+            if windows or await _moves_districts(document.districts):
                 # A rule change: start decisions and it take turns (`models.start_lock`). Taken
                 # first, before the rows below are locked, as every holder of the lock does.
                 await hold_for_rule_change()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from models.access import SYSTEM
-from models.blackouts import facts_of, periods_over
+from models.blackouts import periods_over
 from models.enums import ErrorCode, UpdateStatus
 from models.events import AfterCommit
 from models.maintenance import windows_of
@@ -34,7 +34,7 @@ async def start_rules(
     return StartRules(
         tuple(windows),
         policy.expected_duration,
-        tuple(await periods_over(facts_of(district), now)),
+        tuple(await periods_over(district.id, now)),
         (),
         district.time_zone,
         bound,

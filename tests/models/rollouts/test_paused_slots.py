@@ -211,3 +211,24 @@ async def test_what_staff_scheduled_before_a_pause_stamped_on_a_clock_behind_the
 
     assert await dispatch_due(now=T0 + 10 * MINUTE) == []
     assert set(await statuses(rollout.id)) == {S.SCHEDULED}
+
+
+async def test_what_a_resume_placed_is_paused_again_by_a_pause_on_a_clock_behind_the_resumes(db):
+    """A resume places what the pause held (the acting staff member's move), and a pause from a
+    process whose clock is a second behind the resume's follows it: the placed district is the
+    rollout's own queued work again, not staff's own run, and waits for the next resume."""
+    state = await make_state(asp=0, campus_cloud=1)
+    rollout = await start_group_rollout(
+        state.staff, group_id=state.group.id, environment=E.STAGING, target_version=TARGET, now=T0
+    )
+    (mine,) = await requests_of(rollout.id)
+    await pause_group_rollout(state.staff, rollout.id, now=T0 + MINUTE)
+    await scheduler_passes(weeks=1)
+    assert (await UpdateRequest.get(id=mine.id)).status is S.DEFERRED
+    resumed_at = FIRST_SLOT + 3 * timedelta(hours=3)
+    await resume_group_rollout(state.staff, rollout.id, now=resumed_at)
+    await pause_group_rollout(state.staff, rollout.id, now=resumed_at - timedelta(seconds=1))
+
+    assert await dispatch_due(now=FIRST_SLOT + WEEK) == []
+    assert await dispatch_due(now=TOO_LATE + WEEK) == []
+    assert (await UpdateRequest.get(id=mine.id)).status is S.DEFERRED  # set aside again, not run

@@ -138,7 +138,7 @@ async def _run_request(
             # Staff may have given the request up while this job was inside a step: the site was
             # kept for it until now (models.requests.staff); the sweep frees it if this fails.
             with contextlib.suppress(Exception):
-                await leases.release_stopped(request_id)
+                await leases.release_stopped(request_id, lease.token)
         return outcome
     except asyncio.CancelledError:
         # This job is being stopped (the worker shuts down): let the next job begin at once.

@@ -125,13 +125,17 @@ async def lease_live(request: UpdateRequest, now: datetime | None = None) -> boo
     return request.lease_expires_at > await lease_clock.now(now)
 
 
-async def release_stopped(request_id: int) -> bool:
+async def release_stopped(request_id: int, token: str | None = None) -> bool:
     """A job that stopped gives back the sites its request still holds once it no longer runs
     (staff gave it up while the job was inside a step). Nothing changes for a running request
-    (staff tried it again and it was dispatched anew: the claim is its own again). Whether the
-    request was no longer running."""
+    (staff tried it again and it was dispatched anew: the claim is its own again), nor while the
+    sites are kept for another job of it (`token`: this job's) whose lease is live: this one
+    stalled, lost its lease to that one, and woke after staff gave the request up while that one
+    was inside a step. Whether this job gave the sites back."""
     request = await UpdateRequest.get_or_none(id=request_id)
     if request is None or request.status in RUNNING_STATUSES:
+        return False
+    if token is not None and request.lease_token not in (None, token) and await lease_live(request):
         return False
     await claims.release(request)
     return True

@@ -278,3 +278,37 @@ async def test_a_site_a_dead_job_left_held_is_freed_by_the_scheduler_after_its_l
     await dispatch_pass(Queue(), settings, now=lapses_at)
     production = await Environment.get(district_id=scene.district.id)
     assert (production.running_request_id, production.online) == (None, True)
+
+
+async def test_a_stalled_job_waking_after_staff_gave_up_leaves_the_site_to_the_job_still_at_work(
+    db: support.TestDatabase,
+) -> None:
+    """A zombie: the first job stalls inside a step (its machine paused), its lease lapses and the
+    scheduler hands the request to a second job, which is inside a step when staff give the
+    request up. The site stays held for the second job until it stops: the first job waking and
+    stopping must not give it back while the second may still be at work on it."""
+    scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))
+    settings = settings_for(db, lease_seconds=30)  # no renewal falls inside the test
+    request = await request_and_schedule(scene)
+    assert await dispatch_pass(Queue(), settings) == [request.id]
+    first = HoldingExecutor("install_version")
+    first_job = asyncio.create_task(run_request(request.id, settings, first))
+    await asyncio.wait_for(first.reached.wait(), WITHIN)
+    # The first job's machine stalls: its lease lapses, and the request goes to a second job.
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    [reclaimed] = await leases.reclaim_lapsed(settings.run_policy, later)
+    assert reclaimed.outcome is leases.Reclaim.REQUEUED
+    second = HoldingExecutor("install_version")
+    second_job = asyncio.create_task(run_request(request.id, settings, second))
+    await asyncio.wait_for(second.reached.wait(), WITHIN)
+    await set_update_request_status(scene.staff, request.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+    # The first job wakes: its step ends, its checkpoint is refused, and it stops.
+    first.release.set()
+    assert await asyncio.wait_for(first_job, WITHIN) is Outcome.DROPPED
+    production = await Environment.get(district_id=scene.district.id)
+    assert (production.running_request_id, production.online) == (request.id, False)  # second at work
+    # The second job stops in turn and gives the site back.
+    second.release.set()
+    assert await asyncio.wait_for(second_job, WITHIN) is Outcome.DROPPED
+    production = await Environment.get(id=production.id)
+    assert (production.running_request_id, production.online) == (None, True)

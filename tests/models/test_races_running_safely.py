@@ -3,7 +3,8 @@ just as the scheduler gives its lapsed lease up; one idempotency key sent for tw
 (each district locked on its own); staff returning a superseded request while the district cancels
 the request that superseded it, or while that request completes; production completing while the
 older automatic sandbox update is dispatched; a cancel whose read came before a system re-slot; a
-newer request asked for while the one it would supersede is cancelled. Each trial in its own
+newer request asked for while the one it would supersede is cancelled; a refresh and
+production's update dispatched at once by two schedulers. Each trial in its own
 transactions on pooled connections."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from models.access import Actor
 from models.enums import EnvironmentKind, ErrorCode, NotificationKind, Role, UpdateKind, UpdateStatus
 from models.errors import DomainError
-from models.requests import queries, staff, withdrawing
+from models.requests import claims, queries, staff, withdrawing
 from models.requests.completion import complete
 from models.requests.dispatch import dispatch
 from models.requests.execution import begin
@@ -336,3 +337,61 @@ async def test_a_staff_move_read_before_the_dispatcher_re_slots_the_request_stil
             (S.SCHEDULED, to, "STAFF"),
         ], f"trial {trial}"
     assert await illegal_moves() == []
+
+
+async def test_a_refresh_and_production_s_update_dispatched_at_once_take_turns(postgres_db):
+    """Two schedulers reach a sandbox (or staging) refresh and its district's production version
+    update, both due, at the same moment: exactly one is dispatched, it holds production (the
+    refresh also its own site), and the other stays SCHEDULED waiting for it, by name."""
+    for trial in range(TRIALS):
+        district = await make_district()
+        target = (E.SANDBOX, E.STAGING)[trial % 2]
+        update = await make_request(district, status=S.SCHEDULED, scheduled_start=IN_WINDOW)
+        refresh = await make_request(
+            district, kind=UpdateKind.DATABASE_REFRESH, environment=target,
+            status=S.SCHEDULED, scheduled_start=IN_WINDOW,
+        )  # fmt: skip
+        first, second = (update, refresh) if trial % 4 < 2 else (refresh, update)
+        results = await asyncio.gather(
+            dispatch(first.id, now=IN_WINDOW), dispatch(second.id, now=IN_WINDOW), return_exceptions=True
+        )
+        dispatched = [r for r in results if isinstance(r, bool)]
+        assert len(dispatched) == 2 and sorted(dispatched) == [False, True], f"trial {trial}: {results!r}"
+        winner, loser = (first, second) if dispatched[0] else (second, first)
+        assert (await status_of(winner.id), await status_of(loser.id)) == (S.NOT_STARTED, S.SCHEDULED)
+        holders = {e.kind: e.running_request_id for e in await Environment.filter(district_id=district.id)}
+        assert holders[E.PRODUCTION] == winner.id, f"trial {trial}"
+        assert holders[target] == (refresh.id if winner is refresh else None), f"trial {trial}"
+        # What `waitingFor` names (the same read of the claims): the one that won.
+        waiting = await UpdateRequest.get(id=loser.id).select_related("environment")
+        _, blocker = await claims.needed_and_blocker(waiting, waiting.environment.kind)
+        assert blocker == winner.id, f"trial {trial}"
+
+
+async def test_one_key_sent_for_two_sites_of_one_district_at_once_makes_one_request(postgres_db):
+    """Both submissions lock the same district: the second reads the first's request under the
+    lock and is refused on the key (not made as a second request, not an internal error)."""
+    district = await make_district()
+    actor = await actor_of(await make_account(Role.TECHNICAL_CONTACT, [district]))
+    for trial in range(TRIALS):
+        results = await asyncio.gather(
+            *(
+                request_update(
+                    actor,
+                    district_id=district.id,
+                    kind=UpdateKind.DATABASE_REFRESH,
+                    environment=target,
+                    idempotency_key=f"form-{trial}",
+                    now=T0,
+                )
+                for target in (E.SANDBOX, E.STAGING)[:: 1 if trial % 2 else -1]
+            ),
+            return_exceptions=True,
+        )
+        made = [r for r in results if isinstance(r, UpdateRequest)]
+        refused = [r for r in results if not isinstance(r, UpdateRequest)]
+        assert len(made) == 1 and len(refused) == 1, f"trial {trial}: {results}"
+        assert isinstance(refused[0], DomainError), refused[0]
+        assert (refused[0].code, refused[0].field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
+        assert await UpdateRequest.filter(idempotency_key=f"form-{trial}").count() == 1
+        await cancel_update_request(actor, made[0].id, now=T0)  # the next trial asks again

@@ -79,15 +79,27 @@ async def reclaim_pass(queue: JobQueue, settings: Settings, now: datetime | None
     requeued: list[int] = []
     for request_id in await leases.release_abandoned(now):
         logger.warning("update request %s: its stopped job left the site held; released", request_id)
+    refused: Exception | None = None
     for item in await leases.reclaim_lapsed(policy, now):
         if item.outcome is leases.Reclaim.REQUEUED:
+            if refused is None:
+                try:
+                    await queue.enqueue_update_request(item.request_id)
+                except Exception as error:
+                    refused = error
+            if refused is not None:
+                # The broker refused a job (Redis away, each try may wait out its timeout): that
+                # job does not exist, and this pass tries no more. Each re-enqueue not made is
+                # undone, for the next pass to make at once rather than a doubled lease later.
+                logger.error("update request %s: not enqueued again: %r", item.request_id, refused)
+                await leases.requeue_failed(item, now)
+                continue
             logger.warning(
                 "update request %s: lease lapsed (%s, %s jobs began it); enqueued again",
                 item.request_id,
                 item.status.value,
                 item.attempts,
             )
-            await queue.enqueue_update_request(item.request_id)
             requeued.append(item.request_id)
             if item.alert:
                 await leases.alert_staff(item.request_id, item.alert, policy)
@@ -95,6 +107,8 @@ async def reclaim_pass(queue: JobQueue, settings: Settings, now: datetime | None
             staff_alert(
                 "job_not_begun" if item.outcome is leases.Reclaim.REQUEUED else "given_up", item.alert
             )
+    if refused is not None:
+        raise refused  # the pass failed: its caller logs it, and no heartbeat hides it
     return requeued
 
 

@@ -240,6 +240,20 @@ async def _requeue(row: UpdateRequest, policy: RunPolicy, now: datetime | None) 
     return Reclaimed(row.id, Reclaim.REQUEUED, row.status, row.attempts, reclaims, alert)
 
 
+async def requeue_failed(item: Reclaimed, now: datetime | None = None) -> bool:
+    """Undo a re-enqueue (`reclaim_lapsed`'s REQUEUED) whose job never reached the queue (the
+    broker refused it): its lease lapses now, so the next sweep enqueues it again at once, not
+    after the doubled time to begin that it gave a job that does not exist. Nothing changes if a
+    job took the lease meanwhile (a copy enqueued before). Whether it was undone."""
+    undone = await sql.update(
+        UpdateRequest,
+        {"id": item.request_id, "status": RUNNING, "lease_token": None, "reclaims": item.reclaims},
+        reclaims=item.reclaims - 1,
+        lease_expires_at=lease_clock.expiry(timedelta(0), now),
+    )
+    return undone == 1
+
+
 async def _give_up(row: UpdateRequest, policy: RunPolicy, now: datetime) -> Reclaimed | None:
     after = AfterCommit()
     message = (

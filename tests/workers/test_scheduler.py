@@ -110,6 +110,41 @@ async def test_a_job_not_begun_within_its_lease_is_enqueued_again(db: support.Te
     assert await dispatch_pass(queue, settings, later) == []  # reclaimed once, by one pass
 
 
+class FlakyQueue(RecordingQueue):
+    """Redis refuses the next `failures` enqueues of a request's job."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def enqueue_update_request(self, request_id: int) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        await super().enqueue_update_request(request_id)
+
+
+async def test_jobs_redis_refused_at_their_re_enqueue_are_enqueued_by_the_next_pass(
+    db: support.TestDatabase,
+) -> None:
+    """Two jobs were lost (their worker died before taking them), and Redis refuses the first
+    enqueue of the sweep that finds their leases lapsed: that pass fails and tries no more, and the
+    next pass enqueues both. Neither waits out the doubled lease of a re-enqueue that never
+    happened, with no job queued for it."""
+    ids = sorted(await _due_requests(2))
+    settings = Settings(database_url=db.url, lease_seconds=60)
+    queue = FlakyQueue()
+    assert sorted(await dispatch_pass(queue, settings)) == ids
+    lapsed = datetime.now(UTC) + timedelta(minutes=2)
+    queue.failures = 1
+    with pytest.raises(ConnectionError):  # the pass fails, and says so
+        await dispatch_pass(queue, settings, lapsed)
+    assert queue.update_requests[2:] == []
+    assert sorted(await dispatch_pass(queue, settings, lapsed + timedelta(seconds=1))) == ids
+    assert sorted(queue.update_requests[2:]) == ids
+    assert await dispatch_pass(queue, settings, lapsed + timedelta(seconds=2)) == []  # once
+
+
 async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.TestDatabase) -> None:
     now = datetime.now(UTC)
     lost = await Notification.create(

@@ -395,3 +395,48 @@ async def test_one_key_sent_for_two_sites_of_one_district_at_once_makes_one_requ
         assert (refused[0].code, refused[0].field) == (ErrorCode.IDEMPOTENCY_KEY_REUSED, "idempotencyKey")
         assert await UpdateRequest.filter(idempotency_key=f"form-{trial}").count() == 1
         await cancel_update_request(actor, made[0].id, now=T0)  # the next trial asks again
+
+
+async def test_staff_giving_up_as_the_scheduler_gives_up_a_lapsed_lease_has_one_outcome(postgres_db):
+    """Staff give a request up just as the scheduler's sweep gives it up (its one attempt spent,
+    its lease lapsed): one move to UNABLE_TO_COMPLETE, by one of them; the other is refused or
+    finds nothing to do; the site is free and online, and the district hears it once."""
+    requester = await make_account(Role.TECHNICAL_CONTACT)
+    staff_actor = await actor_of(await make_account(Role.HOSTING_STAFF))
+    for trial in range(TRIALS):
+        district = await make_district()
+        await requester.districts.add(district)
+        request = await make_request(
+            district, status=S.SCHEDULED, scheduled_start=IN_WINDOW, requested_by=requester
+        )
+        assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+        assert await begin(request.id, now=IN_WINDOW, token="job", policy=POLICY) is not None
+        late = IN_WINDOW + timedelta(minutes=2)  # the lease lapsed a minute ago
+        giving_up = set_update_request_status(
+            staff_actor, request.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.", now=late, policy=POLICY
+        )
+        sweeping = reclaim_lapsed(POLICY, now=late)
+        if trial % 2:  # either one reaches the database first
+            reclaimed, by_staff = await asyncio.gather(sweeping, giving_up, return_exceptions=True)
+        else:
+            by_staff, reclaimed = await asyncio.gather(giving_up, sweeping, return_exceptions=True)
+        staff_won = not isinstance(by_staff, BaseException)
+        if not staff_won:
+            assert isinstance(by_staff, DomainError) and by_staff.code is ErrorCode.INVALID_TRANSITION, (
+                by_staff
+            )
+        assert not isinstance(reclaimed, BaseException), reclaimed
+        gave_up = [r for r in reclaimed if r.request_id == request.id and r.outcome is Reclaim.GAVE_UP]
+        assert staff_won != bool(gave_up), f"trial {trial}: staff {by_staff!r}, scheduler {reclaimed!r}"
+        rows = await StatusChange.filter(update_request_id=request.id).order_by("id")
+        assert [(r.to_status, r.actor) for r in rows][-2:] == [
+            (S.IN_PROGRESS, "WORKER"),
+            (S.UNABLE_TO_COMPLETE, "STAFF" if staff_won else "SYSTEM"),
+        ], f"trial {trial}"
+        production = await Environment.get(district_id=district.id, kind=E.PRODUCTION)
+        assert (production.online, production.running_request_id) == (True, None), f"trial {trial}"
+        told = await Notification.filter(update_request_id=request.id, recipient=requester.email).values_list(
+            "kind", flat=True
+        )
+        assert list(told) == [NotificationKind.UNABLE_TO_COMPLETE], f"trial {trial}: {told}"
+    assert await illegal_moves() == []

@@ -145,6 +145,27 @@ async def test_jobs_redis_refused_at_their_re_enqueue_are_enqueued_by_the_next_p
     assert await dispatch_pass(queue, settings, lapsed + timedelta(seconds=2)) == []  # once
 
 
+async def test_a_job_redis_refused_at_its_dispatch_is_enqueued_once_its_lease_lapses(
+    db: support.TestDatabase,
+) -> None:
+    """Redis is away when the dispatched request's job is enqueued: the pass fails, the request
+    stays NOT_STARTED holding its site, and the first pass after its lease lapsed enqueues it."""
+    [request_id] = await _due_requests(1)
+    settings = Settings(database_url=db.url, lease_seconds=60)
+    queue = FlakyQueue()
+    queue.failures = 1
+    with pytest.raises(ConnectionError):
+        await dispatch_pass(queue, settings)
+    assert queue.update_requests == []
+    stored = await UpdateRequest.get(id=request_id)
+    assert stored.status is UpdateStatus.NOT_STARTED and stored.lease_expires_at is not None
+    assert await dispatch_pass(queue, settings, stored.lease_expires_at - timedelta(seconds=1)) == []
+    assert await dispatch_pass(queue, settings, stored.lease_expires_at + timedelta(seconds=1)) == [
+        request_id
+    ]
+    assert queue.update_requests == [request_id]
+
+
 async def test_outbox_mails_whose_job_was_lost_are_enqueued_again(db: support.TestDatabase) -> None:
     now = datetime.now(UTC)
     lost = await Notification.create(

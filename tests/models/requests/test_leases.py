@@ -21,6 +21,7 @@ from models.requests.leases import (
     release_lease,
     release_stopped,
     renew_lease,
+    requeue_failed,
 )
 from models.requests.queries import load_with_site
 from models.running import RunPolicy
@@ -179,6 +180,32 @@ async def test_a_job_waiting_in_a_backlog_is_never_given_up(db):
     assert alerts == [False, True, False, False, False, False]
     assert await status_of(request.id) is S.NOT_STARTED
     assert await begin(request.id, now=now, token="finally", policy=POLICY) is not None
+
+
+async def test_a_re_enqueue_the_broker_refused_is_undone_unless_a_job_took_the_lease(db):
+    """The job of a re-enqueue never reached the queue: its lease lapses at once, with the count
+    of re-enqueues it had, for the next sweep to enqueue it again. A job that took the lease
+    meanwhile (a copy enqueued before) keeps it."""
+    world = await make_world()
+    request = await world.request_version()
+    await world.schedule(request.id)
+    assert await dispatch(request.id, now=IN_WINDOW, policy=POLICY)
+    lapsed = IN_WINDOW + LEASE + timedelta(seconds=1)
+    [refused] = await reclaim_lapsed(POLICY, now=lapsed)
+    assert await requeue_failed(refused, now=lapsed)
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.lease_token, stored.lease_expires_at, stored.reclaims) == (None, lapsed, 0)
+    later = lapsed + timedelta(seconds=1)
+    [again] = await reclaim_lapsed(POLICY, now=later)
+    assert (again.outcome, again.reclaims) == (Reclaim.REQUEUED, 1)
+    assert await begin(request.id, now=later, token="copy", policy=POLICY) is not None
+    assert not await requeue_failed(again, now=later)
+    stored = await UpdateRequest.get(id=request.id)
+    assert (stored.status, stored.lease_token, stored.lease_expires_at) == (
+        S.IN_PROGRESS,
+        "copy",
+        later + LEASE,
+    )
 
 
 async def test_a_stopping_job_releases_its_lease_for_the_next_one(db):

@@ -80,8 +80,10 @@ class DistrictRules:
 
 
 def begun(row: UpdateRequest) -> bool:
-    """Whether a job has taken `row` (its lease has a holder) or started it."""
-    return row.status is UpdateStatus.IN_PROGRESS or row.started_at is not None or row.lease_token is not None
+    """Whether a job has taken `row` (its lease has a holder) or started it. A request that does
+    not run may still name the job of its earlier run (given up, tried again): not a start."""
+    held = row.lease_token is not None and row.status in RUNNING_STATUSES
+    return row.status is UpdateStatus.IN_PROGRESS or row.started_at is not None or held
 
 
 def will_not_run(holder: Holder, rules: StartRules, at: datetime) -> bool:

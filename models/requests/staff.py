@@ -166,7 +166,6 @@ async def set_update_request_status(
                 reclaims=0,
                 started_at=None,
                 dispatched_at=None,
-                lease_token=None,  # a new run: the old job's hold, if any, is its site's claim alone
                 **no_progress(),
             )
         if request.status is UpdateStatus.NEW_VERSION_REQUESTED:
@@ -179,8 +178,9 @@ async def set_update_request_status(
         if was_running and not job_alive:
             changes.update(lease_token=None, lease_expires_at=None)
         # A live job stops at its next renewal or checkpoint (they need a running request). Its
-        # token stays: the site is kept for that job alone, and an earlier job of the request
-        # that stalled and lost its lease to it gives nothing back when it wakes and stops.
+        # token stays, through a retry too (dispatch clears it): the site is kept for that job
+        # alone, and an earlier job of the request that stalled and lost its lease to it gives
+        # nothing back when it wakes and stops.
         moved_at = await staff_move_at(request.rollout_id, now) if status is UpdateStatus.SCHEDULED else now
         await record_move(request, status, actor, after, message=message, now=moved_at, **changes)
         if status is UpdateStatus.CANCELLED:

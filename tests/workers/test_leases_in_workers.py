@@ -17,7 +17,7 @@ from infra.settings import Settings
 from models.enums import EnvironmentKind, NotificationKind, UpdateStatus
 from models.requests import leases
 from models.requests.execution import begin
-from models.requests.staff import set_update_request_status
+from models.requests.staff import schedule_update_request, set_update_request_status
 from models.tables import Environment, Notification, UpdateRequest
 from tests import support
 from tests.workers.conftest import wait_until
@@ -280,13 +280,15 @@ async def test_a_site_a_dead_job_left_held_is_freed_by_the_scheduler_after_its_l
     assert (production.running_request_id, production.online) == (None, True)
 
 
+@pytest.mark.parametrize("retried", [False, True], ids=["given-up", "tried-again"])
 async def test_a_stalled_job_waking_after_staff_gave_up_leaves_the_site_to_the_job_still_at_work(
-    db: support.TestDatabase,
+    db: support.TestDatabase, retried: bool
 ) -> None:
     """A zombie: the first job stalls inside a step (its machine paused), its lease lapses and the
     scheduler hands the request to a second job, which is inside a step when staff give the
-    request up. The site stays held for the second job until it stops: the first job waking and
-    stopping must not give it back while the second may still be at work on it."""
+    request up (and, `retried`, put it back and schedule it at once). The site stays held for the
+    second job until it stops: the first job waking and stopping must not give it back while the
+    second may still be at work on it (nor may the request start again on it)."""
     scene = await make_scene(environments=(EnvironmentKind.PRODUCTION,))
     settings = settings_for(db, lease_seconds=30)  # no renewal falls inside the test
     request = await request_and_schedule(scene)
@@ -302,11 +304,17 @@ async def test_a_stalled_job_waking_after_staff_gave_up_leaves_the_site_to_the_j
     second_job = asyncio.create_task(run_request(request.id, settings, second))
     await asyncio.wait_for(second.reached.wait(), WITHIN)
     await set_update_request_status(scene.staff, request.id, S.UNABLE_TO_COMPLETE, "Stopped by staff.")
+    if retried:
+        await set_update_request_status(scene.staff, request.id, S.TO_BE_SCHEDULED)
+        await schedule_update_request(
+            scene.staff, request.id, datetime.now(UTC), override_maintenance_window=True
+        )
     # The first job wakes: its step ends, its checkpoint is refused, and it stops.
     first.release.set()
     assert await asyncio.wait_for(first_job, WITHIN) is Outcome.DROPPED
     production = await Environment.get(district_id=scene.district.id)
     assert (production.running_request_id, production.online) == (request.id, False)  # second at work
+    assert await dispatch_pass(Queue(), settings) == []
     # The second job stops in turn and gives the site back.
     second.release.set()
     assert await asyncio.wait_for(second_job, WITHIN) is Outcome.DROPPED

@@ -9,8 +9,11 @@ from functools import total_ordering
 from models.enums import ErrorCode, UpdateKind
 from models.errors import DomainError
 
+# ASCII digits only: `\d` alone also matches other scripts' digits (fullwidth, Arabic-Indic), which
+# int() reads: such a text would pass as a version, be ordered as one, and reach mails and the
+# runbook spelled so.
 _VERSION_PATTERN = re.compile(
-    r"^(?P<product>[A-Za-z][A-Za-z0-9_-]*)\.(?P<numbers>\d{1,9}(?:\.\d{1,9}){0,3})$"
+    r"^(?P<product>[A-Za-z][A-Za-z0-9_-]*)\.(?P<numbers>\d{1,9}(?:\.\d{1,9}){0,3})$", re.ASCII
 )
 
 

@@ -66,6 +66,9 @@ def test_unparseable_versions_sort_first():
         "Campus.1234567890.1",
         ".Campus.2435",
         "Campus.-1.2",
+        # Digits of other scripts: int() reads them, but they are not the digits of a version.
+        "Campus.\uff12\uff14\uff13\uff15.\uff14",  # fullwidth 2435.4
+        "Campus.2435.\u0664",  # Arabic-Indic 4
     ],
 )
 def test_parse_errors_are_validation_on_the_given_field(text):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from models.enums import EnvironmentKind
-from models.tables import Environment
+from models.tables import Environment, Release
 from updatedesk.importer import ImportFileError, import_document
 
 DESIGN_EXAMPLE = Path(__file__).with_name("design-example.json")
@@ -48,3 +48,16 @@ async def test_an_older_version_is_refused_with_the_path_and_nothing_written(db)
     assert caught.value.path == "districts[0].environments[1].currentVersion"
     assert "older" in str(caught.value)
     assert (await site(EnvironmentKind.SANDBOX)).current_version == "Campus.2439.1"
+
+
+async def test_a_release_spelled_with_other_digits_is_refused(db):
+    """Fullwidth digits (as an input method may type them) read as 2435.5 to int(), so such a
+    release was published and ordered as Campus.2435.5 while mails and the runbook got the odd text."""
+    data = document("Campus.2435.2")
+    data["releases"].append(
+        {"version": "Campus.\uff12\uff14\uff13\uff15.\uff15", "releasedAt": "2026-10-02T00:00:00Z"}
+    )
+    with pytest.raises(ImportFileError) as caught:
+        await import_document(data)
+    assert caught.value.path == "releases[1].version"
+    assert not await Release.filter(version__startswith="Campus.\uff12").exists()

@@ -25,6 +25,7 @@ from models.requests import claims
 from models.requests.moves import record_move
 from models.requests.queries import Site, load_with_site
 from models.requests.sandbox import follow_with_sandbox
+from models.requests.slots import take_district_turn
 from models.running import DEFAULT_POLICY, RunPolicy
 from models.tables import Environment, UpdateRequest
 from models.validation import MAX_MESSAGE_LENGTH
@@ -106,6 +107,15 @@ async def complete(
             last_step = request.progress_step
         now = _not_before_start(request, now)
         environment = site.environment
+        brings_sandbox = (
+            request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION
+        )
+        if brings_sandbox:
+            # The sandbox's new request row takes a share lock on the district's row (its foreign
+            # key). A cancel or a new request locks that row first, then request rows: take it
+            # before this request's row as they do, or each would wait for the other (a deadlock
+            # the database breaks by failing one: the cancel's caller or this completion).
+            await take_district_turn(request)
         await record_move(
             request,
             UpdateStatus.COMPLETED,
@@ -134,7 +144,7 @@ async def complete(
             # Only a version update supersedes (models.validation plans supersession for those
             # alone), so a refresh has nothing to complete with it and skips the query.
             await complete_superseded([request.id], request, site, after, now)
-        if request.kind is UpdateKind.VERSION_UPDATE and environment.kind is EnvironmentKind.PRODUCTION:
+        if brings_sandbox:
             await follow_with_sandbox(request, after, now, policy)
     await deliver(after)
     return request

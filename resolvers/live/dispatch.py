@@ -173,7 +173,13 @@ def send(
         if ends:
             hub.end(member, member.next_frame(payload))
         else:
-            member.deliver(payload, request_id, progress=progress, record=key)
+            member.deliver(
+                payload,
+                request_id,
+                progress=progress,
+                record=key,
+                district_id=event.update_request.district_id,
+            )
 
 
 def _actor_of(group: RenderGroup) -> Actor:

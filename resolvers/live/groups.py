@@ -146,9 +146,9 @@ class Member:
         self.group = group
         self.prefix = '{"id":' + json.dumps(slot.operation_id) + ',"type":"next","payload":'
         #: Until the SNAPSHOT or the missed events are sent, live frames wait here (with the
-        #: record each shows, when it shows one).
+        #: record each shows, when it shows one, and the district of its request).
         self.catching_up = True
-        self.buffer: list[tuple[str, FrameKey | None, bool, tuple[int, int] | None]] = []
+        self.buffer: list[tuple[str, FrameKey | None, bool, tuple[int, int] | None, int | None]] = []
         #: Records up to this id were already delivered (the client's own cursor is ahead).
         self.skip_through = skip_through
         self.ended = False
@@ -169,8 +169,11 @@ class Member:
         *,
         progress: bool = False,
         record: tuple[int, int] | None = None,
+        district_id: int | None = None,
     ) -> None:
-        self.send(self.next_frame(payload), request_id, progress=progress, record=record)
+        self.send(
+            self.next_frame(payload), request_id, progress=progress, record=record, district_id=district_id
+        )
 
     def send(
         self,
@@ -179,12 +182,13 @@ class Member:
         *,
         progress: bool = False,
         record: tuple[int, int] | None = None,
+        district_id: int | None = None,
     ) -> None:
         if self.gone:
             return
         key = (self.operation_id, request_id) if request_id is not None else None
         if self.catching_up:
-            self.buffer.append((text, key, progress, record))
+            self.buffer.append((text, key, progress, record, district_id))
             if len(self.buffer) > self.connection.outbox.limit:
                 self.connection.outbox.close(CLOSE_TOO_SLOW, REASON_TOO_SLOW)
             return
@@ -195,7 +199,7 @@ class Member:
         outbox = self.connection.outbox
         for text in frames:
             outbox.push(text)
-        for text, key, progress, _ in self.buffer:
+        for text, key, progress, _, _ in self.buffer:
             outbox.push(text, key, progress=progress)
         self.buffer = []
         self.catching_up = False
@@ -205,6 +209,12 @@ class Member:
         even one that came live while the catch-up ran."""
         self.skip_through = max(self.skip_through or (0, 0), through)
         self.buffer = [entry for entry in self.buffer if entry[3] is None or entry[3] > through]
+
+    def forget_unseen(self, visibility: Visibility) -> None:
+        """The caller's access narrowed while the catch-up ran: live frames waiting behind it of a
+        district it no longer sees are never sent, as the missed records of that district are not
+        (`catchup`). They were rendered while it still saw the district."""
+        self.buffer = [entry for entry in self.buffer if entry[4] is None or visibility.can_see(entry[4])]
 
     def complete_frame(self) -> str:
         return '{"id":' + json.dumps(self.operation_id) + ',"type":"complete"}'

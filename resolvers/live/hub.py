@@ -131,6 +131,7 @@ class LiveHub:
         """Move a subscription whose caller's access changed into the group it now belongs to."""
         self._remove(member)
         self._add(member.slot, member.group.scope, visibility, member)
+        member.forget_unseen(visibility)
 
     def end(self, member: Member, *frames: str) -> None:
         """Send the subscription's last `frames` and `complete`, and take it out."""

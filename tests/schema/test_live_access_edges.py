@@ -14,7 +14,7 @@ from models.requests.staff import set_update_request_status
 from models.tables import UpdateRequest
 from tests.factories import make_account, make_token
 from tests.schema.test_live_resume import events_of
-from tests.schema.test_subscriptions import listening, live_settings, make_scene, refresh
+from tests.schema.test_subscriptions import listening, live_settings, make_scene, preview_update, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
 from tests.support_live import EVENTS, RESUMABLE, WsClient, held, live_server, wait_until, ws_client
@@ -203,3 +203,40 @@ async def test_a_link_removed_before_a_resumes_snapshots_go_out_sends_none_of_th
         assert await client.receive_for("d") == {"id": "d", "type": "complete"}
         await client.ping_pong()
         assert client.unread() == []
+
+
+async def test_live_events_held_behind_a_catch_up_are_not_sent_once_their_link_is_removed(
+    db: TestDatabase, run_id: str
+) -> None:
+    """A live event that comes while a resume still catches up waits behind it. When the district's
+    link is removed before the catch-up ends, that event is not sent either: the missed events of
+    that district are left out (test above), and so are its live ones held meanwhile."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    token = await make_token(contact)
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("all", {}, RESUMABLE)
+            await listening(server, 1)
+            await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            cursor = (await client.event("all"))["cursor"]
+        missed = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+
+        with held(server.bus.stream, "read_after") as hold:
+            async with ws_client(server, token) as client:
+                await client.subscribe("all", {"after": cursor}, RESUMABLE)
+                await wait_until(lambda: hold.calls == 1, "the catch-up to read the stream")
+                riverside = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+                hub = server.hub
+                await wait_until(
+                    lambda: any(member.buffer for group in hub.groups.values() for member in group),
+                    "the live event to wait behind the catch-up",
+                )
+                await contact.districts.remove(scene.riverside)
+                hold.gate.set()
+                sentinel = await preview_update(scene, scene.lakeside)
+                shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
+                assert gid(riverside) not in {request for _, request in shown}, shown
+                assert shown == [("CREATED", gid(missed)), ("CREATED", gid(sentinel))]
+                await client.ping_pong()
+                assert client.unread() == []

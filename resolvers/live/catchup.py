@@ -47,7 +47,13 @@ async def catch_up(hub: HubView, member: Member, after: str | None, joined_at: s
         else:
             cursor = snapshot_cursor(joined_at, newest, taken)
         since = await _resend_since(hub, after, newest, taken) if after is not None else None
-        resent, complete = await snapshots(hub, group, since, cursor, taken)
+        while True:
+            resent, complete = await snapshots(hub, group, since, cursor, taken)
+            # Moved to a narrower group meanwhile (a district link removed while the snapshots
+            # were read): they are made again for what the caller sees now.
+            if member.gone or member.group is group:
+                break
+            group = member.group
         for event, payload in resent:
             frames.append(member.next_frame(payload))
             ends = ends or (event.type is EventType.REMOVED and group.scope.request_id is not None)
@@ -83,7 +89,7 @@ async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> t
     group = member.group
     scope, fields, last = group.scope, group.document.request_fields, id_key(joined_at)
     single = scope.request_id is not None
-    frames: list[str] = []
+    frames: list[tuple[str, int]] = []  # with the district of each
     position = after
     while id_key(position) < last:
         records = await hub.stream.read_after(position, READ_BATCH)
@@ -92,7 +98,7 @@ async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> t
         async with hub.lock:
             await check_access(hub, [member.group])
         if member.gone:
-            return frames, False
+            return [], False
         group = member.group
         page: list[EventRecord] = [r for r in records if id_key(r.id) <= last]
         wanted = [r for r in page if scope.matches(r.event) and group.visibility.can_see(r.event.district_id)]
@@ -105,10 +111,19 @@ async def _missed(hub: HubView, member: Member, after: str, joined_at: str) -> t
             event = live_event(record, row, taken, single=single)
             if event is None:
                 continue
-            frames.append(member.next_frame(await hub.render(group, event, record.id)))
+            frames.append(
+                (member.next_frame(await hub.render(group, event, record.id)), record.event.district_id)
+            )
             if single and event.type is EventType.REMOVED:
-                return frames, True
+                return _still_seen(member, frames), True
         if len(page) < len(records) or len(records) < READ_BATCH:
             break
         position = records[-1].id
-    return frames, False
+    return _still_seen(member, frames), False
+
+
+def _still_seen(member: Member, frames: list[tuple[str, int]]) -> list[str]:
+    """The frames of districts the member still sees: its access may have narrowed while a batch
+    was read and rendered, after the batch's re-check."""
+    visibility = member.group.visibility
+    return [frame for frame, district_id in frames if visibility.can_see(district_id)]

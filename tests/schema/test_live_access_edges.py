@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+import resolvers.live.catchup
 from infra.bus import public_cursor
 from models.enums import EnvironmentKind, Role, UpdateStatus
 from models.requests.staff import set_update_request_status
@@ -237,6 +238,88 @@ async def test_live_events_held_behind_a_catch_up_are_not_sent_once_their_link_i
                 sentinel = await preview_update(scene, scene.lakeside)
                 shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
                 assert gid(riverside) not in {request for _, request in shown}, shown
+                assert shown == [("CREATED", gid(missed)), ("CREATED", gid(sentinel))]
+                await client.ping_pong()
+                assert client.unread() == []
+
+
+async def test_a_link_removed_before_a_resumes_snapshots_go_out_leaves_that_districts_out(
+    db: TestDatabase, run_id: str
+) -> None:
+    """As above, for a subscription to every district: it goes on, with SNAPSHOTs of the districts
+    it still sees only."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    lakeside = await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+    riverside = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+    async with (
+        live_server(live_settings(db, run_id)) as server,
+        ws_client(server, await make_token(contact)) as client,
+    ):
+        with held(server.bus.stream, "last_id") as hold:
+            forgotten = public_cursor(f"{int(time.time() * 1000) - 3_600_000}-0")  # an hour ago
+            await client.subscribe("all", {"after": forgotten}, RESUMABLE)
+            await asyncio.wait_for(hold.waiting.wait(), 10)
+            await contact.districts.remove(scene.riverside)
+            await set_update_request_status(scene.staff, riverside.id, S.DEFERRED, "not for them")
+            hub = server.hub
+            await wait_until(
+                lambda: all(
+                    group.visibility.can_see(scene.riverside.id) is False for group in hub.groups.values()
+                ),
+                "the subscription to move to its narrower group",
+            )
+            hold.gate.set()
+            await wait_until(
+                lambda: not any(member.catching_up for group in hub.groups.values() for member in group),
+                "the catch-up to end",
+            )
+            sentinel = await preview_update(scene, scene.lakeside)
+            shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
+        assert gid(riverside) not in {request for _, request in shown}, shown
+        assert shown == [("SNAPSHOT", gid(lakeside)), ("CREATED", gid(sentinel))]
+        await client.ping_pong()
+        assert client.unread() == []
+
+
+async def test_a_link_removed_while_a_catch_up_batch_is_read_leaves_that_batchs_events_out(
+    db: TestDatabase, run_id: str
+) -> None:
+    """The catch-up re-checks access before each batch of missed records; a link removed after
+    that re-check, while the batch is read and rendered, still keeps the batch's events of that
+    district from going out."""
+    scene = await make_scene()
+    contact = await make_account(Role.STATE_CONTACT, [scene.lakeside, scene.riverside], email="s@example.gov")
+    token = await make_token(contact)
+    async with live_server(live_settings(db, run_id)) as server:
+        async with ws_client(server, token) as client:
+            await client.subscribe("all", {}, RESUMABLE)
+            await listening(server, 1)
+            await refresh(scene, scene.lakeside, EnvironmentKind.SANDBOX)
+            cursor = (await client.event("all"))["cursor"]
+        riverside = await refresh(scene, scene.riverside, EnvironmentKind.SANDBOX)
+        missed = await refresh(scene, scene.lakeside, EnvironmentKind.STAGING)
+
+        with held(resolvers.live.catchup, "rows_of") as hold:
+            async with ws_client(server, token) as client:
+                await client.subscribe("all", {"after": cursor}, RESUMABLE)
+                await asyncio.wait_for(hold.waiting.wait(), 10)
+                await contact.districts.remove(scene.riverside)
+                await set_update_request_status(scene.staff, riverside.id, S.DEFERRED, "not for them")
+                hub = server.hub
+                await wait_until(
+                    lambda: all(
+                        not group.visibility.can_see(scene.riverside.id) for group in hub.groups.values()
+                    ),
+                    "the subscription to move to its narrower group",
+                )
+                hold.gate.set()
+                await wait_until(
+                    lambda: not any(member.catching_up for group in hub.groups.values() for member in group),
+                    "the catch-up to end",
+                )
+                sentinel = await preview_update(scene, scene.lakeside)
+                shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
                 assert shown == [("CREATED", gid(missed)), ("CREATED", gid(sentinel))]
                 await client.ping_pong()
                 assert client.unread() == []

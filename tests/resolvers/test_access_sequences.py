@@ -535,3 +535,29 @@ async def test_an_account_switched_off_between_pages_and_back_on_resumes_its_wal
         assert again["updateRequest"]["id"] == made["updateRequest"]["id"]
     assert (await UpdateRequest.get(id=rows[0].id)).status is S.TO_BE_SCHEDULED
     assert await UpdateRequest.all().count() == 4
+
+
+AUTHOR = """query($id: ID!, $author: ID!) {
+  updateRequest(id: $id) { requestedBy { email districts { name } } history { by { districts { name } } } }
+  node(id: $author) { ... on Account { districts { name } } } }"""
+
+
+async def test_an_author_linked_to_other_districts_shows_only_the_callers_ones(db) -> None:
+    """A state contact linked to two districts asks for work in one of them. That district's
+    technical contact sees who asked, as the author and in the history, and of the author's
+    districts only its own: on the nested paths as on `node`."""
+    await make_catalog()
+    lakeside, riverside = await make_district("Lakeside"), await make_district("Riverside")
+    author = await make_account(Role.STATE_CONTACT, [lakeside, riverside], email="sc@state.example")
+    contact = await make_token(await make_account(Role.TECHNICAL_CONTACT, [lakeside]))
+    async with api_client() as client:
+        made = (await client.data(REQUEST, refresh(lakeside), await make_token(author)))["requestUpdate"]
+        seen = await client.data(AUTHOR, {"id": made["updateRequest"]["id"], "author": gid(author)}, contact)
+    own = [{"name": "Lakeside"}]
+    assert seen == {
+        "updateRequest": {
+            "requestedBy": {"email": "sc@state.example", "districts": own},
+            "history": [{"by": {"districts": own}}],
+        },
+        "node": {"districts": own},
+    }

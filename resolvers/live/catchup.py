@@ -10,6 +10,9 @@
   newest RESYNC_LIMIT of them, then a 1013 close when more changed). A cursor after the stream's
   newest record resends from the stream's oldest record on (`_resend_since`).
 Live records that arrived meanwhile follow; records the client already has are skipped.
+Access is what it is when they go out: a district the caller stops seeing while the catch-up runs
+(its link removed) is left out of the missed records, the SNAPSHOTs and the live frames held
+behind them alike.
 """
 
 from __future__ import annotations

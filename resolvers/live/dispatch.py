@@ -162,7 +162,7 @@ def send(
     """Hand one rendered event to every member of `group` (a single-request subscription ends
     after its REMOVED)."""
     key = id_key(record_id) if record_id is not None else None
-    request_id = event.update_request.id
+    request_id, district_id = event.update_request.id, event.update_request.district_id
     progress = event.type is EventType.PROGRESS
     ends = event.type is EventType.REMOVED and group.scope.request_id is not None
     for member in group:
@@ -173,13 +173,7 @@ def send(
         if ends:
             hub.end(member, member.next_frame(payload))
         else:
-            member.deliver(
-                payload,
-                request_id,
-                progress=progress,
-                record=key,
-                district_id=event.update_request.district_id,
-            )
+            member.deliver(payload, request_id, progress=progress, record=key, district_id=district_id)
 
 
 def _actor_of(group: RenderGroup) -> Actor:

@@ -250,10 +250,12 @@ async def complete_superseded(
     message = (
         f"Completed together with {request_phrase(root.kind, site.environment.kind, root.target_version)}."
     )
+    # In id order, as a cancel returns the requests it superseded: rows written in one order
+    # everywhere, so these moves never wait on another transaction's in a circle.
     waiting = list(
         await UpdateRequest.filter(
             environment_id=root.environment_id, status=UpdateStatus.NEW_VERSION_REQUESTED
-        )
+        ).order_by("id")
     )
     closure = set(newer_ids)
     grew = True

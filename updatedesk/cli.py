@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from infra.logs import configure_logging
 from infra.settings import Settings, load_settings
 from models.errors import DomainError
+from updatedesk.cli_workers import positive_count
 from updatedesk.commands import CommandError, accounts, importing, tokens
 from updatedesk.importer import ImportFileError
 from workers.heartbeat import ROLES
@@ -53,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     worker = commands.add_parser("worker", help="run dramatiq worker processes")
-    worker.add_argument("--processes", type=int, default=None)
-    worker.add_argument("--threads", type=int, default=None)
+    worker.add_argument("--processes", type=positive_count("--processes"), default=None)
+    worker.add_argument("--threads", type=positive_count("--threads"), default=None)
     commands.add_parser("scheduler", help="run the dispatch loop")
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument(

@@ -12,9 +12,25 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 
 from infra.logs import configure_logging
 from infra.settings import Settings, load_settings
+
+
+def positive_count(flag: str) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least 1 for `flag` (processes, threads)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} must be a positive whole number, not '{text}'")
+        return value
+
+    return parse
 
 
 def run_worker(settings: Settings, processes: int | None = None, threads: int | None = None) -> int:
@@ -68,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="updatedesk-workers")
     commands = parser.add_subparsers(dest="command", required=True)
     worker = commands.add_parser("worker", help="dramatiq worker process(es)")
-    worker.add_argument("--processes", type=int, default=None)
-    worker.add_argument("--threads", type=int, default=None)
+    worker.add_argument("--processes", type=positive_count("--processes"), default=None)
+    worker.add_argument("--threads", type=positive_count("--threads"), default=None)
     commands.add_parser("scheduler", help="dispatch loop")
     args = parser.parse_args(argv)
     settings = load_settings()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from models.tables import Account, ApiToken, District, Environment, Release, UpdateGroup
 from models.tokens import authenticate, hash_token
 
@@ -96,3 +98,13 @@ async def test_migrate_is_idempotent(db):
     result = run_cli(db, "migrate")
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
+
+
+@pytest.mark.parametrize("flag", ["--processes", "--threads"])
+@pytest.mark.parametrize("value", ["0", "-1"])
+async def test_a_worker_count_that_is_not_positive_is_refused(db, flag: str, value: str) -> None:
+    """Zero used to start the default quietly and -1 no process at all, then a traceback."""
+    result = run_cli(db, "worker", flag, value)
+    assert result.returncode == 2, result.stderr
+    assert f"{flag} must be a positive whole number" in result.stderr
+    assert "Traceback" not in result.stderr

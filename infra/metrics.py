@@ -85,7 +85,7 @@ REQUESTS_BY_STATUS = Gauge(
 )
 WEBHOOK_ATTEMPTS = Counter(
     "updatedesk_webhook_deliveries_total",
-    "Webhook delivery attempts by outcome (delivered, retry, final, skipped).",
+    "Webhook delivery attempts by outcome (delivered, retry, final).",
     ["outcome"],
     registry=REGISTRY,
 )

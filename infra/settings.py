@@ -40,15 +40,16 @@ DEFAULT_STEP_RETRY_DELAY = 5.0
 DEFAULT_WS_INIT_TIMEOUT_SECONDS = 10.0
 #: Operations one WebSocket may run at once; the next subscribe gets an error message.
 DEFAULT_WS_MAX_SUBSCRIPTIONS = 25
-#: Events one subscription may fall behind by (progress coalesced) before its socket is closed.
+#: Frames one socket may fall behind by (progress coalesced) before it is closed with 1013.
 DEFAULT_WS_SUBSCRIBER_QUEUE = 256
 #: A subscription re-checks its connection's token and district links at most this often (s).
 DEFAULT_WS_AUTH_RECHECK_SECONDS = 1.0
 #: Where worker and scheduler write the liveness heartbeats `updatedesk healthcheck` reads.
 DEFAULT_HEARTBEAT_DIR = Path("/tmp/updatedesk-heartbeat")
 #: Largest cost (objects the answer may hold, see schema/extensions/cost.py) of one operation.
-#: The README's Dashboard costs about 610 and the web page's largest query (a 100-row page with
-#: history) about 2,600: the default leaves them room; the audit's 15-alias query costs millions.
+#: The README's Dashboard costs 624 (tests/schema/test_cost_calculator.py) and the web page's
+#: largest query (a 100-row page with history) about 2,600: the default leaves them room; the
+#: audit's 15-alias query costs millions.
 DEFAULT_QUERY_MAX_COST = 10_000
 #: Cost one account may spend per minute (a token bucket refilled evenly over the minute).
 DEFAULT_QUERY_COST_PER_MINUTE = 200_000

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from models import sql
@@ -131,29 +132,47 @@ async def release_stopped(request_id: int, token: str | None = None) -> bool:
     (staff tried it again and it was dispatched anew: the claim is its own again), nor while the
     sites are kept for another job of it (`token`: this job's) whose lease is live: this one
     stalled, lost its lease to that one, and woke after staff gave the request up while that one
-    was inside a step. Whether this job gave the sites back."""
-    request = await UpdateRequest.get_or_none(id=request_id)
-    if request is None or request.status in RUNNING_STATUSES:
-        return False
-    if token is not None and request.lease_token not in (None, token) and await lease_live(request):
-        return False
-    await claims.release(request)
+    was inside a step. Whether this job gave the sites back.
+
+    Decided and released under the request's row lock (before the environments' rows, the order
+    of `models.requests.claims`): claims are the request's, not its run's, so a release decided on
+    an earlier read would free the claim of a run dispatched since (staff tried it again)."""
+    async with in_transaction():
+        request = await UpdateRequest.filter(id=request_id).select_for_update().first()
+        if request is None or request.status in RUNNING_STATUSES:
+            return False
+        if token is not None and request.lease_token not in (None, token) and await lease_live(request):
+            return False
+        await claims.release(request)
     return True
 
 
 async def release_abandoned(now: datetime | None = None, limit: int = RECLAIM_BATCH) -> list[int]:
     """Sites still held by requests that no longer run and whose job's lease has lapsed (the job
-    stopped without giving them back: its process died): back online. The request ids."""
+    stopped without giving them back: its process died): back online. The request ids.
+
+    Each is read again under its row lock, then released in that transaction (request row first,
+    then the environments', as everywhere): one dispatched anew since the first read (its old job
+    stopped, staff tried it again) holds its site for its new run, which must not be freed."""
     held = Environment.filter(running_request_id__isnull=False).values("running_request_id")
-    stale = await (
-        UpdateRequest.filter(id__in=Subquery(held))
-        .exclude(status__in=list(RUNNING_STATUSES))
-        .filter(Q(lease_expires_at__lte=lease_clock.instant(now)) | Q(lease_expires_at__isnull=True))
-        .limit(limit)
+    stale = await _abandoned(UpdateRequest.filter(id__in=Subquery(held)), now).limit(limit)
+    released: list[int] = []
+    for candidate in stale:
+        async with in_transaction():
+            locked = _abandoned(UpdateRequest.filter(id=candidate.id), now)
+            request = await locked.select_for_update().first()
+            if request is None:
+                continue  # running again, or its lease renewed: not abandoned any more
+            await claims.release(request)
+        released.append(request.id)
+    return released
+
+
+def _abandoned(requests: QuerySet[UpdateRequest], now: datetime | None) -> QuerySet[UpdateRequest]:
+    """Those of `requests` that do not run and whose lease has lapsed (or that have none)."""
+    return requests.exclude(status__in=list(RUNNING_STATUSES)).filter(
+        Q(lease_expires_at__lte=lease_clock.instant(now)) | Q(lease_expires_at__isnull=True)
     )
-    for request in stale:
-        await claims.release(request)
-    return [request.id for request in stale]
 
 
 async def lapsed(now: datetime | None = None, limit: int = RECLAIM_BATCH) -> list[UpdateRequest]:

@@ -127,6 +127,9 @@ class UpdatedeskGraphQL(GraphQL):
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         response = super().create_response(response_data, sub_response)
+        # The answer is the caller's own (what its token may see): no shared cache may keep a
+        # GET's answer for the next caller of the same URL, nor a browser keep it on disk.
+        response.headers["cache-control"] = "no-store"
         if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
         return response

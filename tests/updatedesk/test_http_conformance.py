@@ -114,6 +114,24 @@ async def test_application_json_is_unchanged(token: str) -> None:
             assert response.json()["data"] is None and response.json()["errors"]
 
 
+async def test_answers_are_never_stored_by_a_cache(token: str) -> None:
+    """An answer is the caller's own (what its token may see): a shared cache between the client
+    and the service (a proxy, a CDN) must not keep one and hand it to the next caller of the same
+    GET URL, nor a browser keep it on disk."""
+    query = "{ viewer { account { email } } }"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with api_client() as client:
+        answers = {
+            "GET": await client.http.get(GRAPHQL, params={"query": query}, headers=headers),
+            "POST": await client.http.post(GRAPHQL, json={"query": query}, headers=headers),
+            "POST, graphql-response+json": await post(client, query, token, GRAPHQL_RESPONSE_JSON),
+            "unauthenticated": await post(client, query, None, GRAPHQL_RESPONSE_JSON),
+        }
+    for name, response in answers.items():
+        assert response.headers.get("cache-control") == "no-store", (name, response.headers)
+    assert answers["GET"].status_code == 200 and answers["GET"].json()["data"]["viewer"]
+
+
 def raw_request(path: str, body_length: int, body: bytes = b"", *, headers_done: bool = True) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: test\r\n"

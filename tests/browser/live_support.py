@@ -80,8 +80,8 @@ class SocketProxy:
     completed: asyncio.Event = field(default_factory=asyncio.Event)
     errored: asyncio.Event = field(default_factory=asyncio.Event)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
-    #: How many connections `drop` ended (their server side closing is no news).
-    dropped: int = 0
+    #: The connections (indexes of `sockets`) `drop` ended: their server side closing is no news.
+    dropped: set[int] = field(default_factory=set)
     _subscribed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def route(self, socket: WebSocketRoute) -> None:
@@ -115,7 +115,13 @@ class SocketProxy:
         def back(message: str | bytes) -> None:
             text = message.decode() if isinstance(message, bytes) else message
             parsed = json.loads(text)
-            self.from_server.append((self.sockets.index(socket), parsed))
+            index = self.sockets.index(socket)
+            self.from_server.append((index, parsed))
+            if index in self.dropped:
+                # Still on its way when `drop` closed the page's side: a frame after the close
+                # never reaches a real page either, and sending it raises in the page ("already
+                # in CLOSING or CLOSED state"), which the tests count as a script failure.
+                return
             socket.send(text)
             if parsed.get("type") == "complete":
                 if self.hold_after_complete:
@@ -127,7 +133,7 @@ class SocketProxy:
                 self.errored.set()
 
         async def server_closed(code: int | None, reason: str | None) -> None:
-            if self.sockets.index(socket) < self.dropped:
+            if self.sockets.index(socket) in self.dropped:
                 return  # closed by `drop`
             self.server_closes.append((code, reason))
             if self.hold_after_close:
@@ -163,7 +169,7 @@ class SocketProxy:
             self.holding.set()
         else:
             self.down = True
-        self.dropped += 1
+        self.dropped.add(len(self.sockets) - 1)
         await self.sockets[-1].close(code=code, reason=reason)
         await self.servers[-1].close(code=code, reason=reason)
 

@@ -18,7 +18,16 @@ from tests.schema.test_live_resume import events_of
 from tests.schema.test_subscriptions import listening, live_settings, make_scene, preview_update, refresh
 from tests.support import TestDatabase
 from tests.support_graphql import gid
-from tests.support_live import EVENTS, RESUMABLE, WsClient, held, live_server, wait_until, ws_client
+from tests.support_live import (
+    EVENTS,
+    RESUMABLE,
+    LiveServer,
+    WsClient,
+    held,
+    live_server,
+    wait_until,
+    ws_client,
+)
 
 S = UpdateStatus
 
@@ -29,6 +38,24 @@ async def until(client: WsClient, operation: str, sentinel: UpdateRequest) -> li
     while not events or events[-1]["updateRequest"]["id"] != gid(sentinel):
         events.append(await client.event(operation))
     return events
+
+
+async def narrowed(server: LiveServer, district_id: int) -> None:
+    """Wait until no subscription's group sees `district_id` any more (its link was removed)."""
+    hub = server.hub
+    await wait_until(
+        lambda: not any(group.visibility.can_see(district_id) for group in hub.groups.values()),
+        "the subscription to move to its narrower group",
+    )
+
+
+async def caught_up(server: LiveServer) -> None:
+    """Wait until no subscription is catching up."""
+    hub = server.hub
+    await wait_until(
+        lambda: not any(member.catching_up for group in hub.groups.values() for member in group),
+        "the catch-up to end",
+    )
 
 
 async def test_events_while_a_link_was_removed_never_arrive_after_it_is_given_back(
@@ -262,18 +289,9 @@ async def test_a_link_removed_before_a_resumes_snapshots_go_out_leaves_that_dist
             await asyncio.wait_for(hold.waiting.wait(), 10)
             await contact.districts.remove(scene.riverside)
             await set_update_request_status(scene.staff, riverside.id, S.DEFERRED, "not for them")
-            hub = server.hub
-            await wait_until(
-                lambda: all(
-                    group.visibility.can_see(scene.riverside.id) is False for group in hub.groups.values()
-                ),
-                "the subscription to move to its narrower group",
-            )
+            await narrowed(server, scene.riverside.id)
             hold.gate.set()
-            await wait_until(
-                lambda: not any(member.catching_up for group in hub.groups.values() for member in group),
-                "the catch-up to end",
-            )
+            await caught_up(server)
             sentinel = await preview_update(scene, scene.lakeside)
             shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
         assert gid(riverside) not in {request for _, request in shown}, shown
@@ -306,18 +324,9 @@ async def test_a_link_removed_while_a_catch_up_batch_is_read_leaves_that_batchs_
                 await asyncio.wait_for(hold.waiting.wait(), 10)
                 await contact.districts.remove(scene.riverside)
                 await set_update_request_status(scene.staff, riverside.id, S.DEFERRED, "not for them")
-                hub = server.hub
-                await wait_until(
-                    lambda: all(
-                        not group.visibility.can_see(scene.riverside.id) for group in hub.groups.values()
-                    ),
-                    "the subscription to move to its narrower group",
-                )
+                await narrowed(server, scene.riverside.id)
                 hold.gate.set()
-                await wait_until(
-                    lambda: not any(member.catching_up for group in hub.groups.values() for member in group),
-                    "the catch-up to end",
-                )
+                await caught_up(server)
                 sentinel = await preview_update(scene, scene.lakeside)
                 shown = [(e["type"], e["updateRequest"]["id"]) for e in await until(client, "all", sentinel)]
                 assert shown == [("CREATED", gid(missed)), ("CREATED", gid(sentinel))]
